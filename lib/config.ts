@@ -1,0 +1,44 @@
+// Chiffon's configuration, read once from the environment. Every setting has a default that
+// works on a fresh clone, so `npm start` needs no configuration at all.
+import path from 'node:path';
+import { fromProjectRoot } from './paths.js';
+
+export interface ChiffonConfig {
+  /** PostgreSQL URL; unset means the embedded PostgreSQL under .data/postgres. */
+  databaseUrl: string | undefined;
+  temporalAddress: string;
+  temporalNamespace: string;
+  taskQueue: string;
+  port: number;
+  /** The Ansible playbook repository (a folder or a git checkout). */
+  playbookRepo: string;
+  /** Inventory file, relative to the playbook repository unless absolute. */
+  inventory: string;
+  /** Git repository that receives `.audit/tasks/{task_id}.json`; created when missing. */
+  auditRepo: string;
+  /** The only place the sample playbooks write to (passed to them as `chiffon_state_dir`). */
+  stateDir: string;
+  /** Where `ansible-lint` writes its cache and where extra-vars files live briefly. */
+  workDir: string;
+}
+
+function resolvePath(value: string | undefined, fallback: string): string {
+  return path.resolve(value && value.length > 0 ? value : fallback);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig {
+  const port = Number(env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT=${env.PORT} is not a port`);
+  return {
+    databaseUrl: env.DATABASE_URL || undefined,
+    temporalAddress: env.TEMPORAL_ADDRESS || '127.0.0.1:7233',
+    temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.CHIFFON_TASK_QUEUE || 'chiffon',
+    port,
+    playbookRepo: resolvePath(env.CHIFFON_PLAYBOOK_REPO, fromProjectRoot('playbooks')),
+    inventory: env.CHIFFON_INVENTORY || 'inventory/hosts.yml',
+    auditRepo: resolvePath(env.CHIFFON_AUDIT_REPO, fromProjectRoot('.data', 'audit')),
+    stateDir: resolvePath(env.CHIFFON_STATE_DIR, fromProjectRoot('.data', 'state')),
+    workDir: resolvePath(env.CHIFFON_WORK_DIR, fromProjectRoot('.data', 'work')),
+  };
+}
