@@ -1,0 +1,126 @@
+// The vocabulary shared by the planner, the workflow, the activities and the API.
+// Plain data only: these values cross the Temporal boundary, so they must be JSON-serializable.
+
+/** A variable a playbook declares in its `<playbook>.meta.yml` (Ansible argument_specs style). */
+export interface PlaybookVar {
+  name: string;
+  type: string;
+  required: boolean;
+  description?: string;
+  default?: unknown;
+  /** Marked `no_log: true` in the spec: its value must never be logged, stored or streamed. */
+  secret?: boolean;
+  /** Fill this var from an inventory group, e.g. `portals` → [{name, url}, ...]. */
+  fromInventoryGroup?: string;
+}
+
+/** Something a person can ask for that one playbook carries out. */
+export interface IntentSpec {
+  /** e.g. `deploy_kuma`, `add_portals_to_config`. */
+  name: string;
+  /** Verbs that ask for it: deploy, install, add, ... */
+  verbs: string[];
+  /** Words that must also appear, e.g. `portals` (empty: the service name suffices). */
+  objects: string[];
+}
+
+/** One playbook of the repository, with the metadata Chiffon plans with. */
+export interface PlaybookEntry {
+  /** Path relative to the playbook repository, e.g. `kuma-deploy.yml`. */
+  path: string;
+  service: string;
+  /** Other names a person may use for the service ("uptime kuma"). */
+  aliases: string[];
+  description: string;
+  intents: IntentSpec[];
+  vars: PlaybookVar[];
+  /** Playbooks (paths) that must run before this one when both are in a plan. */
+  after: string[];
+}
+
+export interface Catalog {
+  playbooks: PlaybookEntry[];
+  /** Problems found while scanning; they never stop a scan. */
+  warnings: { file: string; line?: number; message: string }[];
+}
+
+/** A host of the inventory, with its variables (as `ansible-inventory --list` reports them). */
+export interface InventoryHost {
+  name: string;
+  groups: string[];
+  vars: Record<string, unknown>;
+}
+
+export interface Inventory {
+  hosts: InventoryHost[];
+}
+
+export interface Intent {
+  name: string;
+  service: string;
+  playbook: string;
+  /** The words of the request this intent was read from. */
+  source: string;
+}
+
+export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
+
+export interface PlanStep {
+  index: number;
+  /** Decided at planning time so the audit record of a step has one id from start to end. */
+  taskId: string;
+  playbook: string;
+  service: string;
+  intent: string;
+  vars: Record<string, unknown>;
+  /** Where each var's value came from: `inventory:portals`, `default`, ... */
+  varSources: Record<string, string>;
+}
+
+export interface Plan {
+  planId: string;
+  steps: PlanStep[];
+}
+
+/** Resources the ansible-playbook process tree used (from getrusage of its children). */
+export interface ResourceUsage {
+  wallMs: number;
+  userCpuMs: number;
+  systemCpuMs: number;
+  maxRssKb: number;
+}
+
+/** One failed task as the jsonl callback reported it. */
+export interface FailedTask {
+  task: string;
+  host: string;
+  message: string;
+}
+
+/** What running one playbook produced. Output is trimmed: it is stored and crosses Temporal. */
+export interface StepRunResult {
+  exitCode: number;
+  succeeded: boolean;
+  startedAt: string;
+  finishedAt: string;
+  resources: ResourceUsage;
+  /** Per-host totals from the play recap: {host: {ok, changed, failures, ...}}. */
+  stats: Record<string, Record<string, number>>;
+  /** Names of the tasks that ran, in order. */
+  tasks: { name: string; host: string; status: 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable' }[];
+  failedTasks: FailedTask[];
+  /** The last lines of stderr (ansible's own errors, e.g. a syntax error). */
+  stderrTail: string;
+}
+
+export type LintCategory = 'idempotency' | 'error_handling' | 'security' | 'deprecation' | 'formatting' | 'other';
+
+/** One ansible-lint finding over a failed playbook. */
+export interface LintFinding {
+  rule: string;
+  category: LintCategory;
+  severity: string;
+  message: string;
+  path: string;
+  line?: number;
+}
