@@ -1,0 +1,99 @@
+// The audit trail: every task's record goes to PostgreSQL and, as JSON, to the audit git repository.
+import type { PrismaClient } from '../generated/prisma/client.js';
+import { workflowIdFor, type RequestState, type TaskAuditInput } from '../domain/request-state.js';
+import type { ChiffonConfig } from '../lib/config.js';
+import { commitFile } from '../lib/audit-repo.js';
+
+/** The file committed for a task: what was run, for which request and plan, and what came of it. */
+export function taskAuditDocument(input: TaskAuditInput) {
+  return {
+    task_id: input.step.taskId,
+    status: input.status,
+    outcome: input.outcome,
+    plan_id: input.planId,
+    request_id: input.requestId,
+    step_index: input.step.index,
+    playbook: input.step.playbook,
+    execution_result: input.run
+      ? {
+          exit_code: input.run.exitCode,
+          started_at: input.run.startedAt,
+          finished_at: input.run.finishedAt,
+          resources: input.run.resources,
+          stats: input.run.stats,
+          tasks: input.run.tasks,
+          failed_tasks: input.run.failedTasks,
+        }
+      : null,
+    analysis: input.findings ? { lint_findings: input.findings } : null,
+  };
+}
+
+export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClient) {
+  return {
+    /** Keeps the requests table in step with the workflow (the dashboard lists from it). */
+    async recordRequest(state: RequestState): Promise<void> {
+      const fields = {
+        status: state.status,
+        intents: state.intents as object[],
+        plan: state.plan ? (state.plan as object) : undefined,
+        planId: state.plan?.planId ?? null,
+        approver: state.decision?.approver ?? null,
+        approved: state.decision?.approved ?? null,
+        decisionComment: state.decision?.comment ?? null,
+        decidedAt: state.decision ? new Date(state.decision.decidedAt) : null,
+      };
+      await prisma.request.upsert({
+        where: { id: state.requestId },
+        create: { id: state.requestId, workflowId: workflowIdFor(state.requestId), message: state.message, ...fields },
+        update: fields,
+      });
+    },
+
+    /** Commits the task's JSON to git, then records it (and any lint findings) in PostgreSQL. */
+    async auditTask(input: TaskAuditInput): Promise<{ commit: string; path: string }> {
+      const filepath = `.audit/tasks/${input.step.taskId}.json`;
+      const document = `${JSON.stringify(taskAuditDocument(input), null, 2)}\n`;
+      const { commit } = await commitFile(
+        config.auditRepo,
+        filepath,
+        document,
+        `audit: task ${input.step.taskId} ${input.status} (${input.step.playbook}, request ${input.requestId})`,
+      );
+      const record = {
+        requestId: input.requestId,
+        planId: input.planId,
+        stepIndex: input.step.index,
+        playbook: input.step.playbook,
+        status: input.status,
+        outcome: input.outcome,
+        exitCode: input.run?.exitCode ?? null,
+        resources: input.run ? (input.run.resources as object) : undefined,
+        result: input.run ? ({ stats: input.run.stats, failed_tasks: input.run.failedTasks } as object) : undefined,
+        startedAt: input.run ? new Date(input.run.startedAt) : null,
+        finishedAt: input.run ? new Date(input.run.finishedAt) : null,
+        auditCommit: commit,
+        auditPath: filepath,
+      };
+      const findings = input.findings ?? [];
+      // One transaction, replaced whole on retry, so a retried audit never duplicates suggestions.
+      await prisma.$transaction([
+        prisma.task.upsert({ where: { id: input.step.taskId }, create: { id: input.step.taskId, ...record }, update: record }),
+        prisma.playbookSuggestion.deleteMany({ where: { taskId: input.step.taskId } }),
+        prisma.playbookSuggestion.createMany({
+          data: findings.map((f) => ({
+            taskId: input.step.taskId,
+            playbook: input.step.playbook,
+            rule: f.rule,
+            category: f.category,
+            severity: f.severity,
+            message: f.message,
+            path: f.path,
+            line: f.line ?? null,
+          })),
+        }),
+      ]);
+      return { commit, path: filepath };
+    },
+  };
+}

@@ -1,0 +1,17 @@
+// All of Chiffon's activities, bound to their configuration and database. Workflows import only the
+// type of this object (through proxyActivities), never its code.
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { ChiffonConfig } from '../lib/config.js';
+import { createAuditActivities } from './audit.js';
+import { createPlanningActivities } from './planning.js';
+import { createStepActivities } from './steps.js';
+
+export function createActivities(config: ChiffonConfig, prisma: PrismaClient) {
+  return {
+    ...createPlanningActivities(config),
+    ...createStepActivities(config),
+    ...createAuditActivities(config, prisma),
+  };
+}
+
+export type ChiffonActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,57 @@
+// POST /chat: a sentence becomes a request workflow; the answer carries its intents and plan.
+import { randomBytes } from 'node:crypto';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import { workflowIdFor } from '../../domain/request-state.js';
+import { requestWorkflow } from '../../workflows/index.js';
+import { planReadyUpdate, statusSearchAttribute } from '../../workflows/messages.js';
+import type { ApiDeps } from '../deps.js';
+import { ApiError } from '../errors.js';
+import { presentRequest } from '../present.js';
+import { jsonBody } from '../validation.js';
+
+const chatBody = z.object({
+  message: z.string().trim().min(1, 'message must not be empty').max(2000, 'message is longer than 2000 characters'),
+});
+
+/** How long the API waits for a worker to plan before answering 503. */
+const PLANNING_WAIT_MS = Number(process.env.CHIFFON_PLANNING_WAIT_MS ?? 60_000);
+
+function newRequestId(): string {
+  return randomBytes(6).toString('hex');
+}
+
+export function chatRoutes({ client, config }: ApiDeps) {
+  return new Hono().post('/chat', jsonBody(chatBody), async (c) => {
+    const { message } = c.req.valid('json');
+    const requestId = newRequestId();
+    const startWorkflowOperation = new WithStartWorkflowOperation(requestWorkflow, {
+      workflowId: workflowIdFor(requestId),
+      taskQueue: config.taskQueue,
+      args: [{ requestId, message }],
+      workflowIdConflictPolicy: 'FAIL',
+      typedSearchAttributes: [{ key: statusSearchAttribute, value: 'planning' }],
+    });
+    // Start the workflow and wait (bounded) until it has planned, in one call.
+    const state = await client
+      .withAbortSignal(AbortSignal.timeout(PLANNING_WAIT_MS), () =>
+        client.workflow.executeUpdateWithStart(planReadyUpdate, { startWorkflowOperation }),
+      )
+      .catch((err: unknown) => {
+        if (err instanceof Error && /abort|cancel/i.test(`${err.name} ${err.message}`)) {
+          throw new ApiError(503, 'planning_timeout', `request ${requestId} was not planned within ${PLANNING_WAIT_MS} ms: is a Chiffon worker running on task queue ${config.taskQueue}?`, {
+            request_id: requestId,
+          });
+        }
+        throw err;
+      });
+    if (state.status === 'unplannable') {
+      throw new ApiError(422, 'unplannable', state.error?.message ?? 'nothing to do', {
+        request_id: requestId,
+        known_services: state.error?.knownServices ?? [],
+      });
+    }
+    return c.json(presentRequest(state), 201);
+  });
+}

@@ -1,0 +1,83 @@
+// The deterministic request parser: reads a sentence against the playbook catalog, so every intent it
+// returns is something a real playbook can do. "Deploy Kuma Uptime and add our existing portals to
+// the config" → deploy_kuma (kuma-deploy.yml), add_portals_to_config (kuma-config-update.yml).
+import type { Catalog, Intent, IntentSpec, PlaybookEntry } from './types.js';
+
+export type DecomposeResult =
+  | { ok: true; intents: Intent[] }
+  | { ok: false; message: string; knownServices: string[] };
+
+/** Clauses are joined by "and", "then", commas and full stops; each asks for one thing. */
+const CLAUSE_SEPARATOR = /\s*(?:[,;.!?]|\band then\b|\bthen\b|\band\b|\balso\b)\s*/;
+
+function normalize(text: string): string {
+  return ` ${text.toLowerCase().replace(/[^a-z0-9\s-]/g, ' ').replace(/\s+/g, ' ').trim()} `;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** True when `phrase` appears in `clause` as whole words (inflections such as "deploying" count). */
+function mentions(clause: string, phrase: string): boolean {
+  const words = normalize(phrase).trim();
+  if (!words) return false;
+  return new RegExp(`(?:^|\\s)${escapeRegExp(words)}(?:s|es|d|ed|ing)?(?=\\s|$)`).test(clause);
+}
+
+export function knownServices(catalog: Catalog): string[] {
+  return [...new Set(catalog.playbooks.map((p) => p.service))].sort();
+}
+
+/** The service a clause names, longest name first so "uptime kuma" wins over a shorter alias. */
+function serviceMentioned(clause: string, catalog: Catalog): string | undefined {
+  const names = catalog.playbooks.flatMap((p) => [p.service, ...p.aliases].map((name) => ({ name, service: p.service })));
+  names.sort((a, b) => b.name.length - a.name.length);
+  return names.find(({ name }) => mentions(clause, name))?.service;
+}
+
+interface Candidate {
+  playbook: PlaybookEntry;
+  spec: IntentSpec;
+}
+
+/** Intents of `playbooks` whose verb and every object appear in the clause; the most specific first. */
+function matchingIntents(clause: string, playbooks: PlaybookEntry[]): Candidate[] {
+  const matches: Candidate[] = [];
+  for (const playbook of playbooks) {
+    for (const spec of playbook.intents) {
+      const verbMatches = spec.verbs.some((verb) => mentions(clause, verb));
+      const objectsMatch = spec.objects.every((object) => mentions(clause, object));
+      if (verbMatches && objectsMatch) matches.push({ playbook, spec });
+    }
+  }
+  return matches.sort((a, b) => b.spec.objects.length - a.spec.objects.length);
+}
+
+export function decomposeRequest(message: string, catalog: Catalog): DecomposeResult {
+  const intents: Intent[] = [];
+  // A clause that names no service continues the previous one: "deploy kuma and add the portals".
+  let currentService: string | undefined;
+  for (const rawClause of message.split(CLAUSE_SEPARATOR)) {
+    const clause = normalize(rawClause);
+    if (!clause.trim()) continue;
+    currentService = serviceMentioned(clause, catalog) ?? currentService;
+    const inScope = currentService
+      ? catalog.playbooks.filter((p) => p.service === currentService)
+      : // With no service in sight, only intents with explicit objects are specific enough.
+        catalog.playbooks.filter((p) => p.intents.some((i) => i.objects.length > 0));
+    const best = matchingIntents(clause, inScope)[0];
+    if (!best || (!currentService && best.spec.objects.length === 0)) continue;
+    if (intents.some((i) => i.name === best.spec.name)) continue;
+    intents.push({ name: best.spec.name, service: best.playbook.service, playbook: best.playbook.path, source: rawClause.trim() });
+  }
+  if (intents.length === 0) {
+    const services = knownServices(catalog);
+    return {
+      ok: false,
+      knownServices: services,
+      message: `Chiffon found nothing it can do in this request. Known services: ${services.join(', ') || 'none (the playbook catalog is empty)'}.`,
+    };
+  }
+  return { ok: true, intents };
+}

@@ -1,0 +1,101 @@
+// Turns intents into an ordered plan of playbook runs with every required variable filled,
+// from the inventory (e.g. the existing portals) or the playbook's defaults.
+import { hostsInGroup } from './inventory.js';
+import type { Catalog, Intent, Inventory, Plan, PlanStep, PlaybookEntry } from './types.js';
+
+export type PlanResult =
+  | { ok: true; plan: Plan }
+  | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
+
+export interface PlanIds {
+  planId: string;
+  /** Returns a fresh task id for each step. */
+  newTaskId: () => string;
+}
+
+/** Orders playbooks so each runs after the ones its metadata lists in `after`; otherwise request order. */
+export function orderByDependencies(playbooks: PlaybookEntry[]): PlaybookEntry[] {
+  const inPlan = new Set(playbooks.map((p) => p.path));
+  const ordered: PlaybookEntry[] = [];
+  const placed = new Set<string>();
+  const visiting = new Set<string>();
+  const byPath = new Map(playbooks.map((p) => [p.path, p]));
+  const visit = (playbook: PlaybookEntry): void => {
+    if (placed.has(playbook.path)) return;
+    if (visiting.has(playbook.path)) throw new Error(`playbook dependency cycle through ${playbook.path}`);
+    visiting.add(playbook.path);
+    for (const dependency of playbook.after) {
+      const before = byPath.get(dependency);
+      if (before && inPlan.has(dependency)) visit(before);
+    }
+    visiting.delete(playbook.path);
+    placed.add(playbook.path);
+    ordered.push(playbook);
+  };
+  playbooks.forEach(visit);
+  return ordered;
+}
+
+/** An inventory group as a list of `{name, ...hostVars}`, without Ansible's connection variables. */
+function groupAsList(inventory: Inventory, group: string): Record<string, unknown>[] {
+  return hostsInGroup(inventory, group).map((host) => {
+    const vars = Object.fromEntries(Object.entries(host.vars).filter(([key]) => !key.startsWith('ansible_')));
+    return { name: host.name, ...vars };
+  });
+}
+
+function fillVars(playbook: PlaybookEntry, inventory: Inventory) {
+  const vars: Record<string, unknown> = {};
+  const varSources: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const spec of playbook.vars) {
+    if (spec.fromInventoryGroup) {
+      const members = groupAsList(inventory, spec.fromInventoryGroup);
+      if (members.length > 0 || !spec.required) {
+        vars[spec.name] = members;
+        varSources[spec.name] = `inventory:${spec.fromInventoryGroup}`;
+        continue;
+      }
+    }
+    if (spec.default !== undefined) {
+      vars[spec.name] = spec.default;
+      varSources[spec.name] = 'default';
+    } else if (spec.required) {
+      missing.push(spec.name);
+    }
+  }
+  return { vars, varSources, missing };
+}
+
+export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inventory, ids: PlanIds): PlanResult {
+  const byPath = new Map(catalog.playbooks.map((p) => [p.path, p]));
+  // Several intents may be served by one playbook: it runs once.
+  const playbooks: PlaybookEntry[] = [];
+  for (const intent of intents) {
+    const playbook = byPath.get(intent.playbook);
+    if (!playbook) return { ok: false, message: `playbook ${intent.playbook} is not in the catalog`, missingVars: [] };
+    if (!playbooks.includes(playbook)) playbooks.push(playbook);
+  }
+
+  const steps: PlanStep[] = [];
+  const missingVars: { playbook: string; vars: string[] }[] = [];
+  for (const playbook of orderByDependencies(playbooks)) {
+    const { vars, varSources, missing } = fillVars(playbook, inventory);
+    if (missing.length > 0) missingVars.push({ playbook: playbook.path, vars: missing });
+    const intent = intents.find((i) => i.playbook === playbook.path);
+    steps.push({
+      index: steps.length,
+      taskId: ids.newTaskId(),
+      playbook: playbook.path,
+      service: playbook.service,
+      intent: intent?.name ?? '',
+      vars,
+      varSources,
+    });
+  }
+  if (missingVars.length > 0) {
+    const list = missingVars.map((m) => `${m.playbook}: ${m.vars.join(', ')}`).join('; ');
+    return { ok: false, message: `required variables have no value: ${list}`, missingVars };
+  }
+  return { ok: true, plan: { planId: ids.planId, steps } };
+}

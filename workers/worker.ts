@@ -1,0 +1,28 @@
+// Builds a Chiffon worker: the request workflow plus the activities bound to config and database.
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import { createActivities } from '../activities/index.js';
+import type { ChiffonConfig } from '../lib/config.js';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface ChiffonWorkerOptions {
+  connection: NativeConnection;
+  config: ChiffonConfig;
+  prisma: PrismaClient;
+  /** A pre-built bundle (tests build one per file); otherwise the worker bundles workflowsPath. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+export async function createChiffonWorker({ connection, config, prisma, workflowBundle }: ChiffonWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath }),
+    activities: createActivities(config, prisma),
+    // Each step is a whole ansible-playbook process tree: a few at a time per worker host.
+    maxConcurrentActivityTaskExecutions: Number(process.env.CHIFFON_MAX_CONCURRENT_STEPS ?? 4),
+  });
+}
