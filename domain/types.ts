@@ -10,7 +10,7 @@ export interface PlaybookVar {
   default?: unknown;
   /** Marked `no_log: true` in the spec: its value must never be logged, stored or streamed. */
   secret?: boolean;
-  /** Fill this var from an inventory group, e.g. `portals` → [{name, url}, ...]. */
+  /** Fill this var from an inventory group: `portals` → [{name: host, ...its non-ansible_ vars}, ...]. */
   fromInventoryGroup?: string;
 }
 

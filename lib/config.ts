@@ -9,6 +9,8 @@ export interface ChiffonConfig {
   temporalAddress: string;
   temporalNamespace: string;
   taskQueue: string;
+  /** Address the API listens on; 127.0.0.1 unless CHIFFON_HOST opens it to the LAN. */
+  host: string;
   port: number;
   /** The Ansible playbook repository (a folder or a git checkout). */
   playbookRepo: string;
@@ -34,6 +36,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     temporalAddress: env.TEMPORAL_ADDRESS || '127.0.0.1:7233',
     temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.CHIFFON_TASK_QUEUE || 'chiffon',
+    host: env.CHIFFON_HOST || '127.0.0.1',
     port,
     playbookRepo: resolvePath(env.CHIFFON_PLAYBOOK_REPO, fromProjectRoot('playbooks')),
     inventory: env.CHIFFON_INVENTORY || 'inventory/hosts.yml',

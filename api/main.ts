@@ -1,0 +1,28 @@
+// Runs the HTTP API alone (npm start runs it together with everything else).
+import { serve } from '@hono/node-server';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../lib/config.js';
+import { openDatabase } from '../lib/database.js';
+import { createPrismaClient } from '../lib/prisma.js';
+import { createApp } from './app.js';
+
+async function run(): Promise<void> {
+  const config = loadConfig();
+  const database = await openDatabase(config.databaseUrl);
+  const prisma = createPrismaClient(database.url);
+  const connection = await Connection.connect({ address: config.temporalAddress });
+  const client = new Client({ connection, namespace: config.temporalNamespace });
+  const server = serve({ fetch: createApp({ client, prisma, config }).fetch, port: config.port, hostname: config.host });
+  console.log(`chiffon api: http://${config.host}:${config.port}/api/dashboard`);
+  const stop = () => {
+    server.close();
+    void Promise.all([connection.close(), prisma.$disconnect()]).then(() => database.stop());
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+run().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+// `npm start`: brings up everything Chiffon needs on this machine — the Temporal dev server (through
+// temporal-dev.sh, unless TEMPORAL_ADDRESS names another cluster), PostgreSQL (DATABASE_URL or the
+// embedded one) with its schema, a worker and the HTTP API — and prints where each is.
+// Ctrl-C stops what it started.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { serve } from '@hono/node-server';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createApp } from '../api/app.js';
+import { ensureAuditRepo } from '../lib/audit-repo.js';
+import { loadConfig } from '../lib/config.js';
+import { migrateDatabase, openDatabase } from '../lib/database.js';
+import { fromProjectRoot } from '../lib/paths.js';
+import { createPrismaClient } from '../lib/prisma.js';
+import { createChiffonWorker } from '../workers/worker.js';
+
+const TEMPORAL_STARTUP_MS = 60_000;
+
+/** Starts temporal-dev.sh (harmless if a server already runs) and waits until the frontend answers. */
+async function startTemporal(address: string): Promise<{ child: ChildProcess; connection: Connection }> {
+  const [host, port] = address.split(':');
+  const child = spawn('bash', [fromProjectRoot('temporal-dev.sh')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, TEMPORAL_HOST: host, TEMPORAL_PORT: port },
+  });
+  const deadline = Date.now() + TEMPORAL_STARTUP_MS;
+  for (;;) {
+    try {
+      return { child, connection: await Connection.connect({ address, connectTimeout: '2s' }) };
+    } catch (err) {
+      if (child.exitCode !== null && child.exitCode !== 0) throw new Error(`temporal-dev.sh exited with code ${child.exitCode}`);
+      if (Date.now() > deadline) throw new Error(`Temporal did not answer on ${address} within ${TEMPORAL_STARTUP_MS / 1000}s: ${String(err)}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
+}
+
+async function run(): Promise<void> {
+  const config = loadConfig();
+  const externalTemporal = Boolean(process.env.TEMPORAL_ADDRESS);
+  const cleanups: (() => Promise<unknown> | void)[] = [];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch((err) => console.error(err));
+  };
+
+  try {
+    const database = await openDatabase(config.databaseUrl);
+    cleanups.push(() => database.stop());
+    const applied = await migrateDatabase(database.url);
+    const prisma = createPrismaClient(database.url);
+    cleanups.push(() => prisma.$disconnect());
+    await ensureAuditRepo(config.auditRepo);
+
+    let connection: Connection;
+    if (externalTemporal) {
+      connection = await Connection.connect({ address: config.temporalAddress });
+    } else {
+      const temporal = await startTemporal(config.temporalAddress);
+      connection = temporal.connection;
+      cleanups.push(() => {
+        temporal.child.kill('SIGTERM');
+      });
+    }
+    cleanups.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.temporalNamespace });
+
+    const workerConnection = await NativeConnection.connect({ address: config.temporalAddress });
+    cleanups.push(() => workerConnection.close());
+    const worker = await createChiffonWorker({ connection: workerConnection, config, prisma });
+    const workerDone = worker.run();
+
+    const server = serve({ fetch: createApp({ client, prisma, config }).fetch, port: config.port, hostname: config.host });
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+
+    const uiPort = process.env.TEMPORAL_UI_PORT ?? '8233';
+    console.log(
+      [
+        '',
+        'Chiffon is up.',
+        `  API          http://${config.host}:${config.port}/api/dashboard`,
+        externalTemporal
+          ? `  Temporal     ${config.temporalAddress} (namespace ${config.temporalNamespace})`
+          : `  Temporal UI  http://${config.temporalAddress.split(':')[0]}:${uiPort}/namespaces/${config.temporalNamespace}/workflows`,
+        `  Database     ${config.databaseUrl ? redactUrl(database.url) : `embedded PostgreSQL (${redactUrl(database.url)})`}${applied.length ? `, applied ${applied.join(', ')}` : ''}`,
+        `  Playbooks    ${config.playbookRepo}`,
+        `  Audit repo   ${config.auditRepo}`,
+        `  State dir    ${config.stateDir}`,
+        'Ctrl-C stops everything npm start started.',
+        '',
+      ].join('\n'),
+    );
+
+    // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; then the rest is stopped in turn.
+    await workerDone;
+  } finally {
+    await stopAll();
+  }
+}
+
+run().catch((err) => {
+  console.error(`chiffon: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { orderByDependencies, planRequest } from '../../domain/plan.js';
+import type { Catalog, Intent, Inventory, PlaybookEntry } from '../../domain/types.js';
+
+const deploy: PlaybookEntry = {
+  path: 'kuma-deploy.yml',
+  service: 'kuma',
+  aliases: [],
+  description: 'Deploy Uptime Kuma',
+  intents: [{ name: 'deploy_kuma', verbs: ['deploy'], objects: [] }],
+  vars: [{ name: 'kuma_port', type: 'int', required: false, default: 3001 }],
+  after: [],
+};
+const configure: PlaybookEntry = {
+  path: 'kuma-config-update.yml',
+  service: 'kuma',
+  aliases: [],
+  description: 'Configure Kuma monitors',
+  intents: [{ name: 'add_portals_to_config', verbs: ['add'], objects: ['portals'] }],
+  vars: [{ name: 'kuma_monitors', type: 'list', required: true, fromInventoryGroup: 'portals' }],
+  after: ['kuma-deploy.yml'],
+};
+const catalog: Catalog = { playbooks: [deploy, configure], warnings: [] };
+
+const inventory: Inventory = {
+  hosts: [
+    { name: 'localhost', groups: ['homelab'], vars: { ansible_connection: 'local' } },
+    { name: 'portal-1', groups: ['portals'], vars: { portal_url: 'https://portal-1.homelab.lan', ansible_host: '10.0.0.5' } },
+    { name: 'portal-2', groups: ['portals'], vars: { portal_url: 'https://portal-2.homelab.lan' } },
+  ],
+};
+
+const intent = (name: string, playbook: string): Intent => ({ name, service: 'kuma', playbook, source: name });
+
+function ids() {
+  let next = 0;
+  return { planId: 'plan-1', newTaskId: () => `task-${next++}` };
+}
+
+describe('planRequest', () => {
+  it('orders deploy before configure even when asked the other way round, and fills vars from the inventory', () => {
+    const result = planRequest([intent('add_portals_to_config', 'kuma-config-update.yml'), intent('deploy_kuma', 'kuma-deploy.yml')], catalog, inventory, ids());
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.plan.steps.map((s) => [s.index, s.playbook])).toEqual([
+      [0, 'kuma-deploy.yml'],
+      [1, 'kuma-config-update.yml'],
+    ]);
+    expect(result.plan.steps[0]?.vars).toEqual({ kuma_port: 3001 });
+    expect(result.plan.steps[0]?.varSources).toEqual({ kuma_port: 'default' });
+    expect(result.plan.steps[1]?.vars).toEqual({
+      kuma_monitors: [
+        { name: 'portal-1', portal_url: 'https://portal-1.homelab.lan' },
+        { name: 'portal-2', portal_url: 'https://portal-2.homelab.lan' },
+      ],
+    });
+    expect(result.plan.steps[1]?.varSources).toEqual({ kuma_monitors: 'inventory:portals' });
+    expect(new Set(result.plan.steps.map((s) => s.taskId)).size).toBe(2);
+  });
+
+  it('refuses to plan a required var it cannot fill, naming it', () => {
+    const result = planRequest([intent('add_portals_to_config', 'kuma-config-update.yml')], catalog, { hosts: [] }, ids());
+    expect(result).toEqual({
+      ok: false,
+      message: 'required variables have no value: kuma-config-update.yml: kuma_monitors',
+      missingVars: [{ playbook: 'kuma-config-update.yml', vars: ['kuma_monitors'] }],
+    });
+  });
+
+  it('refuses an intent whose playbook is not in the catalog', () => {
+    const result = planRequest([intent('deploy_x', 'x.yml')], catalog, inventory, ids());
+    expect(result.ok).toBe(false);
+  });
+
+  it('detects a dependency cycle', () => {
+    const a = { ...deploy, path: 'a.yml', after: ['b.yml'] };
+    const b = { ...deploy, path: 'b.yml', after: ['a.yml'] };
+    expect(() => orderByDependencies([a, b])).toThrow(/cycle/);
+  });
+});

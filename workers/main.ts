@@ -1,0 +1,28 @@
+// Runs one Chiffon worker against TEMPORAL_ADDRESS: how a homelab host joins the fleet.
+// Needs DATABASE_URL (the shared PostgreSQL); without it, the embedded PostgreSQL of this checkout.
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../lib/config.js';
+import { openDatabase } from '../lib/database.js';
+import { createPrismaClient } from '../lib/prisma.js';
+import { createChiffonWorker } from './worker.js';
+
+async function run(): Promise<void> {
+  const config = loadConfig();
+  const database = await openDatabase(config.databaseUrl);
+  const prisma = createPrismaClient(database.url);
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  try {
+    const worker = await createChiffonWorker({ connection, config, prisma });
+    console.log(`chiffon worker: polling task queue ${config.taskQueue} on ${config.temporalAddress}`);
+    await worker.run(); // returns after SIGINT/SIGTERM, which the SDK turns into a graceful shutdown
+  } finally {
+    await connection.close();
+    await prisma.$disconnect();
+    await database.stop();
+  }
+}
+
+run().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
