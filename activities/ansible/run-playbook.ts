@@ -1,0 +1,295 @@
+// Runs one playbook with the real ansible-playbook and reports what happened as a StepRunResult.
+//
+// ansible-playbook runs under measure_rusage.py (Node cannot getrusage() a child), in its own
+// process group so a cancellation can stop the whole tree. Its stdout is the jsonl callback, read
+// line by line while it runs so progress can be reported before the end.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { AnsibleRunCollector, parseAnsibleEventLine, type AnsibleEvent } from '../../domain/ansible-events.js';
+import type { ResourceUsage, StepRunResult } from '../../domain/types.js';
+import { resolveInside } from '../../lib/paths.js';
+import { tools } from '../../lib/tools.js';
+
+export interface RunPlaybookOptions {
+  /** The playbook repository; ansible-playbook runs there (its ansible.cfg applies). */
+  playbookRepo: string;
+  /** Path of the playbook inside the repository. */
+  playbook: string;
+  /** Inventory file or folder, relative to the repository unless absolute. */
+  inventory: string;
+  /** Extra vars, passed as data (never templated). Values may be secrets: they only go to a 0600 file. */
+  vars: Record<string, unknown>;
+  /** Passed to the playbook as `chiffon_state_dir`. */
+  stateDir: string;
+  /** Holds this run's extra-vars file and Ansible's local temp files, removed afterwards. */
+  workDir: string;
+  signal?: AbortSignal;
+  /** Called for every event as it arrives; its errors are ignored (progress must not fail a run). */
+  onEvent?: (event: AnsibleEvent) => void;
+}
+
+/** The run was stopped through the abort signal. `partial` holds what had happened by then. */
+export class AnsibleRunCancelledError extends Error {
+  override readonly name = 'AnsibleRunCancelledError';
+  constructor(readonly partial?: StepRunResult) {
+    super('ansible-playbook run cancelled');
+  }
+}
+
+const WRAPPER = fileURLToPath(new URL('./measure_rusage.py', import.meta.url));
+const STDERR_TAIL_CHARS = 4_096;
+/** After SIGTERM, how long the tree gets before SIGKILL (the wrapper's own grace is 2 s). */
+const KILL_GRACE_MS = 5_000;
+
+/** Process groups still running, stopped if this process exits (execa does not for detached ones). */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+function trackGroup(pid: number): void {
+  liveGroups.add(pid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const group of liveGroups) signalGroup(group, 'SIGTERM');
+  });
+}
+
+async function resolvePlaybook(repo: string, playbook: string): Promise<string> {
+  const resolved = resolveInside(repo, playbook);
+  const info = await stat(resolved).catch(() => undefined);
+  if (!info?.isFile()) throw new Error(`playbook ${JSON.stringify(playbook)} not found in ${repo}`);
+  // resolveInside is lexical: a symlink inside the repository must not lead out of it either.
+  resolveInside(await realpath(repo), await realpath(resolved));
+  return resolved;
+}
+
+function resolveInventory(repo: string, inventory: string): string {
+  const resolved = path.isAbsolute(inventory) ? inventory : path.resolve(repo, inventory);
+  // Without it ansible-playbook would warn, fall back to an empty inventory and "succeed".
+  if (!existsSync(resolved)) throw new Error(`inventory ${JSON.stringify(inventory)} not found`);
+  return resolved;
+}
+
+/**
+ * A double-quoted YAML scalar: printable characters as they are; the others, and the characters
+ * YAML 1.1 folds as line breaks (NEL, LS, PS), escaped.
+ */
+function yamlQuoted(text: string): string {
+  let quoted = '"';
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    const printable =
+      (code >= 0x20 && code <= 0x7e) ||
+      (code >= 0xa0 && code <= 0xd7ff && code !== 0x2028 && code !== 0x2029) ||
+      (code >= 0xe000 && code <= 0xfffd) ||
+      code >= 0x10000;
+    if (char === '"' || char === '\\') quoted += `\\${char}`;
+    else if (printable) quoted += char;
+    // A lone surrogate has no UTF-8 form: it becomes the replacement character.
+    else quoted += code >= 0xd800 && code <= 0xdfff ? '\\uFFFD' : `\\u${code.toString(16).padStart(4, '0')}`;
+  }
+  return `${quoted}"`;
+}
+
+/** JSON data as flow-style YAML in which every string is `!unsafe`. */
+function unsafeYaml(value: unknown): string {
+  if (typeof value === 'string') return `!unsafe ${yamlQuoted(value)}`;
+  if (typeof value === 'number') {
+    const text = String(value);
+    // YAML 1.1 (PyYAML) reads `1e+21` without a dot as a string.
+    return /e/i.test(text) ? `!!float ${text}` : text;
+  }
+  if (Array.isArray(value)) return `[${value.map(unsafeYaml).join(', ')}]`;
+  if (typeof value === 'object' && value !== null) {
+    return `{${Object.entries(value).map(([key, item]) => `${yamlQuoted(key)}: ${unsafeYaml(item)}`).join(', ')}}`;
+  }
+  return String(value); // true, false, null
+}
+
+/**
+ * The extra-vars file. Ansible templates extra vars: a value holding `{{ lookup('pipe', ...) }}`
+ * would run a command on this machine. Values are data here, so every string is marked `!unsafe`
+ * and reaches the playbook verbatim; the file is JSON-shaped YAML (JSON cannot carry that tag).
+ */
+function serializeVars(vars: Record<string, unknown>, stateDir: string): string {
+  let data: unknown;
+  try {
+    // Through JSON first: toJSON, Dates and undefined behave as JSON-serializable data does.
+    data = JSON.parse(JSON.stringify({ ...vars, chiffon_state_dir: stateDir }));
+  } catch {
+    // Deliberately without the values: they may be secrets.
+    throw new Error(`extra vars are not JSON-serializable (keys: ${Object.keys(vars).join(', ')})`);
+  }
+  return `${unsafeYaml(data)}\n`;
+}
+
+/** The wrapper runs with the python of ansible's virtualenv when there is one. */
+function pythonFor(ansiblePlaybook: string): string {
+  const venvPython = path.join(path.dirname(ansiblePlaybook), 'python3');
+  return existsSync(venvPython) ? venvPython : 'python3';
+}
+
+function ansibleEnv(ansiblePlaybook: string, localTemp: string): Record<string, string> {
+  return {
+    // ansible's own helpers (ansible-galaxy, the venv python) before anything else on PATH.
+    PATH: [path.dirname(ansiblePlaybook), process.env.PATH].filter(Boolean).join(path.delimiter),
+    ANSIBLE_STDOUT_CALLBACK: 'ansible.posix.jsonl',
+    // One event per line, whatever an ansible.cfg says about indenting.
+    ANSIBLE_JSON_INDENT: '0',
+    PYTHONUNBUFFERED: '1',
+    ANSIBLE_NOCOLOR: '1',
+    ANSIBLE_FORCE_COLOR: '0',
+    ANSIBLE_RETRY_FILES_ENABLED: '0',
+    ANSIBLE_LOCAL_TEMP: localTemp,
+    // An unreadable inventory is an error, not a warning followed by a run on no hosts.
+    ANSIBLE_INVENTORY_UNPARSED_FAILED: '1',
+  };
+}
+
+interface RawUsage {
+  utime?: number;
+  stime?: number;
+  maxrss_kb?: number;
+  spawn_error?: string;
+}
+
+async function readUsage(file: string): Promise<RawUsage> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as RawUsage;
+  } catch {
+    return {}; // The wrapper was killed before writing it.
+  }
+}
+
+function exitCodeOf(result: { exitCode?: number; signal?: string }): number {
+  if (result.exitCode !== undefined) return result.exitCode;
+  const signalNumber = result.signal ? osConstants.signals[result.signal as NodeJS.Signals] : undefined;
+  return signalNumber ? 128 + signalNumber : 1;
+}
+
+export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunResult> {
+  const { signal, onEvent } = options;
+  if (signal?.aborted) throw new AnsibleRunCancelledError();
+
+  const repo = path.resolve(options.playbookRepo);
+  const playbookPath = await resolvePlaybook(repo, options.playbook);
+  const inventoryPath = resolveInventory(repo, options.inventory);
+  const stateDir = path.resolve(options.stateDir);
+  const extraVars = serializeVars(options.vars, stateDir);
+  const ansiblePlaybook = tools.ansiblePlaybook();
+  const python = pythonFor(ansiblePlaybook);
+
+  await mkdir(stateDir, { recursive: true });
+  const workDir = path.resolve(options.workDir);
+  await mkdir(workDir, { recursive: true });
+  const runDir = await mkdtemp(path.join(workDir, 'ansible-run-'));
+  try {
+    const varsFile = path.join(runDir, 'extra-vars.yml');
+    const usageFile = path.join(runDir, 'rusage.json');
+    const localTemp = path.join(runDir, 'tmp');
+    await writeFile(varsFile, extraVars, { mode: 0o600, flag: 'wx' });
+    await mkdir(localTemp);
+
+    const startedAt = new Date();
+    const started = performance.now();
+    const child = execa(
+      python,
+      [WRAPPER, usageFile, '--', ansiblePlaybook, '-i', inventoryPath, '-e', `@${varsFile}`, playbookPath],
+      {
+        cwd: repo,
+        env: ansibleEnv(ansiblePlaybook, localTemp),
+        detached: true,
+        stdin: 'ignore',
+        buffer: false,
+        reject: false,
+      },
+    );
+
+    const pid = child.pid;
+    let cancelled = false;
+    let forceKill: NodeJS.Timeout | undefined;
+    const stop = () => {
+      if (cancelled || pid === undefined) return;
+      cancelled = true;
+      signalGroup(pid, 'SIGTERM');
+      forceKill = setTimeout(() => signalGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+    };
+    if (pid !== undefined) trackGroup(pid);
+    signal?.addEventListener('abort', stop, { once: true });
+    if (signal?.aborted) stop();
+
+    let stderrTail = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
+    });
+
+    const collector = new AnsibleRunCollector();
+    const reading = (async () => {
+      if (!child.stdout) return;
+      for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
+        const event = parseAnsibleEventLine(line);
+        if (!event) continue;
+        collector.add(event);
+        try {
+          onEvent?.(event);
+        } catch {
+          // A failing progress report must not stop reading (the pipe would fill and block ansible).
+        }
+      }
+    })();
+
+    const result = await child;
+    await reading;
+    const finishedAt = new Date();
+    const wallMs = Math.round(performance.now() - started);
+    clearTimeout(forceKill);
+    signal?.removeEventListener('abort', stop);
+    if (pid !== undefined) {
+      // Anything of the group that outlived the wrapper after a cancellation goes now.
+      if (cancelled) signalGroup(pid, 'SIGKILL');
+      liveGroups.delete(pid);
+    }
+
+    if (result.failed && result.exitCode === undefined && !result.isTerminated) {
+      throw new Error(`cannot start ${python} to run ansible-playbook: ${result.shortMessage}`);
+    }
+    const usage = await readUsage(usageFile);
+    if (usage.spawn_error) throw new Error(`cannot run ansible-playbook: ${usage.spawn_error}`);
+
+    const resources: ResourceUsage = {
+      wallMs,
+      userCpuMs: Math.round((usage.utime ?? 0) * 1000),
+      systemCpuMs: Math.round((usage.stime ?? 0) * 1000),
+      maxRssKb: usage.maxrss_kb ?? 0,
+    };
+    const exitCode = exitCodeOf(result);
+    const run: StepRunResult = {
+      exitCode,
+      succeeded: exitCode === 0 && !cancelled,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      resources,
+      ...collector.summary(),
+      stderrTail,
+    };
+    if (cancelled) throw new AnsibleRunCancelledError(run);
+    return run;
+  } finally {
+    // The extra-vars file may hold secrets: it goes whatever happened.
+    await rm(runDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,258 @@
+// runPlaybook with the real ansible-playbook, on small playbooks written here, against this machine.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnsibleEvent } from '../../domain/ansible-events.js';
+import { AnsibleRunCancelledError, runPlaybook, type RunPlaybookOptions } from '../../activities/ansible/run-playbook.js';
+
+let root: string;
+let repo: string;
+let stateDir: string;
+let workDir: string;
+
+const INVENTORY = 'localhost ansible_connection=local ansible_python_interpreter="{{ ansible_playbook_python }}"\n';
+
+function play(name: string, tasks: string): string {
+  return `---\n- name: ${name}\n  hosts: localhost\n  gather_facts: false\n  tasks:\n${tasks}`;
+}
+
+async function writePlaybook(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(path.join(repo, file)), { recursive: true });
+  await writeFile(path.join(repo, file), content);
+}
+
+function options(playbook: string, extra: Partial<RunPlaybookOptions> = {}): RunPlaybookOptions {
+  return { playbookRepo: repo, playbook, inventory: 'inventory/hosts.ini', vars: {}, stateDir, workDir, ...extra };
+}
+
+/** Command lines of every process on the machine (Linux /proc). */
+function processCommandLines(): string[] {
+  const lines: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+      if (cmdline && state !== 'Z') lines.push(cmdline);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return lines;
+}
+
+function runDirs(): string[] {
+  return existsSync(workDir) ? readdirSync(workDir).filter((name) => name.startsWith('ansible-run-')) : [];
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'chiffon-run-playbook-'));
+  repo = path.join(root, 'repo');
+  stateDir = path.join(root, 'state');
+  workDir = path.join(root, 'work');
+  await mkdir(path.join(repo, 'inventory'), { recursive: true });
+  await writeFile(path.join(repo, 'inventory', 'hosts.ini'), INVENTORY);
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('runPlaybook', () => {
+  it('runs a two-task playbook and reports tasks, recap, resources and the state dir write', async () => {
+    await writePlaybook(
+      'two-tasks.yml',
+      play(
+        'Two tasks',
+        `    - name: Say hello
+      ansible.builtin.debug:
+        msg: hello
+    - name: Write state file
+      ansible.builtin.copy:
+        content: "written\\n"
+        dest: "{{ chiffon_state_dir }}/two-tasks.txt"
+        mode: "0644"
+`,
+      ),
+    );
+    const events: AnsibleEvent[] = [];
+    const result = await runPlaybook(options('two-tasks.yml', { onEvent: (event) => events.push(event) }));
+
+    expect(result).toMatchObject({ exitCode: 0, succeeded: true, failedTasks: [] });
+    expect(result.tasks).toEqual([
+      { name: 'Say hello', host: 'localhost', status: 'ok' },
+      { name: 'Write state file', host: 'localhost', status: 'changed' },
+    ]);
+    expect(result.stats.localhost).toMatchObject({ ok: 2, changed: 1, failures: 0, unreachable: 0 });
+    expect(result.resources.wallMs).toBeGreaterThan(0);
+    expect(result.resources.userCpuMs).toBeGreaterThan(0);
+    expect(result.resources.systemCpuMs).toBeGreaterThanOrEqual(0);
+    expect(result.resources.maxRssKb).toBeGreaterThan(10_000);
+    expect(Date.parse(result.finishedAt)).toBeGreaterThanOrEqual(Date.parse(result.startedAt));
+    expect(await readFile(path.join(stateDir, 'two-tasks.txt'), 'utf8')).toBe('written\n');
+    expect(events.map((e) => e.kind)).toEqual(['play_start', 'task_start', 'runner_result', 'task_start', 'runner_result', 'stats']);
+    expect(runDirs()).toEqual([]);
+  });
+
+  it('returns a failed run with exit code 2 and the failed task, without throwing', async () => {
+    await writePlaybook(
+      'failing.yml',
+      play(
+        'Failing',
+        `    - name: Fine
+      ansible.builtin.debug:
+        msg: fine
+    - name: List a missing folder
+      ansible.builtin.command: ls /nonexistent-chiffon-folder
+      changed_when: false
+    - name: Never reached
+      ansible.builtin.debug:
+        msg: unreachable
+`,
+      ),
+    );
+    const result = await runPlaybook(options('failing.yml'));
+
+    expect(result.exitCode).toBe(2);
+    expect(result.succeeded).toBe(false);
+    expect(result.failedTasks).toEqual([
+      { task: 'List a missing folder', host: 'localhost', message: expect.stringContaining('No such file or directory') },
+    ]);
+    expect(result.failedTasks[0]?.message).toMatch(/^non-zero return code: ls: cannot access/);
+    expect(result.tasks.map((t) => t.name)).toEqual(['Fine', 'List a missing folder']);
+    expect(result.stats.localhost).toMatchObject({ failures: 1 });
+  });
+
+  it('passes vars verbatim through a 0600 file that exists only while the run lasts', async () => {
+    await writePlaybook(
+      'vars.yml',
+      play(
+        'Vars',
+        `    - name: Write the vars
+      ansible.builtin.copy:
+        content: "{{ greeting }}|{{ injection }}|{{ nested.count + 1 }}|{{ nested.ratio }}|{{ flag }}|{{ items_list | join(',') }}|{{ chiffon_state_dir }}\\n"
+        dest: "{{ chiffon_state_dir }}/vars.txt"
+        mode: "0600"
+`,
+      ),
+    );
+    const vars = {
+      greeting: 'hé "quoted" \\ back\ttab\u2028 😀',
+      // Extra vars are templated by Ansible unless marked unsafe: this must arrive as text.
+      injection: "{{ lookup('pipe', 'echo INJECTED') }}",
+      nested: { count: 3, ratio: 1e21 },
+      flag: false,
+      items_list: ['a', 'b'],
+      chiffon_state_dir: '/elsewhere',
+    };
+    const seenWhileRunning: { mode: number; content: string }[] = [];
+    const result = await runPlaybook(
+      options('vars.yml', {
+        vars,
+        onEvent: (event) => {
+          if (event.kind !== 'task_start') return;
+          for (const dir of runDirs()) {
+            const file = path.join(workDir, dir, 'extra-vars.yml');
+            seenWhileRunning.push({ mode: statSync(file).mode & 0o777, content: readFileSync(file, 'utf8') });
+          }
+        },
+      }),
+    );
+
+    expect(result.exitCode).toBe(0);
+    expect(seenWhileRunning).toHaveLength(1);
+    expect(seenWhileRunning[0]?.mode).toBe(0o600);
+    expect(seenWhileRunning[0]?.content).toContain('"injection": !unsafe "{{ lookup(\'pipe\', \'echo INJECTED\') }}"');
+    expect(await readFile(path.join(stateDir, 'vars.txt'), 'utf8')).toBe(
+      `${vars.greeting}|${vars.injection}|4|1e+21|False|a,b|${stateDir}\n`,
+    );
+    expect(runDirs()).toEqual([]);
+  });
+
+  it('refuses a playbook path that leaves the repository, and missing playbooks or inventories', async () => {
+    await writeFile(path.join(root, 'outside.yml'), play('Outside', '    - name: X\n      ansible.builtin.debug:\n        msg: x\n'));
+    await expect(runPlaybook(options('../outside.yml'))).rejects.toThrow(/leaves/);
+    await expect(runPlaybook(options(path.join(root, 'outside.yml')))).rejects.toThrow(/leaves/);
+    await expect(runPlaybook(options('missing.yml'))).rejects.toThrow(/not found/);
+    await expect(runPlaybook(options('two-tasks.yml', { inventory: 'inventory/nope.ini' }))).rejects.toThrow(/inventory .* not found/);
+    expect(runDirs()).toEqual([]);
+  });
+
+  it('reports a playbook ansible cannot parse as exit code 4 with its error in stderrTail', async () => {
+    await writePlaybook('broken.yml', '---\n- name: Broken\n  hosts: localhost\n  tasks: [\n');
+    const result = await runPlaybook(options('broken.yml'));
+    expect(result.exitCode).toBe(4);
+    expect(result.succeeded).toBe(false);
+    expect(result.tasks).toEqual([]);
+    expect(result.stderrTail).toMatch(/ERROR/);
+  });
+
+  it('throws a clear error when ansible-playbook is missing', async () => {
+    const saved = process.env.ANSIBLE_PLAYBOOK_PATH;
+    process.env.ANSIBLE_PLAYBOOK_PATH = path.join(root, 'no-such-ansible-playbook');
+    try {
+      await expect(runPlaybook(options('two-tasks.yml'))).rejects.toThrow(/no-such-ansible-playbook does not exist/);
+    } finally {
+      if (saved === undefined) delete process.env.ANSIBLE_PLAYBOOK_PATH;
+      else process.env.ANSIBLE_PLAYBOOK_PATH = saved;
+    }
+  });
+
+  it('stops the whole process tree when the signal aborts, and rejects', async () => {
+    // A shell that ignores SIGTERM: only the SIGKILL of the tree (and of workers outside the
+    // process group) gets rid of it.
+    const marker = `sleep ${900 + (process.pid % 97)}`;
+    await writePlaybook(
+      'long.yml',
+      play(
+        'Long',
+        `    - name: Before
+      ansible.builtin.debug:
+        msg: before
+    - name: Sleep for long
+      ansible.builtin.shell: trap "" TERM; ${marker}; echo done
+      changed_when: false
+`,
+      ),
+    );
+    const controller = new AbortController();
+    const started = Date.now();
+    let poll: NodeJS.Timeout | undefined;
+    const running = runPlaybook(
+      options('long.yml', {
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (event.kind !== 'task_start' || event.task.name !== 'Sleep for long') return;
+          // Abort once the command is really running.
+          poll = setInterval(() => {
+            if (processCommandLines().some((line) => line.includes(marker))) {
+              clearInterval(poll);
+              controller.abort();
+            }
+          }, 100);
+        },
+      }),
+    );
+
+    const error = await running.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    clearInterval(poll);
+    expect(error).toBeInstanceOf(AnsibleRunCancelledError);
+    expect((error as AnsibleRunCancelledError).name).toBe('AnsibleRunCancelledError');
+    expect((error as AnsibleRunCancelledError).partial?.tasks).toEqual([{ name: 'Before', host: 'localhost', status: 'ok' }]);
+    expect((error as AnsibleRunCancelledError).partial?.succeeded).toBe(false);
+    expect(Date.now() - started).toBeLessThan(60_000);
+
+    const leftovers = processCommandLines().filter((line) => line.includes(marker) || line.includes(path.join(repo, 'long.yml')));
+    expect(leftovers).toEqual([]);
+    expect(runDirs()).toEqual([]);
+  });
+
+  it('rejects at once when the signal is already aborted', async () => {
+    await expect(runPlaybook(options('two-tasks.yml', { signal: AbortSignal.abort() }))).rejects.toBeInstanceOf(AnsibleRunCancelledError);
+  });
+});
