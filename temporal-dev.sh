@@ -32,6 +32,6 @@ echo "temporal-dev.sh: Temporal frontend $host:$port, Web UI http://$host:$ui_po
 exec "$temporal" server start-dev \
   --ip "$host" --port "$port" --ui-port "$ui_port" \
   --db-filename "$db_file" \
-  --log-level warn \
+  --log-level error \
   --search-attribute ChiffonStatus=Keyword \
   --search-attribute ChiffonServices=KeywordList
