@@ -13,6 +13,7 @@ export function taskAuditDocument(input: TaskAuditInput) {
     plan_id: input.planId,
     request_id: input.requestId,
     step_index: input.step.index,
+    attempt: input.attempt,
     playbook: input.step.playbook,
     execution_result: input.run
       ? {
@@ -64,6 +65,7 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         requestId: input.requestId,
         planId: input.planId,
         stepIndex: input.step.index,
+        attempt: input.attempt,
         playbook: input.step.playbook,
         status: input.status,
         outcome: input.outcome,

@@ -3,6 +3,7 @@
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { createAuditActivities } from './audit.js';
+import { createCapacityActivities } from './capacity.js';
 import { createPlanningActivities } from './planning.js';
 import { createStepActivities } from './steps.js';
 
@@ -11,6 +12,7 @@ export function createActivities(config: ChiffonConfig, prisma: PrismaClient) {
     ...createPlanningActivities(config),
     ...createStepActivities(config),
     ...createAuditActivities(config, prisma),
+    ...createCapacityActivities(config, prisma),
   };
 }
 

@@ -6,6 +6,7 @@ import { ApiError, errorBody, renderError } from './errors.js';
 import { approveRoutes } from './routes/approve.js';
 import { auditRoutes } from './routes/audit.js';
 import { chatRoutes } from './routes/chat.js';
+import { requestActionRoutes } from './routes/request-actions.js';
 import { requestRoutes } from './routes/requests.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -23,6 +24,7 @@ export function createApp(deps: ApiDeps) {
     .route('/', chatRoutes(deps))
     .route('/', approveRoutes(deps))
     .route('/', requestRoutes(deps))
+    .route('/', requestActionRoutes(deps))
     .route('/', auditRoutes(deps));
 
   const app = new Hono();

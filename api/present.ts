@@ -1,10 +1,23 @@
 // The API's JSON view of a request (snake_case, as the dashboard and curl users read it).
-import { workflowIdFor, type RequestState } from '../domain/request-state.js';
+import { workflowIdFor, type Decision, type RequestState } from '../domain/request-state.js';
+
+function presentDecision(decision: Decision) {
+  return {
+    approver: decision.approver,
+    approved: decision.approved,
+    comment: decision.comment ?? null,
+    decided_at: decision.decidedAt,
+    plan_hash: decision.planHash,
+  };
+}
 
 export function presentPlan(state: RequestState) {
   if (!state.plan) return null;
   return {
     plan_id: state.plan.planId,
+    /** What an approval approves; pass it as plan_hash to /approve to bind the decision to it. */
+    hash: state.plan.hash,
+    repo_commit: state.plan.fingerprint.repoCommit ?? null,
     steps: state.plan.steps.map((step) => ({
       index: step.index,
       playbook: step.playbook,
@@ -31,14 +44,15 @@ export function presentRequest(state: RequestState) {
       playbook: step.playbook,
       status: step.status,
       task_id: step.taskId,
+      attempt: step.attempt,
       exit_code: step.exitCode ?? null,
       started_at: step.startedAt ?? null,
       finished_at: step.finishedAt ?? null,
       audit_commit: step.auditCommit ?? null,
     })),
-    decision: state.decision
-      ? { approver: state.decision.approver, approved: state.decision.approved, comment: state.decision.comment ?? null, decided_at: state.decision.decidedAt }
-      : null,
+    decision: state.decision ? presentDecision(state.decision) : null,
+    previous_decisions: state.previousDecisions.map(presentDecision),
+    paused_reason: state.pausedReason ?? null,
     error: state.error ?? null,
   };
 }

@@ -3,8 +3,11 @@
 import { hostsInGroup } from './inventory.js';
 import type { Catalog, Intent, Inventory, Plan, PlanStep, PlaybookEntry } from './types.js';
 
+/** A plan before its fingerprint is read from disk (see activities/planning.ts). */
+export type PlannedSteps = Omit<Plan, 'fingerprint' | 'hash'>;
+
 export type PlanResult =
-  | { ok: true; plan: Plan }
+  | { ok: true; plan: PlannedSteps }
   | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
 
 export interface PlanIds {

@@ -5,23 +5,30 @@ export type RequestStatus =
   | 'planning'
   | 'unplannable'
   | 'pending_approval'
+  | 'expired'
   | 'rejected'
   | 'running'
+  | 'paused'
   | 'completed'
-  | 'failed';
-
-export const FINAL_STATUSES: readonly RequestStatus[] = ['unplannable', 'rejected', 'completed', 'failed'];
+  | 'failed'
+  | 'stale_plan'
+  | 'cancelled';
 
 export interface Decision {
   approver: string;
   approved: boolean;
   comment?: string;
   decidedAt: string;
+  /** The plan hash this decision was about. */
+  planHash: string;
 }
 
 export interface StepState {
   index: number;
+  /** The task id of the current attempt (a retry of the request gives the step a new one). */
   taskId: string;
+  /** 1 for the first run of the step; a retry-from-step increases it. */
+  attempt: number;
   playbook: string;
   status: StepStatus;
   exitCode?: number;
@@ -39,19 +46,42 @@ export interface RequestState {
   plan?: Plan;
   steps: StepState[];
   decision?: Decision;
-  /** Why the request cannot go on (unplannable) or what failed. */
+  /** Earlier decisions, when a retry needed a new approval. */
+  previousDecisions: Decision[];
+  /** Why the request is paused (low capacity), while it is. */
+  pausedReason?: string;
+  /** Why the request cannot go on (unplannable, stale plan) or what failed. */
   error?: { message: string; knownServices?: string[] };
 }
 
 export interface RequestInput {
   requestId: string;
   message: string;
+  /** How long to wait for a decision before the request expires (a Temporal duration). */
+  approvalTimeout?: string;
+  /** How long a failed request stays open for a retry-from-step. */
+  retryWindow?: string;
+  /** How soon a paused request first checks capacity again (then less and less often). */
+  capacityRecheckMs?: number;
 }
 
 export interface DecisionInput {
   approver: string;
   approved: boolean;
   comment?: string;
+  /** When given, the decision only applies to this plan hash (what the person looked at). */
+  planHash?: string;
+}
+
+export interface OperatorAction {
+  /** Who asked (retry, resume). */
+  by: string;
+}
+
+/** Whether an agent can take a step now; `reason` says why not. */
+export interface CapacityCheck {
+  ok: boolean;
+  reason?: string;
 }
 
 /** What the audit records for one task; `run` is absent for a step that never ran. */
@@ -59,6 +89,8 @@ export interface TaskAuditInput {
   requestId: string;
   planId: string;
   step: { index: number; taskId: string; playbook: string };
+  /** Which run of the step this is (1, or more after retries). */
+  attempt: number;
   status: StepStatus;
   outcome: string;
   run?: StepRunResult;
@@ -69,3 +101,6 @@ export interface TaskAuditInput {
 export function workflowIdFor(requestId: string): string {
   return `request-${requestId}`;
 }
+
+/** The failure type a step raises when what it would run no longer matches the approved plan. */
+export const STALE_PLAN = 'StalePlan';

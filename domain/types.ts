@@ -63,7 +63,7 @@ export interface Intent {
   source: string;
 }
 
-export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
+export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
 
 export interface PlanStep {
   index: number;
@@ -77,9 +77,22 @@ export interface PlanStep {
   varSources: Record<string, string>;
 }
 
+/** What a plan was made from, so a change between approval and running can be detected. */
+export interface PlanFingerprint {
+  /** sha256 of each planned playbook's content, by path. */
+  playbooks: Record<string, string>;
+  /** sha256 of the inventory file's content. */
+  inventory: string;
+  /** HEAD of the playbook repository when it is a git repository. */
+  repoCommit?: string;
+}
+
 export interface Plan {
   planId: string;
   steps: PlanStep[];
+  fingerprint: PlanFingerprint;
+  /** sha256 over the steps (playbooks, vars) and the fingerprint: what an approval approves. */
+  hash: string;
 }
 
 /** Resources the ansible-playbook process tree used (from getrusage of its children). */

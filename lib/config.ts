@@ -22,6 +22,26 @@ export interface ChiffonConfig {
   stateDir: string;
   /** Where `ansible-lint` writes its cache and where extra-vars files live briefly. */
   workDir: string;
+  /** How long a plan waits for a decision before it expires (a Temporal duration string). */
+  approvalTimeout: string;
+  /** How long a failed request stays open for a retry-from-step. */
+  retryWindow: string;
+  /** How soon a paused request first re-checks capacity (then less and less often, up to 10 min). */
+  capacityRecheckMs: number;
+  /** Playbook steps one worker runs at once (also its share in the agent registry). */
+  maxConcurrentSteps: number;
+  /** An agent whose 1-minute load average per CPU is above this has no room for a step. */
+  maxLoadPerCpu: number;
+  /** An agent with less available memory than this percentage has no room for a step. */
+  minFreeMemoryPercent: number;
+}
+
+function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name}=${raw} is not a non-negative number`);
+  return value;
 }
 
 function resolvePath(value: string | undefined, fallback: string): string {
@@ -43,5 +63,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     auditRepo: resolvePath(env.CHIFFON_AUDIT_REPO, fromProjectRoot('.data', 'audit')),
     stateDir: resolvePath(env.CHIFFON_STATE_DIR, fromProjectRoot('.data', 'state')),
     workDir: resolvePath(env.CHIFFON_WORK_DIR, fromProjectRoot('.data', 'work')),
+    approvalTimeout: env.CHIFFON_APPROVAL_TIMEOUT || '24 hours',
+    retryWindow: env.CHIFFON_RETRY_WINDOW || '7 days',
+    capacityRecheckMs: positiveNumber(env, 'CHIFFON_CAPACITY_RECHECK_MS', 30_000),
+    maxConcurrentSteps: Math.max(1, Math.floor(positiveNumber(env, 'CHIFFON_MAX_CONCURRENT_STEPS', 4))),
+    maxLoadPerCpu: positiveNumber(env, 'CHIFFON_MAX_LOAD_PER_CPU', 2),
+    minFreeMemoryPercent: positiveNumber(env, 'CHIFFON_MIN_FREE_MEMORY_PERCENT', 5),
   };
 }

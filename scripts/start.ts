@@ -12,6 +12,7 @@ import { loadConfig } from '../lib/config.js';
 import { migrateDatabase, openDatabase } from '../lib/database.js';
 import { fromProjectRoot } from '../lib/paths.js';
 import { createPrismaClient } from '../lib/prisma.js';
+import { startAgentReporter } from '../workers/agent-reporter.js';
 import { createChiffonWorker } from '../workers/worker.js';
 
 const TEMPORAL_STARTUP_MS = 60_000;
@@ -71,6 +72,8 @@ async function run(): Promise<void> {
     const workerConnection = await NativeConnection.connect({ address: config.temporalAddress });
     cleanups.push(() => workerConnection.close());
     const worker = await createChiffonWorker({ connection: workerConnection, config, prisma });
+    const reporter = startAgentReporter(prisma, config);
+    cleanups.push(() => reporter.stop());
     const workerDone = worker.run();
 
     const server = serve({ fetch: createApp({ client, prisma, config }).fetch, port: config.port, hostname: config.host });

@@ -4,6 +4,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../lib/config.js';
 import { openDatabase } from '../lib/database.js';
 import { createPrismaClient } from '../lib/prisma.js';
+import { startAgentReporter } from './agent-reporter.js';
 import { createChiffonWorker } from './worker.js';
 
 async function run(): Promise<void> {
@@ -13,8 +14,13 @@ async function run(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   try {
     const worker = await createChiffonWorker({ connection, config, prisma });
+    const reporter = startAgentReporter(prisma, config);
     console.log(`chiffon worker: polling task queue ${config.taskQueue} on ${config.temporalAddress}`);
-    await worker.run(); // returns after SIGINT/SIGTERM, which the SDK turns into a graceful shutdown
+    try {
+      await worker.run(); // returns after SIGINT/SIGTERM, which the SDK turns into a graceful shutdown
+    } finally {
+      await reporter.stop();
+    }
   } finally {
     await connection.close();
     await prisma.$disconnect();

@@ -22,7 +22,8 @@ export async function createChiffonWorker({ connection, config, prisma, workflow
     taskQueue: config.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath }),
     activities: createActivities(config, prisma),
-    // Each step is a whole ansible-playbook process tree: a few at a time per worker host.
-    maxConcurrentActivityTaskExecutions: Number(process.env.CHIFFON_MAX_CONCURRENT_STEPS ?? 4),
+    // Each step is a whole ansible-playbook process tree: a few at a time per worker host, plus room
+    // for the short planning and audit activities so they never wait behind long playbooks.
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps + 4,
   });
 }

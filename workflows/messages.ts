@@ -1,7 +1,7 @@
 // The request workflow's messages, defined once and used by both the workflow and its clients.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { DecisionInput, RequestState } from '../domain/request-state.js';
+import type { DecisionInput, OperatorAction, RequestState } from '../domain/request-state.js';
 
 /** The whole state: status, plan and each step. */
 export const requestStateQuery = defineQuery<RequestState>('requestState');
@@ -12,10 +12,19 @@ export const planReadyUpdate = defineUpdate<RequestState>('planReady');
 /** A person's approval or rejection. Its validator refuses undecidable requests without a trace. */
 export const decideUpdate = defineUpdate<RequestState, [DecisionInput]>('decide');
 
-/** Failure types the decide validator raises, so the API can answer 400 or 409. */
-export const DecisionRefused = {
-  approverRequired: 'ApproverRequired',
+/** Re-run a failed request from its failed step (after someone fixed the playbook). */
+export const retryUpdate = defineUpdate<RequestState, [OperatorAction]>('retryFromFailedStep');
+
+/** Resume a request paused for low capacity, without waiting for capacity to return. */
+export const resumeUpdate = defineUpdate<RequestState, [OperatorAction]>('resume');
+
+/** Failure types the update validators raise, so the API can answer 400 or 409. */
+export const Refused = {
+  identityRequired: 'IdentityRequired',
   notPendingApproval: 'NotPendingApproval',
+  planChanged: 'PlanChanged',
+  notFailed: 'NotFailed',
+  notPaused: 'NotPaused',
 } as const;
 
 /** Search attributes registered by temporal-dev.sh: the Temporal UI lists requests by them. */

@@ -1,28 +1,51 @@
 // The request workflow: decompose → plan → wait for a person's decision → run each step in order →
-// on a failed step, analyze it → audit every task. Deterministic: all I/O happens in activities.
+// on a failed step, analyze it → audit every task. It is never lost (Temporal), never runs
+// unapproved (the decide Update, bound to the plan hash) and always ends in an audited state.
+// Deterministic: all I/O happens in activities.
 import {
+  ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
+  isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { ChiffonActivities } from '../activities/index.js';
-import type { DecisionInput, RequestInput, RequestState, RequestStatus, StepState } from '../domain/request-state.js';
-import type { LintFinding, PlanStep, StepRunResult } from '../domain/types.js';
 import {
-  DecisionRefused,
+  STALE_PLAN,
+  type DecisionInput,
+  type OperatorAction,
+  type RequestInput,
+  type RequestState,
+  type RequestStatus,
+  type StepState,
+} from '../domain/request-state.js';
+import type { LintFinding, Plan, PlanStep, StepRunResult } from '../domain/types.js';
+import {
   decideUpdate,
   planReadyUpdate,
+  Refused,
   requestStateQuery,
+  resumeUpdate,
+  retryUpdate,
   servicesSearchAttribute,
   statusSearchAttribute,
 } from './messages.js';
 
-const planning = proxyActivities<ChiffonActivities>({
+const DEFAULT_APPROVAL_TIMEOUT = '24 hours';
+const DEFAULT_RETRY_WINDOW = '7 days';
+const DEFAULT_CAPACITY_RECHECK_MS = 30_000;
+/** A long pause re-checks less and less often (up to this), so its history stays small. */
+const MAX_CAPACITY_RECHECK_MS = 10 * 60 * 1000;
+
+const quick = proxyActivities<ChiffonActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 3 },
+  retry: { maximumAttempts: 5 },
 });
 
 const records = proxyActivities<ChiffonActivities>({
@@ -31,13 +54,15 @@ const records = proxyActivities<ChiffonActivities>({
 });
 
 // A failed playbook is a result, not an exception, so it is never retried (playbooks are not assumed
-// idempotent). A thrown error means the worker or machine failed; that is retried, and the heartbeat
-// timeout notices a dead worker within seconds.
-const playbookStepOptions = {
+// idempotent). A thrown error means the worker or machine failed: that is retried, and the short
+// heartbeat timeout notices a dead worker within seconds. Cancelling waits until the process tree
+// has stopped, so the audit never says "cancelled" about a playbook that is still running.
+const playbookStepOptions: ActivityOptions = {
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { maximumAttempts: 3 },
-} as const;
+  heartbeatTimeout: '10 seconds',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: [STALE_PLAN] },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+};
 const playbooks = proxyActivities<ChiffonActivities>(playbookStepOptions);
 
 const analysis = proxyActivities<ChiffonActivities>({
@@ -57,8 +82,34 @@ function describeSuccess(run: StepRunResult): string {
   return `completed: ${run.tasks.length} task results, ${changed} changed`;
 }
 
+function refuse(type: string, message: string): never {
+  throw ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+function requireIdentity(who: string | undefined, what: string): void {
+  if (!who?.trim()) refuse(Refused.identityRequired, `${what} needs the identity of the person asking`);
+}
+
+/** The task id of a step's n-th run: the planned id first, then `<id>.r2`, `<id>.r3`, ... */
+export function taskIdForAttempt(plannedTaskId: string, attempt: number): string {
+  return attempt === 1 ? plannedTaskId : `${plannedTaskId}.r${attempt}`;
+}
+
 export async function requestWorkflow(input: RequestInput): Promise<RequestState> {
-  const state: RequestState = { requestId: input.requestId, message: input.message, status: 'planning', intents: [], steps: [] };
+  const approvalTimeout = input.approvalTimeout ?? DEFAULT_APPROVAL_TIMEOUT;
+  const retryWindow = input.retryWindow ?? DEFAULT_RETRY_WINDOW;
+  const capacityRecheckMs = input.capacityRecheckMs ?? DEFAULT_CAPACITY_RECHECK_MS;
+  const state: RequestState = {
+    requestId: input.requestId,
+    message: input.message,
+    status: 'planning',
+    intents: [],
+    steps: [],
+    previousDecisions: [],
+  };
+  let plan: Plan | undefined;
+  let retryRequest: OperatorAction | undefined;
+  let resumeRequest: OperatorAction | undefined;
 
   const setStatus = (status: RequestStatus) => {
     state.status = status;
@@ -73,101 +124,230 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
   setHandler(
     decideUpdate,
     (decision: DecisionInput) => {
-      state.decision = { ...decision, approver: decision.approver.trim(), decidedAt: new Date().toISOString() };
+      state.decision = {
+        approver: decision.approver.trim(),
+        approved: decision.approved,
+        ...(decision.comment ? { comment: decision.comment } : {}),
+        decidedAt: new Date().toISOString(),
+        planHash: plan!.hash,
+      };
       setStatus(decision.approved ? 'running' : 'rejected');
       return state;
     },
     {
       validator: (decision: DecisionInput) => {
-        if (!decision.approver?.trim()) {
-          throw ApplicationFailure.create({ type: DecisionRefused.approverRequired, message: 'a decision needs an approver identity' });
+        requireIdentity(decision.approver, 'a decision');
+        if (state.status !== 'pending_approval' || !plan) {
+          refuse(Refused.notPendingApproval, `request ${state.requestId} is ${state.status}, not pending approval`);
         }
-        if (state.status !== 'pending_approval') {
-          throw ApplicationFailure.create({
-            type: DecisionRefused.notPendingApproval,
-            message: `request ${state.requestId} is ${state.status}, not pending approval`,
-          });
+        if (decision.planHash && decision.planHash !== plan.hash) {
+          refuse(Refused.planChanged, `the plan changed since you looked at it (now ${plan.hash}); review it again`);
         }
       },
     },
   );
+  setHandler(
+    retryUpdate,
+    (action: OperatorAction) => {
+      retryRequest = action;
+      return state;
+    },
+    {
+      validator: (action: OperatorAction) => {
+        requireIdentity(action.by, 'a retry');
+        if (state.status !== 'failed' || retryRequest) refuse(Refused.notFailed, `request ${state.requestId} is ${state.status}; only a failed request can be retried`);
+      },
+    },
+  );
+  setHandler(
+    resumeUpdate,
+    (action: OperatorAction) => {
+      resumeRequest = action;
+      return state;
+    },
+    {
+      validator: (action: OperatorAction) => {
+        requireIdentity(action.by, 'a resume');
+        if (state.status !== 'paused') refuse(Refused.notPaused, `request ${state.requestId} is ${state.status}, not paused`);
+      },
+    },
+  );
 
-  // 1-2. Decompose and plan, grounded in the playbooks and inventory that really exist.
-  setCurrentDetails('Planning the request');
-  const decomposition = await planning.decompose(input.message);
-  if (!decomposition.ok) {
-    state.error = { message: decomposition.message, knownServices: decomposition.knownServices };
-    return finishUnplannable();
+  try {
+    // 1-2. Decompose and plan, grounded in the playbooks and inventory that really exist.
+    setCurrentDetails('Planning the request');
+    const decomposition = await quick.decompose(input.message);
+    if (!decomposition.ok) {
+      state.error = { message: decomposition.message, knownServices: decomposition.knownServices };
+      return await finish('unplannable', `Unplannable: ${decomposition.message}`);
+    }
+    state.intents = decomposition.intents;
+    const planned = await quick.plan(state.intents);
+    if (!planned.ok) {
+      state.error = { message: planned.message };
+      return await finish('unplannable', `Unplannable: ${planned.message}`);
+    }
+    plan = planned.plan;
+    state.plan = plan;
+    state.steps = plan.steps.map((step) => ({ index: step.index, taskId: step.taskId, attempt: 1, playbook: step.playbook, status: 'pending' }));
+    upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan.steps.map((s) => s.service))] }]);
+
+    // 3. Nothing runs before a person decides.
+    if (!(await awaitDecision())) return state;
+
+    // 4-6. Run the steps in order; after a failure, analyze it and skip the rest. A failed request
+    // stays open for a retry-from-step, which may need a new approval if the plan changed.
+    let from = 0;
+    for (;;) {
+      const outcome = await runSteps(from);
+      if (outcome !== 'failed') return await finish(outcome, outcome === 'completed' ? 'Completed' : `Stale plan: ${state.error?.message}`);
+      const failed = state.steps.find((s) => s.status === 'failed')!;
+      await finish('failed', `Failed at step ${failed.index + 1} (${failed.playbook}); POST .../retry re-runs it`);
+      if (!(await condition(() => retryRequest !== undefined, retryWindow))) return state;
+      from = failed.index;
+      if (!(await prepareRetry(from, retryRequest!))) return state;
+      retryRequest = undefined;
+    }
+  } catch (err) {
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => finishCancelled());
+    throw err;
   }
-  state.intents = decomposition.intents;
-  const planned = await planning.plan(state.intents);
-  if (!planned.ok) {
-    state.error = { message: planned.message };
-    return finishUnplannable();
-  }
-  const plan = planned.plan;
-  state.plan = plan;
-  state.steps = plan.steps.map((step) => ({ index: step.index, taskId: step.taskId, playbook: step.playbook, status: 'pending' }));
-  upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan.steps.map((s) => s.service))] }]);
-  setStatus('pending_approval');
-  await records.recordRequest(state);
 
-  // 3. Nothing runs before a person decides.
-  setCurrentDetails(`Waiting for approval of ${plan.steps.length} step(s): POST /api/dashboard/approve`);
-  await condition(() => state.decision !== undefined);
-  await records.recordRequest(state);
-
-  if (!state.decision?.approved) {
-    const outcome = `not run: request rejected by ${state.decision?.approver}${state.decision?.comment ? ` (${state.decision.comment})` : ''}`;
-    for (const step of plan.steps) await skipStep(step, outcome);
-    setCurrentDetails(`Rejected by ${state.decision?.approver}`);
+  async function finish(status: RequestStatus, details: string): Promise<RequestState> {
+    setStatus(status);
+    await records.recordRequest(state);
+    setCurrentDetails(details);
     return state;
   }
 
-  // 4-6. Run the steps in order; after a failure, analyze it and skip the rest. Audit every task.
-  let failedStep: PlanStep | undefined;
-  for (const step of plan.steps) {
-    if (failedStep) {
-      await skipStep(step, `not run: step ${failedStep.index} (${failedStep.playbook}) failed`);
-      continue;
+  /** Waits for the decision; false when the request was rejected or expired (pending steps are then skipped). */
+  async function awaitDecision(): Promise<boolean> {
+    await finish('pending_approval', `Waiting for approval of plan ${plan!.hash.slice(0, 12)} (${plan!.steps.length} step(s)): POST /api/dashboard/approve`);
+    if (!(await condition(() => state.decision !== undefined, approvalTimeout))) {
+      await skipPending(`not run: no decision within ${approvalTimeout}`);
+      await finish('expired', `Expired: no decision within ${approvalTimeout}`);
+      return false;
     }
-    const stepState = stepStateOf(step);
+    await records.recordRequest(state);
+    const decision = state.decision!;
+    if (!decision.approved) {
+      await skipPending(`not run: request rejected by ${decision.approver}${decision.comment ? ` (${decision.comment})` : ''}`);
+      setCurrentDetails(`Rejected by ${decision.approver}`);
+      return false;
+    }
+    return true;
+  }
+
+  /** Runs the plan from step `from`; returns how the run ended. */
+  async function runSteps(from: number): Promise<'completed' | 'failed' | 'stale_plan'> {
+    let stopped: 'failed' | 'stale_plan' | undefined;
+    for (const step of plan!.steps.slice(from)) {
+      const stepState = stepStateOf(step);
+      if (stopped) {
+        await auditSkipped(stepState, stopped === 'failed' ? 'not run: an earlier step failed' : 'not run: the plan is stale');
+        continue;
+      }
+      await waitForCapacity(step);
+      stopped = await runStep(step, stepState);
+    }
+    return stopped ?? 'completed';
+  }
+
+  async function runStep(step: PlanStep, stepState: StepState): Promise<'failed' | 'stale_plan' | undefined> {
     stepState.status = 'running';
     stepState.startedAt = new Date().toISOString();
-    setCurrentDetails(`Running step ${step.index + 1}/${plan.steps.length}: ${step.playbook}`);
-    const run = await playbooks.runStep.executeWithOptions(
+    setCurrentDetails(`Running step ${step.index + 1}/${plan!.steps.length}: ${step.playbook}`);
+    let run: StepRunResult;
+    try {
       // The summary names the playbook in the Temporal UI's event history.
-      { ...playbookStepOptions, summary: `step ${step.index + 1}: ${step.playbook}` },
-      [step],
-    );
+      run = await playbooks.runStep.executeWithOptions(
+        { ...playbookStepOptions, summary: `step ${step.index + 1}: ${step.playbook} (task ${stepState.taskId})` },
+        [{ step: { ...step, taskId: stepState.taskId }, fingerprint: plan!.fingerprint }],
+      );
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const cause = err instanceof ActivityFailure ? err.cause : undefined;
+      if (cause instanceof ApplicationFailure && cause.type === STALE_PLAN) {
+        state.error = { message: `${cause.message}; re-plan the request to continue` };
+        await auditSkipped(stepState, `not run: ${state.error.message}`);
+        return 'stale_plan';
+      }
+      // The worker kept failing (not the playbook): the step failed without a run to analyze.
+      stepState.status = 'failed';
+      stepState.finishedAt = new Date().toISOString();
+      await audit(stepState, { status: 'failed', outcome: `could not run: ${cause?.message ?? String(err)}` });
+      return 'failed';
+    }
     stepState.exitCode = run.exitCode;
     stepState.startedAt = run.startedAt;
     stepState.finishedAt = run.finishedAt;
-    let findings: LintFinding[] | undefined;
     if (run.succeeded) {
       stepState.status = 'completed';
-    } else {
-      stepState.status = 'failed';
-      failedStep = step;
-      setCurrentDetails(`Analyzing the failure of ${step.playbook}`);
-      findings = await analysis.analyzeFailure(step.playbook);
+      await audit(stepState, { status: 'completed', outcome: describeSuccess(run), run });
+      return undefined;
     }
-    const audited = await records.auditTask({
-      requestId: state.requestId,
-      planId: plan.planId,
-      step,
-      status: stepState.status,
-      outcome: run.succeeded ? describeSuccess(run) : describeFailure(run),
-      run,
-      findings,
-    });
-    stepState.auditCommit = audited.commit;
+    stepState.status = 'failed';
+    setCurrentDetails(`Analyzing the failure of ${step.playbook}`);
+    const findings: LintFinding[] = await analysis.analyzeFailure(step.playbook);
+    await audit(stepState, { status: 'failed', outcome: describeFailure(run), run, findings });
+    return 'failed';
   }
 
-  setStatus(failedStep ? 'failed' : 'completed');
-  await records.recordRequest(state);
-  setCurrentDetails(failedStep ? `Failed at step ${failedStep.index + 1}: ${failedStep.playbook}` : 'Completed');
-  return state;
+  /** Before a step: pause while no agent has capacity, until it returns or an operator resumes. */
+  async function waitForCapacity(step: PlanStep): Promise<void> {
+    let recheckMs = capacityRecheckMs;
+    for (;;) {
+      const capacity = await quick.checkCapacity();
+      if (capacity.ok || resumeRequest) break;
+      if (state.status !== 'paused' || state.pausedReason !== capacity.reason) {
+        state.pausedReason = capacity.reason;
+        await finish('paused', `Paused before step ${step.index + 1} (${step.playbook}): ${capacity.reason}; POST .../resume to go on`);
+      }
+      await condition(() => resumeRequest !== undefined, recheckMs);
+      recheckMs = Math.min(recheckMs * 2, MAX_CAPACITY_RECHECK_MS);
+    }
+    resumeRequest = undefined;
+    if (state.status === 'paused') {
+      state.pausedReason = undefined;
+      await finish('running', `Resumed before step ${step.index + 1}`);
+    }
+  }
+
+  /** Sets up a retry from step `from`: new task ids, and a new approval if the plan changed. */
+  async function prepareRetry(from: number, action: OperatorAction): Promise<boolean> {
+    for (const stepState of state.steps.slice(from)) {
+      stepState.attempt += 1;
+      stepState.taskId = taskIdForAttempt(plan!.steps[stepState.index]!.taskId, stepState.attempt);
+      stepState.status = 'pending';
+      delete stepState.exitCode;
+      delete stepState.startedAt;
+      delete stepState.finishedAt;
+      delete stepState.auditCommit;
+    }
+    const refreshed = await quick.refreshPlan(plan!);
+    if (refreshed.hash === plan!.hash) {
+      await finish('running', `Retrying from step ${from + 1}, asked by ${action.by}`);
+      return true;
+    }
+    // Something changed since the approval (typically the fixed playbook): a person approves again.
+    plan = refreshed;
+    state.plan = refreshed;
+    state.previousDecisions.push(state.decision!);
+    delete state.decision;
+    return awaitDecision();
+  }
+
+  async function finishCancelled(): Promise<void> {
+    for (const stepState of state.steps) {
+      if (stepState.status === 'running') {
+        stepState.status = 'cancelled';
+        stepState.finishedAt = new Date().toISOString();
+        await audit(stepState, { status: 'cancelled', outcome: 'cancelled while running; its process tree was stopped' });
+      }
+    }
+    await skipPending('not run: request cancelled');
+    if (state.status !== 'failed') await finish('cancelled', 'Cancelled');
+  }
 
   function stepStateOf(step: PlanStep): StepState {
     const found = state.steps[step.index];
@@ -175,17 +355,26 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     return found;
   }
 
-  async function skipStep(step: PlanStep, outcome: string): Promise<void> {
-    const stepState = stepStateOf(step);
-    stepState.status = 'skipped';
-    const audited = await records.auditTask({ requestId: state.requestId, planId: plan.planId, step, status: 'skipped', outcome });
-    stepState.auditCommit = audited.commit;
+  async function skipPending(outcome: string): Promise<void> {
+    for (const stepState of state.steps) if (stepState.status === 'pending') await auditSkipped(stepState, outcome);
   }
 
-  async function finishUnplannable(): Promise<RequestState> {
-    setStatus('unplannable');
-    await records.recordRequest(state);
-    setCurrentDetails(`Unplannable: ${state.error?.message ?? ''}`);
-    return state;
+  async function auditSkipped(stepState: StepState, outcome: string): Promise<void> {
+    stepState.status = 'skipped';
+    await audit(stepState, { status: 'skipped', outcome });
+  }
+
+  async function audit(
+    stepState: StepState,
+    result: { status: StepState['status']; outcome: string; run?: StepRunResult; findings?: LintFinding[] },
+  ): Promise<void> {
+    const audited = await records.auditTask({
+      requestId: state.requestId,
+      planId: plan!.planId,
+      step: { index: stepState.index, taskId: stepState.taskId, playbook: stepState.playbook },
+      attempt: stepState.attempt,
+      ...result,
+    });
+    stepState.auditCommit = audited.commit;
   }
 }

@@ -2,7 +2,7 @@
 
 Node cannot call getrusage() for a child process, so ansible-playbook runs under this wrapper:
 
-    python3 measure_rusage.py OUT.json -- COMMAND [ARG...]
+    python3 measure_rusage.py OUT.json [--parent-pid PID] [--remove-if-orphaned DIR] -- COMMAND [ARG...]
 
 OUT.json receives {"utime": s, "stime": s, "maxrss_kb": n} from getrusage(RUSAGE_CHILDREN), which
 covers every descendant that was waited for (ansible-playbook waits for its workers, the workers
@@ -13,30 +13,77 @@ Stopping: on SIGTERM/SIGINT/SIGHUP it does not forward anything (the caller sign
 process group, and ansible-playbook passes the signal on to its workers, which call setsid() and
 so are outside that group). It gives the command a grace period, then SIGKILLs it and every
 process still below this one: as a Linux child subreaper it inherits the orphaned workers.
+
+Orphaned: the caller runs the command in its own process group and session, so when the caller
+dies without stopping it (a Node worker killed with SIGKILL cannot run an exit hook), nothing would
+stop the tree and the run would go on unobserved, and in parallel with the retry that Temporal
+starts elsewhere. So the wrapper asks the kernel (Linux prctl PR_SET_PDEATHSIG) for SIGTERM when its
+parent dies, and then stops the command as above, this time passing SIGTERM on to the command
+itself since nobody else signals the group. --parent-pid names the parent expected (the caller's
+pid): when it is already gone by the time the wrapper starts, the command is not started at all.
+--remove-if-orphaned names the caller's per-run directory (extra-vars file, possibly with secrets;
+Ansible's temp files), which the dead caller can no longer remove: the wrapper removes it after
+stopping the tree, and exits without writing OUT.json. Either way the exit code is 128 + SIGTERM.
 """
 
 import ctypes
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 GRACE_SECONDS = 2.0
+PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+USAGE = "usage: measure_rusage.py OUT.json [--parent-pid PID] [--remove-if-orphaned DIR] -- COMMAND [ARG...]\n"
+
+
+def prctl(option, value):
+    # Best effort: on other systems (or without a libc that has prctl) the feature is just missing.
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def become_subreaper():
     # Orphans (workers whose ansible-playbook died) re-parent to us instead of init, so a stop
-    # can still find and kill them. Best effort: other systems just lose that.
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    # can still find and kill them.
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def ask_for_parent_death_signal():
+    # SIGTERM when the parent dies, however it dies. The kernel sends it when the parent *thread*
+    # that forked us exits: Node spawns children from its main thread, which lives as long as it.
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def parse_args(argv):
+    """(out_path, parent_pid, orphan_dir, command), or None when the arguments are not understood."""
+    if len(argv) < 4:
+        return None
+    out_path, rest = argv[1], argv[2:]
+    parent_pid, orphan_dir = None, None
+    while rest and rest[0] != "--":
+        if len(rest) < 2:
+            return None
+        option, value = rest[0], rest[1]
+        if option == "--parent-pid" and value.isdigit():
+            parent_pid = int(value)
+        elif option == "--remove-if-orphaned" and value:
+            orphan_dir = value
+        else:
+            return None
+        rest = rest[2:]
+    if len(rest) < 2:
+        return None
+    return out_path, parent_pid, orphan_dir, rest[1:]
 
 
 def live_descendants(root):
@@ -98,11 +145,19 @@ def write_json(path, data):
     os.replace(partial, path)
 
 
+def remove_orphaned_run(orphan_dir):
+    if orphan_dir:
+        shutil.rmtree(orphan_dir, ignore_errors=True)
+
+
 def main(argv):
-    if len(argv) < 4 or argv[2] != "--":
-        sys.stderr.write("usage: measure_rusage.py OUT.json -- COMMAND [ARG...]\n")
+    args = parse_args(argv)
+    if args is None:
+        sys.stderr.write(USAGE)
         return 126
-    out_path, command = argv[1], argv[3:]
+    out_path, parent_pid, orphan_dir, command = args
+    if parent_pid is None:
+        parent_pid = os.getppid()
 
     stop_requested = []
 
@@ -113,6 +168,15 @@ def main(argv):
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, on_stop)
     become_subreaper()
+    ask_for_parent_death_signal()
+
+    def orphaned():
+        return os.getppid() != parent_pid
+
+    # The parent died before the death signal was armed: nobody waits for this run.
+    if orphaned():
+        remove_orphaned_run(orphan_dir)
+        return 128 + signal.SIGTERM
 
     try:
         child = subprocess.Popen(command)
@@ -120,17 +184,31 @@ def main(argv):
         write_json(out_path, {"spawn_error": f"{command[0]}: {error.strerror}"})
         return 127
 
+    forwarded = False
     while True:
         try:
             code = child.wait(timeout=0.1)
             break
         except subprocess.TimeoutExpired:
-            if stop_requested and time.monotonic() - stop_requested[0] > GRACE_SECONDS:
+            if not stop_requested and orphaned():
+                # Where no death signal can be had, noticing the new parent does the same, later.
+                stop_requested.append(time.monotonic())
+            if not stop_requested:
+                continue
+            if not forwarded and orphaned():
+                # The caller is gone and signals nothing: the command hears of the stop from us.
+                forwarded = True
+                child.send_signal(signal.SIGTERM)
+            if time.monotonic() - stop_requested[0] > GRACE_SECONDS:
                 child.kill()
 
     if stop_requested:
         kill_tree()
     reap_finished()
+    if orphaned():
+        # Nobody reads OUT.json or the run's files any more (stderr may be a broken pipe too).
+        remove_orphaned_run(orphan_dir)
+        return 128 + signal.SIGTERM
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Linux reports ru_maxrss in KiB, macOS in bytes.

@@ -2,7 +2,10 @@
 //
 // ansible-playbook runs under measure_rusage.py (Node cannot getrusage() a child), in its own
 // process group so a cancellation can stop the whole tree. Its stdout is the jsonl callback, read
-// line by line while it runs so progress can be reported before the end.
+// line by line while it runs so progress can be reported before the end. Should this process die
+// without stopping the run (a worker killed with SIGKILL runs no exit hook), the wrapper notices
+// (PR_SET_PDEATHSIG), stops the tree and removes the run's directory: a step whose worker died is
+// retried from the start elsewhere, and must not go on running unobserved beside that retry.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
@@ -207,7 +210,13 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
     const started = performance.now();
     const child = execa(
       python,
-      [WRAPPER, usageFile, '--', ansiblePlaybook, '-i', inventoryPath, '-e', `@${varsFile}`, playbookPath],
+      [
+        WRAPPER,
+        usageFile,
+        ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
+        '--',
+        ...[ansiblePlaybook, '-i', inventoryPath, '-e', `@${varsFile}`, playbookPath],
+      ],
       {
         cwd: repo,
         env: ansibleEnv(ansiblePlaybook, localTemp),

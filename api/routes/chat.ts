@@ -29,7 +29,15 @@ export function chatRoutes({ client, config }: ApiDeps) {
     const startWorkflowOperation = new WithStartWorkflowOperation(requestWorkflow, {
       workflowId: workflowIdFor(requestId),
       taskQueue: config.taskQueue,
-      args: [{ requestId, message }],
+      args: [
+        {
+          requestId,
+          message,
+          approvalTimeout: config.approvalTimeout,
+          retryWindow: config.retryWindow,
+          capacityRecheckMs: config.capacityRecheckMs,
+        },
+      ],
       workflowIdConflictPolicy: 'FAIL',
       typedSearchAttributes: [{ key: statusSearchAttribute, value: 'planning' }],
     });

@@ -231,7 +231,7 @@ describe('bad input to the API', () => {
     expect(oversized.body.error.code).toBe('body_too_large');
     const noApprover = await call('POST', '/approve', { request_id: 'abc', approved: true });
     expect(noApprover.status).toBe(400);
-    expect(noApprover.body.error.code).toBe('approver_required');
+    expect(noApprover.body.error.code).toBe('identity_required');
     const notBoolean = await call('POST', '/approve', { request_id: 'abc', approved: 'yes', approver: 'alice' });
     expect(notBoolean.status).toBe(400);
     for (const response of [badJson, oversized, noApprover]) expect(JSON.stringify(response.body)).not.toMatch(/\bat .*\.ts:\d+/);
