@@ -14,6 +14,9 @@ export type RequestStatus =
   | 'stale_plan'
   | 'cancelled';
 
+/** A request in one of these has ended: nothing more will run (a failed one may still be retried). */
+export const ENDED_STATUSES: readonly RequestStatus[] = ['unplannable', 'expired', 'rejected', 'completed', 'stale_plan', 'cancelled'];
+
 export interface Decision {
   approver: string;
   approved: boolean;
@@ -48,6 +51,8 @@ export interface RequestState {
   decision?: Decision;
   /** Earlier decisions, when a retry needed a new approval. */
   previousDecisions: Decision[];
+  /** Who cancelled the request, when it was cancelled through Chiffon. */
+  cancelledBy?: string;
   /** Why the request is paused (low capacity), while it is. */
   pausedReason?: string;
   /** Why the request cannot go on (unplannable, stale plan) or what failed. */

@@ -15,6 +15,9 @@ export const decideUpdate = defineUpdate<RequestState, [DecisionInput]>('decide'
 /** Re-run a failed request from its failed step (after someone fixed the playbook). */
 export const retryUpdate = defineUpdate<RequestState, [OperatorAction]>('retryFromFailedStep');
 
+/** Cancel a request (recording who asked): a running playbook is stopped, the rest skipped. */
+export const cancelUpdate = defineUpdate<RequestState, [OperatorAction]>('cancel');
+
 /** Resume a request paused for low capacity, without waiting for capacity to return. */
 export const resumeUpdate = defineUpdate<RequestState, [OperatorAction]>('resume');
 
@@ -25,6 +28,7 @@ export const Refused = {
   planChanged: 'PlanChanged',
   notFailed: 'NotFailed',
   notPaused: 'NotPaused',
+  alreadyEnded: 'AlreadyEnded',
 } as const;
 
 /** Search attributes registered by temporal-dev.sh: the Temporal UI lists requests by them. */

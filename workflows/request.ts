@@ -17,6 +17,7 @@ import {
 } from '@temporalio/workflow';
 import type { ChiffonActivities } from '../activities/index.js';
 import {
+  ENDED_STATUSES,
   STALE_PLAN,
   type DecisionInput,
   type OperatorAction,
@@ -27,6 +28,7 @@ import {
 } from '../domain/request-state.js';
 import type { LintFinding, Plan, PlanStep, StepRunResult } from '../domain/types.js';
 import {
+  cancelUpdate,
   decideUpdate,
   planReadyUpdate,
   Refused,
@@ -159,6 +161,21 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       },
     },
   );
+  const work = new CancellationScope();
+  setHandler(
+    cancelUpdate,
+    (action: OperatorAction) => {
+      state.cancelledBy = action.by.trim();
+      work.cancel();
+      return state;
+    },
+    {
+      validator: (action: OperatorAction) => {
+        requireIdentity(action.by, 'a cancel');
+        if (ENDED_STATUSES.includes(state.status) || state.cancelledBy) refuse(Refused.alreadyEnded, `request ${state.requestId} has already ended (${state.status})`);
+      },
+    },
+  );
   setHandler(
     resumeUpdate,
     (action: OperatorAction) => {
@@ -173,44 +190,52 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     },
   );
 
+  // The request's work runs in its own scope, so a cancel Update (with who asked) can stop it just
+  // like a cancellation of the whole workflow from the Temporal UI or CLI.
+  const rootScope = CancellationScope.current();
   try {
-    // 1-2. Decompose and plan, grounded in the playbooks and inventory that really exist.
-    setCurrentDetails('Planning the request');
-    const decomposition = await quick.decompose(input.message);
-    if (!decomposition.ok) {
-      state.error = { message: decomposition.message, knownServices: decomposition.knownServices };
-      return await finish('unplannable', `Unplannable: ${decomposition.message}`);
-    }
-    state.intents = decomposition.intents;
-    const planned = await quick.plan(state.intents);
-    if (!planned.ok) {
-      state.error = { message: planned.message };
-      return await finish('unplannable', `Unplannable: ${planned.message}`);
-    }
-    plan = planned.plan;
-    state.plan = plan;
-    state.steps = plan.steps.map((step) => ({ index: step.index, taskId: step.taskId, attempt: 1, playbook: step.playbook, status: 'pending' }));
-    upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan.steps.map((s) => s.service))] }]);
+    return await work.run(async () => {
+      // 1-2. Decompose and plan, grounded in the playbooks and inventory that really exist.
+      setCurrentDetails('Planning the request');
+      const decomposition = await quick.decompose(input.message);
+      if (!decomposition.ok) {
+        state.error = { message: decomposition.message, knownServices: decomposition.knownServices };
+        return await finish('unplannable', `Unplannable: ${decomposition.message}`);
+      }
+      state.intents = decomposition.intents;
+      const planned = await quick.plan(state.intents);
+      if (!planned.ok) {
+        state.error = { message: planned.message };
+        return await finish('unplannable', `Unplannable: ${planned.message}`);
+      }
+      plan = planned.plan;
+      state.plan = plan;
+      state.steps = plan.steps.map((step) => ({ index: step.index, taskId: step.taskId, attempt: 1, playbook: step.playbook, status: 'pending' }));
+      upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan.steps.map((s) => s.service))] }]);
 
-    // 3. Nothing runs before a person decides.
-    if (!(await awaitDecision())) return state;
+      // 3. Nothing runs before a person decides.
+      if (!(await awaitDecision())) return state;
 
-    // 4-6. Run the steps in order; after a failure, analyze it and skip the rest. A failed request
-    // stays open for a retry-from-step, which may need a new approval if the plan changed.
-    let from = 0;
-    for (;;) {
-      const outcome = await runSteps(from);
-      if (outcome !== 'failed') return await finish(outcome, outcome === 'completed' ? 'Completed' : `Stale plan: ${state.error?.message}`);
-      const failed = state.steps.find((s) => s.status === 'failed')!;
-      await finish('failed', `Failed at step ${failed.index + 1} (${failed.playbook}); POST .../retry re-runs it`);
-      if (!(await condition(() => retryRequest !== undefined, retryWindow))) return state;
-      from = failed.index;
-      if (!(await prepareRetry(from, retryRequest!))) return state;
-      retryRequest = undefined;
-    }
+      // 4-6. Run the steps in order; after a failure, analyze it and skip the rest. A failed request
+      // stays open for a retry-from-step, which may need a new approval if the plan changed.
+      let from = 0;
+      for (;;) {
+        const outcome = await runSteps(from);
+        if (outcome !== 'failed') return await finish(outcome, outcome === 'completed' ? 'Completed' : `Stale plan: ${state.error?.message}`);
+        const failed = state.steps.find((s) => s.status === 'failed')!;
+        await finish('failed', `Failed at step ${failed.index + 1} (${failed.playbook}); POST .../retry re-runs it`);
+        if (!(await condition(() => retryRequest !== undefined, retryWindow))) return state;
+        from = failed.index;
+        if (!(await prepareRetry(from, retryRequest!))) return state;
+        retryRequest = undefined;
+      }
+    });
   } catch (err) {
-    if (isCancellation(err)) await CancellationScope.nonCancellable(() => finishCancelled());
-    throw err;
+    if (!isCancellation(err)) throw err;
+    await CancellationScope.nonCancellable(() => finishCancelled());
+    // Cancelled from outside: end as Canceled in Temporal. Cancelled by the Update: end normally.
+    if (rootScope.consideredCancelled) throw err;
+    return state;
   }
 
   async function finish(status: RequestStatus, details: string): Promise<RequestState> {
@@ -342,11 +367,12 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       if (stepState.status === 'running') {
         stepState.status = 'cancelled';
         stepState.finishedAt = new Date().toISOString();
-        await audit(stepState, { status: 'cancelled', outcome: 'cancelled while running; its process tree was stopped' });
+        const by = state.cancelledBy ? ` by ${state.cancelledBy}` : '';
+        await audit(stepState, { status: 'cancelled', outcome: `cancelled${by} while running; its process tree was stopped` });
       }
     }
-    await skipPending('not run: request cancelled');
-    if (state.status !== 'failed') await finish('cancelled', 'Cancelled');
+    await skipPending(`not run: request cancelled${state.cancelledBy ? ` by ${state.cancelledBy}` : ''}`);
+    if (state.status !== 'failed') await finish('cancelled', `Cancelled${state.cancelledBy ? ` by ${state.cancelledBy}` : ''}`);
   }
 
   function stepStateOf(step: PlanStep): StepState {

@@ -2,11 +2,10 @@
 // plan hash the person reviewed (refused with 409 if the plan is no longer that one).
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { workflowIdFor } from '../../domain/request-state.js';
 import { decideUpdate } from '../../workflows/messages.js';
 import type { ApiDeps } from '../deps.js';
 import { requireIdentity } from '../identity.js';
-import { toApiError } from '../temporal-errors.js';
+import { sendUpdate } from '../request-updates.js';
 import { jsonBody } from '../validation.js';
 
 const approveBody = z.object({
@@ -21,11 +20,8 @@ export function approveRoutes({ client }: ApiDeps) {
   return new Hono().post('/approve', jsonBody(approveBody), async (c) => {
     const body = c.req.valid('json');
     const approver = requireIdentity(c, body.approver);
-    const handle = client.workflow.getHandle(workflowIdFor(body.request_id));
     const decision = { approver, approved: body.approved, comment: body.comment, planHash: body.plan_hash };
-    const state = await handle.executeUpdate(decideUpdate, { args: [decision] }).catch((err: unknown) => {
-      throw toApiError(err, body.request_id);
-    });
+    const state = await sendUpdate(client, body.request_id, decideUpdate, [decision]);
     return c.json({ request_id: body.request_id, dispatch_started: state.status === 'running', status: state.status });
   });
 }

@@ -1,56 +1,35 @@
 // Operator actions on one request: cancel it, retry it from the failed step, resume it from a pause.
+// Each needs an identity ({"by"} or the X-Chiffon-User header), recorded by the workflow.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { workflowIdFor, type RequestStatus } from '../../domain/request-state.js';
-import { requestStateQuery, resumeUpdate, retryUpdate } from '../../workflows/messages.js';
+import { cancelUpdate, resumeUpdate, retryUpdate } from '../../workflows/messages.js';
 import type { ApiDeps } from '../deps.js';
-import { ApiError } from '../errors.js';
 import { requireIdentity } from '../identity.js';
 import { presentRequest } from '../present.js';
-import { toApiError } from '../temporal-errors.js';
+import { sendUpdate } from '../request-updates.js';
 import { jsonBody } from '../validation.js';
 
 const actionBody = z.object({ by: z.string().max(200).optional() });
 
-/** A request in one of these has ended; nothing is left to cancel. */
-const ENDED: readonly RequestStatus[] = ['unplannable', 'expired', 'rejected', 'completed', 'stale_plan', 'cancelled'];
+const actions = {
+  // Stops a running playbook's process tree, audits that step cancelled and the rest skipped.
+  cancel: cancelUpdate,
+  // Re-runs a failed request from its failed step; a changed plan needs approval again.
+  retry: retryUpdate,
+  // Goes on with a request paused for low capacity, without waiting for capacity to return.
+  resume: resumeUpdate,
+};
 
 export function requestActionRoutes({ client }: ApiDeps) {
-  const handleFor = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId));
-
-  return new Hono()
-    .post('/requests/:request_id/cancel', jsonBody(actionBody), async (c) => {
+  const routes = new Hono();
+  for (const [action, update] of Object.entries(actions)) {
+    routes.post(`/requests/:request_id/${action}`, jsonBody(actionBody), async (c) => {
       const requestId = c.req.param('request_id');
       const by = requireIdentity(c, c.req.valid('json').by);
-      const handle = handleFor(requestId);
-      const state = await handle.query(requestStateQuery).catch((err: unknown) => {
-        throw toApiError(err, requestId);
-      });
-      if (ENDED.includes(state.status)) throw new ApiError(409, 'conflict', `request ${requestId} has already ended (${state.status})`);
-      // The workflow stops a running playbook's process tree, audits the step as cancelled and the rest as skipped.
-      await handle.cancel().catch((err: unknown) => {
-        throw toApiError(err, requestId);
-      });
-      return c.json({ request_id: requestId, cancel_requested: true, by }, 202);
-    })
-    .post('/requests/:request_id/retry', jsonBody(actionBody), async (c) => {
-      const requestId = c.req.param('request_id');
-      const by = requireIdentity(c, c.req.valid('json').by);
-      const state = await handleFor(requestId)
-        .executeUpdate(retryUpdate, { args: [{ by }] })
-        .catch((err: unknown) => {
-          throw toApiError(err, requestId);
-        });
-      return c.json(presentRequest(state), 202);
-    })
-    .post('/requests/:request_id/resume', jsonBody(actionBody), async (c) => {
-      const requestId = c.req.param('request_id');
-      const by = requireIdentity(c, c.req.valid('json').by);
-      const state = await handleFor(requestId)
-        .executeUpdate(resumeUpdate, { args: [{ by }] })
-        .catch((err: unknown) => {
-          throw toApiError(err, requestId);
-        });
+      const state = await sendUpdate(client, requestId, update, [{ by }]);
+      // 202: accepted; the request moves on in its workflow (GET it to follow).
       return c.json(presentRequest(state), 202);
     });
+  }
+  return routes;
 }

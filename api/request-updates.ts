@@ -1,0 +1,30 @@
+// Sends an Update (decide, retry, resume, cancel) to a request's workflow and turns every refusal
+// into the API's answer: 400 no identity, 404 unknown request, 409 not possible in its state.
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
+import { workflowIdFor, type RequestState } from '../domain/request-state.js';
+import { statusSearchAttribute } from '../workflows/messages.js';
+import { ApiError } from './errors.js';
+import { toApiError } from './temporal-errors.js';
+
+export async function sendUpdate<Args extends [unknown, ...unknown[]]>(
+  client: Client,
+  requestId: string,
+  update: UpdateDefinition<RequestState, Args>,
+  args: Args,
+): Promise<RequestState> {
+  const handle = client.workflow.getHandle(workflowIdFor(requestId));
+  try {
+    return await handle.executeUpdate(update, { args });
+  } catch (err) {
+    // A closed workflow takes no Update and looks "not found"; it exists, so the answer is 409.
+    if (err instanceof WorkflowNotFoundError) {
+      const description = await handle.describe().catch(() => undefined);
+      if (description) {
+        const status = description.typedSearchAttributes.get(statusSearchAttribute) ?? description.status.name.toLowerCase();
+        throw new ApiError(409, 'conflict', `request ${requestId} has ended (${status})`);
+      }
+    }
+    throw toApiError(err, requestId);
+  }
+}
