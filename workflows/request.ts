@@ -50,10 +50,11 @@ const quick = proxyActivities<ChiffonActivities>({
   retry: { maximumAttempts: 5 },
 });
 
-const records = proxyActivities<ChiffonActivities>({
+const recordOptions: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 10 },
-});
+};
+const records = proxyActivities<ChiffonActivities>(recordOptions);
 
 // A failed playbook is a result, not an exception, so it is never retried (playbooks are not assumed
 // idempotent). A thrown error means the worker or machine failed: that is retried, and the short
@@ -67,10 +68,11 @@ const playbookStepOptions: ActivityOptions = {
 };
 const playbooks = proxyActivities<ChiffonActivities>(playbookStepOptions);
 
-const analysis = proxyActivities<ChiffonActivities>({
+const analysisOptions: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 2 },
-});
+};
+const analysis = proxyActivities<ChiffonActivities>(analysisOptions);
 
 function describeFailure(run: StepRunResult): string {
   const first = run.failedTasks[0];
@@ -313,7 +315,10 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     }
     stepState.status = 'failed';
     setCurrentDetails(`Analyzing the failure of ${step.playbook}`);
-    const findings: LintFinding[] = await analysis.analyzeFailure(step.playbook);
+    const findings: LintFinding[] = await analysis.analyzeFailure.executeWithOptions(
+      { ...analysisOptions, summary: `analyze step ${step.index + 1}: ${step.playbook}` },
+      [step.playbook],
+    );
     await audit(stepState, { status: 'failed', outcome: describeFailure(run), run, findings });
     return 'failed';
   }
@@ -394,13 +399,18 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     stepState: StepState,
     result: { status: StepState['status']; outcome: string; run?: StepRunResult; findings?: LintFinding[] },
   ): Promise<void> {
-    const audited = await records.auditTask({
-      requestId: state.requestId,
-      planId: plan!.planId,
-      step: { index: stepState.index, taskId: stepState.taskId, playbook: stepState.playbook },
-      attempt: stepState.attempt,
-      ...result,
-    });
+    const audited = await records.auditTask.executeWithOptions(
+      { ...recordOptions, summary: `audit step ${stepState.index + 1}: ${stepState.playbook} ${result.status}` },
+      [
+        {
+          requestId: state.requestId,
+          planId: plan!.planId,
+          step: { index: stepState.index, taskId: stepState.taskId, playbook: stepState.playbook },
+          attempt: stepState.attempt,
+          ...result,
+        },
+      ],
+    );
     stepState.auditCommit = audited.commit;
   }
 }
