@@ -1,25 +1,29 @@
 // Crash tests on real processes: a Temporal dev server (./temporal-dev.sh, SQLite history in a temp
-// file) and Chiffon workers (`node --import tsx workers/main.ts`), SIGKILLed at the worst moments. A
-// request is never lost: it is still there after the crash, and it completes.
+// file) and Chiffon workers (`node --import tsx workers/main.ts`: one process, so a SIGKILL reaches
+// the worker itself, where the `tsx` CLI would be a parent of it), SIGKILLed at the worst moments.
+// A request is never lost: it is still there after the crash, and it completes.
 //
-// What a step guarantees: at-least-once execution, exactly-once completion in the audit.
-// - A step whose worker dies mid-run (SIGKILL, power cut, OOM) stops heartbeating; once the step's
-//   heartbeat timeout has passed, Temporal hands the step to another worker (or the same one
-//   restarted), which runs the playbook again from the start. The dead worker's ansible-playbook
-//   tree does not go on beside the retry: the rusage wrapper asks the kernel for SIGTERM when its
-//   parent dies (PR_SET_PDEATHSIG), stops the tree and removes the run's extra-vars directory.
-//   A playbook can therefore be interrupted at any task and run again from its first task: it must
-//   be safe to re-run (idempotent), as Ansible playbooks are meant to be. (Tasks that ran before the
-//   crash ran twice: here the step's "started" line is in runs.log twice, "done" once.)
-// - A Temporal server that dies and comes back on the same persistence loses nothing: a request
-//   waiting for approval still waits, and a running step goes on (its worker keeps running it and
-//   reports the result once the server is back; should the server instead time the step out, it
-//   is retried as above).
-// - The audit records outcomes, not attempts: a task is audited when its step ends, so an attempt
-//   cut short by a crash leaves no record, and the task shows up exactly once as completed (one
-//   row in the tasks table, one commit of .audit/tasks/<task_id>.json), with the start and end
-//   times and results of the run that completed. The retry itself is visible in the workflow's
-//   Temporal history (the step's ActivityTaskStarted event has attempt 2).
+// At-least-once steps, exactly-once audit:
+// - A playbook step runs at least once. A worker that dies mid-step (SIGKILL, OOM, power cut)
+//   stops heartbeating; once the step's heartbeat timeout has passed (10 s), Temporal gives the
+//   step to another worker (or the same one restarted), which runs the playbook again from its
+//   first task. The same happens if a worker dies after the playbook ended but before Temporal
+//   heard of it. So every playbook must be safe to re-run from the start after being interrupted
+//   at any task (idempotent, as Ansible playbooks are meant to be): tasks that ran before the crash
+//   run again. Here the slow step's "started" line ends up in runs.log twice, "done" once.
+// - The dead worker's run does not go on beside the retry: the rusage wrapper around
+//   ansible-playbook asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), stops its
+//   whole tree (SIGTERM, then SIGKILL after 2 s) and removes the run's directory (the extra-vars
+//   file may hold secrets). A failed playbook, by contrast, is a result and is never retried.
+// - A Temporal server that dies and restarts on the same persistence loses nothing: a request
+//   waiting for approval still waits with the same plan, and a running step goes on; its worker
+//   reports the result once the server is back (had the server timed the step out meanwhile, it
+//   would be retried as above).
+// - The audit records outcomes, not attempts: a task is audited once its step has ended, so an
+//   attempt cut short by a crash leaves no audit record, and the task appears exactly once, as
+//   completed (one row in the tasks table, one commit of .audit/tasks/<task_id>.json), with the
+//   times and results of the run that completed. The interrupted attempt is visible only in the
+//   workflow's Temporal history (the step's ActivityTaskStarted event says attempt 2).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +38,7 @@ import { fromProjectRoot } from '../../lib/paths.js';
 import {
   descendantsOf,
   findFreePort,
+  killProcessesMentioning,
   processesMentioning,
   startDevServer,
   startWorkerProcess,
@@ -118,9 +123,15 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(playbookRepo, 'slow-step.yml'), SLOW_PLAYBOOK);
   fs.writeFileSync(path.join(playbookRepo, 'slow-step.meta.yml'), SLOW_META);
 
-  const [port, uiPort] = [await findFreePort(), await findFreePort()];
+  const port = await findFreePort();
+  let uiPort = await findFreePort();
+  while (uiPort === port) uiPort = await findFreePort();
   devServerOptions = { dbFile: path.join(scratch, 'temporal', 'temporal.db'), port, uiPort, logFile: path.join(scratch, 'temporal.log') };
-  [database, devServer] = await Promise.all([createTestDatabase(), startDevServer(devServerOptions)]);
+  // Side by side; each is assigned as soon as it exists, so afterAll cleans up whatever got made.
+  const serverStarting = startDevServer(devServerOptions);
+  serverStarting.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+  database = await createTestDatabase();
+  devServer = await serverStarting;
 
   config = {
     ...loadConfig({}),
@@ -140,8 +151,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // Every process this file started goes, whatever state the tests left them in.
+  // Every process this file started goes, whatever state the tests left them in: the workers and
+  // the server, then anything else still working in this file's temp directory.
   await stopAll();
+  if (scratch) killProcessesMentioning(`${scratch}${path.sep}`);
   await new Promise((resolve) => (http ? http.close(resolve) : resolve(undefined)));
   await connection?.close().catch(() => undefined);
   await database?.drop();
@@ -186,6 +199,9 @@ function scenario(name: string) {
           CHIFFON_STATE_DIR: stateDir,
           CHIFFON_WORK_DIR: workDir,
           CHIFFON_TASK_QUEUE: config.taskQueue,
+          // Crashes are the subject here, not capacity: a busy test machine must not pause requests.
+          CHIFFON_MAX_LOAD_PER_CPU: '1000',
+          CHIFFON_MIN_FREE_MEMORY_PERCENT: '0.001',
         },
         logFile,
       );
@@ -243,8 +259,8 @@ async function askForSlowStep() {
   return { requestId: chat.body.request_id as string, taskId: chat.body.plan.steps[0].task_id as string, plan: chat.body.plan };
 }
 
-async function approve(requestId: string) {
-  const answer = await call('POST', '/approve', { request_id: requestId, approved: true, approver: 'alice', comment: 'crash test' });
+async function approve(requestId: string, planHash: string) {
+  const answer = await call('POST', '/approve', { request_id: requestId, approved: true, approver: 'alice', comment: 'crash test', plan_hash: planHash });
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
   expect(answer.body).toMatchObject({ request_id: requestId, dispatch_started: true });
 }
@@ -285,14 +301,15 @@ describe('a worker SIGKILLed while a playbook step runs', () => {
   it('leaves no ansible process behind; a new worker runs the step again and the request completes, audited once', async () => {
     const run = scenario('worker-kill');
     const first = await run.startWorker();
-    const { requestId, taskId } = await askForSlowStep();
-    await approve(requestId);
+    const { requestId, taskId, plan } = await askForSlowStep();
+    await approve(requestId, plan.hash);
 
     // Mid-step: the playbook has written "started" and is sleeping.
     await waitFor('the slow step to start', () => (run.runs().started === 1 ? true : undefined), 60_000);
     const wrappers = descendantsOf(first.pid).filter((p) => p.cmdline.includes('measure_rusage.py'));
     expect(wrappers).toHaveLength(1);
-    const runDir = /--remove-if-orphaned (\S+)/.exec(wrappers[0]?.cmdline ?? '')?.[1];
+    // The run's own directory (its extra vars, ansible's temp files) holds the wrapper's rusage.json.
+    const runDir = /(\S+)\/rusage\.json /.exec(wrappers[0]?.cmdline ?? '')?.[1];
     expect(runDir).toBeDefined();
     const ansibleTree = [wrappers[0], ...descendantsOf(wrappers[0]?.pid ?? 0)];
     expect(ansibleTree.some((p) => p?.cmdline.includes('ansible-playbook'))).toBe(true);
@@ -337,11 +354,11 @@ describe('the Temporal server SIGKILLed and restarted', () => {
 
     // Still there, still waiting, same plan, and nothing ran.
     const pending = await waitForStatus(requestId, 'pending_approval', 60_000);
-    expect(pending.plan.plan_id).toBe(plan.plan_id);
+    expect(pending.plan).toMatchObject({ plan_id: plan.plan_id, hash: plan.hash });
     expect(pending.steps[0]).toMatchObject({ task_id: taskId, status: 'pending' });
     expect(run.runs()).toEqual({ started: 0, done: 0 });
 
-    await approve(requestId);
+    await approve(requestId, plan.hash);
     const done = await waitForStatus(requestId, 'completed');
     expect(done.steps[0]).toMatchObject({ task_id: taskId, status: 'completed', exit_code: 0 });
     expect(run.runs()).toEqual({ started: 1, done: 1 });
@@ -352,8 +369,8 @@ describe('the Temporal server SIGKILLed and restarted', () => {
   it('lets a step that runs across the restart continue, and the request completes', async () => {
     const run = scenario('server-kill-running');
     await run.startWorker();
-    const { requestId, taskId } = await askForSlowStep();
-    await approve(requestId);
+    const { requestId, taskId, plan } = await askForSlowStep();
+    await approve(requestId, plan.hash);
     await waitFor('the slow step to start', () => (run.runs().started === 1 ? true : undefined), 60_000);
 
     await devServer?.kill('SIGKILL');

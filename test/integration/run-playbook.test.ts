@@ -1,11 +1,14 @@
 // runPlaybook with the real ansible-playbook, on small playbooks written here, against this machine.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnsibleEvent } from '../../domain/ansible-events.js';
 import { AnsibleRunCancelledError, runPlaybook, type RunPlaybookOptions } from '../../activities/ansible/run-playbook.js';
+import { fromProjectRoot } from '../../lib/paths.js';
 
 let root: string;
 let repo: string;
@@ -27,20 +30,25 @@ function options(playbook: string, extra: Partial<RunPlaybookOptions> = {}): Run
   return { playbookRepo: repo, playbook, inventory: 'inventory/hosts.ini', vars: {}, stateDir, workDir, ...extra };
 }
 
-/** Command lines of every process on the machine (Linux /proc). */
-function processCommandLines(): string[] {
-  const lines: string[] = [];
+/** Pid and command line of every live process on the machine (Linux /proc). */
+function processIds(): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
       const state = readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
-      if (cmdline && state !== 'Z') lines.push(cmdline);
+      if (cmdline && state !== 'Z') found.push({ pid: Number(entry), cmdline });
     } catch {
       // The process ended while we looked.
     }
   }
-  return lines;
+  return found;
+}
+
+/** Command lines of every live process on the machine. */
+function processCommandLines(): string[] {
+  return processIds().map((p) => p.cmdline);
 }
 
 function runDirs(): string[] {
@@ -254,5 +262,87 @@ describe('runPlaybook', () => {
 
   it('rejects at once when the signal is already aborted', async () => {
     await expect(runPlaybook(options('two-tasks.yml', { signal: AbortSignal.abort() }))).rejects.toBeInstanceOf(AnsibleRunCancelledError);
+  });
+});
+
+describe('a run whose caller dies', () => {
+  it('stops its whole process tree and removes its run directory when the Node process is SIGKILLed', async () => {
+    // The same shell that ignores SIGTERM, run by a separate Node process that is then SIGKILLed: no
+    // exit hook runs there, so only the wrapper's parent-death signal can stop the tree.
+    const marker = `sleep ${1100 + (process.pid % 97)}`;
+    await writePlaybook(
+      'orphan.yml',
+      play(
+        'Orphan',
+        `    - name: Sleep for long
+      ansible.builtin.shell: trap "" TERM; ${marker}; echo done > {{ (chiffon_state_dir ~ '/orphan-finished') | quote }}
+      changed_when: false
+`,
+      ),
+    );
+    const runPlaybookModule = fileURLToPath(new URL('../../activities/ansible/run-playbook.ts', import.meta.url));
+    const script = path.join(root, 'run-orphan.mjs');
+    await writeFile(
+      script,
+      `import { runPlaybook } from ${JSON.stringify(runPlaybookModule)};\n` +
+        `await runPlaybook(${JSON.stringify(options('orphan.yml'))});\n`,
+    );
+    const caller = spawn(process.execPath, ['--import', 'tsx', script], { cwd: fromProjectRoot(), stdio: 'ignore' });
+    const callerExited = new Promise((resolve) => caller.once('exit', resolve));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!processCommandLines().some((line) => line.includes(marker))) {
+        if (Date.now() > deadline || caller.exitCode !== null) throw new Error('the orphan playbook never started its command');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(runDirs()).toHaveLength(1);
+    } finally {
+      caller.kill('SIGKILL');
+      await callerExited;
+    }
+
+    const killedAt = Date.now();
+    const isLeftover = (line: string) => line.includes(marker) || line.includes(path.join(repo, 'orphan.yml'));
+    try {
+      while (processCommandLines().some(isLeftover) && Date.now() - killedAt < 15_000) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(processCommandLines().filter(isLeftover)).toEqual([]);
+      // The wrapper's grace period (2 s) and a little more, not the 1100 s of the command.
+      expect(Date.now() - killedAt).toBeLessThan(10_000);
+      // Its run directory (the extra-vars file) goes with it; the command never finished.
+      while (runDirs().length > 0 && Date.now() - killedAt < 15_000) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(runDirs()).toEqual([]);
+      expect(existsSync(path.join(stateDir, 'orphan-finished'))).toBe(false);
+    } finally {
+      // Should the test fail, what this test started does not outlive it.
+      for (const leftover of processIds().filter((p) => isLeftover(p.cmdline))) {
+        try {
+          process.kill(leftover.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
+
+  it('does not start the command when the parent it was given is already gone', async () => {
+    const runDir = await mkdtemp(path.join(root, 'gone-'));
+    const wrapper = fileURLToPath(new URL('../../activities/ansible/measure_rusage.py', import.meta.url));
+    const started = path.join(root, 'should-not-exist');
+    // Pid 1 is never this test's pid: to the wrapper, its parent has died already.
+    const result = spawnSync('python3', [wrapper, path.join(runDir, 'rusage.json'), '--parent-pid', '1', '--remove-if-orphaned', runDir, '--', 'touch', started], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(128 + 15);
+    expect(existsSync(started)).toBe(false);
+    expect(existsSync(runDir)).toBe(false);
+  });
+
+  it('refuses arguments it does not understand', () => {
+    const wrapper = fileURLToPath(new URL('../../activities/ansible/measure_rusage.py', import.meta.url));
+    for (const args of [['out.json', 'true'], ['out.json', '--parent-pid', 'x', '--', 'true'], ['out.json', '--bogus', '1', '--', 'true'], ['out.json', '--']]) {
+      const result = spawnSync('python3', [wrapper, ...args], { encoding: 'utf8' });
+      expect(result.status).toBe(126);
+      expect(result.stderr).toMatch(/^usage:/);
+    }
   });
 });

@@ -55,6 +55,16 @@ export interface ManagedProcess {
 }
 
 const live = new Set<ManagedProcess>();
+let exitHookInstalled = false;
+
+/** Should the test process exit without its afterAll (a timeout, a crash), its processes go too. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const managed of live) signalGroup(managed.pid, 'SIGKILL');
+  });
+}
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -114,6 +124,7 @@ export function startProcess(name: string, command: string, args: string[], opti
   };
   // A process that ends by itself stays registered: kill() also clears the rest of its group.
   live.add(managed);
+  installExitHook();
   return managed;
 }
 
@@ -227,6 +238,23 @@ export function processesMentioning(text: string): ProcessInfo[] {
       return false;
     }
   });
+}
+
+/**
+ * SIGKILLs every live process whose command line or environment mentions `text` (a test's own temp
+ * directory): the safety net for what a failed test may leave, such as a playbook's process tree
+ * that outlived its worker. Returns how many there were.
+ */
+export function killProcessesMentioning(text: string): number {
+  const found = processesMentioning(text);
+  for (const p of found) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  return found.length;
 }
 
 /** Live descendants of `root` (children, their children, ...). */
