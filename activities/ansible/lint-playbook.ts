@@ -6,14 +6,14 @@
 // config loses `write_list` too, so the findings are those of the playbook as it is, not of what
 // would remain after fixing.
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { lintFindingsFromCodeclimate } from '../../domain/lint-findings.js';
 import type { LintFinding } from '../../domain/types.js';
-import { resolveInside } from '../../lib/paths.js';
 import { tools } from '../../lib/tools.js';
+import { resolvePlaybook } from './playbook-path.js';
 
 export interface LintPlaybookOptions {
   playbookRepo: string;
@@ -49,14 +49,6 @@ async function disableFixes(configFile: string): Promise<void> {
   if (!document.has('write_list')) return;
   document.delete('write_list');
   await writeFile(configFile, String(document));
-}
-
-async function resolvePlaybook(repo: string, playbook: string): Promise<string> {
-  const resolved = resolveInside(repo, playbook);
-  const info = await stat(resolved).catch(() => undefined);
-  if (!info?.isFile()) throw new Error(`playbook ${JSON.stringify(playbook)} not found in ${repo}`);
-  resolveInside(await realpath(repo), await realpath(resolved));
-  return resolved;
 }
 
 export async function lintPlaybook(options: LintPlaybookOptions): Promise<LintFinding[]> {

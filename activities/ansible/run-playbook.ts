@@ -7,7 +7,7 @@
 // (PR_SET_PDEATHSIG), stops the tree and removes the run's directory: a step whose worker died is
 // retried from the start elsewhere, and must not go on running unobserved beside that retry.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { AnsibleRunCollector, parseAnsibleEventLine, type AnsibleEvent } from '../../domain/ansible-events.js';
 import type { ResourceUsage, StepRunResult } from '../../domain/types.js';
-import { resolveInside } from '../../lib/paths.js';
 import { tools } from '../../lib/tools.js';
+import { resolvePlaybook } from './playbook-path.js';
 
 export interface RunPlaybookOptions {
   /** The playbook repository; ansible-playbook runs there (its ansible.cfg applies). */
@@ -68,15 +68,6 @@ function trackGroup(pid: number): void {
   process.once('exit', () => {
     for (const group of liveGroups) signalGroup(group, 'SIGTERM');
   });
-}
-
-async function resolvePlaybook(repo: string, playbook: string): Promise<string> {
-  const resolved = resolveInside(repo, playbook);
-  const info = await stat(resolved).catch(() => undefined);
-  if (!info?.isFile()) throw new Error(`playbook ${JSON.stringify(playbook)} not found in ${repo}`);
-  // resolveInside is lexical: a symlink inside the repository must not lead out of it either.
-  resolveInside(await realpath(repo), await realpath(resolved));
-  return resolved;
 }
 
 function resolveInventory(repo: string, inventory: string): string {
