@@ -18,6 +18,9 @@ export function taskAuditDocument(input: TaskAuditInput) {
     execution_result: input.run
       ? {
           exit_code: input.run.exitCode,
+          // Above 1: an earlier delivery of this step was interrupted (its worker died) and re-run.
+          activity_attempt: input.run.activityAttempt ?? 1,
+          ran_on: input.run.ranOn ?? null,
           started_at: input.run.startedAt,
           finished_at: input.run.finishedAt,
           resources: input.run.resources,

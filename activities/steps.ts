@@ -1,5 +1,6 @@
 // Running a plan step and analysing a failed one: the real ansible-playbook and ansible-lint.
-import { ApplicationFailure, CancelledFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
+import os from 'node:os';
+import { activityInfo, ApplicationFailure, CancelledFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { describeFingerprintChange } from '../domain/plan-hash.js';
 import { STALE_PLAN } from '../domain/request-state.js';
 import type { LintFinding, PlanFingerprint, PlanStep, StepRunResult } from '../domain/types.js';
@@ -38,7 +39,7 @@ export function createStepActivities(config: ChiffonConfig) {
       // same, so it heartbeats on a timer too. A dead worker stops heartbeating and Temporal notices.
       const keepAlive = setInterval(() => heartbeat({ tasksDone }), HEARTBEAT_INTERVAL_MS);
       try {
-        return await runningSteps.track(() =>
+        const run = await runningSteps.track(() =>
           runPlaybook({
             playbookRepo: config.playbookRepo,
             playbook: input.step.playbook,
@@ -52,6 +53,7 @@ export function createStepActivities(config: ChiffonConfig) {
             },
           }),
         );
+        return { ...run, activityAttempt: activityInfo().attempt, ranOn: `${os.hostname()}:${process.pid}` };
       } catch (err) {
         // Temporal reports the activity as cancelled (not failed) only for a CancelledFailure.
         if (err instanceof AnsibleRunCancelledError) throw new CancelledFailure(err.message);

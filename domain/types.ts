@@ -124,6 +124,10 @@ export interface StepRunResult {
   failedTasks: FailedTask[];
   /** The last lines of stderr (ansible's own errors, e.g. a syntax error). */
   stderrTail: string;
+  /** Which delivery of the step activity produced this run: above 1, an earlier worker died mid-run. */
+  activityAttempt?: number;
+  /** The worker that ran it (`hostname:pid`). */
+  ranOn?: string;
 }
 
 export type LintCategory = 'idempotency' | 'error_handling' | 'security' | 'deprecation' | 'formatting' | 'other';

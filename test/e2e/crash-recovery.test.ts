@@ -19,11 +19,12 @@
 //   waiting for approval still waits with the same plan, and a running step goes on; its worker
 //   reports the result once the server is back (had the server timed the step out meanwhile, it
 //   would be retried as above).
-// - The audit records outcomes, not attempts: a task is audited once its step has ended, so an
+// - The audit records outcomes, not attempts (its execution_result.activity_attempt says which
+//   delivery completed): a task is audited once its step has ended, so an
 //   attempt cut short by a crash leaves no audit record, and the task appears exactly once, as
 //   completed (one row in the tasks table, one commit of .audit/tasks/<task_id>.json), with the
-//   times and results of the run that completed. The interrupted attempt is visible only in the
-//   workflow's Temporal history (the step's ActivityTaskStarted event says attempt 2).
+//   times and results of the run that completed. The interrupted attempt shows in the
+//   workflow's Temporal history (attempt 2) and in the audit's activity_attempt.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -339,6 +340,8 @@ describe('a worker SIGKILLed while a playbook step runs', () => {
     const audited = await expectAuditedOnceAsCompleted(requestId, taskId);
     expect(Date.parse(audited.execution_result.started_at)).toBeGreaterThanOrEqual(killedAt);
     expect(await stepAttempts(requestId)).toEqual([2]);
+    // The audit says the completed run was the step's second delivery: an interruption happened.
+    expect(audited.execution_result.activity_attempt).toBe(2);
     expect(run.leftoverRunDirs()).toEqual([]);
   }, 180_000);
 });
