@@ -45,14 +45,17 @@ const DEFAULT_CAPACITY_RECHECK_MS = 30_000;
 /** A long pause re-checks less and less often (up to this), so its history stays small. */
 const MAX_CAPACITY_RECHECK_MS = 10 * 60 * 1000;
 
-const quick = proxyActivities<ChiffonActivities>({
+// Planning gives up after a few tries: a request that cannot be planned should say so soon.
+const planning = proxyActivities<ChiffonActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5 },
 });
 
+// Records, audits and capacity checks only need PostgreSQL and git to come back: they are retried
+// without limit (at most a minute apart), so an outage delays a request but never strands it unaudited.
 const recordOptions: ActivityOptions = {
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 10 },
+  retry: { maximumInterval: '1 minute' },
 };
 const records = proxyActivities<ChiffonActivities>(recordOptions);
 
@@ -199,13 +202,13 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     return await work.run(async () => {
       // 1-2. Decompose and plan, grounded in the playbooks and inventory that really exist.
       setCurrentDetails('Planning the request');
-      const decomposition = await quick.decompose(input.message);
+      const decomposition = await planning.decompose(input.message);
       if (!decomposition.ok) {
         state.error = { message: decomposition.message, knownServices: decomposition.knownServices };
         return await finish('unplannable', `Unplannable: ${decomposition.message}`);
       }
       state.intents = decomposition.intents;
-      const planned = await quick.plan(state.intents);
+      const planned = await planning.plan(state.intents);
       if (!planned.ok) {
         state.error = { message: planned.message };
         return await finish('unplannable', `Unplannable: ${planned.message}`);
@@ -327,7 +330,8 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
   async function waitForCapacity(step: PlanStep): Promise<void> {
     let recheckMs = capacityRecheckMs;
     for (;;) {
-      const capacity = await quick.checkCapacity();
+      const capacity = await records.checkCapacity();
+      // After an operator's resume, capacity no longer holds this run back (a retry starts afresh).
       if (capacity.ok || resumeRequest) break;
       if (state.status !== 'paused' || state.pausedReason !== capacity.reason) {
         state.pausedReason = capacity.reason;
@@ -336,7 +340,6 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       await condition(() => resumeRequest !== undefined, recheckMs);
       recheckMs = Math.min(recheckMs * 2, MAX_CAPACITY_RECHECK_MS);
     }
-    resumeRequest = undefined;
     if (state.status === 'paused') {
       state.pausedReason = undefined;
       await finish('running', `Resumed before step ${step.index + 1}`);
@@ -345,6 +348,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
 
   /** Sets up a retry from step `from`: new task ids, and a new approval if the plan changed. */
   async function prepareRetry(from: number, action: OperatorAction): Promise<boolean> {
+    resumeRequest = undefined;
     for (const stepState of state.steps.slice(from)) {
       stepState.attempt += 1;
       stepState.taskId = taskIdForAttempt(plan!.steps[stepState.index]!.taskId, stepState.attempt);
@@ -354,7 +358,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       delete stepState.finishedAt;
       delete stepState.auditCommit;
     }
-    const refreshed = await quick.refreshPlan(plan!);
+    const refreshed = await records.refreshPlan(plan!);
     if (refreshed.hash === plan!.hash) {
       await finish('running', `Retrying from step ${from + 1}, asked by ${action.by}`);
       return true;

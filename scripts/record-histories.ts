@@ -1,0 +1,207 @@
+// Records the replay guard's fixtures: runs representative request workflows on the time-skipping
+// test server with MOCKED activities (test/support/mock-activities.ts) and writes each closed
+// workflow's event history to test/fixtures/histories/<name>.json. test/workflow/replay.test.ts
+// replays them with Worker.runReplayHistories against the current workflow code.
+//
+// Format: the History message's own JSON (`JSON.stringify(history)`: protobufjs toJSON, so int64 as
+// strings, enums by name, bytes in base64), read back with History.fromObject (see
+// test/support/history-fixtures.ts). Not the CLI's proto3 JSON: the SDK's historyToJSON /
+// historyFromJSON throw "type must be a Type" in this install, because @temporalio/common and
+// @temporalio/proto each carry their own copy of protobufjs 8.
+//
+//   npx tsx scripts/record-histories.ts            # every scenario
+//   npx tsx scripts/record-histories.ts happy failed   # only these
+//
+// Re-record only when a change to the workflow is meant to change its histories, and only once
+// no workflow recorded with the old code can still be running (see README: "Workflow changes").
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import type { RunStepInput } from '../activities/steps.js';
+import { STALE_PLAN, type RequestInput } from '../domain/request-state.js';
+import { decideUpdate, resumeUpdate, retryUpdate } from '../workflows/messages.js';
+import { historiesDir, historyFixtureText } from '../test/support/history-fixtures.js';
+import { failedRun, fakePlan, mockActivities, runUntilCancelled, succeededRun, type MockedActivities } from '../test/support/mock-activities.js';
+import {
+  bundleChiffonWorkflows,
+  createTimeSkippingEnv,
+  freshTaskQueue,
+  startRequest,
+  waitForState,
+  waitForStatus,
+  waitUntilIdle,
+  withWorker,
+  type RequestHandle,
+} from '../test/support/workflow-env.js';
+
+const PLAN = fakePlan();
+const approve = (handle: RequestHandle, planHash = PLAN.hash) =>
+  handle.executeUpdate(decideUpdate, { args: [{ approver: 'alice', approved: true, comment: 'ship it', planHash }] });
+/** runStep: the second step's playbook fails (a result, not an exception); the others succeed. */
+const failSecondStep = () => async (input: RunStepInput) => (input.step.taskId === 'task-1' ? failedRun(input.step.playbook) : succeededRun(input.step.playbook));
+
+interface Scenario {
+  input?: Partial<RequestInput>;
+  activities: () => MockedActivities;
+  /** Drives the request from pending approval (or unplannable) to its end. */
+  drive: (handle: RequestHandle) => Promise<void>;
+}
+
+/** Awaits the end (skipping time); a cancelled workflow's result is a failure, which is expected. */
+async function ended(handle: RequestHandle): Promise<void> {
+  await handle.result().catch(() => undefined);
+}
+
+const scenarios: Record<string, Scenario> = {
+  happy: {
+    activities: () => mockActivities(),
+    drive: async (handle) => {
+      await approve(handle);
+      await ended(handle);
+    },
+  },
+  rejected: {
+    activities: () => mockActivities(),
+    drive: async (handle) => {
+      await handle.executeUpdate(decideUpdate, { args: [{ approver: 'bob', approved: false, comment: 'not today' }] });
+      await ended(handle);
+    },
+  },
+  expired: {
+    activities: () => mockActivities(),
+    drive: ended, // the 24-hour approval timeout is skipped
+  },
+  failed: {
+    input: { retryWindow: '1 day' },
+    activities: () => mockActivities({ runStep: failSecondStep() }),
+    drive: async (handle) => {
+      await approve(handle);
+      await ended(handle); // nobody retries within the window
+    },
+  },
+  'paused-then-resumed': {
+    activities: () => {
+      let checks = 0;
+      return mockActivities({ checkCapacity: async () => (++checks === 1 ? { ok: false, reason: 'agent-1: load 3.00 per CPU is above 2' } : { ok: true }) });
+    },
+    drive: async (handle) => {
+      await approve(handle);
+      await ended(handle); // the 30 s capacity re-check is skipped
+    },
+  },
+  'operator-resumed': {
+    input: { capacityRecheckMs: 6 * 60 * 60 * 1000 },
+    activities: () => {
+      let checks = 0;
+      return mockActivities({ checkCapacity: async () => (++checks <= 2 ? { ok: false, reason: 'agent-1: already runs 4/4 steps' } : { ok: true }) });
+    },
+    drive: async (handle) => {
+      await approve(handle);
+      await waitForStatus(handle, 'paused');
+      await handle.executeUpdate(resumeUpdate, { args: [{ by: 'carol' }] });
+      await ended(handle);
+    },
+  },
+  'cancelled-awaiting-approval': {
+    activities: () => mockActivities(),
+    drive: async (handle) => {
+      await waitUntilIdle(handle);
+      await handle.cancel();
+      await ended(handle);
+    },
+  },
+  'cancelled-running': {
+    activities: () =>
+      mockActivities({
+        runStep: async (input) => (input.step.taskId === 'task-1' ? runUntilCancelled() : succeededRun(input.step.playbook)),
+      }),
+    drive: async (handle) => {
+      await approve(handle);
+      await waitForRunning(handle, 1);
+      await handle.cancel();
+      await ended(handle);
+    },
+  },
+  retried: {
+    activities: () => mockActivities({ runStep: failSecondStep() }),
+    drive: async (handle) => {
+      await approve(handle);
+      await waitForStatus(handle, 'failed');
+      await handle.executeUpdate(retryUpdate, { args: [{ by: 'dave' }] });
+      await ended(handle);
+    },
+  },
+  'retried-reapproved': {
+    activities: () =>
+      mockActivities({
+        runStep: failSecondStep(),
+        refreshPlan: async (plan) => ({ ...plan, fingerprint: { ...plan.fingerprint, playbooks: { ...plan.fingerprint.playbooks, 'kuma-config-update.yml': 'sha-config-fixed' } }, hash: 'hash-v2' }),
+      }),
+    drive: async (handle) => {
+      await approve(handle);
+      await waitForStatus(handle, 'failed');
+      await handle.executeUpdate(retryUpdate, { args: [{ by: 'dave' }] });
+      await waitForStatus(handle, 'pending_approval');
+      await approve(handle, 'hash-v2');
+      await ended(handle);
+    },
+  },
+  'stale-plan': {
+    activities: () =>
+      mockActivities({
+        runStep: async (input) => {
+          if (input.step.taskId === 'task-1') {
+            throw ApplicationFailure.create({ type: STALE_PLAN, nonRetryable: true, message: 'step 2 (kuma-config-update.yml) was not run: playbook kuma-config-update.yml changed since the plan was approved' });
+          }
+          return succeededRun(input.step.playbook);
+        },
+      }),
+    drive: async (handle) => {
+      await approve(handle);
+      await ended(handle);
+    },
+  },
+  unplannable: {
+    input: { message: 'Make me a sandwich' },
+    activities: () => mockActivities({ decompose: async () => ({ ok: false as const, message: 'nothing in the request names a known service', knownServices: ['caddy', 'kuma'] }) }),
+    drive: ended,
+  },
+};
+
+async function waitForRunning(handle: RequestHandle, stepIndex: number): Promise<void> {
+  await waitForState(handle, (s) => s.steps[stepIndex]?.status === 'running', `step ${stepIndex + 1} running`);
+}
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((name) => !(name in scenarios));
+  if (unknown.length > 0) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${Object.keys(scenarios).join(', ')}`);
+  const names = wanted.length > 0 ? wanted : Object.keys(scenarios);
+
+  await mkdir(historiesDir, { recursive: true });
+  const [env, workflowBundle] = await Promise.all([createTimeSkippingEnv(), bundleChiffonWorkflows()]);
+  try {
+    for (const name of names) {
+      const scenario = scenarios[name]!;
+      const activities = scenario.activities();
+      const taskQueue = freshTaskQueue('record');
+      const history = await withWorker(env, workflowBundle, taskQueue, activities, async () => {
+        const { handle } = await startRequest(env, taskQueue, { requestId: `fixture-${name}`, ...scenario.input });
+        await scenario.drive(handle);
+        const { status } = await handle.describe();
+        if (status.name === 'RUNNING') throw new Error(`scenario ${name} left its workflow running`);
+        return { history: await handle.fetchHistory(), status: status.name };
+      });
+      const file = path.join(historiesDir, `${name}.json`);
+      await writeFile(file, historyFixtureText(history.history));
+      console.log(`${path.relative(process.cwd(), file)}: ${history.history.events?.length ?? 0} events, workflow ${history.status.toLowerCase()}`);
+    }
+  } finally {
+    await env.teardown();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,43 @@
+// The replay guard: every recorded history (test/fixtures/histories, written by
+// scripts/record-histories.ts) must replay against the current workflow code. A change that would
+// make a running request's workflow take a different path than its history (an activity added,
+// removed or reordered, a timer changed, ...) fails here with a DeterminismViolationError instead
+// of breaking requests in flight after a deploy. Intended changes: see README "Workflow changes".
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readHistoryFixtures, type HistoryFixture } from '../support/history-fixtures.js';
+import { bundleChiffonWorkflows, installQuietRuntime } from '../support/workflow-env.js';
+
+let workflowBundle: WorkflowBundleWithSourceMap;
+const fixtures: HistoryFixture[] = readHistoryFixtures();
+
+beforeAll(async () => {
+  installQuietRuntime();
+  // CHIFFON_REPLAY_WORKFLOWS_PATH: replay against another copy of the workflows' entry point instead
+  // of workers/worker.ts's (e.g. a scratch copy with a deliberately non-deterministic change, to see
+  // this guard fail).
+  workflowBundle = await bundleChiffonWorkflows(process.env.CHIFFON_REPLAY_WORKFLOWS_PATH || undefined);
+});
+
+describe('replay guard', () => {
+  it('has the representative histories', () => {
+    expect(fixtures.map((f) => f.name)).toEqual(
+      expect.arrayContaining(['happy', 'failed', 'rejected', 'expired', 'paused-then-resumed', 'operator-resumed', 'cancelled-running', 'retried', 'unplannable']),
+    );
+  });
+
+  it('replays every recorded history against the current workflow code without a determinism error', async () => {
+    const failures: string[] = [];
+    let replayed = 0;
+    const results = Worker.runReplayHistories(
+      { workflowBundle, replayName: 'chiffon-replay-guard' },
+      fixtures.map(({ name, history }) => ({ workflowId: `request-fixture-${name}`, history })),
+    );
+    for await (const result of results) {
+      replayed += 1;
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
+    }
+    expect(failures).toEqual([]); // each entry: a history that no longer replays, and why
+    expect(replayed).toBe(fixtures.length);
+  });
+});

@@ -1,0 +1,562 @@
+// The request workflow, branch by branch, on the time-skipping test server with MOCKED activities
+// (test/support/mock-activities.ts): no ansible, no database, no git. Waits of hours and days
+// (approval timeout, retry window, capacity re-checks) are skipped, never waited for in real time.
+// One test environment and one workflow bundle for the file; one worker per test on its own task queue.
+import { ApplicationFailure, CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ChiffonActivities } from '../../activities/index.js';
+import { STALE_PLAN, type DecisionInput, type OperatorAction, type RequestInput } from '../../domain/request-state.js';
+import type { Plan } from '../../domain/types.js';
+import { decideUpdate, Refused, requestStateQuery, resumeUpdate, retryUpdate } from '../../workflows/messages.js';
+import {
+  deferred,
+  failedRun,
+  FAKE_FINDINGS,
+  fakePlan,
+  mockActivities,
+  runUntilCancelled,
+  succeededRun,
+  type MockedActivities,
+} from '../support/mock-activities.js';
+import {
+  acceptedUpdates,
+  bundleChiffonWorkflows,
+  createTimeSkippingEnv,
+  freshTaskQueue,
+  rejectedUpdateEvents,
+  servicesAttribute,
+  startRequest,
+  statusAttribute,
+  statusUpserts,
+  waitForState,
+  waitForStatus,
+  waitUntilIdle,
+  withWorker,
+  type RequestHandle,
+} from '../support/workflow-env.js';
+
+let env: TestWorkflowEnvironment;
+let workflowBundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  [env, workflowBundle] = await Promise.all([createTimeSkippingEnv(), bundleChiffonWorkflows()]);
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+/** Workflows the current test started. Time skipping is global to the test server, so a workflow
+ * that a failed test left open (or stuck) must not get in the way of the next tests. */
+const startedThisTest: RequestHandle[] = [];
+afterEach(async () => {
+  for (const handle of startedThisTest.splice(0)) {
+    const { status } = await handle.describe();
+    if (status.name === 'RUNNING') await handle.terminate('left open by a workflow test');
+  }
+});
+
+const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
+const PLAN = fakePlan();
+const TASK_IDS = PLAN.steps.map((s) => s.taskId); // task-0, task-1, task-2
+const FAILING_PLAYBOOK = PLAN.steps[1]!.playbook;
+
+/** A worker with `activities` on a fresh task queue; `fn` gets a starter bound to that queue. */
+function run<T>(activities: MockedActivities, fn: (start: (input?: Partial<RequestInput>) => ReturnType<typeof startRequest>) => Promise<T>): Promise<T> {
+  const taskQueue = freshTaskQueue();
+  return withWorker(env, workflowBundle, taskQueue, activities, () =>
+    fn(async (input) => {
+      const started = await startRequest(env, taskQueue, input);
+      startedThisTest.push(started.handle);
+      return started;
+    }),
+  );
+}
+
+const approve = (handle: RequestHandle, decision: Partial<DecisionInput> = {}) =>
+  handle.executeUpdate(decideUpdate, { args: [{ approver: 'alice', approved: true, planHash: PLAN.hash, ...decision }] });
+
+/** The update was refused by its validator with this failure type. */
+async function expectRefused(update: Promise<unknown>, type: string): Promise<void> {
+  const error = await update.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(error, `expected a refusal of type ${type}`).toBeInstanceOf(WorkflowUpdateFailedError);
+  const cause = (error as WorkflowUpdateFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  expect((cause as ApplicationFailure).type).toBe(type);
+}
+
+/** `runStep` that fails (as a playbook result) for the given task ids and succeeds for the rest. */
+function failingFor(...taskIds: string[]): ChiffonActivities['runStep'] {
+  return async (input) => (taskIds.includes(input.step.taskId) ? failedRun(input.step.playbook) : succeededRun(input.step.playbook));
+}
+
+const auditSummary = (acts: MockedActivities) => acts.audits().map((a) => `${a.step.taskId}:${a.status}:${a.attempt}`);
+
+describe('request workflow', () => {
+  it('happy path: plans, waits for approval, runs every step in order, audits each task once, completes', async () => {
+    const acts = mockActivities();
+    await run(acts, async (start) => {
+      const { handle, planned } = await start();
+
+      // Planned and waiting: nothing has run.
+      expect(planned.status).toBe('pending_approval');
+      expect(planned.plan?.hash).toBe(PLAN.hash);
+      expect(planned.intents.map((i) => i.name)).toEqual(['deploy_kuma', 'add_portals_to_config', 'reload_proxy']);
+      expect(planned.steps).toEqual(TASK_IDS.map((taskId, index) => ({ index, taskId, attempt: 1, playbook: PLAN.steps[index]!.playbook, status: 'pending' })));
+      expect((await handle.query(requestStateQuery)).status).toBe('pending_approval');
+      await expect.poll(() => statusAttribute(handle)).toBe('pending_approval');
+      expect(await servicesAttribute(handle)).toEqual(['kuma', 'caddy']);
+      expect(acts.stepRuns()).toEqual([]);
+
+      const decided = await approve(handle, { approver: '  alice  ', comment: 'ship it' });
+      expect(decided.status).toBe('running');
+      expect(decided.decision).toMatchObject({ approver: 'alice', approved: true, comment: 'ship it', planHash: PLAN.hash });
+
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      expect(final.steps.map((s) => [s.taskId, s.status, s.exitCode, s.auditCommit])).toEqual(
+        TASK_IDS.map((id) => [id, 'completed', 0, `commit-${id}-completed`]),
+      );
+
+      // In order, each after a capacity check, each audited right after it ran, with the approved fingerprint.
+      expect(acts.names().filter((n) => ['checkCapacity', 'runStep', 'auditTask'].includes(n))).toEqual(
+        TASK_IDS.flatMap(() => ['checkCapacity', 'runStep', 'auditTask']),
+      );
+      expect(acts.stepRuns().map((r) => [r.step.taskId, r.step.playbook, r.fingerprint])).toEqual(PLAN.steps.map((s) => [s.taskId, s.playbook, PLAN.fingerprint]));
+      expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:completed:1`));
+      expect(acts.audits()[0]).toMatchObject({ requestId: final.requestId, planId: PLAN.planId, outcome: 'completed: 2 task results, 1 changed' });
+      expect(acts.analyzed()).toEqual([]);
+
+      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'completed']);
+      expect(await statusUpserts(handle)).toEqual(['pending_approval', 'running', 'completed']);
+      expect(await statusAttribute(handle)).toBe('completed');
+      expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide']);
+    });
+  });
+
+  it('reject: nothing runs, every task is audited skipped, the comment is recorded', async () => {
+    const acts = mockActivities();
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      const decided = await handle.executeUpdate(decideUpdate, { args: [{ approver: 'bob', approved: false, comment: 'not during business hours' }] });
+      expect(decided.status).toBe('rejected');
+
+      const final = await handle.result();
+      expect(final.status).toBe('rejected');
+      expect(final.decision).toMatchObject({ approver: 'bob', approved: false, comment: 'not during business hours' });
+      expect(final.steps.map((s) => s.status)).toEqual(['skipped', 'skipped', 'skipped']);
+      expect(acts.stepRuns()).toEqual([]);
+      expect(acts.names()).not.toContain('checkCapacity');
+      expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
+      expect(acts.audits().map((a) => a.outcome)).toEqual(TASK_IDS.map(() => 'not run: request rejected by bob (not during business hours)'));
+      // The requests table gets the decision and its comment.
+      expect(acts.records().at(-1)).toMatchObject({ status: 'rejected', decision: { approver: 'bob', approved: false, comment: 'not during business hours' } });
+      expect(await statusAttribute(handle)).toBe('rejected');
+    });
+  });
+
+  it('approval timeout: skipped time, not real time; expires, nothing runs, every task audited skipped', async () => {
+    const acts = mockActivities();
+    await run(acts, async (start) => {
+      const { handle } = await start(); // default approval timeout: 24 hours
+      const realStart = Date.now();
+      const serverStart = await env.currentTimeMs();
+
+      await env.sleep(23 * HOUR);
+      expect((await handle.query(requestStateQuery)).status).toBe('pending_approval');
+      expect(acts.audits()).toEqual([]);
+
+      await env.sleep(2 * HOUR);
+      const final = await handle.result();
+      expect(final.status).toBe('expired');
+      expect((await env.currentTimeMs()) - serverStart).toBeGreaterThanOrEqual(24 * HOUR);
+      expect(Date.now() - realStart).toBeLessThan(20_000);
+
+      expect(final.decision).toBeUndefined();
+      expect(acts.stepRuns()).toEqual([]);
+      expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
+      expect(acts.audits()[0]!.outcome).toBe('not run: no decision within 24 hours');
+      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'expired']);
+      expect(await statusAttribute(handle)).toBe('expired');
+    });
+  });
+
+  it('update validators refuse without a trace: no approver, a changed plan hash, a second decision, retry and resume out of turn', async () => {
+    const firstStep = deferred();
+    const acts = mockActivities({
+      async runStep(input) {
+        if (input.step.taskId === TASK_IDS[0]) await firstStep.promise; // keep the request running while we decide again
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await expectRefused(approve(handle, { approver: '   ' }), Refused.identityRequired);
+      await expectRefused(handle.executeUpdate(decideUpdate, { args: [{ approved: true } as DecisionInput] }), Refused.identityRequired);
+      await expectRefused(approve(handle, { planHash: 'hash-the-person-looked-at-earlier' }), Refused.planChanged);
+      await expectRefused(handle.executeUpdate(retryUpdate, { args: [{ by: 'dave' }] }), Refused.notFailed);
+      await expectRefused(handle.executeUpdate(resumeUpdate, { args: [{ by: 'dave' }] }), Refused.notPaused);
+      expect((await handle.query(requestStateQuery)).status).toBe('pending_approval');
+
+      expect((await approve(handle)).status).toBe('running');
+      await waitForState(handle, (s) => s.steps[0]!.status === 'running', 'step 1 running');
+      await expectRefused(approve(handle, { approver: 'mallory' }), Refused.notPendingApproval);
+      await expectRefused(handle.executeUpdate(decideUpdate, { args: [{ approver: 'mallory', approved: false }] }), Refused.notPendingApproval);
+      firstStep.resolve();
+
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      expect(final.decision?.approver).toBe('alice');
+      // Only the accepted updates are in the history; refused ones left neither an accepted nor a rejected event.
+      expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide']);
+      expect(await rejectedUpdateEvents(handle)).toBe(0);
+    });
+  });
+
+  it('a failed step: its playbook is analyzed, the rest are skipped, the request fails (and stays failed once the retry window closes)', async () => {
+    const acts = mockActivities({ runStep: failingFor(TASK_IDS[1]!) });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      const failed = await waitForStatus(handle, 'failed');
+
+      expect(acts.analyzed()).toEqual([FAILING_PLAYBOOK]);
+      expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual([TASK_IDS[0], TASK_IDS[1]]); // a failed playbook is never retried
+      expect(failed.steps.map((s) => s.status)).toEqual(['completed', 'failed', 'skipped']);
+      expect(failed.steps[1]!.exitCode).toBe(2);
+      expect(auditSummary(acts)).toEqual([`${TASK_IDS[0]}:completed:1`, `${TASK_IDS[1]}:failed:1`, `${TASK_IDS[2]}:skipped:1`]);
+      const failedAudit = acts.audits()[1]!;
+      expect(failedAudit.outcome).toBe(`failed at task "${FAILING_PLAYBOOK}: apply" on localhost: boom`);
+      expect(failedAudit.findings).toEqual(FAKE_FINDINGS);
+      expect(failedAudit.run?.exitCode).toBe(2);
+      expect(acts.audits()[2]!.outcome).toBe('not run: an earlier step failed');
+      await expect.poll(() => statusAttribute(handle)).toBe('failed');
+
+      // Nobody retries: after the 7-day retry window (skipped) the workflow ends, still failed.
+      const serverStart = await env.currentTimeMs();
+      const final = await handle.result();
+      expect(final.status).toBe('failed');
+      expect((await env.currentTimeMs()) - serverStart).toBeGreaterThanOrEqual(7 * DAY - HOUR);
+      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'failed']);
+    });
+  });
+
+  it('a step whose worker keeps failing: retried 3 times, then failed without analysis (there is no run to analyze)', async () => {
+    const acts = mockActivities({
+      async runStep(input) {
+        if (input.step.taskId === TASK_IDS[0]) throw new Error('the worker lost its disk');
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start({ retryWindow: '1 hour' });
+      await approve(handle);
+      const final = await handle.result();
+      expect(final.status).toBe('failed');
+      expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual([TASK_IDS[0], TASK_IDS[0], TASK_IDS[0]]);
+      expect(acts.analyzed()).toEqual([]);
+      expect(auditSummary(acts)).toEqual([`${TASK_IDS[0]}:failed:1`, `${TASK_IDS[1]}:skipped:1`, `${TASK_IDS[2]}:skipped:1`]);
+      expect(acts.audits()[0]!.outcome).toBe('could not run: the worker lost its disk');
+    });
+  });
+
+  it('cancel while waiting for approval: nothing runs, every task audited skipped, status cancelled', async () => {
+    const acts = mockActivities();
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await waitUntilIdle(handle);
+      await handle.cancel();
+      const error = await handle.result().catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+
+      expect(acts.stepRuns()).toEqual([]);
+      expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
+      expect(acts.audits().map((a) => a.outcome)).toEqual(TASK_IDS.map(() => 'not run: request cancelled'));
+      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'cancelled']);
+      expect((await handle.query(requestStateQuery)).status).toBe('cancelled');
+      expect(await statusAttribute(handle)).toBe('cancelled');
+    });
+  });
+
+  it('cancel during a running step: the step sees the cancellation, is audited cancelled, the rest skipped', async () => {
+    const running = deferred();
+    const acts = mockActivities({
+      async runStep(input) {
+        if (input.step.taskId === TASK_IDS[1]) return runUntilCancelled(() => running.resolve());
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      await running.promise;
+      const during = await waitForState(handle, (s) => s.steps[1]!.status === 'running', 'step 2 running');
+      expect(during.status).toBe('running');
+      expect(during.steps.map((s) => s.status)).toEqual(['completed', 'running', 'pending']);
+      await expect.poll(() => statusAttribute(handle)).toBe('running');
+
+      await handle.cancel();
+      const error = await handle.result().catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+
+      // The mocked run waited for its cancellation (WAIT_CANCELLATION_COMPLETED) and was not retried.
+      expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual([TASK_IDS[0], TASK_IDS[1]]);
+      expect(auditSummary(acts)).toEqual([`${TASK_IDS[0]}:completed:1`, `${TASK_IDS[1]}:cancelled:1`, `${TASK_IDS[2]}:skipped:1`]);
+      expect(acts.audits()[1]!.outcome).toBe('cancelled while running; its process tree was stopped');
+      expect(acts.audits()[2]!.outcome).toBe('not run: request cancelled');
+      const final = await handle.query(requestStateQuery);
+      expect(final.status).toBe('cancelled');
+      expect(final.steps.map((s) => s.status)).toEqual(['completed', 'cancelled', 'skipped']);
+      expect(acts.records().at(-1)?.status).toBe('cancelled');
+      expect(await statusAttribute(handle)).toBe('cancelled');
+      const history = await handle.fetchHistory();
+      expect(history.events?.some((e) => e.activityTaskCanceledEventAttributes != null)).toBe(true);
+    });
+  });
+
+  it('pause for low capacity, then go on by itself when capacity returns', async () => {
+    const reason = 'agent-1: load 3.00 per CPU is above 2';
+    let capacityChecks = 0;
+    const acts = mockActivities({
+      async checkCapacity() {
+        capacityChecks += 1;
+        return capacityChecks === 1 ? { ok: false, reason } : { ok: true };
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start(); // re-checks after 30 s, then less and less often
+      await approve(handle);
+      const paused = await waitForStatus(handle, 'paused');
+      expect(paused.pausedReason).toBe(reason);
+      expect(paused.steps.map((s) => s.status)).toEqual(['pending', 'pending', 'pending']);
+      await expect.poll(() => statusAttribute(handle)).toBe('paused');
+
+      await env.sleep(20_000); // before the first re-check: still paused, nothing ran
+      expect((await handle.query(requestStateQuery)).status).toBe('paused');
+      expect(capacityChecks).toBe(1);
+      expect(acts.stepRuns()).toEqual([]);
+
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      expect(final.pausedReason).toBeUndefined();
+      expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual(TASK_IDS);
+      expect(acts.records().map((r) => [r.status, r.pausedReason])).toEqual([
+        ['pending_approval', undefined],
+        ['running', undefined],
+        ['paused', reason],
+        ['running', undefined],
+        ['completed', undefined],
+      ]);
+      expect(await statusUpserts(handle)).toEqual(['pending_approval', 'running', 'paused', 'running', 'completed']);
+    });
+  });
+
+  it('pause for low capacity, then an operator resumes (resume update): the rest of the run is not held back again', async () => {
+    let capacityChecks = 0;
+    const acts = mockActivities({
+      async checkCapacity() {
+        capacityChecks += 1;
+        // Busy for the whole run: only the operator's resume lets the steps through, and it lasts.
+        return { ok: false, reason: 'agent-1: already runs 4/4 steps' };
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start({ capacityRecheckMs: 6 * HOUR });
+      await approve(handle);
+      await waitForStatus(handle, 'paused');
+      await waitUntilIdle(handle); // the re-check timer has started (and was not elided with the resume)
+
+      await expectRefused(handle.executeUpdate(resumeUpdate, { args: [{ by: ' ' }] }), Refused.identityRequired);
+      const resumed = await handle.executeUpdate(resumeUpdate, { args: [{ by: 'carol' } satisfies OperatorAction] });
+      expect(resumed.status).toBe('paused'); // the update is accepted; the workflow goes on right after
+
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      // The operator, not the re-check timer: the timer was cancelled, never fired, and capacity was
+      // checked once before the pause, once after the resume (still busy: overridden), once per later step.
+      const events = (await handle.fetchHistory()).events ?? [];
+      const recheckTimers = events
+        .filter((e) => Number(e.timerStartedEventAttributes?.startToFireTimeout?.seconds ?? 0) === (6 * HOUR) / 1000)
+        .map((e) => e.timerStartedEventAttributes!.timerId);
+      expect(recheckTimers).toHaveLength(1);
+      expect(events.filter((e) => e.timerCanceledEventAttributes?.timerId === recheckTimers[0])).toHaveLength(1);
+      expect(events.filter((e) => e.timerFiredEventAttributes != null)).toHaveLength(0);
+      expect(capacityChecks).toBe(4);
+      expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual(TASK_IDS);
+      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'paused', 'running', 'completed']);
+      expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide', 'resume']);
+      expect(await rejectedUpdateEvents(handle)).toBe(0);
+    });
+  });
+
+  it('retry from the failed step with an unchanged plan: only steps 2.. re-run, with new task ids, without a new approval', async () => {
+    const acts = mockActivities({ runStep: failingFor(TASK_IDS[1]!) });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      await waitForStatus(handle, 'failed');
+
+      await expectRefused(handle.executeUpdate(retryUpdate, { args: [{ by: '' }] }), Refused.identityRequired);
+      await handle.executeUpdate(retryUpdate, { args: [{ by: 'dave' }] });
+      const final = await handle.result();
+
+      expect(final.status).toBe('completed');
+      expect(acts.names().filter((n) => n === 'refreshPlan')).toHaveLength(1);
+      expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual([TASK_IDS[0], TASK_IDS[1], `${TASK_IDS[1]}.r2`, `${TASK_IDS[2]}.r2`]);
+      expect(auditSummary(acts)).toEqual([
+        `${TASK_IDS[0]}:completed:1`,
+        `${TASK_IDS[1]}:failed:1`,
+        `${TASK_IDS[2]}:skipped:1`,
+        `${TASK_IDS[1]}.r2:completed:2`,
+        `${TASK_IDS[2]}.r2:completed:2`,
+      ]);
+      expect(final.steps.map((s) => [s.taskId, s.attempt, s.status])).toEqual([
+        [TASK_IDS[0], 1, 'completed'],
+        [`${TASK_IDS[1]}.r2`, 2, 'completed'],
+        [`${TASK_IDS[2]}.r2`, 2, 'completed'],
+      ]);
+      expect(final.previousDecisions).toEqual([]);
+      expect(final.decision?.planHash).toBe(PLAN.hash);
+      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'failed', 'running', 'completed']);
+      expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide', 'retryFromFailedStep']);
+    });
+  });
+
+  it('retry after the playbook changed (new plan hash): pending approval again, and only a decision on the new hash runs it', async () => {
+    const fixed: Plan = { ...PLAN, fingerprint: { ...PLAN.fingerprint, playbooks: { ...PLAN.fingerprint.playbooks, [FAILING_PLAYBOOK]: 'sha-config-fixed' } }, hash: 'hash-v2' };
+    const acts = mockActivities({ runStep: failingFor(TASK_IDS[1]!), refreshPlan: async () => fixed });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      await waitForStatus(handle, 'failed');
+      await handle.executeUpdate(retryUpdate, { args: [{ by: 'dave' }] });
+
+      const pending = await waitForStatus(handle, 'pending_approval');
+      expect(pending.plan?.hash).toBe('hash-v2');
+      expect(pending.decision).toBeUndefined();
+      expect(pending.previousDecisions).toMatchObject([{ approver: 'alice', approved: true, planHash: PLAN.hash }]);
+      expect(pending.steps.map((s) => [s.taskId, s.attempt, s.status])).toEqual([
+        [TASK_IDS[0], 1, 'completed'],
+        [`${TASK_IDS[1]}.r2`, 2, 'pending'],
+        [`${TASK_IDS[2]}.r2`, 2, 'pending'],
+      ]);
+      await expect.poll(() => statusAttribute(handle)).toBe('pending_approval');
+      expect(acts.stepRuns()).toHaveLength(2); // nothing re-ran yet
+
+      await expectRefused(approve(handle, { planHash: PLAN.hash }), Refused.planChanged);
+      await approve(handle, { approver: 'erin', planHash: 'hash-v2' });
+      const final = await handle.result();
+
+      expect(final.status).toBe('completed');
+      expect(final.decision).toMatchObject({ approver: 'erin', planHash: 'hash-v2' });
+      expect(acts.stepRuns().slice(2).map((r) => [r.step.taskId, r.fingerprint.playbooks[FAILING_PLAYBOOK]])).toEqual([
+        [`${TASK_IDS[1]}.r2`, 'sha-config-fixed'],
+        [`${TASK_IDS[2]}.r2`, 'sha-config-fixed'],
+      ]);
+      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'failed', 'pending_approval', 'running', 'completed']);
+      expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide', 'retryFromFailedStep', 'decide']);
+    });
+  });
+
+  it.each([
+    ['non-retryable', true],
+    ['retryable (the activity options list StalePlan as non-retryable anyway)', false],
+  ])('stale plan (%s): status stale_plan with its message, the step is not retried, the rest skipped', async (_label, nonRetryable) => {
+    const message = `step 2 (${FAILING_PLAYBOOK}) was not run: playbook ${FAILING_PLAYBOOK} changed since the plan was approved`;
+    const acts = mockActivities({
+      async runStep(input) {
+        if (input.step.taskId === TASK_IDS[1]) throw ApplicationFailure.create({ type: STALE_PLAN, nonRetryable, message });
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      const final = await handle.result();
+
+      expect(final.status).toBe('stale_plan');
+      expect(final.error?.message).toBe(`${message}; re-plan the request to continue`);
+      expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual([TASK_IDS[0], TASK_IDS[1]]);
+      expect(acts.analyzed()).toEqual([]);
+      expect(auditSummary(acts)).toEqual([`${TASK_IDS[0]}:completed:1`, `${TASK_IDS[1]}:skipped:1`, `${TASK_IDS[2]}:skipped:1`]);
+      expect(acts.audits()[1]!.outcome).toBe(`not run: ${message}; re-plan the request to continue`);
+      expect(acts.audits()[2]!.outcome).toBe('not run: the plan is stale');
+      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'stale_plan']);
+      expect(await statusAttribute(handle)).toBe('stale_plan');
+    });
+  });
+
+  it('unplannable request (nothing known in it): ends at once with the known services, nothing planned or audited', async () => {
+    const acts = mockActivities({
+      decompose: async () => ({ ok: false as const, message: 'nothing in the request names a known service', knownServices: ['caddy', 'kuma'] }),
+    });
+    await run(acts, async (start) => {
+      const { handle, planned } = await start({ message: 'Make me a sandwich' });
+      expect(planned.status).toBe('unplannable');
+      expect(planned.error).toEqual({ message: 'nothing in the request names a known service', knownServices: ['caddy', 'kuma'] });
+      const final = await handle.result();
+      expect(final.status).toBe('unplannable');
+      expect(final.plan).toBeUndefined();
+      expect(acts.names()).toEqual(['decompose', 'recordRequest']);
+      expect(await statusAttribute(handle)).toBe('unplannable');
+    });
+  });
+
+  it('unplannable plan (the planner refuses the intents): ends at once, nothing runs', async () => {
+    const acts = mockActivities({ plan: async () => ({ ok: false as const, message: 'kuma-config-update.yml needs kuma_monitors and the inventory has no portals' }) });
+    await run(acts, async (start) => {
+      const { handle, planned } = await start();
+      expect(planned.status).toBe('unplannable');
+      expect(planned.error?.message).toBe('kuma-config-update.yml needs kuma_monitors and the inventory has no portals');
+      expect((await handle.result()).status).toBe('unplannable');
+      expect(acts.names()).toEqual(['decompose', 'plan', 'recordRequest']);
+    });
+  });
+});
+
+// Records, audits and capacity checks are retried without limit: a PostgreSQL outage delays a request,
+// it never fails it or leaves it running and unaudited.
+describe('a database outage', () => {
+  it('during checkCapacity delays the request, which then goes on', async () => {
+    let calls = 0;
+    const acts = mockActivities({
+      async checkCapacity() {
+        calls += 1;
+        if (calls <= 5) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+        return { ok: true };
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+    });
+  });
+
+  it('during an audit that keeps failing for minutes delays the request, which is then audited in full', async () => {
+    let calls = 0;
+    const acts = mockActivities({
+      async auditTask(input) {
+        calls += 1;
+        if (calls <= 10) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+        return { commit: `commit-${input.step.taskId}`, path: `.audit/tasks/${input.step.taskId}.json` };
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      expect(final.steps.every((s) => s.auditCommit)).toBe(true);
+    });
+  });
+});
