@@ -51,6 +51,8 @@ export interface RequestState {
   decision?: Decision;
   /** Earlier decisions, when a retry needed a new approval. */
   previousDecisions: Decision[];
+  /** Who asked for a cancel, retry or resume, and when. */
+  operatorActions: { action: 'cancel' | 'retry' | 'resume'; by: string; at: string }[];
   /** Who cancelled the request, when it was cancelled through Chiffon. */
   cancelledBy?: string;
   /** Why the request is paused (low capacity), while it is. */

@@ -25,5 +25,8 @@ export async function createChiffonWorker({ connection, config, prisma, workflow
     // Each step is a whole ansible-playbook process tree: a few at a time per worker host, plus room
     // for the short planning and audit activities so they never wait behind long playbooks.
     maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps + 4,
+    // Heartbeats carry cancellations back: sending them at least every 2 s lets a cancel stop a
+    // running playbook within seconds (the default throttle waits up to 8 s with our 10 s timeout).
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
 }

@@ -113,10 +113,15 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     intents: [],
     steps: [],
     previousDecisions: [],
+    operatorActions: [],
   };
   let plan: Plan | undefined;
   let retryRequest: OperatorAction | undefined;
   let resumeRequest: OperatorAction | undefined;
+
+  const recordAction = (action: 'cancel' | 'retry' | 'resume', { by }: OperatorAction) => {
+    state.operatorActions.push({ action, by: by.trim(), at: new Date().toISOString() });
+  };
 
   const setStatus = (status: RequestStatus) => {
     state.status = status;
@@ -157,6 +162,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     retryUpdate,
     (action: OperatorAction) => {
       retryRequest = action;
+      recordAction('retry', action);
       return state;
     },
     {
@@ -171,6 +177,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     cancelUpdate,
     (action: OperatorAction) => {
       state.cancelledBy = action.by.trim();
+      recordAction('cancel', action);
       work.cancel();
       return state;
     },
@@ -185,6 +192,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     resumeUpdate,
     (action: OperatorAction) => {
       resumeRequest = action;
+      recordAction('resume', action);
       return state;
     },
     {
@@ -298,6 +306,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       if (isCancellation(err)) throw err;
       const cause = err instanceof ActivityFailure ? err.cause : undefined;
       if (cause instanceof ApplicationFailure && cause.type === STALE_PLAN) {
+        delete stepState.startedAt; // it never started
         state.error = { message: `${cause.message}; re-plan the request to continue` };
         await auditSkipped(stepState, `not run: ${state.error.message}`);
         return 'stale_plan';
@@ -349,6 +358,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
   /** Sets up a retry from step `from`: new task ids, and a new approval if the plan changed. */
   async function prepareRetry(from: number, action: OperatorAction): Promise<boolean> {
     resumeRequest = undefined;
+    const refreshed = await records.refreshPlan(plan!);
     for (const stepState of state.steps.slice(from)) {
       stepState.attempt += 1;
       stepState.taskId = taskIdForAttempt(plan!.steps[stepState.index]!.taskId, stepState.attempt);
@@ -358,7 +368,6 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       delete stepState.finishedAt;
       delete stepState.auditCommit;
     }
-    const refreshed = await records.refreshPlan(plan!);
     if (refreshed.hash === plan!.hash) {
       await finish('running', `Retrying from step ${from + 1}, asked by ${action.by}`);
       return true;

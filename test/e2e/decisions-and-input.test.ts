@@ -1,0 +1,86 @@
+// Through the HTTP API on the real stack (see test/support/e2e-stack.ts): a rejected request, and
+// every kind of bad input getting a clear JSON error. The Kuma request to completion and a failing
+// playbook are in full-workflow.test.ts; cancel, retry, stale plans and expiry in request-lifecycle.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+
+let services: E2EServices;
+let stack: Stack;
+
+beforeAll(async () => {
+  services = await startServices('decisions');
+  stack = await startStack(services, 'decisions');
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await services?.stop();
+});
+
+describe('a rejected request', () => {
+  it('runs nothing, audits the skipped tasks with the comment and cannot be decided again', async () => {
+    const chat = await stack.call('POST', '/chat', { message: 'Set up postgres' });
+    expect(chat.status).toBe(201);
+    const requestId = chat.body.request_id;
+    const reject = await stack.call('POST', '/approve', { request_id: requestId, approved: false, comment: 'not today' }, { 'x-chiffon-user': 'carol' });
+    expect(reject).toEqual({ status: 200, body: { request_id: requestId, dispatch_started: false, status: 'rejected' } });
+    const again = await stack.call('POST', '/approve', { request_id: requestId, approved: true, approver: 'carol' });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('conflict');
+
+    const done = await stack.waitForRequest(requestId, 'an audited skipped step', (body) => body.steps[0].status === 'skipped' && body.steps[0].audit_commit !== null);
+    expect(done.status).toBe('rejected');
+    expect(done.decision).toMatchObject({ approver: 'carol', approved: false, comment: 'not today', plan_hash: chat.body.plan.hash });
+    expect(fs.existsSync(path.join(stack.config.stateDir, 'postgres'))).toBe(false);
+    const audit = await stack.call('GET', `/audit/task/${done.steps[0].task_id}`);
+    expect(audit.status).toBe(200);
+    expect(audit.body.task).toMatchObject({ status: 'skipped', exit_code: null });
+    expect(audit.body.task.outcome).toContain('not today');
+    expect(audit.body.git.content).toMatchObject({ status: 'skipped', execution_result: null });
+  });
+});
+
+describe('bad input to the API', () => {
+  it('answers 400 for malformed, missing, empty or oversized input, as JSON without a stack', async () => {
+    const badJson = await stack.call('POST', '/chat', '{"message": ');
+    expect(badJson.status).toBe(400);
+    expect(badJson.body.error.code).toBe('bad_request');
+    for (const body of [{}, { message: '' }, { message: '   ' }, { message: 42 }]) {
+      const response = await stack.call('POST', '/chat', body);
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({ code: 'invalid_input', message: expect.stringContaining('message') });
+    }
+    const oversized = await stack.call('POST', '/chat', { message: 'x'.repeat(100_000) });
+    expect(oversized.status).toBe(400);
+    expect(oversized.body.error.code).toBe('body_too_large');
+    const noApprover = await stack.call('POST', '/approve', { request_id: 'abc', approved: true });
+    expect(noApprover.status).toBe(400);
+    expect(noApprover.body.error.code).toBe('identity_required');
+    const notBoolean = await stack.call('POST', '/approve', { request_id: 'abc', approved: 'yes', approver: 'alice' });
+    expect(notBoolean.status).toBe(400);
+    const badHash = await stack.call('POST', '/approve', { request_id: 'abc', approved: true, approver: 'alice', plan_hash: 'nothex' });
+    expect(badHash.status).toBe(400);
+    for (const response of [badJson, oversized, noApprover, notBoolean]) expect(JSON.stringify(response.body)).not.toMatch(/\bat .*\.ts:\d+/);
+  });
+
+  it('answers 404 for unknown requests, tasks and routes', async () => {
+    expect((await stack.call('GET', '/requests/doesnotexist')).status).toBe(404);
+    expect((await stack.call('POST', '/approve', { request_id: 'doesnotexist', approved: true, approver: 'alice' })).status).toBe(404);
+    for (const action of ['cancel', 'retry', 'resume']) {
+      expect((await stack.call('POST', `/requests/doesnotexist/${action}`, { by: 'alice' })).status).toBe(404);
+    }
+    const task = await stack.call('GET', '/audit/task/00000000-0000-0000-0000-000000000000');
+    expect(task).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'no task 00000000-0000-0000-0000-000000000000' } } });
+    expect((await stack.call('GET', '/nowhere')).status).toBe(404);
+  });
+
+  it('answers 422 naming the known services when a request asks for nothing Chiffon can do', async () => {
+    const response = await stack.call('POST', '/chat', { message: 'Bake a chocolate cake' });
+    expect(response.status).toBe(422);
+    expect(response.body.error.code).toBe('unplannable');
+    expect(response.body.error.known_services).toEqual(expect.arrayContaining(['kuma', 'postgres']));
+    expect(response.body.error.message).toContain('kuma');
+  });
+});

@@ -1,0 +1,226 @@
+// The real stack end-to-end tests run against, in the test process: a Temporal dev server from the
+// project's binary, a PostgreSQL database of the file's own, one workflow bundle (shared by the
+// file), and any number of "stacks": a real Chiffon worker polling a task queue of its own plus the
+// HTTP API served on a free port, both built from one ChiffonConfig. A test that needs another
+// configuration (approval timeout, capacity thresholds, playbook repository) starts a stack of its
+// own, so nothing it does reaches another test's worker, state directory or audit repository.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import git from 'isomorphic-git';
+import { serve, type ServerType } from '@hono/node-server';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { expect } from 'vitest';
+import { createApp } from '../../api/app.js';
+import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
+import { fromProjectRoot } from '../../lib/paths.js';
+import { tools } from '../../lib/tools.js';
+import { createChiffonWorker, workflowsPath } from '../../workers/worker.js';
+import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
+import { processesMentioning } from './processes.js';
+import { createTestDatabase, type TestDatabase } from './test-database.js';
+
+/** Statuses in which a request waits for nobody (a failed one may still be retried). */
+export const SETTLED = ['completed', 'failed', 'rejected', 'unplannable', 'expired', 'stale_plan', 'cancelled'];
+
+export interface E2EServices {
+  env: TestWorkflowEnvironment;
+  database: TestDatabase;
+  workflowBundle: WorkflowBundleWithSourceMap;
+  /** A temporary folder of the file's own, removed by stop(). */
+  scratch: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the Temporal dev server, creates the file's database and bundles the workflows, in parallel. */
+export async function startServices(name: string): Promise<E2EServices> {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `chiffon-${name}-`));
+  const [env, database, workflowBundle] = await Promise.all([
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: tools.temporalCli() },
+        searchAttributes: [statusSearchAttribute, servicesSearchAttribute],
+      },
+    }),
+    createTestDatabase(),
+    bundleWorkflowCode({ workflowsPath }),
+  ]);
+  return {
+    env,
+    database,
+    workflowBundle,
+    scratch,
+    async stop() {
+      await env.teardown();
+      await database.drop();
+      fs.rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: any;
+}
+
+export interface Stack {
+  name: string;
+  /** What the worker and the API were built from. */
+  config: ChiffonConfig;
+  baseUrl: string;
+  call(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<HttpAnswer>;
+  /** GET /requests/:id until its status is one of `wanted`; throws at once if it settles on another. */
+  waitForStatus(requestId: string, wanted: string | string[], timeoutMs?: number): Promise<any>;
+  /** Polls GET /requests/:id until `accept` says yes. */
+  waitForRequest(requestId: string, what: string, accept: (body: any) => boolean, timeoutMs?: number): Promise<any>;
+  /** Commits of the stack's audit repository, newest first (none before the first audit). */
+  auditLog(): Promise<{ oid: string; message: string; timestamp: number }[]>;
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
+  /** Stops the worker, then the API. */
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Overrides of the worker's and the API's configuration (taskQueue, playbookRepo, approvalTimeout, ...). */
+  config?: Partial<ChiffonConfig>;
+}
+
+let stacks = 0;
+
+export async function startStack(services: E2EServices, name: string, options: StackOptions = {}): Promise<Stack> {
+  const dir = path.join(services.scratch, `${name}-${++stacks}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const config: ChiffonConfig = {
+    ...loadConfig({}),
+    temporalNamespace: services.env.namespace ?? 'default',
+    taskQueue: `${name}-${process.pid}-${stacks}`,
+    playbookRepo: fromProjectRoot('playbooks'),
+    auditRepo: path.join(dir, 'audit'),
+    stateDir: path.join(dir, 'state'),
+    workDir: path.join(dir, 'work'),
+    ...options.config,
+  };
+
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  const startWorker = async () => {
+    if (worker) throw new Error(`stack ${name}: a worker is already running`);
+    worker = await createChiffonWorker({
+      connection: services.env.nativeConnection,
+      config,
+      prisma: services.database.prisma,
+      workflowBundle: services.workflowBundle,
+    });
+    running = worker.run();
+    // Surfaces a worker that dies by itself in the test's output; stopWorker() rethrows it.
+    running.catch((error: unknown) => console.error(`stack ${name}: the worker stopped: ${String(error)}`));
+  };
+  const stopWorker = async () => {
+    const [current, done] = [worker, running];
+    worker = undefined;
+    running = undefined;
+    if (!current || !done) return;
+    if (current.getState() === 'RUNNING') current.shutdown();
+    await done;
+  };
+  await startWorker();
+
+  const app = createApp({ client: services.env.client, prisma: services.database.prisma, config });
+  const server: ServerType = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/dashboard`;
+
+  const call = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> => {
+    const response = await fetch(`${baseUrl}${route}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(90_000),
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+
+  const waitForRequest = async (requestId: string, what: string, accept: (body: any) => boolean, timeoutMs = 90_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let last: HttpAnswer | undefined;
+    for (;;) {
+      last = await call('GET', `/requests/${requestId}`);
+      if (last.status === 200 && accept(last.body)) return last.body;
+      if (Date.now() > deadline) throw new Error(`request ${requestId}: no ${what} after ${timeoutMs} ms; last answer ${last.status} ${JSON.stringify(last.body)}`);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+  };
+
+  const waitForStatus = async (requestId: string, wanted: string | string[], timeoutMs = 90_000) => {
+    const statuses = Array.isArray(wanted) ? wanted : [wanted];
+    return waitForRequest(
+      requestId,
+      `status ${statuses.join('/')}`,
+      (body) => {
+        if (statuses.includes(body.status)) return true;
+        if (SETTLED.includes(body.status)) throw new Error(`request ${requestId} is ${body.status}, not ${statuses.join('/')}: ${JSON.stringify(body)}`);
+        return false;
+      },
+      timeoutMs,
+    );
+  };
+
+  return {
+    name,
+    config,
+    baseUrl,
+    call,
+    waitForStatus,
+    waitForRequest,
+    async auditLog() {
+      if (!fs.existsSync(path.join(config.auditRepo, '.git'))) return [];
+      const log = await git.log({ fs, dir: config.auditRepo });
+      return log.map((entry) => ({ oid: entry.oid, message: entry.commit.message.trim(), timestamp: entry.commit.committer.timestamp }));
+    },
+    startWorker,
+    stopWorker,
+    async stop() {
+      try {
+        await stopWorker();
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+        // The safety net for a failed test: nothing that names this stack's folder outlives it.
+        for (const leftover of processesMentioning(dir)) {
+          try {
+            process.kill(leftover.pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+    },
+  };
+}
+
+/** A copy of the sample playbook repository under `dir`, with `extra` files (path → content) added. */
+export function playbookRepoCopy(dir: string, extra: Record<string, string> = {}): string {
+  fs.cpSync(fromProjectRoot('playbooks'), dir, { recursive: true });
+  for (const [file, content] of Object.entries(extra)) fs.writeFileSync(path.join(dir, file), content);
+  return dir;
+}
+
+/** A shared value made the first time a test asks for it (so each test of a group also runs alone). */
+export function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The request's row once it matches `expected`. The workflow mirrors its state to the requests table
+ * right after changing it, so the row may trail what GET /requests/:id already shows by a moment.
+ */
+export async function requestRow(services: E2EServices, id: string, expected: Record<string, unknown>) {
+  const find = () => services.database.prisma.request.findUnique({ where: { id } });
+  await expect.poll(find, { timeout: 15_000, interval: 100 }).toMatchObject(expected);
+  return services.database.prisma.request.findUniqueOrThrow({ where: { id } });
+}
