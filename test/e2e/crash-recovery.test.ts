@@ -36,9 +36,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } fr
 import { createApp } from '../../api/app.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
+import { findFreePort } from '../support/free-port.js';
 import {
   descendantsOf,
-  findFreePort,
   killProcessesMentioning,
   processesMentioning,
   startDevServer,

@@ -3,11 +3,11 @@
 // it an embedded PostgreSQL is started for this run alone, in its own data directory and on a
 // free port, so parallel runs in the same checkout (and a running `npm start`) never meet.
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../lib/database.js';
 import { fromProjectRoot } from '../../lib/paths.js';
+import { findFreePort } from './free-port.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -33,18 +33,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   project.provide('databaseServerUrl', server.url);
   return () => server.stop();
-}
-
-/** A port nothing listens on right now (the kernel's pick for an ephemeral listener). */
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function isAlive(pid: number): boolean {
