@@ -15,6 +15,7 @@ export function taskAuditDocument(input: TaskAuditInput) {
     step_index: input.step.index,
     attempt: input.attempt,
     playbook: input.step.playbook,
+    service: input.step.service ?? null,
     execution_result: input.run
       ? {
           exit_code: input.run.exitCode,
@@ -70,6 +71,7 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         stepIndex: input.step.index,
         attempt: input.attempt,
         playbook: input.step.playbook,
+        service: input.step.service ?? null,
         status: input.status,
         outcome: input.outcome,
         exitCode: input.run?.exitCode ?? null,

@@ -95,7 +95,7 @@ export interface CapacityCheck {
 export interface TaskAuditInput {
   requestId: string;
   planId: string;
-  step: { index: number; taskId: string; playbook: string };
+  step: { index: number; taskId: string; playbook: string; service?: string };
   /** Which run of the step this is (1, or more after retries). */
   attempt: number;
   status: StepStatus;

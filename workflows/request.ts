@@ -418,7 +418,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         {
           requestId: state.requestId,
           planId: plan!.planId,
-          step: { index: stepState.index, taskId: stepState.taskId, playbook: stepState.playbook },
+          step: { index: stepState.index, taskId: stepState.taskId, playbook: stepState.playbook, service: plan!.steps[stepState.index]?.service },
           attempt: stepState.attempt,
           ...result,
         },
