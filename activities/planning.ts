@@ -4,16 +4,19 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { decomposeRequest, type DecomposeResult } from '../domain/decompose.js';
 import { planHash } from '../domain/plan-hash.js';
-import { planRequest, type PlannedSteps } from '../domain/plan.js';
+import { planRequest, type PlannedSteps, type SuppliedVars } from '../domain/plan.js';
 import type { Intent, Plan } from '../domain/types.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
-import { scanCatalog } from './catalog.js';
+import { scanCatalogCached } from './catalog-cache.js';
 import { readFingerprint } from './fingerprint.js';
 import { readInventory } from './inventory.js';
 
-export type PlanActivityResult = { ok: true; plan: Plan } | { ok: false; message: string };
+export type PlanActivityResult =
+  | { ok: true; plan: Plan }
+  | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
 
-export function createPlanningActivities(config: ChiffonConfig) {
+export function createPlanningActivities(config: ChiffonConfig, prisma: PrismaClient) {
   async function fingerprinted(planned: PlannedSteps): Promise<Plan> {
     const fingerprint = await readFingerprint(config.playbookRepo, config.inventory, [...new Set(planned.steps.map((s) => s.playbook))]);
     return { ...planned, fingerprint, hash: planHash(planned.steps, fingerprint) };
@@ -21,17 +24,18 @@ export function createPlanningActivities(config: ChiffonConfig) {
 
   return {
     async decompose(message: string): Promise<DecomposeResult> {
-      const catalog = await scanCatalog(config.playbookRepo);
+      const catalog = await scanCatalogCached(prisma, config.playbookRepo);
       return decomposeRequest(message, catalog);
     },
 
-    async plan(intents: Intent[]): Promise<PlanActivityResult> {
+    /** `supplied`: values a person gave for variables an earlier plan could not fill. */
+    async plan(intents: Intent[], supplied: SuppliedVars = {}): Promise<PlanActivityResult> {
       const [catalog, inventory] = await Promise.all([
-        scanCatalog(config.playbookRepo),
+        scanCatalogCached(prisma, config.playbookRepo),
         readInventory(path.resolve(config.playbookRepo, config.inventory)),
       ]);
-      const result = planRequest(intents, catalog, inventory, { planId: randomUUID(), newTaskId: randomUUID });
-      if (!result.ok) return { ok: false, message: result.message };
+      const result = planRequest(intents, catalog, inventory, { planId: randomUUID(), newTaskId: randomUUID }, supplied);
+      if (!result.ok) return result;
       return { ok: true, plan: await fingerprinted(result.plan) };
     },
 

@@ -7,6 +7,7 @@ import { approveRoutes } from './routes/approve.js';
 import { auditRoutes } from './routes/audit.js';
 import { chatRoutes } from './routes/chat.js';
 import { requestActionRoutes } from './routes/request-actions.js';
+import { requestInputRoutes } from './routes/request-input.js';
 import { requestRoutes } from './routes/requests.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -25,6 +26,7 @@ export function createApp(deps: ApiDeps) {
     .route('/', approveRoutes(deps))
     .route('/', requestRoutes(deps))
     .route('/', requestActionRoutes(deps))
+    .route('/', requestInputRoutes(deps))
     .route('/', auditRoutes(deps));
 
   const app = new Hono();

@@ -53,6 +53,7 @@ export function presentRequest(state: RequestState) {
     decision: state.decision ? presentDecision(state.decision) : null,
     previous_decisions: state.previousDecisions.map(presentDecision),
     operator_actions: state.operatorActions ?? [],
+    missing_inputs: state.missingInputs ?? null,
     paused_reason: state.pausedReason ?? null,
     error: state.error ?? null,
   };

@@ -10,6 +10,9 @@ export type PlanResult =
   | { ok: true; plan: PlannedSteps }
   | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
 
+/** Values a person supplied for variables the plan could not fill: playbook path → var → value. */
+export type SuppliedVars = Record<string, Record<string, unknown>>;
+
 export interface PlanIds {
   planId: string;
   /** Returns a fresh task id for each step. */
@@ -47,11 +50,16 @@ function groupAsList(inventory: Inventory, group: string): Record<string, unknow
   });
 }
 
-function fillVars(playbook: PlaybookEntry, inventory: Inventory) {
+function fillVars(playbook: PlaybookEntry, inventory: Inventory, supplied: Record<string, unknown>) {
   const vars: Record<string, unknown> = {};
   const varSources: Record<string, string> = {};
   const missing: string[] = [];
   for (const spec of playbook.vars) {
+    if (spec.name in supplied) {
+      vars[spec.name] = supplied[spec.name];
+      varSources[spec.name] = 'input';
+      continue;
+    }
     if (spec.fromInventoryGroup) {
       const members = groupAsList(inventory, spec.fromInventoryGroup);
       if (members.length > 0 || !spec.required) {
@@ -70,7 +78,7 @@ function fillVars(playbook: PlaybookEntry, inventory: Inventory) {
   return { vars, varSources, missing };
 }
 
-export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inventory, ids: PlanIds): PlanResult {
+export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inventory, ids: PlanIds, supplied: SuppliedVars = {}): PlanResult {
   const byPath = new Map(catalog.playbooks.map((p) => [p.path, p]));
   // Several intents may be served by one playbook: it runs once.
   const playbooks: PlaybookEntry[] = [];
@@ -83,7 +91,7 @@ export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inve
   const steps: PlanStep[] = [];
   const missingVars: { playbook: string; vars: string[] }[] = [];
   for (const playbook of orderByDependencies(playbooks)) {
-    const { vars, varSources, missing } = fillVars(playbook, inventory);
+    const { vars, varSources, missing } = fillVars(playbook, inventory, supplied[playbook.path] ?? {});
     if (missing.length > 0) missingVars.push({ playbook: playbook.path, vars: missing });
     const intent = intents.find((i) => i.playbook === playbook.path);
     steps.push({

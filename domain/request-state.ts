@@ -3,6 +3,7 @@ import type { Intent, LintFinding, Plan, StepRunResult, StepStatus } from './typ
 
 export type RequestStatus =
   | 'planning'
+  | 'needs_input'
   | 'unplannable'
   | 'pending_approval'
   | 'expired'
@@ -52,7 +53,9 @@ export interface RequestState {
   /** Earlier decisions, when a retry needed a new approval. */
   previousDecisions: Decision[];
   /** Who asked for a cancel, retry or resume, and when. */
-  operatorActions: { action: 'cancel' | 'retry' | 'resume'; by: string; at: string }[];
+  operatorActions: { action: 'cancel' | 'retry' | 'resume' | 'input'; by: string; at: string }[];
+  /** Required variables nothing could fill, while the request needs input: per playbook. */
+  missingInputs?: { playbook: string; vars: string[] }[];
   /** Who cancelled the request, when it was cancelled through Chiffon. */
   cancelledBy?: string;
   /** Why the request is paused (low capacity), while it is. */
@@ -83,6 +86,11 @@ export interface DecisionInput {
 export interface OperatorAction {
   /** Who asked (retry, resume). */
   by: string;
+}
+
+/** Values for the variables a plan could not fill: playbook path → var → value. */
+export interface InputAction extends OperatorAction {
+  values: Record<string, Record<string, unknown>>;
 }
 
 /** Whether an agent can take a step now; `reason` says why not. */

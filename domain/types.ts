@@ -140,4 +140,10 @@ export interface LintFinding {
   message: string;
   path: string;
   line?: number;
+  /** What to change, in words a person can act on. */
+  suggestedChange?: string;
+  /** ansible-lint's `--fix` rewrites this rule itself. */
+  fixable?: boolean;
+  /** sha256 of the playbook as it was linted; a suggestion is applied only to that content. */
+  playbookSha256?: string;
 }

@@ -1,7 +1,7 @@
 // The request workflow's messages, defined once and used by both the workflow and its clients.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { DecisionInput, OperatorAction, RequestState } from '../domain/request-state.js';
+import type { DecisionInput, InputAction, OperatorAction, RequestState } from '../domain/request-state.js';
 
 /** The whole state: status, plan and each step. */
 export const requestStateQuery = defineQuery<RequestState>('requestState');
@@ -14,6 +14,9 @@ export const decideUpdate = defineUpdate<RequestState, [DecisionInput]>('decide'
 
 /** Re-run a failed request from its failed step (after someone fixed the playbook). */
 export const retryUpdate = defineUpdate<RequestState, [OperatorAction]>('retryFromFailedStep');
+
+/** Supply values for required variables the plan could not fill (status needs_input). */
+export const provideInputUpdate = defineUpdate<RequestState, [InputAction]>('provideInput');
 
 /** Cancel a request (recording who asked): a running playbook is stopped, the rest skipped. */
 export const cancelUpdate = defineUpdate<RequestState, [OperatorAction]>('cancel');
@@ -29,6 +32,7 @@ export const Refused = {
   notFailed: 'NotFailed',
   notPaused: 'NotPaused',
   alreadyEnded: 'AlreadyEnded',
+  notNeedingInput: 'NotNeedingInput',
 } as const;
 
 /** Search attributes registered by temporal-dev.sh: the Temporal UI lists requests by them. */

@@ -20,6 +20,7 @@ import {
   ENDED_STATUSES,
   STALE_PLAN,
   type DecisionInput,
+  type InputAction,
   type OperatorAction,
   type RequestInput,
   type RequestState,
@@ -30,6 +31,7 @@ import type { LintFinding, Plan, PlanStep, StepRunResult } from '../domain/types
 import {
   cancelUpdate,
   decideUpdate,
+  provideInputUpdate,
   planReadyUpdate,
   Refused,
   requestStateQuery,
@@ -97,6 +99,12 @@ function requireIdentity(who: string | undefined, what: string): void {
   if (!who?.trim()) refuse(Refused.identityRequired, `${what} needs the identity of the person asking`);
 }
 
+function mergeSupplied(before: InputAction['values'], added: InputAction['values']): InputAction['values'] {
+  const merged: InputAction['values'] = { ...before };
+  for (const [playbook, vars] of Object.entries(added)) merged[playbook] = { ...merged[playbook], ...vars };
+  return merged;
+}
+
 /** The task id of a step's n-th run: the planned id first, then `<id>.r2`, `<id>.r3`, ... */
 export function taskIdForAttempt(plannedTaskId: string, attempt: number): string {
   return attempt === 1 ? plannedTaskId : `${plannedTaskId}.r${attempt}`;
@@ -118,8 +126,10 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
   let plan: Plan | undefined;
   let retryRequest: OperatorAction | undefined;
   let resumeRequest: OperatorAction | undefined;
+  let inputRequest: InputAction | undefined;
+  let supplied: InputAction['values'] = {};
 
-  const recordAction = (action: 'cancel' | 'retry' | 'resume', { by }: OperatorAction) => {
+  const recordAction = (action: RequestState['operatorActions'][number]['action'], { by }: OperatorAction) => {
     state.operatorActions.push({ action, by: by.trim(), at: new Date().toISOString() });
   };
 
@@ -172,6 +182,26 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       },
     },
   );
+  setHandler(
+    provideInputUpdate,
+    (action: InputAction) => {
+      inputRequest = action;
+      recordAction('input', action);
+      return state;
+    },
+    {
+      validator: (action: InputAction) => {
+        requireIdentity(action.by, 'input');
+        if (state.status !== 'needs_input' || inputRequest) refuse(Refused.notNeedingInput, `request ${state.requestId} is ${state.status}, not waiting for input`);
+        const wanted = new Set((state.missingInputs ?? []).flatMap((m) => m.vars.map((v) => `${m.playbook}:${v}`)));
+        const given = Object.entries(action.values ?? {}).flatMap(([playbook, vars]) => Object.keys(vars ?? {}).map((v) => `${playbook}:${v}`));
+        const unknown = given.filter((key) => !wanted.has(key));
+        if (given.length === 0 || unknown.length > 0) {
+          refuse(Refused.notNeedingInput, `give values for the missing variables (${[...wanted].join(', ')})${unknown.length ? `; not asked for: ${unknown.join(', ')}` : ''}`);
+        }
+      },
+    },
+  );
   const work = new CancellationScope();
   setHandler(
     cancelUpdate,
@@ -216,7 +246,22 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         return await finish('unplannable', `Unplannable: ${decomposition.message}`);
       }
       state.intents = decomposition.intents;
-      const planned = await planning.plan(state.intents);
+      let planned = await planning.plan(state.intents, supplied);
+      // A required variable nothing could fill: ask a person instead of running with a hole.
+      while (!planned.ok && planned.missingVars.length > 0) {
+        state.missingInputs = planned.missingVars;
+        state.error = { message: planned.message };
+        await finish('needs_input', `Needs input: ${planned.message}; POST .../input`);
+        if (!(await condition(() => inputRequest !== undefined, approvalTimeout))) {
+          return await finish('expired', `Expired: no input within ${approvalTimeout}`);
+        }
+        supplied = mergeSupplied(supplied, inputRequest!.values);
+        inputRequest = undefined;
+        delete state.missingInputs;
+        delete state.error;
+        setStatus('planning');
+        planned = await planning.plan(state.intents, supplied);
+      }
       if (!planned.ok) {
         state.error = { message: planned.message };
         return await finish('unplannable', `Unplannable: ${planned.message}`);

@@ -7,6 +7,7 @@ import type { ChiffonActivities } from '../../activities/index.js';
 import type { RunStepInput } from '../../activities/steps.js';
 import type { CapacityCheck, RequestState, TaskAuditInput } from '../../domain/request-state.js';
 import type { Intent, LintFinding, Plan, StepRunResult } from '../../domain/types.js';
+import type { SuppliedVars } from '../../domain/plan.js';
 
 export type ActivityName = keyof ChiffonActivities;
 
@@ -131,7 +132,7 @@ export function mockActivities(overrides: Partial<ChiffonActivities> = {}): Mock
     async decompose(_message: string) {
       return { ok: true as const, intents: structuredClone(FAKE_INTENTS) };
     },
-    async plan(_intents: Intent[]) {
+    async plan(_intents: Intent[], _supplied?: SuppliedVars) {
       return { ok: true as const, plan: fakePlan() };
     },
     async refreshPlan(plan: Plan) {

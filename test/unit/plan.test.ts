@@ -78,3 +78,13 @@ describe('planRequest', () => {
     expect(() => orderByDependencies([a, b])).toThrow(/cycle/);
   });
 });
+
+describe('planRequest with supplied values', () => {
+  it('fills a missing required var from what a person supplied, and says so', () => {
+    const result = planRequest([intent('add_portals_to_config', 'kuma-config-update.yml')], catalog, { hosts: [] }, ids(), {
+      'kuma-config-update.yml': { kuma_monitors: [{ name: 'nas', url: 'http://nas.lan' }] },
+    });
+    expect(result.ok && result.plan.steps[0]?.vars).toEqual({ kuma_monitors: [{ name: 'nas', url: 'http://nas.lan' }] });
+    expect(result.ok && result.plan.steps[0]?.varSources).toEqual({ kuma_monitors: 'input' });
+  });
+});

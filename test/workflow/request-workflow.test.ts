@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChiffonActivities } from '../../activities/index.js';
 import { STALE_PLAN, type DecisionInput, type OperatorAction, type RequestInput } from '../../domain/request-state.js';
 import type { Plan } from '../../domain/types.js';
-import { decideUpdate, Refused, requestStateQuery, resumeUpdate, retryUpdate } from '../../workflows/messages.js';
+import { decideUpdate, provideInputUpdate, Refused, requestStateQuery, resumeUpdate, retryUpdate } from '../../workflows/messages.js';
 import {
   deferred,
   failedRun,
@@ -511,13 +511,61 @@ describe('request workflow', () => {
   });
 
   it('unplannable plan (the planner refuses the intents): ends at once, nothing runs', async () => {
-    const acts = mockActivities({ plan: async () => ({ ok: false as const, message: 'kuma-config-update.yml needs kuma_monitors and the inventory has no portals' }) });
+    const acts = mockActivities({ plan: async () => ({ ok: false as const, message: 'playbook x.yml is not in the catalog', missingVars: [] }) });
     await run(acts, async (start) => {
       const { handle, planned } = await start();
       expect(planned.status).toBe('unplannable');
-      expect(planned.error?.message).toBe('kuma-config-update.yml needs kuma_monitors and the inventory has no portals');
+      expect(planned.error?.message).toBe('playbook x.yml is not in the catalog');
       expect((await handle.result()).status).toBe('unplannable');
       expect(acts.names()).toEqual(['decompose', 'plan', 'recordRequest']);
+    });
+  });
+});
+
+describe('a required variable nothing can fill', () => {
+  const missing = [{ playbook: 'kuma-config-update.yml', vars: ['kuma_monitors'] }];
+
+  it('waits in needs_input, takes the values from a person (validated), then plans with them', async () => {
+    const planCalls: unknown[] = [];
+    const acts = mockActivities({
+      async plan(_intents, supplied = {}) {
+        planCalls.push(supplied);
+        if (!supplied['kuma-config-update.yml']?.kuma_monitors) {
+          return { ok: false as const, message: 'required variables have no value: kuma-config-update.yml: kuma_monitors', missingVars: missing };
+        }
+        return { ok: true as const, plan: fakePlan() };
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle, planned } = await start();
+      expect(planned.status).toBe('needs_input');
+      expect(planned.missingInputs).toEqual(missing);
+      expect(await statusAttribute(handle)).toBe('needs_input');
+
+      const values = { 'kuma-config-update.yml': { kuma_monitors: [{ name: 'nas', url: 'http://nas.lan' }] } };
+      await expectRefused(handle.executeUpdate(provideInputUpdate, { args: [{ by: ' ', values }] }), Refused.identityRequired);
+      await expectRefused(handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values: { 'x.yml': { y: 1 } } }] }), Refused.notNeedingInput);
+      await handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values }] });
+
+      await waitForStatus(handle, 'pending_approval');
+      expect(planCalls).toEqual([{}, values]);
+      const state = await handle.query(requestStateQuery);
+      expect(state.missingInputs).toBeUndefined();
+      expect(state.operatorActions).toEqual([expect.objectContaining({ action: 'input', by: 'erin' })]);
+      await approve(handle);
+      expect((await handle.result()).status).toBe('completed');
+    });
+  });
+
+  it('expires when nobody supplies the values in time', async () => {
+    const acts = mockActivities({
+      plan: async () => ({ ok: false as const, message: 'required variables have no value: kuma-config-update.yml: kuma_monitors', missingVars: missing }),
+    });
+    await run(acts, async (start) => {
+      const { handle, planned } = await start();
+      expect(planned.status).toBe('needs_input');
+      expect((await handle.result()).status).toBe('expired');
+      expect(acts.stepRuns()).toEqual([]);
     });
   });
 });
