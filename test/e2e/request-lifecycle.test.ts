@@ -1,7 +1,8 @@
 // The durable paths of a request, through the HTTP API on the real stack (Temporal dev server,
 // PostgreSQL, real workers, ansible-playbook against localhost, a temporary audit git repository):
 // cancel during a running playbook, retry from the failed step, a plan gone stale between approval
-// and run, approval expiry, and the refusals (wrong plan hash, no identity, actions that do not fit).
+// and run, approval expiry, a required variable supplied by a person (needs_input), and the refusals
+// (wrong plan hash, no identity, actions that do not fit).
 //
 // Every test starts its own stack on a copy of the sample playbook repository with three extra
 // playbooks, so it may edit the playbooks without touching another test:
@@ -158,6 +159,50 @@ argument_specs:
       vars_from_inventory: {}
 `;
 
+const GREET_PLAYBOOK = `---
+- name: Write the greeting
+  hosts: homelab
+  gather_facts: false
+  tasks:
+    - name: Create the greeting directory
+      ansible.builtin.file:
+        path: "{{ chiffon_state_dir }}/greet"
+        state: directory
+        mode: "0755"
+
+    - name: Write the greeting
+      ansible.builtin.copy:
+        content: "{{ greeting }}\\n"
+        dest: "{{ chiffon_state_dir }}/greet/greeting.txt"
+        mode: "0644"
+`;
+
+const GREET_META = `---
+short_description: Write the greeting
+description: Writes the required var greeting to greet/greeting.txt (tests).
+argument_specs:
+  main:
+    short_description: Write the greeting
+    description:
+      - Writes greeting to greet/greeting.txt under chiffon_state_dir.
+    examples: |
+      ansible-playbook -i inventory/hosts.yml greet.yml -e '{"chiffon_state_dir": "/srv/chiffon", "greeting": "hi"}'
+    options:
+      greeting:
+        type: str
+        required: true
+        description: What to write; nothing in the inventory or the defaults fills it.
+    chiffon:
+      service: greet
+      aliases: [greeting]
+      intents:
+        - name: write_greeting
+          verbs: [write]
+          objects: []
+      after: []
+      vars_from_inventory: {}
+`;
+
 let services: E2EServices;
 
 beforeAll(async () => {
@@ -179,6 +224,8 @@ async function lifecycleStack(name: string, config: Partial<ChiffonConfig> = {})
     'note.meta.yml': NOTE_META,
     'flaky.yml': flakyPlaybook(FLAKY_BROKEN_TASK),
     'flaky.meta.yml': FLAKY_META,
+    'greet.yml': GREET_PLAYBOOK,
+    'greet.meta.yml': GREET_META,
   });
   const stack = await startStack(services, name, { config: { playbookRepo: repo, ...config } });
   return Object.assign(stack, { repo });
@@ -468,6 +515,35 @@ describe('approval timeout', () => {
       const late = await stack.call('POST', '/approve', { request_id: id, approved: true, approver: 'alice' });
       expect(late.status).toBe(409);
       expect(fs.existsSync(stateFile(stack, 'note'))).toBe(false);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
+
+describe('needs input', () => {
+  it('asks a person for a required variable nothing could fill, then plans and runs with it', async () => {
+    const stack = await lifecycleStack('needs-input');
+    try {
+      const chat = await stack.call('POST', '/chat', { message: 'Write the greeting' });
+      expect(chat.status, JSON.stringify(chat.body)).toBe(201);
+      expect(chat.body).toMatchObject({ status: 'needs_input', plan: null, missing_inputs: [{ playbook: 'greet.yml', vars: ['greeting'] }] });
+      const id = chat.body.request_id;
+
+      // Values must come from someone, and only for what is missing.
+      expect((await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello' } } })).status).toBe(400);
+      expect((await stack.call('POST', `/requests/${id}/input`, { by: 'erin', values: { 'greet.yml': { other: 1 } } })).status).toBe(409);
+
+      const input = await stack.call('POST', `/requests/${id}/input`, { by: 'erin', values: { 'greet.yml': { greeting: 'hello from chiffon' } } });
+      expect(input.status, JSON.stringify(input.body)).toBe(202);
+      const planned = await stack.waitForStatus(id, 'pending_approval');
+      expect(planned.plan.steps[0]).toMatchObject({ playbook: 'greet.yml', vars: { greeting: 'hello from chiffon' }, var_sources: { greeting: 'input' } });
+      expect(planned.missing_inputs).toBeNull();
+      expect(planned.operator_actions).toEqual([expect.objectContaining({ action: 'input', by: 'erin' })]);
+
+      await approve(stack, planned);
+      await stack.waitForStatus(id, 'completed');
+      expect(fs.readFileSync(stateFile(stack, 'greet', 'greeting.txt'), 'utf8')).toBe('hello from chiffon\n');
     } finally {
       await stack.stop();
     }
