@@ -9,7 +9,7 @@ import { createStepActivities } from './steps.js';
 
 export function createActivities(config: ChiffonConfig, prisma: PrismaClient) {
   return {
-    ...createPlanningActivities(config),
+    ...createPlanningActivities(config, prisma),
     ...createStepActivities(config),
     ...createAuditActivities(config, prisma),
     ...createCapacityActivities(config, prisma),

@@ -6,6 +6,7 @@ import { ApiError, errorBody, renderError } from './errors.js';
 import { approveRoutes } from './routes/approve.js';
 import { auditRoutes } from './routes/audit.js';
 import { chatRoutes } from './routes/chat.js';
+import { playbookRoutes } from './routes/playbooks.js';
 import { requestActionRoutes } from './routes/request-actions.js';
 import { requestInputRoutes } from './routes/request-input.js';
 import { requestRoutes } from './routes/requests.js';
@@ -27,7 +28,8 @@ export function createApp(deps: ApiDeps) {
     .route('/', requestRoutes(deps))
     .route('/', requestActionRoutes(deps))
     .route('/', requestInputRoutes(deps))
-    .route('/', auditRoutes(deps));
+    .route('/', auditRoutes(deps))
+    .route('/', playbookRoutes(deps));
 
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ ok: true }));

@@ -1,0 +1,162 @@
+// GET /playbooks: the playbook catalog (from the cached scan) with its discovery warnings, and the
+// inventory: its groups and hosts, and the existing services in it that playbooks can take in (the
+// portals, which kuma-config-update.yml turns into monitors). A bad playbook, metadata file or
+// inventory is reported in `warnings`; it never makes the answer fail.
+import path from 'node:path';
+import { Hono } from 'hono';
+import { scanCatalogCached } from '../../activities/catalog-cache.js';
+import { readInventory } from '../../activities/inventory.js';
+import { hostsInGroup } from '../../domain/inventory.js';
+import type { Inventory, InventoryHost, PlaybookEntry, PlaybookVar } from '../../domain/types.js';
+import type { ApiDeps } from '../deps.js';
+import { ApiError } from '../errors.js';
+
+/** Host variables whose values the answer never shows. */
+const SECRET_VAR = /(^|_)pass(word|wd)?($|_)|secret|token|api_?key|private_?key|credential/i;
+const HIDDEN = '********';
+
+export function playbookRoutes({ prisma, config }: ApiDeps) {
+  return new Hono().get('/playbooks', async (c) => {
+    const inventoryPath = path.resolve(config.playbookRepo, config.inventory);
+    const [catalog, inventory] = await Promise.all([
+      scanCatalogCached(prisma, config.playbookRepo).catch((err: unknown) => {
+        throw new ApiError(503, 'catalog_unavailable', errorMessage(err));
+      }),
+      readInventory(inventoryPath).then(
+        (value) => ({ value }),
+        (err: unknown) => ({ error: errorMessage(err) }),
+      ),
+    ]);
+
+    const warnings = catalog.warnings.map((w) => ({ file: w.file, line: w.line ?? null, message: w.message }));
+    let inventorySection: Record<string, unknown>;
+    if ('value' in inventory) {
+      const services = discoverServices(inventory.value, catalog.playbooks);
+      for (const consumer of consumersOf(catalog.playbooks)) {
+        if (hostsInGroup(inventory.value, consumer.group).length === 0) {
+          warnings.push({
+            file: consumer.playbook,
+            line: null,
+            message: `fills ${consumer.var} from the inventory group ${consumer.group}, which has no hosts in ${config.inventory}`,
+          });
+        }
+      }
+      inventorySection = {
+        file: config.inventory,
+        groups: groupsOf(inventory.value),
+        hosts: inventory.value.hosts.map((h) => ({ name: h.name, groups: h.groups, vars: shownVars(h.vars) })),
+        services,
+      };
+    } else {
+      warnings.push({ file: config.inventory, line: null, message: `cannot read the inventory: ${inventory.error}` });
+      inventorySection = { file: config.inventory, groups: {}, hosts: [], services: [], error: inventory.error };
+    }
+
+    return c.json({
+      playbooks: catalog.playbooks.map(presentPlaybook),
+      warnings,
+      inventory: inventorySection,
+      scan: { ...catalog.stats, ...(catalog.cacheError ? { cache_error: catalog.cacheError } : {}) },
+    });
+  });
+}
+
+function presentPlaybook(p: PlaybookEntry) {
+  return {
+    path: p.path,
+    service: p.service,
+    aliases: p.aliases,
+    description: p.description,
+    intents: p.intents.map((i) => ({ name: i.name, verbs: i.verbs, objects: i.objects })),
+    vars: p.vars.map(presentVar),
+    after: p.after,
+  };
+}
+
+/** A secret var's default is never shown; `has_default` still says whether there is one. */
+function presentVar(v: PlaybookVar) {
+  return {
+    name: v.name,
+    type: v.type,
+    required: v.required,
+    default: v.secret || v.default === undefined ? null : v.default,
+    has_default: v.default !== undefined,
+    description: v.description ?? null,
+    secret: v.secret === true,
+    from_inventory_group: v.fromInventoryGroup ?? null,
+  };
+}
+
+interface Consumer {
+  group: string;
+  playbook: string;
+  service: string;
+  var: string;
+  required: boolean;
+  intents: string[];
+}
+
+/** Every playbook var filled from an inventory group (metadata `vars_from_inventory`). */
+function consumersOf(playbooks: PlaybookEntry[]): Consumer[] {
+  return playbooks.flatMap((p) =>
+    p.vars
+      .filter((v) => v.fromInventoryGroup !== undefined)
+      .map((v) => ({ group: v.fromInventoryGroup!, playbook: p.path, service: p.service, var: v.name, required: v.required, intents: p.intents.map((i) => i.name) })),
+  );
+}
+
+/** Group name -> its hosts (through child groups too), sorted; `all` left out. */
+function groupsOf(inventory: Inventory): Record<string, string[]> {
+  const names = [...new Set(inventory.hosts.flatMap((h) => h.groups))].sort();
+  return Object.fromEntries(names.map((g) => [g, hostsInGroup(inventory, g).map((h) => h.name)]));
+}
+
+/**
+ * Existing services the inventory describes: groups a playbook fills a var from, and groups whose
+ * hosts carry a URL. Each lists its hosts with their URL and the playbook vars it would fill, which is
+ * what the planner does when a request asks for them (the plan's var_sources say `inventory:<group>`).
+ */
+function discoverServices(inventory: Inventory, playbooks: PlaybookEntry[]) {
+  const consumers = consumersOf(playbooks);
+  const services = [];
+  for (const [group, hostNames] of Object.entries(groupsOf(inventory))) {
+    const hosts = hostsInGroup(inventory, group).map((h) => ({ name: h.name, url: urlOf(h) }));
+    const fills = consumers.filter((c) => c.group === group).map(({ group: _group, ...rest }) => rest);
+    if (fills.length === 0 && hosts.every((h) => h.url === null)) continue;
+    services.push({
+      group,
+      source: `inventory:${group}`,
+      hosts,
+      fills,
+      suggestion:
+        fills.length > 0
+          ? fills.map((f) => `${f.playbook} (${f.service}) fills ${f.var} with the ${hostNames.length} host${hostNames.length === 1 ? '' : 's'} of ${group}: ${hostNames.join(', ')}`).join('; ')
+          : `no playbook takes the group ${group} in yet`,
+    });
+  }
+  return services;
+}
+
+/** A host's URL: `url`, `portal_url`, or another `*_url` variable holding an http(s) URL. */
+function urlOf(host: InventoryHost): string | null {
+  const isUrl = (v: unknown): v is string => typeof v === 'string' && /^https?:\/\//i.test(v);
+  for (const key of ['url', 'portal_url']) if (isUrl(host.vars[key])) return host.vars[key] as string;
+  const other = Object.keys(host.vars)
+    .sort()
+    .find((k) => k.endsWith('_url') && isUrl(host.vars[k]));
+  return other === undefined ? null : (host.vars[other] as string);
+}
+
+/** Host vars as shown: secret-looking names and vault-encrypted values hidden. */
+function shownVars(vars: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(vars).map(([k, v]) => {
+      const vaulted = typeof v === 'object' && v !== null && '__ansible_vault' in v;
+      return [k, SECRET_VAR.test(k) || vaulted ? HIDDEN : v];
+    }),
+  );
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
