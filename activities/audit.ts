@@ -31,6 +31,7 @@ export function taskAuditDocument(input: TaskAuditInput) {
         }
       : null,
     analysis: input.findings ? { lint_findings: input.findings } : null,
+    decomposition: input.decomposition ?? null,
   };
 }
 
@@ -47,6 +48,7 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         approved: state.decision?.approved ?? null,
         decisionComment: state.decision?.comment ?? null,
         decidedAt: state.decision ? new Date(state.decision.decidedAt) : null,
+        decomposition: state.decomposition ? (state.decomposition as object) : undefined,
       };
       await prisma.request.upsert({
         where: { id: state.requestId },
@@ -97,6 +99,9 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
             message: f.message,
             path: f.path,
             line: f.line ?? null,
+            suggestedChange: f.suggestedChange ?? null,
+            fixable: f.fixable ?? false,
+            playbookSha256: f.playbookSha256 ?? null,
           })),
         }),
       ]);

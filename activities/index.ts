@@ -4,12 +4,13 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { createAuditActivities } from './audit.js';
 import { createCapacityActivities } from './capacity.js';
+import type { Decomposer } from './decomposition/chain.js';
 import { createPlanningActivities } from './planning.js';
 import { createStepActivities } from './steps.js';
 
-export function createActivities(config: ChiffonConfig, prisma: PrismaClient) {
+export function createActivities(config: ChiffonConfig, prisma: PrismaClient, decomposer: Decomposer) {
   return {
-    ...createPlanningActivities(config, prisma),
+    ...createPlanningActivities(config, prisma, decomposer),
     ...createStepActivities(config),
     ...createAuditActivities(config, prisma),
     ...createCapacityActivities(config, prisma),

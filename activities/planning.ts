@@ -2,13 +2,15 @@
 // what the plan was made from so an approval is bound to exactly that.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { decomposeRequest, type DecomposeResult } from '../domain/decompose.js';
+import { cancellationSignal } from '@temporalio/activity';
+import type { DecomposeResult } from '../domain/decompose.js';
 import { planHash } from '../domain/plan-hash.js';
 import { planRequest, type PlannedSteps, type SuppliedVars } from '../domain/plan.js';
 import type { Intent, Plan } from '../domain/types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { scanCatalogCached } from './catalog-cache.js';
+import type { Decomposer } from './decomposition/chain.js';
 import { readFingerprint } from './fingerprint.js';
 import { readInventory } from './inventory.js';
 
@@ -16,16 +18,18 @@ export type PlanActivityResult =
   | { ok: true; plan: Plan }
   | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
 
-export function createPlanningActivities(config: ChiffonConfig, prisma: PrismaClient) {
+export function createPlanningActivities(config: ChiffonConfig, prisma: PrismaClient, decomposer: Decomposer) {
   async function fingerprinted(planned: PlannedSteps): Promise<Plan> {
     const fingerprint = await readFingerprint(config.playbookRepo, config.inventory, [...new Set(planned.steps.map((s) => s.playbook))]);
     return { ...planned, fingerprint, hash: planHash(planned.steps, fingerprint) };
   }
 
   return {
+    /** The provider chain (model, Claude, deterministic parser) reads the request against the catalog. */
     async decompose(message: string): Promise<DecomposeResult> {
       const catalog = await scanCatalogCached(prisma, config.playbookRepo);
-      return decomposeRequest(message, catalog);
+      const { result, decidedBy, model, skipped } = await decomposer(message, catalog, cancellationSignal());
+      return { ...result, provider: { decidedBy, ...(model ? { model } : {}), skipped } };
     },
 
     /** `supplied`: values a person gave for variables an earlier plan could not fill. */

@@ -10,6 +10,7 @@ import { playbookRoutes } from './routes/playbooks.js';
 import { requestActionRoutes } from './routes/request-actions.js';
 import { requestInputRoutes } from './routes/request-input.js';
 import { requestRoutes } from './routes/requests.js';
+import { suggestionRoutes } from './routes/suggestions.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -29,7 +30,8 @@ export function createApp(deps: ApiDeps) {
     .route('/', requestActionRoutes(deps))
     .route('/', requestInputRoutes(deps))
     .route('/', auditRoutes(deps))
-    .route('/', playbookRoutes(deps));
+    .route('/', playbookRoutes(deps))
+    .route('/', suggestionRoutes(deps));
 
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ ok: true }));

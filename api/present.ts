@@ -52,6 +52,9 @@ export function presentRequest(state: RequestState) {
     })),
     decision: state.decision ? presentDecision(state.decision) : null,
     previous_decisions: state.previousDecisions.map(presentDecision),
+    decomposition: state.decomposition
+      ? { decided_by: state.decomposition.decidedBy, model: state.decomposition.model ?? null, skipped: state.decomposition.skipped }
+      : null,
     operator_actions: state.operatorActions ?? [],
     missing_inputs: state.missingInputs ?? null,
     paused_reason: state.pausedReason ?? null,

@@ -1,11 +1,15 @@
 // The deterministic request parser: reads a sentence against the playbook catalog, so every intent it
 // returns is something a real playbook can do. "Deploy Kuma Uptime and add our existing portals to
 // the config" → deploy_kuma (kuma-deploy.yml), add_portals_to_config (kuma-config-update.yml).
-import type { Catalog, Intent, IntentSpec, PlaybookEntry } from './types.js';
+import type { Catalog, Intent, IntentSpec, PlaybookEntry, ProviderDecision } from './types.js';
 
-export type DecomposeResult =
+export type DecomposeResult = (
   | { ok: true; intents: Intent[] }
-  | { ok: false; message: string; knownServices: string[] };
+  | { ok: false; message: string; knownServices: string[] }
+) & {
+  /** Which provider decided (set by the decompose activity's provider chain). */
+  provider?: ProviderDecision;
+};
 
 /** Clauses are joined by "and", "then", commas and full stops; each asks for one thing. */
 const CLAUSE_SEPARATOR = /\s*(?:[,;.!?]|\band then\b|\bthen\b|\band\b|\balso\b)\s*/;

@@ -1,5 +1,5 @@
 // The state of one request as the workflow keeps it and the API shows it.
-import type { Intent, LintFinding, Plan, StepRunResult, StepStatus } from './types.js';
+import type { Intent, LintFinding, Plan, ProviderDecision, StepRunResult, StepStatus } from './types.js';
 
 export type RequestStatus =
   | 'planning'
@@ -58,6 +58,8 @@ export interface RequestState {
   missingInputs?: { playbook: string; vars: string[] }[];
   /** Who cancelled the request, when it was cancelled through Chiffon. */
   cancelledBy?: string;
+  /** Which decomposition provider read the request, and why others were passed over. */
+  decomposition?: ProviderDecision;
   /** Why the request is paused (low capacity), while it is. */
   pausedReason?: string;
   /** Why the request cannot go on (unplannable, stale plan) or what failed. */
@@ -106,6 +108,8 @@ export interface TaskAuditInput {
   step: { index: number; taskId: string; playbook: string; service?: string };
   /** Which run of the step this is (1, or more after retries). */
   attempt: number;
+  /** Which decomposition provider planned the request. */
+  decomposition?: ProviderDecision;
   status: StepStatus;
   outcome: string;
   run?: StepRunResult;

@@ -38,6 +38,20 @@ export interface PlaybookEntry {
   after: string[];
 }
 
+/** A decomposition provider that was passed over, and why (quota, timeout, refused answer, ...). */
+export interface SkippedProvider {
+  provider: string;
+  reason: string;
+}
+
+/** Which provider decided a request's intents and why the ones before it did not. */
+export interface ProviderDecision {
+  decidedBy: string;
+  /** The model that decided, when a model did. */
+  model?: string;
+  skipped: SkippedProvider[];
+}
+
 export interface Catalog {
   playbooks: PlaybookEntry[];
   /** Problems found while scanning; they never stop a scan. */

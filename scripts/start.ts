@@ -9,6 +9,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app.js';
 import { ensureAuditRepo } from '../lib/audit-repo.js';
 import { loadConfig } from '../lib/config.js';
+import { describeLlmConfig, loadLlmConfig } from '../lib/llm-config.js';
 import { migrateDatabase, openDatabase } from '../lib/database.js';
 import { fromProjectRoot } from '../lib/paths.js';
 import { createPrismaClient } from '../lib/prisma.js';
@@ -42,6 +43,8 @@ function redactUrl(url: string): string {
 
 async function run(): Promise<void> {
   const config = loadConfig();
+  // Read first, so a bad provider setting stops start-up with a clear message, not a request.
+  const llm = loadLlmConfig();
   const externalTemporal = Boolean(process.env.TEMPORAL_ADDRESS);
   const cleanups: (() => Promise<unknown> | void)[] = [];
   const stopAll = async () => {
@@ -71,7 +74,7 @@ async function run(): Promise<void> {
 
     const workerConnection = await NativeConnection.connect({ address: config.temporalAddress });
     cleanups.push(() => workerConnection.close());
-    const worker = await createChiffonWorker({ connection: workerConnection, config, prisma });
+    const worker = await createChiffonWorker({ connection: workerConnection, config, prisma, llm });
     const reporter = startAgentReporter(prisma, config);
     cleanups.push(() => reporter.stop());
     const workerDone = worker.run();
@@ -92,6 +95,7 @@ async function run(): Promise<void> {
         `  Playbooks    ${config.playbookRepo}`,
         `  Audit repo   ${config.auditRepo}`,
         `  State dir    ${config.stateDir}`,
+        `  Planning     ${describeLlmConfig(llm)}`,
         'Ctrl-C stops everything npm start started.',
         '',
       ].join('\n'),

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { createActivities } from '../activities/index.js';
+import { createDecomposer } from '../activities/decomposition/chain.js';
+import { loadLlmConfig, type LlmConfig } from '../lib/llm-config.js';
 import type { ChiffonConfig } from '../lib/config.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -11,17 +13,19 @@ export interface ChiffonWorkerOptions {
   connection: NativeConnection;
   config: ChiffonConfig;
   prisma: PrismaClient;
+  /** Decomposition providers; by default those the environment configures (lib/llm-config.ts). */
+  llm?: LlmConfig;
   /** A pre-built bundle (tests build one per file); otherwise the worker bundles workflowsPath. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
-export async function createChiffonWorker({ connection, config, prisma, workflowBundle }: ChiffonWorkerOptions): Promise<Worker> {
+export async function createChiffonWorker({ connection, config, prisma, llm = loadLlmConfig(), workflowBundle }: ChiffonWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath }),
-    activities: createActivities(config, prisma),
+    activities: createActivities(config, prisma, createDecomposer(llm)),
     // Each step is a whole ansible-playbook process tree: a few at a time per worker host, plus room
     // for the short planning and audit activities so they never wait behind long playbooks.
     maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps + 4,

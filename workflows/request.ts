@@ -241,6 +241,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       // 1-2. Decompose and plan, grounded in the playbooks and inventory that really exist.
       setCurrentDetails('Planning the request');
       const decomposition = await planning.decompose(input.message);
+      if (decomposition.provider) state.decomposition = decomposition.provider;
       if (!decomposition.ok) {
         state.error = { message: decomposition.message, knownServices: decomposition.knownServices };
         return await finish('unplannable', `Unplannable: ${decomposition.message}`);
@@ -465,6 +466,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
           planId: plan!.planId,
           step: { index: stepState.index, taskId: stepState.taskId, playbook: stepState.playbook, service: plan!.steps[stepState.index]?.service },
           attempt: stepState.attempt,
+          ...(state.decomposition ? { decomposition: state.decomposition } : {}),
           ...result,
         },
       ],

@@ -4,13 +4,18 @@
 // .ansible-lint wins over anything on the command line, `--fix none` included), so it runs on a
 // throw-away copy of the repository under workDir: the playbook itself is never touched. The copy's
 // config loses `write_list` too, so the findings are those of the playbook as it is, not of what
-// would remain after fixing.
+// would remain after fixing. Each finding carries the sha256 of the playbook it was made from.
+//
+// With `fix` (accepting a suggestion), ansible-lint's fixer runs on the copy for that one rule and
+// the fixed playbook's content is returned; the repository is still never touched here. Note that
+// any `--fix` run also reformats the whole file with ansible-lint's YAML formatter.
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { lintFindingsFromCodeclimate } from '../../domain/lint-findings.js';
+import { sha256 } from '../../domain/plan-hash.js';
 import type { LintFinding } from '../../domain/types.js';
 import { tools } from '../../lib/tools.js';
 import { resolvePlaybook } from './playbook-path.js';
@@ -23,9 +28,27 @@ export interface LintPlaybookOptions {
   workDir: string;
 }
 
+export interface AnsibleLintOptions extends LintPlaybookOptions {
+  /** A rule id (or tag) for `--fix`: ansible-lint rewrites the copy's playbook for that rule. */
+  fix?: string;
+}
+
+export interface AnsibleLintRun {
+  /** What ansible-lint reported; after a fix, what it did not fix. */
+  findings: LintFinding[];
+  /** sha256 of the playbook as ansible-lint read it. */
+  playbookSha256: string;
+  /** With `fix`: the playbook's content afterwards, when ansible-lint changed it. */
+  fixed?: Buffer;
+}
+
 const STDERR_TAIL_CHARS = 4_096;
 /** ansible-lint exit codes that carry a report: 0 clean (warnings possible), 2 violations. */
 const REPORT_EXIT_CODES = new Set([0, 2]);
+/** ... and with --fix: 8 all violations fixed. */
+const FIX_EXIT_CODES = new Set([0, 2, 8]);
+/** What --fix takes here: one rule id or tag (no list, no option). */
+const FIX_RULE = /^[a-z0-9][a-z0-9-]*$/;
 /** The file names ansible-lint looks for, in its order (ansiblelint/cli.py get_config_path). */
 const CONFIG_NAMES = ['.ansible-lint', '.ansible-lint.yml', '.ansible-lint.yaml', '.config/ansible-lint.yml', '.config/ansible-lint.yaml'];
 
@@ -51,7 +74,15 @@ async function disableFixes(configFile: string): Promise<void> {
   await writeFile(configFile, String(document));
 }
 
+/** The playbook's findings, each with the sha256 of the content linted. */
 export async function lintPlaybook(options: LintPlaybookOptions): Promise<LintFinding[]> {
+  const { findings, playbookSha256 } = await runAnsibleLint(options);
+  return findings.map((finding) => ({ ...finding, playbookSha256 }));
+}
+
+/** Runs ansible-lint (and, with `fix`, its fixer) on a throw-away copy of the repository. */
+export async function runAnsibleLint(options: AnsibleLintOptions): Promise<AnsibleLintRun> {
+  if (options.fix !== undefined && !FIX_RULE.test(options.fix)) throw new Error(`not a rule id for --fix: ${JSON.stringify(options.fix)}`);
   const repo = path.resolve(options.playbookRepo);
   const playbookPath = await resolvePlaybook(repo, options.playbook);
   const ansibleLint = tools.ansibleLint();
@@ -85,9 +116,12 @@ export async function lintPlaybook(options: LintPlaybookOptions): Promise<LintFi
 
     // `./` keeps a file named `-x.yml` from reading as an option.
     const target = `.${path.sep}${path.relative(repo, playbookPath)}`;
+    const copiedPlaybook = path.join(copy, path.relative(repo, playbookPath));
+    const linted = await readFile(copiedPlaybook);
+    const fixArgs = options.fix === undefined ? [] : [`--fix=${options.fix}`];
     const result = await execa(
       ansibleLint,
-      ['--offline', '-f', 'codeclimate', '--project-dir', copy, '-c', configArg, target],
+      ['--offline', '-f', 'codeclimate', ...fixArgs, '--project-dir', copy, '-c', configArg, target],
       {
         cwd: copy,
         env: {
@@ -107,7 +141,7 @@ export async function lintPlaybook(options: LintPlaybookOptions): Promise<LintFi
     if (result.exitCode === undefined) {
       throw new Error(`cannot run ansible-lint: ${result.shortMessage}`);
     }
-    if (!REPORT_EXIT_CODES.has(result.exitCode)) {
+    if (!(options.fix === undefined ? REPORT_EXIT_CODES : FIX_EXIT_CODES).has(result.exitCode)) {
       throw new Error(`ansible-lint exited with code ${result.exitCode}: ${stderrTail}`);
     }
     let report: unknown;
@@ -116,7 +150,13 @@ export async function lintPlaybook(options: LintPlaybookOptions): Promise<LintFi
     } catch {
       throw new Error(`ansible-lint printed no codeclimate report (exit ${result.exitCode}): ${stderrTail}`);
     }
-    return lintFindingsFromCodeclimate(report, { root: copy });
+    const findings = lintFindingsFromCodeclimate(report, { root: copy });
+    const run: AnsibleLintRun = { findings, playbookSha256: sha256(linted) };
+    if (options.fix !== undefined) {
+      const after = await readFile(copiedPlaybook);
+      if (!after.equals(linted)) run.fixed = after;
+    }
+    return run;
   } finally {
     await rm(runDir, { recursive: true, force: true });
   }

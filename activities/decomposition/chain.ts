@@ -7,25 +7,14 @@
 // catalog does not have. Every call is bounded by the timeout, even a provider that ignores its
 // AbortSignal. A cancellation from outside (the activity's signal) is not a failure: it propagates.
 import type { DecomposeResult } from '../../domain/decompose.js';
-import type { Catalog } from '../../domain/types.js';
+import type { Catalog, ProviderDecision, SkippedProvider } from '../../domain/types.js';
 import type { LlmConfig } from '../../lib/llm-config.js';
 import { ANTHROPIC_PROVIDER_NAME, createAnthropicProvider } from './anthropic-provider.js';
 import { createDeterministicProvider } from './deterministic-provider.js';
 import { createOpenAiCompatibleProvider, OPENAI_PROVIDER_NAME } from './openai-provider.js';
 import { ProviderError, type DecompositionProvider } from './provider.js';
 
-export interface SkippedProvider {
-  provider: string;
-  reason: string;
-}
-
-/** Which provider decided and why the others before it did not: recorded in the plan and the audit. */
-export interface ProviderDecision {
-  decidedBy: string;
-  /** The model that decided, when a model did. */
-  model?: string;
-  skipped: SkippedProvider[];
-}
+export type { ProviderDecision, SkippedProvider };
 
 export interface DecompositionOutcome extends ProviderDecision {
   result: DecomposeResult;

@@ -14,9 +14,11 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256, planHash } from '../../domain/plan-hash.js';
 import type { Plan } from '../../domain/types.js';
+import { loadLlmConfig } from '../../lib/llm-config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { startAgentReporter } from '../../workers/agent-reporter.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
+import { anthropicFake, closeAllFakes, openAiFake, quotaFake } from '../support/provider-fakes.js';
 import { once, requestRow, sleep, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
@@ -31,6 +33,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await services?.stop();
+  await closeAllFakes();
 });
 
 function workflowHandle(requestId: string) {
@@ -527,6 +530,59 @@ describe('full workflow integration', () => {
       expect((await stack.call('POST', `/requests/${id}/resume`, { by: 'dave' })).status).toBe(409);
     } finally {
       await reporter.stop();
+      await stack.stop();
+    }
+  });
+});
+
+describe('workflow with external AI fallback', () => {
+  it('quota below 20% routes to the external provider', async () => {
+    const openAiKey = 'sk-e2e-primary-5b7c1d';
+    const anthropicKey = 'sk-ant-e2e-fallback-9a2e4f';
+    const answer = JSON.stringify({
+      intents: [
+        { name: 'deploy_kuma', playbook: 'kuma-deploy.yml', source: 'Deploy Kuma Uptime to homelab' },
+        { name: 'add_portals_to_config', playbook: 'kuma-config-update.yml', source: 'add our existing portals to the config' },
+      ],
+    });
+    // Real HTTP fakes on loopback: the primary model (which must not be asked), its quota endpoint
+    // reporting 15% left, and Anthropic's Messages API.
+    const primary = await openAiFake({ content: answer });
+    const quota = await quotaFake({ remaining_fraction: 0.15 });
+    const claude = await anthropicFake(anthropicKey, { text: answer });
+    const llm = loadLlmConfig({
+      CHIFFON_LLM_BASE_URL: `${primary.url}/v1`,
+      CHIFFON_LLM_MODEL: 'homelab-planner',
+      CHIFFON_LLM_API_KEY: openAiKey,
+      CHIFFON_LLM_QUOTA_URL: `${quota.url}/quota`,
+      ANTHROPIC_API_KEY: anthropicKey,
+      CHIFFON_ANTHROPIC_BASE_URL: claude.url,
+    });
+    const stack = await startStack(services, 'ai-fallback', { llm });
+    try {
+      const request = await submitKuma(stack);
+      expect(request.intents.map((i: any) => i.name)).toEqual(['deploy_kuma', 'add_portals_to_config']);
+      expect(request.decomposition).toEqual({
+        decided_by: 'anthropic',
+        model: 'claude-haiku-4-5',
+        skipped: [{ provider: 'openai-compatible', reason: expect.stringContaining('quota 15% below 20%') }],
+      });
+      expect(primary.requests).toHaveLength(0);
+      expect(claude.requests).toHaveLength(1);
+
+      const id = request.request_id;
+      expect((await stack.call('POST', '/approve', { request_id: id, approved: true, approver: 'alice', plan_hash: request.plan.hash })).status).toBe(200);
+      const done = await stack.waitForStatus(id, 'completed');
+      // Recorded in PostgreSQL and in the audit of each task; no key anywhere.
+      await requestRow(services, id, { status: 'completed', decomposition: expect.objectContaining({ decidedBy: 'anthropic' }) });
+      const audit = await stack.call('GET', `/audit/task/${done.steps[0].task_id}`);
+      expect(audit.body.git.content.decomposition).toMatchObject({ decidedBy: 'anthropic', skipped: [{ provider: 'openai-compatible' }] });
+      const row = await services.database.prisma.request.findUniqueOrThrow({ where: { id } });
+      for (const text of [JSON.stringify(request), JSON.stringify(done), JSON.stringify(audit.body), JSON.stringify(row)]) {
+        expect(text).not.toContain(openAiKey);
+        expect(text).not.toContain(anthropicKey);
+      }
+    } finally {
       await stack.stop();
     }
   });

@@ -2,8 +2,6 @@
 // OpenAI-compatible chat-completions server (valid, invalid JSON, unknown playbook, hanging, 500,
 // 401 that echoes the key), a quota endpoint (above and below the threshold), and Anthropic's
 // Messages API (which checks the headers and body shape the real API requires).
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDecomposer, decomposeWithProviders, type DecompositionOutcome } from '../../activities/decomposition/chain.js';
@@ -15,6 +13,7 @@ import { decomposeRequest } from '../../domain/decompose.js';
 import type { Catalog } from '../../domain/types.js';
 import { describeLlmConfig, loadLlmConfig, Secret } from '../../lib/llm-config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
+import { anthropicFake, closeAllFakes, messagesRequestProblem, openAiFake, quotaFake, startFake, type Fake } from '../support/provider-fakes.js';
 
 const OPENAI_KEY = 'sk-test-openai-KEY-8f3a91c2d4';
 const ANTHROPIC_KEY = 'sk-ant-test-KEY-77e1b0aa93';
@@ -25,120 +24,6 @@ const KUMA_INTENTS = [
   { name: 'deploy_kuma', playbook: 'kuma-deploy.yml', source: 'Deploy Kuma Uptime to homelab' },
   { name: 'add_portals_to_config', playbook: 'kuma-config-update.yml', source: 'add our existing portals to the config' },
 ];
-
-interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-}
-
-interface Fake {
-  url: string;
-  requests: RecordedRequest[];
-  close(): Promise<void>;
-}
-
-type Handler = (request: RecordedRequest, res: ServerResponse) => void;
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
-
-const fakes: Fake[] = [];
-
-async function startFake(handler: Handler): Promise<Fake> {
-  const requests: RecordedRequest[] = [];
-  const server = createServer((req, res) => {
-    void readBody(req).then((body) => {
-      const request = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
-      requests.push(request);
-      handler(request, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const fake: Fake = {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-  fakes.push(fake);
-  return fake;
-}
-
-/** An OpenAI-compatible server whose chat completion carries `content` (or that fails as told). */
-function openAiFake(behaviour: { content: string } | { status: number; body: unknown } | 'hang'): Promise<Fake> {
-  return startFake((request, res) => {
-    if (request.method !== 'POST' || request.path !== '/v1/chat/completions') return sendJson(res, 404, { error: { type: 'not_found' } });
-    if (behaviour === 'hang') return; // never answers
-    if ('status' in behaviour) return sendJson(res, behaviour.status, behaviour.body);
-    sendJson(res, 200, {
-      id: 'chatcmpl-1',
-      object: 'chat.completion',
-      created: 1_700_000_000,
-      model: (request.body as { model?: string }).model,
-      choices: [{ index: 0, message: { role: 'assistant', content: behaviour.content }, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 100, completion_tokens: 40, total_tokens: 140 },
-    });
-  });
-}
-
-/** A quota endpoint answering `body` on GET /quota. */
-function quotaFake(body: unknown): Promise<Fake> {
-  return startFake((request, res) => (request.path === '/quota' ? sendJson(res, 200, body) : sendJson(res, 404, {})));
-}
-
-/** What the Messages API requires of a request; undefined when it is well-formed. */
-function messagesRequestProblem(request: RecordedRequest): string | undefined {
-  if (request.method !== 'POST' || request.path !== '/v1/messages') return 'not POST /v1/messages';
-  if (request.headers['x-api-key'] !== ANTHROPIC_KEY) return 'x-api-key';
-  if (request.headers['anthropic-version'] !== '2023-06-01') return 'anthropic-version';
-  if (!String(request.headers['content-type']).startsWith('application/json')) return 'content-type';
-  const body = request.body as Record<string, unknown>;
-  if (typeof body?.model !== 'string' || !body.model) return 'model';
-  if (typeof body.max_tokens !== 'number' || body.max_tokens < 1) return 'max_tokens';
-  if (typeof body.system !== 'string' || !body.system.includes('kuma-deploy.yml')) return 'system';
-  const messages = body.messages as { role?: unknown; content?: unknown }[];
-  if (!Array.isArray(messages) || messages.length !== 1 || messages[0]?.role !== 'user' || typeof messages[0]?.content !== 'string') return 'messages';
-  return undefined;
-}
-
-/** Anthropic's Messages API, answering `text` as content[0].text (or failing as told). */
-function anthropicFake(behaviour: { text: string } | { status: number; body: unknown }): Promise<Fake> {
-  return startFake((request, res) => {
-    const problem = messagesRequestProblem(request);
-    if (problem) return sendJson(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: `bad ${problem}` } });
-    if ('status' in behaviour) return sendJson(res, behaviour.status, behaviour.body);
-    sendJson(res, 200, {
-      id: 'msg_01',
-      type: 'message',
-      role: 'assistant',
-      model: (request.body as { model: string }).model,
-      content: [{ type: 'text', text: behaviour.text }],
-      stop_reason: 'end_turn',
-      stop_sequence: null,
-      usage: { input_tokens: 120, output_tokens: 45 },
-    });
-  });
-}
 
 let catalog: Catalog;
 let validOpenAi: Fake;
@@ -169,15 +54,15 @@ beforeAll(async () => {
   quotaHigh = await quotaFake({ remaining_fraction: 0.85 });
   quotaLow = await quotaFake({ remaining: 15, limit: 100 });
   quotaBroken = await quotaFake({ credits: 'plenty' });
-  anthropic = await anthropicFake({ text: `\`\`\`json\n${JSON.stringify({ intents: KUMA_INTENTS })}\n\`\`\`` });
-  failingAnthropic = await anthropicFake({
+  anthropic = await anthropicFake(ANTHROPIC_KEY, { text: `\`\`\`json\n${JSON.stringify({ intents: KUMA_INTENTS })}\n\`\`\`` });
+  failingAnthropic = await anthropicFake(ANTHROPIC_KEY, {
     status: 529,
     body: { type: 'error', error: { type: 'overloaded_error', message: `Overloaded (key ${ANTHROPIC_KEY})` } },
   });
 });
 
 afterAll(async () => {
-  await Promise.all(fakes.map((fake) => fake.close()));
+  await closeAllFakes();
 });
 
 interface Setup {
@@ -259,7 +144,7 @@ describe('decomposition provider chain', () => {
     const before = anthropic.requests.length;
     await decompose({ openai: validOpenAi, quota: quotaLow, anthropic });
     const request = anthropic.requests[before]!;
-    expect(messagesRequestProblem(request)).toBeUndefined();
+    expect(messagesRequestProblem(request, ANTHROPIC_KEY)).toBeUndefined();
     expect(request.headers['anthropic-version']).toBe('2023-06-01');
     expect(request.headers['x-api-key']).toBe(ANTHROPIC_KEY);
     expect(request.headers.authorization).toBeUndefined();

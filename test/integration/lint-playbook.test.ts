@@ -1,11 +1,11 @@
-// lintPlaybook with the real ansible-lint, on playbooks written here.
+// lintPlaybook and runAnsibleLint (its fixer) with the real ansible-lint, on playbooks written here.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lintPlaybook } from '../../activities/ansible/lint-playbook.js';
+import { lintPlaybook, runAnsibleLint } from '../../activities/ansible/lint-playbook.js';
 
 let root: string;
 let repo: string;
@@ -87,7 +87,16 @@ describe('lintPlaybook', () => {
       expect(finding.path).toBe('plays/violations.yml');
       expect(finding.message.length).toBeGreaterThan(0);
       expect(['major', 'minor']).toContain(finding.severity);
+      // What to change, whether ansible-lint can, and which version of the playbook it is about.
+      expect(finding.suggestedChange?.length).toBeGreaterThan(0);
+      expect(typeof finding.fixable).toBe('boolean');
+      expect(finding.playbookSha256).toBe(before);
     }
+    expect(findings.find((f) => f.rule === 'deprecated-local-action')).toMatchObject({
+      fixable: true,
+      suggestedChange: 'replace local_action: with the module itself plus delegate_to: localhost',
+    });
+    expect(findings.find((f) => f.rule === 'no-changed-when')).toMatchObject({ fixable: false });
     expect(await digest(file)).toBe(before);
     expect(leftovers()).toEqual([]);
   });
@@ -111,6 +120,31 @@ describe('lintPlaybook', () => {
     // Fixable findings (yaml[truthy], fqcn...) are still reported: the copy was linted unfixed.
     expect(findings.map((f) => f.rule)).toContain('yaml[truthy]');
     expect(findings.map((f) => f.path)).toContain('site.yml');
+  });
+
+  it('fixes one rule on the copy and hands back the fixed playbook, leaving the repository alone', async () => {
+    const file = path.join(repo, 'plays', 'violations.yml');
+    const before = await digest(file);
+    const run = await runAnsibleLint({ playbookRepo: repo, playbook: 'plays/violations.yml', workDir, fix: 'deprecated-local-action' });
+
+    expect(run.playbookSha256).toBe(before);
+    const fixed = run.fixed?.toString('utf8') ?? '';
+    expect(fixed).toContain('delegate_to: localhost');
+    expect(fixed).not.toContain('local_action');
+    // What remains is reported; the fixed rule is not.
+    const remaining = run.findings.map((f) => f.rule);
+    expect(remaining).not.toContain('deprecated-local-action');
+    expect(remaining).toEqual(expect.arrayContaining(['no-changed-when', 'package-latest']));
+    expect(await digest(file)).toBe(before);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('says when the fixer changed nothing, and takes only a rule id for --fix', async () => {
+    const run = await runAnsibleLint({ playbookRepo: repo, playbook: 'clean.yml', workDir, fix: 'fqcn' });
+    expect(run.fixed).toBeUndefined();
+    expect(run.findings).toEqual([]);
+    await expect(runAnsibleLint({ playbookRepo: repo, playbook: 'clean.yml', workDir, fix: 'fqcn,yaml' })).rejects.toThrow(/not a rule id/);
+    await expect(runAnsibleLint({ playbookRepo: repo, playbook: 'clean.yml', workDir, fix: '--offline' })).rejects.toThrow(/not a rule id/);
   });
 
   it('refuses playbooks outside the repository or missing', async () => {

@@ -15,6 +15,7 @@ import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } fro
 import { expect } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
+import { loadLlmConfig, type LlmConfig } from '../../lib/llm-config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { tools } from '../../lib/tools.js';
 import { createChiffonWorker, workflowsPath } from '../../workers/worker.js';
@@ -86,6 +87,9 @@ export interface Stack {
 export interface StackOptions {
   /** Overrides of the worker's and the API's configuration (taskQueue, playbookRepo, approvalTimeout, ...). */
   config?: Partial<ChiffonConfig>;
+  /** Decomposition providers of the worker; by default none (the deterministic parser), whatever
+   * the environment of the test run says, so a developer's API key never reaches a real model. */
+  llm?: LlmConfig;
 }
 
 let stacks = 0;
@@ -112,6 +116,7 @@ export async function startStack(services: E2EServices, name: string, options: S
       connection: services.env.nativeConnection,
       config,
       prisma: services.database.prisma,
+      llm: options.llm ?? loadLlmConfig({}),
       workflowBundle: services.workflowBundle,
     });
     running = worker.run();

@@ -170,10 +170,15 @@ export async function startDevServer(options: DevServerOptions): Promise<Managed
 }
 
 /** Starts `node --import tsx workers/main.ts` (one process: a SIGKILL reaches the worker itself). */
+function withoutProviderSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('CHIFFON_LLM_') && !name.startsWith('ANTHROPIC_') && !name.startsWith('CHIFFON_ANTHROPIC_')));
+}
+
 export async function startWorkerProcess(env: Record<string, string>, logFile: string): Promise<ManagedProcess> {
   const worker = startProcess('chiffon worker', process.execPath, ['--import', 'tsx', fromProjectRoot('workers', 'main.ts')], {
     cwd: fromProjectRoot(),
-    env: { ...process.env, ...env },
+    // No decomposition provider from the developer's environment: tests never call a real model.
+    env: { ...withoutProviderSettings(process.env), ...env },
     logFile,
   });
   try {

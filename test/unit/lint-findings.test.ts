@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { baseRuleId, lintCategory, lintFindingsFromCodeclimate, ruleName } from '../../domain/lint-findings.js';
+import { baseRuleId, isFixable, lintCategory, lintFindingsFromCodeclimate, ruleName, suggestedChange } from '../../domain/lint-findings.js';
 
 const report: unknown = JSON.parse(
   readFileSync(fileURLToPath(new URL('../fixtures/ansible/lint/violations.codeclimate.json', import.meta.url)), 'utf8'),
@@ -21,6 +21,8 @@ describe('lintFindingsFromCodeclimate', () => {
       message: 'All names should start with an uppercase letter.',
       path: 'sub/violations.yml',
       line: 2,
+      suggestedChange: 'start the name with an uppercase letter',
+      fixable: true,
     });
     // `lines.begin` and `positions.begin.line` both give the line.
     expect(findings.map((f) => f.line)).toEqual([2, 2, 6, 6, 6, 6, 7, 11, 11, 13, 14, 19, 23, 23, 25, 27, 28]);
@@ -102,5 +104,88 @@ describe('rule names and categories', () => {
     expect(lintCategory('key-order[task]', ['formatting'])).toBe('formatting');
     expect(lintCategory('syntax-check[unknown-module]', ['core', 'unskippable'])).toBe('other');
     expect(lintCategory('var-naming[pattern]', ['idiom'])).toBe('other');
+  });
+});
+
+describe('suggested changes', () => {
+  const findings = lintFindingsFromCodeclimate(report);
+  const changeOf = (rule: string, line?: number) =>
+    findings.find((f) => f.rule === rule && (line === undefined || f.line === line))?.suggestedChange;
+
+  it('words a concrete change for every captured finding, from its own details', () => {
+    expect(changeOf('fqcn[action-core]')).toBe('use ansible.builtin.shell instead of shell');
+    expect(changeOf('no-changed-when', 6)).toBe(
+      'add changed_when: (a condition) to the command task "shell echo hello | grep h": the condition under which it changed something, or false if it never does',
+    );
+    expect(changeOf('name[missing]')).toBe('give the task a name: add name: <what it does> to the task that runs "shell echo hello | grep h"');
+    expect(changeOf('risky-file-permissions')).toBe(
+      'set mode: explicitly in the task "Fetch without mode", e.g. mode: "0644" for a file or mode: "0755" for a directory',
+    );
+    // `mode: 644` meant 0644 (ansible-lint's own hint, 01204, is the decimal read as octal).
+    expect(changeOf('risky-octal')).toBe('quote the mode as an octal string with a leading zero: mode: "0644" (or use a symbolic mode such as u=rw,g=r,o=r)');
+    expect(changeOf('jinja[spacing]', 27)).toBe('write {{ foo }} instead of {{foo}}');
+    expect(changeOf('package-latest')).toBe('use state: present (or pin a version) instead of state: latest in the task "Install latest"');
+    expect(changeOf('deprecated-local-action')).toBe('replace local_action: with the module itself plus delegate_to: localhost');
+    expect(changeOf('yaml[truthy]')).toBe('use true / false instead of yes, no, on or off');
+    expect(changeOf('partial-become[play]')).toBe('set become: true at the same level as become_user:');
+    for (const finding of findings) {
+      expect(finding.suggestedChange, finding.rule).toMatch(/^[a-z]/);
+      expect(finding.suggestedChange, finding.rule).not.toMatch(/undefined|\bnull\b/);
+    }
+  });
+
+  it('names the task of a task-level name[casing] with its fixed name', () => {
+    expect(suggestedChange('name[casing]', { description: 'All names should start with an uppercase letter.', details: 'Task/Handler: fail on purpose' })).toBe(
+      'start the name with an uppercase letter: "Fail on purpose"',
+    );
+  });
+
+  it('reads the module names of the other fqcn sub-rules', () => {
+    expect(
+      suggestedChange('fqcn[action]', { description: 'Use FQCN for module actions, such `community.general.ufw`.', details: 'Action `ufw` is not FQCN.' }),
+    ).toBe('use community.general.ufw instead of ufw');
+    expect(
+      suggestedChange('fqcn[canonical]', {
+        description: 'You should use canonical module name `ansible.builtin.copy` instead of `ansible.legacy.copy`.',
+        details: '',
+      }),
+    ).toBe('use the canonical name ansible.builtin.copy instead of ansible.legacy.copy');
+    // Details that do not say which module: the general advice.
+    expect(suggestedChange('fqcn[action]', { description: 'Use FQCN.', details: '' })).toBe(
+      'use the fully-qualified collection name of the module (ansible.builtin.<module> for a builtin module)',
+    );
+  });
+
+  it('falls back to a sentence made from the description of an unknown rule', () => {
+    expect(suggestedChange('my-org-rule[x]', { description: 'Tasks must carry an owner tag.', details: '' })).toBe(
+      "change the playbook so that ansible-lint's my-org-rule[x] rule passes: tasks must carry an owner tag",
+    );
+    expect(suggestedChange('constructor', { description: '', details: '' })).toBe(
+      "change the playbook so that ansible-lint's constructor rule passes: what the constructor rule asks",
+    );
+    // A sub-rule without a sentence of its own gets its rule's.
+    expect(suggestedChange('yaml[colons]', { description: 'Too many spaces after colon', details: '' })).toBe('reformat the YAML: too many spaces after colon');
+  });
+});
+
+describe('fixable', () => {
+  it('follows what ansible-lint --fix rewrites, sub-rule by sub-rule', () => {
+    for (const rule of ['fqcn[action-core]', 'fqcn[action]', 'fqcn[canonical]', 'name[casing]', 'jinja[spacing]', 'yaml[truthy]', 'yaml[indentation]', 'no-jinja-when', 'deprecated-local-action', 'command-instead-of-shell', 'no-free-form', 'key-order[task]']) {
+      expect(isFixable(rule), rule).toBe(true);
+    }
+    for (const rule of ['fqcn[keyword]', 'name[missing]', 'name[template]', 'no-changed-when', 'risky-file-permissions', 'risky-octal', 'risky-shell-pipe', 'package-latest', 'ignore-errors', 'jinja[invalid]', 'yaml[line-length]', 'yaml[key-duplicates]', 'no-free-form[raw-non-string]', 'syntax-check[specific]']) {
+      expect(isFixable(rule), rule).toBe(false);
+    }
+    const findings = lintFindingsFromCodeclimate(report);
+    expect(findings.filter((f) => f.fixable).map((f) => f.rule)).toEqual([
+      'name[casing]',
+      'partial-become[play]',
+      'fqcn[action-core]',
+      'yaml[truthy]',
+      'deprecated-local-action',
+      'no-jinja-when',
+      'jinja[spacing]',
+      'jinja[spacing]',
+    ]);
   });
 });
