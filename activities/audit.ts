@@ -85,12 +85,15 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         auditPath: filepath,
       };
       const findings = input.findings ?? [];
-      // One transaction, replaced whole on retry, so a retried audit never duplicates suggestions.
+      // One transaction: the task row and its suggestions are written together, idempotently.
       await prisma.$transaction([
         prisma.task.upsert({ where: { id: input.step.taskId }, create: { id: input.step.taskId, ...record }, update: record }),
-        prisma.playbookSuggestion.deleteMany({ where: { taskId: input.step.taskId } }),
         prisma.playbookSuggestion.createMany({
-          data: findings.map((f) => ({
+          // Ids follow the findings' order, so a retried audit inserts nothing twice and never
+          // touches a suggestion a person has already accepted or dismissed.
+          skipDuplicates: true,
+          data: findings.map((f, index) => ({
+            id: `${input.step.taskId}.s${index + 1}`,
             taskId: input.step.taskId,
             playbook: input.step.playbook,
             rule: f.rule,

@@ -52,6 +52,8 @@ interface Fixture {
   /** The task's suggestions by `rule@line`. */
   byKey: Map<string, PlaybookSuggestion>;
   file: string;
+  /** Audits the task again with the same input. */
+  auditAgain(): Promise<unknown>;
 }
 
 /** A copy of the sample playbooks as a git repository with one commit. */
@@ -81,17 +83,19 @@ async function failedDrill(name: string, options: { git?: boolean } = {}): Promi
   await database.prisma.request.create({
     data: { id: requestId, workflowId: `request-${requestId}`, message: 'Run the failure drill', status: 'failed', intents: [] },
   });
-  await createAuditActivities(config, database.prisma).auditTask({
+  const audit = {
     requestId,
     planId: randomUUID(),
     step: { index: 0, taskId, playbook: PLAYBOOK, service: 'failure-drill' },
     attempt: 1,
-    status: 'failed',
+    status: 'failed' as const,
     outcome: 'failed at task "fail on purpose" on localhost: non-zero return code',
     findings,
-  });
+  };
+  const auditAgain = () => createAuditActivities(config, database.prisma).auditTask(audit);
+  await auditAgain();
   const rows = await database.prisma.playbookSuggestion.findMany({ where: { taskId } });
-  return { config, repo, initialCommit, requestId, taskId, byKey: new Map(rows.map((r) => [`${r.rule}@${r.line}`, r])), file: path.join(repo, PLAYBOOK) };
+  return { config, repo, initialCommit, requestId, taskId, byKey: new Map(rows.map((r) => [`${r.rule}@${r.line}`, r])), file: path.join(repo, PLAYBOOK), auditAgain };
 }
 
 function suggestion(fixture: Fixture, key: string): PlaybookSuggestion {
@@ -308,6 +312,15 @@ describe('dismissSuggestion', () => {
     expect(await refusal(acceptSuggestion(database.prisma, fixture.config, randomUUID(), 'carol'))).toMatchObject({ status: 404, code: 'not_found' });
     // Nothing was committed.
     expect(await git.log({ fs, dir: fixture.repo })).toHaveLength(1);
+  });
+
+  it('survives a retried audit of the task: no duplicate suggestions, the decision kept', async () => {
+    const fixture = await failedDrill('reaudit');
+    const noChange = suggestion(fixture, 'no-changed-when@23');
+    await dismissSuggestion(database.prisma, noChange.id, 'bob');
+    await fixture.auditAgain(); // as Temporal does when an audit activity's first attempt timed out
+    expect(await database.prisma.playbookSuggestion.count({ where: { taskId: fixture.taskId } })).toBe(fixture.byKey.size);
+    expect(await row(noChange.id)).toMatchObject({ status: 'dismissed', decidedBy: 'bob' });
   });
 });
 
