@@ -18,6 +18,8 @@ export function presentPlan(state: RequestState) {
     /** What an approval approves; pass it as plan_hash to /approve to bind the decision to it. */
     hash: state.plan.hash,
     repo_commit: state.plan.fingerprint.repoCommit ?? null,
+    /** Which decomposition provider read the request (details under the request's `decomposition`). */
+    decided_by: state.decomposition?.decidedBy ?? null,
     steps: state.plan.steps.map((step) => ({
       index: step.index,
       playbook: step.playbook,
