@@ -1,17 +1,33 @@
 // The seed's acceptance suite, end to end on real parts: a Temporal dev server from the project's
 // binary, a PostgreSQL database of this file's own, real Chiffon workers, the real ansible-playbook
-// against localhost, a temporary audit git repository and the HTTP API over real HTTP.
+// and ansible-lint against localhost, temporary audit and playbook git repositories and the HTTP API
+// over real HTTP. The groups, in this order:
+//   E2E-01 full request flow            a request is parsed, planned and waits for a decision
+//   E2E-02 config discovery             the playbook repository scanned into the catalog, the
+//                                       inventory's portals proposed, the scan cached
+//   E2E-03 deployment execution         the approved plan's playbooks run in order, logged, audited
+//   E2E-04 suggestions and audit        a failure analysed into suggestions; one accepted and
+//                                       committed to the playbook repository; the audit queries
+//   full workflow integration           a whole Kuma request; a request paused for capacity
+//   workflow with external AI fallback  low quota on the primary model routes to Claude
 //
-// Each describe group starts its own stack (worker + API on a task queue of its own, its own state
-// directory and audit repository) in its beforeAll, so a group runs alone by name:
+// The Temporal dev server, the database and the workflow bundle are the file's, started once in the
+// top-level beforeAll. Each describe group starts its own stack (worker + API on a task queue of its
+// own, its own state directory and audit repository, and its own playbook repository where it needs
+// one) in its beforeAll and stops it in its afterAll, so a group runs alone by name:
 //   npx vitest run test/e2e/full-workflow.test.ts -t "E2E-01"
 // Inside a group, tests share one request, made the first time a test asks for it (once()), so a
 // single test also runs alone: -t "playbooks run in sequence".
+// The groups share the database: a group that queries across requests (E2E-04's GET /audit/failures)
+// accounts for what the groups before it left there.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
+import git from 'isomorphic-git';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lintPlaybook } from '../../activities/ansible/lint-playbook.js';
 import { sha256, planHash } from '../../domain/plan-hash.js';
 import type { Plan } from '../../domain/types.js';
 import { loadLlmConfig } from '../../lib/llm-config.js';
@@ -19,10 +35,15 @@ import { fromProjectRoot } from '../../lib/paths.js';
 import { startAgentReporter } from '../../workers/agent-reporter.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
 import { anthropicFake, closeAllFakes, openAiFake, quotaFake } from '../support/provider-fakes.js';
-import { once, requestRow, sleep, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import { once, playbookRepoCopy, requestRow, sleep, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
 const KUMA_PLAYBOOKS = ['kuma-deploy.yml', 'kuma-config-update.yml'];
+/** The inventory's portals, as the kuma request's plan fills kuma_monitors with them. */
+const PORTALS = [
+  { name: 'portal-1', portal_url: 'https://portal-1.homelab.lan' },
+  { name: 'portal-2', portal_url: 'https://portal-2.homelab.lan' },
+];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let services: E2EServices;
@@ -40,6 +61,32 @@ function workflowHandle(requestId: string) {
   return services.env.client.workflow.getHandle(`request-${requestId}`);
 }
 
+interface ActivityRun {
+  name: string;
+  input: unknown[];
+  /** Index in the history of its ActivityTaskScheduled event. */
+  scheduled: number;
+  /** Index in the history of its ActivityTaskCompleted event, or -1. */
+  completed: number;
+}
+
+/** A request's Temporal history: its events, and the activities in it in the order they were scheduled. */
+async function historyOf(requestId: string) {
+  const events = (await workflowHandle(requestId).fetchHistory()).events ?? [];
+  const idIndex = new Map(events.map((e, i) => [String(e.eventId), i]));
+  const activities: ActivityRun[] = [];
+  events.forEach((event, index) => {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (!scheduled?.activityType?.name) return;
+    const input = (scheduled.input?.payloads ?? []).map((p) => JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')));
+    const completed = events.findIndex(
+      (e) => e.activityTaskCompletedEventAttributes && idIndex.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId)) === index,
+    );
+    activities.push({ name: scheduled.activityType.name, input, scheduled: index, completed });
+  });
+  return { events, activities };
+}
+
 interface HistoryFacts {
   /** Index in the history of the accepted `decide` update, or -1. */
   decisionAccepted: number;
@@ -49,19 +96,13 @@ interface HistoryFacts {
 
 /** What the workflow's Temporal history says about the decision and the playbook steps. */
 async function historyFacts(requestId: string): Promise<HistoryFacts> {
-  const events = (await workflowHandle(requestId).fetchHistory()).events ?? [];
-  const idIndex = new Map(events.map((e, i) => [String(e.eventId), i]));
-  const runSteps: HistoryFacts['runSteps'] = [];
-  events.forEach((event, index) => {
-    const scheduled = event.activityTaskScheduledEventAttributes;
-    if (scheduled?.activityType?.name !== 'runStep') return;
-    const data = scheduled.input?.payloads?.[0]?.data;
-    const input = JSON.parse(Buffer.from(data ?? new Uint8Array()).toString('utf8'));
-    const completedAt = events.findIndex(
-      (e) => e.activityTaskCompletedEventAttributes && idIndex.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId)) === index,
-    );
-    runSteps.push({ scheduled: index, completed: completedAt, playbook: input.step.playbook, taskId: input.step.taskId });
-  });
+  const { events, activities } = await historyOf(requestId);
+  const runSteps = activities
+    .filter((run) => run.name === 'runStep')
+    .map(({ scheduled, completed, input }) => {
+      const { step } = input[0] as { step: { playbook: string; taskId: string } };
+      return { scheduled, completed, playbook: step.playbook, taskId: step.taskId };
+    });
   const decisionAccepted = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'decide');
   return { decisionAccepted, runSteps };
 }
@@ -140,10 +181,7 @@ describe('E2E-01 full request flow', () => {
     // Variables filled from the playbooks' metadata defaults and from the inventory.
     expect(plan.steps[0].vars).toMatchObject({ kuma_port: 3001, kuma_image_tag: '1' });
     expect(plan.steps[0].var_sources.kuma_port).toBe('default');
-    expect(plan.steps[1].vars.kuma_monitors).toEqual([
-      { name: 'portal-1', portal_url: 'https://portal-1.homelab.lan' },
-      { name: 'portal-2', portal_url: 'https://portal-2.homelab.lan' },
-    ]);
+    expect(plan.steps[1].vars.kuma_monitors).toEqual(PORTALS);
     expect(plan.steps[1].var_sources.kuma_monitors).toBe('inventory:portals');
     // Every step is a task with its own id from planning on.
     const taskIds = plan.steps.map((s: any) => s.task_id);
@@ -215,6 +253,153 @@ describe('E2E-01 full request flow', () => {
       approved: true,
       decisionComment: 'ship it',
     });
+  });
+});
+
+// The playbook repository is scanned into the catalog (GET /playbooks), the inventory's portals are
+// found and proposed for the kuma request, and the scan's results land in playbook_cache. The
+// repository is a copy of the samples with one malformed metadata file next to them, which must be a
+// warning with its file and line and stop nothing.
+describe('E2E-02 config discovery', () => {
+  /** A playbook whose metadata has a YAML error on line 5 (a key given twice). */
+  const BROKEN = {
+    'broken.yml': '- hosts: homelab\n  tasks: []\n',
+    'broken.meta.yml': [
+      'argument_specs:',
+      '  main:',
+      '    options:',
+      '      broken_port: {type: int, default: 1}',
+      '      broken_port: {type: str}',
+      '    chiffon:',
+      '      service: broken',
+      '      intents: [{name: do_broken, verbs: [break]}]',
+      '',
+    ].join('\n'),
+  };
+
+  let stack: Stack;
+  let repo: string;
+  beforeAll(async () => {
+    repo = playbookRepoCopy(path.join(services.scratch, 'e2e02-playbooks'), BROKEN);
+    stack = await startStack(services, 'e2e02', { config: { playbookRepo: repo } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    if (repo) fs.rmSync(repo, { recursive: true, force: true });
+  });
+
+  const catalog = once(async () => {
+    const answer = await stack.call('GET', '/playbooks');
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    return answer.body;
+  });
+  const submitted = once(() => submitKuma(stack));
+
+  it('finds kuma playbooks', async () => {
+    const body = await catalog();
+    expect(body.playbooks.map((p: any) => p.path)).toEqual(['failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']);
+    expect(body.playbooks.filter((p: any) => p.service === 'kuma').map((p: any) => p.path)).toEqual(['kuma-config-update.yml', 'kuma-deploy.yml']);
+    expect(body.scan).toMatchObject({ scanned: 5 });
+
+    // The malformed metadata is a warning with its file and line; the scan went on.
+    expect(body.warnings).toContainEqual({ file: 'broken.meta.yml', line: 5, message: expect.stringMatching(/^YAML: /) });
+    expect(body.warnings).toContainEqual({ file: 'broken.yml', line: null, message: expect.stringContaining('cannot be planned') });
+    expect(body.warnings.filter((w: any) => !w.file.startsWith('broken.'))).toEqual([]);
+  });
+
+  it('identifies service metadata', async () => {
+    const body = await catalog();
+    const byPath = Object.fromEntries(body.playbooks.map((p: any) => [p.path, p]));
+    expect(byPath['kuma-deploy.yml']).toEqual({
+      path: 'kuma-deploy.yml',
+      service: 'kuma',
+      aliases: ['uptime kuma', 'kuma uptime', 'uptime-kuma'],
+      description: 'Deploy Uptime Kuma',
+      intents: [{ name: 'deploy_kuma', verbs: ['deploy', 'install', 'set up', 'start'], objects: [] }],
+      vars: [
+        {
+          name: 'kuma_port',
+          type: 'int',
+          required: false,
+          default: 3001,
+          has_default: true,
+          description: 'Host port the Uptime Kuma web UI is published on.',
+          secret: false,
+          from_inventory_group: null,
+        },
+        expect.objectContaining({ name: 'kuma_image_tag', type: 'str', default: '1' }),
+      ],
+      after: [],
+    });
+    expect(byPath['kuma-config-update.yml']).toMatchObject({
+      service: 'kuma',
+      description: 'Update the Uptime Kuma monitors',
+      intents: [expect.objectContaining({ name: 'add_portals_to_config', objects: ['portals'] }), expect.objectContaining({ name: 'configure_kuma' })],
+      after: ['kuma-deploy.yml'],
+    });
+    expect(byPath['kuma-config-update.yml'].vars).toContainEqual(
+      expect.objectContaining({ name: 'kuma_monitors', type: 'list', required: true, default: null, has_default: false, from_inventory_group: 'portals' }),
+    );
+    expect(byPath['postgres-setup.yml']).toMatchObject({ service: 'postgres', aliases: ['postgresql', 'database'] });
+    // A secret var is marked; its default (if any) is never shown.
+    expect(byPath['postgres-setup.yml'].vars).toContainEqual(expect.objectContaining({ name: 'postgres_superuser_password', secret: true, default: null }));
+  });
+
+  it('suggests portals to include', async () => {
+    const body = await catalog();
+    expect(body.inventory.groups).toEqual({ homelab: ['localhost'], portals: ['portal-1', 'portal-2'] });
+    // The portals are an existing service of the inventory, and kuma-config-update.yml takes them in.
+    expect(body.inventory.services).toEqual([
+      {
+        group: 'portals',
+        source: 'inventory:portals',
+        hosts: [
+          { name: 'portal-1', url: 'https://portal-1.homelab.lan' },
+          { name: 'portal-2', url: 'https://portal-2.homelab.lan' },
+        ],
+        fills: [{ playbook: 'kuma-config-update.yml', service: 'kuma', var: 'kuma_monitors', required: true, intents: ['add_portals_to_config', 'configure_kuma'] }],
+        suggestion: expect.stringContaining('portal-1, portal-2'),
+      },
+    ]);
+
+    // The kuma request's plan includes them, and says where they came from.
+    const { plan } = await submitted();
+    const update = plan.steps.find((s: any) => s.playbook === 'kuma-config-update.yml');
+    expect(update.var_sources).toMatchObject({ kuma_monitors: 'inventory:portals' });
+    expect(update.vars.kuma_monitors).toEqual(PORTALS);
+    expect(plan.steps.map((s: any) => s.playbook)).toEqual(['kuma-deploy.yml', 'kuma-config-update.yml']);
+  });
+
+  it('playbook cache populated', async () => {
+    await submitted();
+    const rowsOf = () => services.database.prisma.playbookCache.findMany({ where: { repo: path.resolve(repo) }, orderBy: { path: 'asc' } });
+    const rows = await rowsOf();
+    expect(rows.map((r) => r.path)).toEqual(['broken.yml', 'failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']);
+    for (const row of rows) expect(row.contentHash).toMatch(/^[0-9a-f]{64}$/);
+    const byPath = Object.fromEntries(rows.map((r) => [r.path, r]));
+    expect(byPath['kuma-deploy.yml']!.entry).toMatchObject({ path: 'kuma-deploy.yml', service: 'kuma' });
+    expect(byPath['kuma-config-update.yml']!.entry).toMatchObject({ vars: expect.arrayContaining([expect.objectContaining({ name: 'kuma_monitors', fromInventoryGroup: 'portals' })]) });
+    // The unplannable one is cached with its warnings, so it is not parsed again either.
+    expect(byPath['broken.yml']!.entry).toBeNull();
+    expect(byPath['broken.yml']!.warnings).toContainEqual(expect.objectContaining({ file: 'broken.meta.yml', line: 5 }));
+
+    // Fixing the metadata: the next scan parses that playbook alone, and it becomes plannable.
+    fs.writeFileSync(
+      path.join(repo, 'broken.meta.yml'),
+      'argument_specs:\n  main:\n    options: {}\n    chiffon:\n      service: mended\n      intents: [{name: mend_things, verbs: [mend]}]\n',
+    );
+    const rescan = await stack.call('GET', '/playbooks');
+    expect(rescan.status).toBe(200);
+    expect(rescan.body.scan).toMatchObject({ scanned: 5, parsed: 1, reused: 4, dropped: 0 });
+    expect(rescan.body.playbooks.map((p: any) => p.service)).toContain('mended');
+    expect(rescan.body.warnings).toEqual([]);
+    const after = Object.fromEntries((await rowsOf()).map((r) => [r.path, r]));
+    expect(after['broken.yml']!.entry).toMatchObject({ service: 'mended' });
+    expect(after['broken.yml']!.contentHash).not.toBe(byPath['broken.yml']!.contentHash);
+    for (const p of ['failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']) {
+      expect(after[p]!.contentHash).toBe(byPath[p]!.contentHash);
+      expect(after[p]!.scannedAt).toEqual(byPath[p]!.scannedAt);
+    }
   });
 });
 
@@ -404,6 +589,374 @@ describe('E2E-03 deployment execution', () => {
     await stack.call('POST', '/approve', { request_id: next.body.request_id, approved: true, approver: 'alice' });
     await stack.waitForStatus(next.body.request_id, 'completed');
     expect(fs.existsSync(path.join(stack.config.stateDir, 'postgres', 'postgresql.conf'))).toBe(true);
+  });
+});
+
+// A "Run the failure drill" request fails; its failure is analysed with ansible-lint into
+// suggestions; one is accepted and committed to the playbook repository (a git repository of the
+// group's own, a copy of playbooks/ committed here), another dismissed; then the audit queries. The
+// group shares one failed request (once()), so each test also runs alone: -t "git repo contains commit".
+describe('E2E-04 suggestions and audit', () => {
+  const DRILL = 'Run the failure drill';
+  const PLAYBOOK = 'failure-drill.yml';
+  const CATEGORIES = ['idempotency', 'error_handling', 'security', 'deprecation', 'formatting', 'other'];
+  const author = { name: 'Homelab admin', email: 'admin@homelab.lan' };
+
+  let stack: Stack;
+  let repo: string;
+  let initialCommit: string;
+  let originalSha: string;
+  /** GET /audit/failures before this group's first drill: what groups before it left in the file's database. */
+  let earlier: { total: number; failures: any[]; by_service: any[]; by_playbook: any[]; next_offset: number | null };
+
+  beforeAll(async () => {
+    // The playbook repository is a git repository of its own.
+    repo = playbookRepoCopy(path.join(services.scratch, 'e2e04-playbook-repo'));
+    await git.init({ fs, dir: repo, defaultBranch: 'main' });
+    await git.add({ fs, dir: repo, filepath: '.' });
+    initialCommit = await git.commit({ fs, dir: repo, message: 'Homelab playbooks', author, committer: author });
+    originalSha = sha256(fs.readFileSync(path.join(repo, PLAYBOOK)));
+    stack = await startStack(services, 'e2e04', { config: { playbookRepo: repo } });
+    earlier = (await stack.call('GET', '/audit/failures?days=7&limit=200')).body;
+    expect(earlier.next_offset).toBeNull();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    if (repo) fs.rmSync(repo, { recursive: true, force: true });
+  });
+
+  /** Earlier failures whose `field` is `value`. */
+  const earlierWith = (field: 'service' | 'playbook', value: string) => earlier.failures.filter((f) => f[field] === value).length;
+  /** Earlier counts per service or playbook with `added` more failures of `name`, ranked as the API ranks them. */
+  const countsPlus = (field: 'service' | 'playbook', name: string, added: number) => {
+    const rows: any[] = (field === 'service' ? earlier.by_service : earlier.by_playbook).filter((row) => row[field] !== name);
+    rows.push({ [field]: name, failures: earlierWith(field, name) + added });
+    return rows.sort((x, y) => y.failures - x.failures || String(x[field] ?? '').localeCompare(String(y[field] ?? '')));
+  };
+
+  async function runDrill(): Promise<{ request: any; done: any }> {
+    const chat = await stack.call('POST', '/chat', { message: DRILL });
+    expect(chat.status, JSON.stringify(chat.body)).toBe(201);
+    const approve = await stack.call('POST', '/approve', { request_id: chat.body.request_id, approved: true, approver: 'alice', plan_hash: chat.body.plan.hash });
+    expect(approve.status, JSON.stringify(approve.body)).toBe(200);
+    const done = await stack.waitForStatus(chat.body.request_id, 'failed');
+    return { request: chat.body, done };
+  }
+
+  /** The drill, failed and analyzed. */
+  const failed = once(async () => {
+    const { request, done } = await runDrill();
+    return { request, done, taskId: done.steps[0].task_id as string };
+  });
+
+  /** Its suggestions as the API lists them and as PostgreSQL holds them, before anyone decided. */
+  const listed = once(async () => {
+    const { taskId } = await failed();
+    const answer = await stack.call('GET', `/suggestions?task_id=${taskId}&limit=200`);
+    expect(answer.status).toBe(200);
+    const rows = await services.database.prisma.playbookSuggestion.findMany({ where: { taskId } });
+    return { suggestions: answer.body.suggestions as any[], rows };
+  });
+
+  const find = (suggestions: any[], rule: string, line: number) => {
+    const found = suggestions.find((s) => s.rule === rule && s.line === line);
+    if (!found) throw new Error(`no ${rule} at line ${line} in ${JSON.stringify(suggestions.map((s) => `${s.rule}@${s.line}`))}`);
+    return found;
+  };
+
+  /** alice accepts the fqcn suggestion of the shell task; bob dismisses a no-changed-when one. */
+  const decided = once(async () => {
+    const { suggestions } = await listed();
+    const fqcn = find(suggestions, 'fqcn[action-core]', 23);
+    const accept = await stack.call('POST', `/suggestions/${fqcn.id}/accept`, { by: 'alice' });
+    expect(accept.status, JSON.stringify(accept.body)).toBe(200);
+    const dismissedOne = find(suggestions, 'no-changed-when', 25);
+    const dismiss = await stack.call('POST', `/suggestions/${dismissedOne.id}/dismiss`, {}, { 'x-chiffon-user': 'bob' });
+    expect(dismiss.status, JSON.stringify(dismiss.body)).toBe(200);
+    return { fqcn, accept: accept.body, dismissedOne, dismiss: dismiss.body };
+  });
+
+  /** A second drill, planned and run from the improved playbook. */
+  const secondFailure = once(async () => {
+    await decided();
+    return runDrill();
+  });
+
+  it('analyzer runs after failure', async () => {
+    const { request, done, taskId } = await failed();
+    expect(done.steps).toEqual([expect.objectContaining({ playbook: PLAYBOOK, status: 'failed', task_id: taskId })]);
+    expect(done.steps[0].exit_code).not.toBe(0);
+
+    // In the workflow: the playbook ran and failed, then analyzeFailure linted it, then the task was audited.
+    const runs = (await historyOf(request.request_id)).activities;
+    const step = runs.find((r) => r.name === 'runStep');
+    const analysis = runs.find((r) => r.name === 'analyzeFailure');
+    const audit = runs.find((r) => r.name === 'auditTask' && (r.input[0] as any).step.taskId === taskId);
+    expect(step && analysis && audit).toBeTruthy();
+    expect(analysis!.input).toEqual([PLAYBOOK]);
+    expect(analysis!.scheduled).toBeGreaterThan(step!.completed);
+    expect(analysis!.completed).toBeGreaterThan(analysis!.scheduled);
+    expect(audit!.scheduled).toBeGreaterThan(analysis!.completed);
+
+    // What it found: the failing task, its host and error, and the lint findings over the playbook.
+    const trail = await stack.call('GET', `/audit/task/${taskId}`);
+    expect(trail.body.task.outcome).toMatch(/^failed at task "fail on purpose" on localhost/);
+    const content = trail.body.git.content;
+    expect(content.execution_result.failed_tasks).toEqual([
+      { task: 'fail on purpose', host: 'localhost', message: expect.stringContaining('non-zero return code') },
+    ]);
+    const findings = content.analysis.lint_findings;
+    expect(findings.length).toBeGreaterThan(0);
+    for (const finding of findings) {
+      expect(finding).toMatchObject({ path: PLAYBOOK, playbookSha256: originalSha, suggestedChange: expect.any(String), fixable: expect.any(Boolean) });
+      expect(finding.line).toBeGreaterThan(0);
+    }
+  });
+
+  it('suggestions categorized', async () => {
+    const { suggestions } = await listed();
+    expect(suggestions.length).toBeGreaterThanOrEqual(5);
+    for (const s of suggestions) {
+      expect(CATEGORIES).toContain(s.category);
+      expect(s).toMatchObject({ playbook: PLAYBOOK, path: PLAYBOOK, severity: expect.stringMatching(/^(major|minor)$/) });
+      expect(s.line).toBeGreaterThan(0);
+      expect(s.message.length).toBeGreaterThan(0);
+      expect(s.suggested_change.length).toBeGreaterThan(0);
+    }
+    // Placed by the rules' tags (and ids), each with a concrete change.
+    expect(find(suggestions, 'fqcn[action-core]', 23)).toMatchObject({ category: 'formatting', fixable: true, suggested_change: 'use ansible.builtin.shell instead of shell' });
+    expect(find(suggestions, 'fqcn[action-core]', 26)).toMatchObject({ category: 'formatting', fixable: true, suggested_change: 'use ansible.builtin.command instead of command' });
+    expect(find(suggestions, 'no-changed-when', 25)).toMatchObject({
+      category: 'idempotency',
+      fixable: false,
+      suggested_change: expect.stringMatching(/^add changed_when: \(a condition\) to the command task "fail on purpose"/),
+    });
+    expect(find(suggestions, 'risky-file-permissions', 18)).toMatchObject({ category: 'security', fixable: false, suggested_change: expect.stringContaining('set mode: explicitly') });
+    expect(find(suggestions, 'name[missing]', 23)).toMatchObject({ category: 'other', suggested_change: expect.stringMatching(/^give the task a name/) });
+    expect(find(suggestions, 'name[casing]', 25)).toMatchObject({ category: 'other', fixable: true, suggested_change: 'start the name with an uppercase letter: "Fail on purpose"' });
+  });
+
+  it('suggestions stored in database', async () => {
+    const { taskId } = await failed();
+    const { suggestions, rows } = await listed();
+    expect(rows).toHaveLength(suggestions.length);
+    expect(new Set(rows.map((r) => r.id))).toEqual(new Set(suggestions.map((s) => s.id)));
+    for (const row of rows) {
+      // Linked to the failed task, with the version of the playbook they were made for.
+      expect(row).toMatchObject({ taskId, playbook: PLAYBOOK, status: 'open', playbookSha256: originalSha, decidedBy: null, decidedAt: null, commitHash: null });
+      expect(row.suggestedChange).toBe(suggestions.find((s) => s.id === row.id).suggested_change);
+    }
+    const task = await services.database.prisma.task.findUniqueOrThrow({ where: { id: taskId }, include: { suggestions: true } });
+    expect(task.suggestions).toHaveLength(rows.length);
+    expect(task).toMatchObject({ status: 'failed', playbook: PLAYBOOK, service: 'failure-drill' });
+  });
+
+  it('user can accept suggestion', async () => {
+    const { taskId } = await failed();
+    const { suggestions } = await listed();
+    const fqcn = find(suggestions, 'fqcn[action-core]', 23);
+
+    // Accepting is a decision: it needs an identity.
+    const anonymous = await stack.call('POST', `/suggestions/${fqcn.id}/accept`, {});
+    expect(anonymous.status).toBe(400);
+    expect(anonymous.body.error.code).toBe('identity_required');
+
+    const { accept, dismissedOne, dismiss } = await decided();
+    expect(accept).toMatchObject({
+      suggestion: { id: fqcn.id, status: 'accepted', decided_by: 'alice', commit_hash: accept.commit, task_id: taskId },
+      method: 'ansible-lint-fix',
+      // ansible-lint's fixer fixed the playbook's other fqcn finding with it.
+      also_accepted: [find(suggestions, 'fqcn[action-core]', 26).id],
+    });
+    expect(accept.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(dismiss.suggestion).toMatchObject({ id: dismissedOne.id, status: 'dismissed', decided_by: 'bob', commit_hash: null });
+
+    // A decided suggestion stays decided; one made for the playbook before the change is refused.
+    const twice = await stack.call('POST', `/suggestions/${fqcn.id}/accept`, { by: 'alice' });
+    expect(twice.status).toBe(409);
+    expect(twice.body.error).toMatchObject({ code: 'conflict', reason: 'already_decided' });
+    expect((await stack.call('POST', `/suggestions/${dismissedOne.id}/dismiss`, { by: 'bob' })).status).toBe(409);
+    const stale = await stack.call('POST', `/suggestions/${find(suggestions, 'name[casing]', 25).id}/accept`, { by: 'alice' });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatchObject({ code: 'conflict', reason: 'playbook_changed', message: expect.stringContaining('the playbook changed since the suggestion was made') });
+
+    // The lists follow the decisions.
+    const byStatus = async (status: string) =>
+      (await stack.call('GET', `/suggestions?playbook=${PLAYBOOK}&status=${status}&task_id=${taskId}`)).body.suggestions.map((s: any) => s.id).sort();
+    expect(await byStatus('accepted')).toEqual([fqcn.id, find(suggestions, 'fqcn[action-core]', 26).id].sort());
+    expect(await byStatus('dismissed')).toEqual([dismissedOne.id]);
+    expect(await byStatus('open')).toHaveLength(suggestions.length - 3);
+  });
+
+  it('improvement committed to git', async () => {
+    await decided();
+    const file = path.join(repo, PLAYBOOK);
+    const content = fs.readFileSync(file, 'utf8');
+    expect(content).toContain('- ansible.builtin.shell: date -u');
+    expect(content).toContain("ansible.builtin.command: sh -c 'echo");
+    expect(sha256(content)).not.toBe(originalSha);
+    // The fqcn findings are gone; the others are still there (nobody fixed them).
+    const rules = (await lintPlaybook({ playbookRepo: repo, playbook: PLAYBOOK, workDir: stack.config.workDir })).map((f) => f.rule);
+    expect(rules).not.toContain('fqcn[action-core]');
+    expect(rules).toEqual(expect.arrayContaining(['no-changed-when', 'risky-file-permissions', 'name[missing]']));
+    // Committed, not just written: ordinary git sees a clean working tree.
+    const status = await execa('git', ['-C', repo, 'status', '--porcelain'], { stdin: 'ignore' });
+    expect(status.stdout).toBe('');
+  });
+
+  it('git repo contains commit', async () => {
+    const { accept } = await decided();
+    const log = await git.log({ fs, dir: repo });
+    expect(log.map((entry) => entry.oid)).toEqual([accept.commit, initialCommit]);
+    expect(log[0]!.commit.parent).toEqual([initialCommit]);
+    // It changes the playbook and nothing else.
+    const changed: string[] = [];
+    for (const filepath of await git.listFiles({ fs, dir: repo, ref: initialCommit })) {
+      const before = await git.readBlob({ fs, dir: repo, oid: initialCommit, filepath });
+      const after = await git.readBlob({ fs, dir: repo, oid: accept.commit, filepath });
+      if (before.oid !== after.oid) changed.push(filepath);
+    }
+    expect(changed).toEqual([PLAYBOOK]);
+    const committed = await git.readBlob({ fs, dir: repo, oid: accept.commit, filepath: PLAYBOOK });
+    expect(Buffer.from(committed.blob).equals(fs.readFileSync(path.join(repo, PLAYBOOK)))).toBe(true);
+    // The git command line reads the same history.
+    const cli = await execa('git', ['-C', repo, 'log', '--format=%H'], { stdin: 'ignore' });
+    expect(cli.stdout.split('\n')).toEqual([accept.commit, initialCommit]);
+  });
+
+  it('commit includes task details', async () => {
+    const { request, taskId } = await failed();
+    const { fqcn, accept } = await decided();
+    const { commit } = await git.readCommit({ fs, dir: repo, oid: accept.commit });
+    const message = commit.message;
+    expect(message.split('\n')[0]).toBe(`Apply suggestion ${fqcn.id}: fqcn[action-core] in ${PLAYBOOK}`);
+    expect(message).toContain(`use ansible.builtin.shell instead of shell (${PLAYBOOK}:23).`);
+    expect(message).toContain(`ansible-lint found fqcn[action-core] when task ${taskId} of request ${request.request_id} failed.`);
+    expect(message).toContain('Applied with ansible-lint --fix=fqcn; accepted by alice in Chiffon.');
+    expect(message).toContain(
+      [`Chiffon-Suggestion: ${fqcn.id}`, 'Chiffon-Rule: fqcn[action-core]', `Chiffon-Task: ${taskId}`, `Chiffon-Request: ${request.request_id}`, 'Accepted-By: alice'].join('\n'),
+    );
+    expect(commit.author.name).toBe('Chiffon');
+  });
+
+  it('PostgreSQL records task state', async () => {
+    const { request, done, taskId } = await failed();
+    const { fqcn, accept, dismissedOne } = await decided();
+    const task = await services.database.prisma.task.findUniqueOrThrow({ where: { id: taskId }, include: { suggestions: true } });
+    expect(task).toMatchObject({
+      requestId: request.request_id,
+      planId: request.plan.plan_id,
+      stepIndex: 0,
+      attempt: 1,
+      playbook: PLAYBOOK,
+      service: 'failure-drill',
+      status: 'failed',
+      exitCode: done.steps[0].exit_code,
+      auditCommit: done.steps[0].audit_commit,
+      auditPath: `.audit/tasks/${taskId}.json`,
+    });
+    expect(task.outcome).toMatch(/^failed at task "fail on purpose" on localhost/);
+    expect(task.finishedAt?.toISOString()).toBe(new Date(done.steps[0].finished_at).toISOString());
+    expect((task.result as any).failed_tasks).toEqual([expect.objectContaining({ task: 'fail on purpose', host: 'localhost' })]);
+
+    const byId = new Map(task.suggestions.map((s) => [s.id, s]));
+    const accepted = task.suggestions.filter((s) => s.status === 'accepted');
+    expect(accepted.map((s) => s.id).sort()).toEqual([fqcn.id, ...accept.also_accepted].sort());
+    for (const s of accepted) {
+      expect(s).toMatchObject({ rule: 'fqcn[action-core]', decidedBy: 'alice', commitHash: accept.commit });
+      expect(s.decidedAt!.getTime()).toBeGreaterThanOrEqual(task.finishedAt!.getTime());
+    }
+    expect(byId.get(dismissedOne.id)).toMatchObject({ status: 'dismissed', decidedBy: 'bob', commitHash: null });
+    expect(task.suggestions.filter((s) => s.status === 'open')).toHaveLength(task.suggestions.length - 3);
+    await requestRow(services, request.request_id, { status: 'failed', approver: 'alice', approved: true });
+  });
+
+  it('user reviews audit trail from the API', async () => {
+    const { request, done, taskId } = await failed();
+    const { fqcn, accept, dismissedOne } = await decided();
+
+    // One task: its record, its suggestions with their decisions, and its commit in the audit repository.
+    const trail = await stack.call('GET', `/audit/task/${taskId}`);
+    expect(trail.status).toBe(200);
+    expect(trail.body.task).toMatchObject({ task_id: taskId, request_id: request.request_id, playbook: PLAYBOOK, status: 'failed' });
+    const bySuggestion = new Map(trail.body.task.suggestions.map((s: any) => [s.id, s]));
+    expect(bySuggestion.get(fqcn.id)).toMatchObject({ status: 'accepted', decided_by: 'alice', commit_hash: accept.commit, fixable: true });
+    expect(bySuggestion.get(dismissedOne.id)).toMatchObject({ status: 'dismissed', decided_by: 'bob', commit_hash: null });
+    expect(trail.body.git).toMatchObject({ commit: done.steps[0].audit_commit, path: `.audit/tasks/${taskId}.json` });
+    expect(trail.body.git.content.analysis.lint_findings).toHaveLength(trail.body.task.suggestions.length);
+    expect((await stack.auditLog()).map((c) => c.oid)).toContain(done.steps[0].audit_commit);
+
+    // The failures of the last week, with the request, playbook, service, outcome and time of each.
+    const failures = await stack.call('GET', '/audit/failures?days=7');
+    expect(failures.status).toBe(200);
+    expect(failures.body.failures).toContainEqual({
+      task_id: taskId,
+      request_id: request.request_id,
+      step_index: 0,
+      attempt: 1,
+      playbook: PLAYBOOK,
+      service: 'failure-drill',
+      outcome: trail.body.task.outcome,
+      exit_code: done.steps[0].exit_code,
+      started_at: new Date(done.steps[0].started_at).toISOString(),
+      finished_at: new Date(done.steps[0].finished_at).toISOString(),
+      audit_commit: done.steps[0].audit_commit,
+      suggestions: trail.body.task.suggestions.length,
+    });
+    expect(failures.body.by_service).toContainEqual({ service: 'failure-drill', failures: expect.any(Number) });
+    expect(failures.body.by_playbook).toContainEqual({ playbook: PLAYBOOK, failures: expect.any(Number) });
+  });
+
+  it('audit trail queryable', async () => {
+    const first = await failed();
+    const second = await secondFailure();
+    const { accept } = await decided();
+
+    // The second drill was planned from the improved playbook (the repository at the suggestion's
+    // commit), and its analysis no longer finds what was fixed.
+    expect(second.request.plan.repo_commit).toBe(accept.commit);
+    const secondTask = second.done.steps[0].task_id;
+    const improved = (await stack.call('GET', `/suggestions?task_id=${secondTask}&status=open`)).body.suggestions;
+    expect(improved.length).toBeGreaterThan(0);
+    expect(improved.map((s: any) => s.rule)).not.toContain('fqcn[action-core]');
+    for (const s of improved) expect(s.playbook_sha256).toBe(sha256(fs.readFileSync(path.join(repo, PLAYBOOK))));
+
+    // Both failures, newest first, counted per service and per playbook. (The database is the file's:
+    // failures that groups before this one left, such as E2E-03's drill, are older and counted too.)
+    const total = earlier.total + 2;
+    const all = await stack.call('GET', '/audit/failures?days=7');
+    expect(all.body).toMatchObject({ days: 7, total, limit: 50, offset: 0, next_offset: null });
+    expect(all.body.failures.map((f: any) => [f.task_id, f.request_id])).toEqual([
+      [secondTask, second.request.request_id],
+      [first.taskId, first.request.request_id],
+      ...earlier.failures.map((f) => [f.task_id, f.request_id]),
+    ]);
+    expect(all.body.by_service).toEqual(countsPlus('service', 'failure-drill', 2));
+    expect(all.body.by_playbook).toEqual(countsPlus('playbook', PLAYBOOK, 2));
+
+    // Grouped one way, filtered, and a page at a time.
+    const byService = await stack.call('GET', '/audit/failures?days=7&group_by=service');
+    expect(byService.body.by_service).toEqual(countsPlus('service', 'failure-drill', 2));
+    expect(byService.body).not.toHaveProperty('by_playbook');
+    const byPlaybook = await stack.call('GET', '/audit/failures?days=1&group_by=playbook');
+    expect(byPlaybook.body.by_playbook).toEqual(countsPlus('playbook', PLAYBOOK, 2));
+    expect(byPlaybook.body).not.toHaveProperty('by_service');
+    const pageOne = await stack.call('GET', '/audit/failures?days=7&limit=1');
+    const pageTwo = await stack.call('GET', `/audit/failures?days=7&limit=1&offset=${pageOne.body.next_offset}`);
+    expect(pageOne.body).toMatchObject({ total, next_offset: 1, failures: [expect.objectContaining({ task_id: secondTask })] });
+    expect(pageTwo.body).toMatchObject({ total, next_offset: total > 2 ? 2 : null, failures: [expect.objectContaining({ task_id: first.taskId })] });
+    expect((await stack.call('GET', '/audit/failures?days=7&service=kuma')).body).toMatchObject({ total: 0, failures: [], by_service: [] });
+    expect((await stack.call('GET', `/audit/failures?days=7&playbook=${PLAYBOOK}`)).body.total).toBe(earlierWith('playbook', PLAYBOOK) + 2);
+
+    // The same in PostgreSQL.
+    expect(await services.database.prisma.task.count({ where: { status: 'failed', service: 'failure-drill' } })).toBe(earlierWith('service', 'failure-drill') + 2);
+
+    // A window that is not a whole number of days is refused.
+    for (const days of ['0', '-3', 'week', '2.5']) {
+      const refused = await stack.call('GET', `/audit/failures?days=${days}`);
+      expect(refused.status, days).toBe(400);
+      expect(refused.body.error.code).toBe('invalid_input');
+    }
   });
 });
 
