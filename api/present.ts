@@ -1,5 +1,6 @@
 // The API's JSON view of a request (snake_case, as the dashboard and curl users read it).
 import { workflowIdFor, type Decision, type RequestState } from '../domain/request-state.js';
+import type { PlaybookSuggestion } from '../generated/prisma/client.js';
 
 function presentDecision(decision: Decision) {
   return {
@@ -61,5 +62,30 @@ export function presentRequest(state: RequestState) {
     missing_inputs: state.missingInputs ?? null,
     paused_reason: state.pausedReason ?? null,
     error: state.error ?? null,
+  };
+}
+
+/** A stored improvement suggestion (with its request when the task was loaded with it). */
+export function presentSuggestion(s: PlaybookSuggestion & { task?: { requestId: string } | null }) {
+  return {
+    id: s.id,
+    task_id: s.taskId,
+    ...(s.task ? { request_id: s.task.requestId } : {}),
+    playbook: s.playbook,
+    rule: s.rule,
+    category: s.category,
+    severity: s.severity,
+    message: s.message,
+    path: s.path,
+    line: s.line,
+    suggested_change: s.suggestedChange,
+    fixable: s.fixable,
+    patch: s.patch,
+    playbook_sha256: s.playbookSha256,
+    status: s.status,
+    decided_by: s.decidedBy,
+    decided_at: s.decidedAt,
+    commit_hash: s.commitHash,
+    created_at: s.createdAt,
   };
 }

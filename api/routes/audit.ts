@@ -9,6 +9,7 @@ import type { Prisma } from '../../generated/prisma/client.js';
 import { readFileAtCommit } from '../../lib/audit-repo.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
+import { presentSuggestion } from '../present.js';
 import { queryParams } from '../validation.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -101,21 +102,7 @@ export function auditRoutes({ prisma, config }: ApiDeps) {
           started_at: task.startedAt,
           finished_at: task.finishedAt,
           created_at: task.createdAt,
-          suggestions: task.suggestions.map((s) => ({
-            id: s.id,
-            rule: s.rule,
-            category: s.category,
-            severity: s.severity,
-            message: s.message,
-            path: s.path,
-            line: s.line,
-            suggested_change: s.suggestedChange,
-            fixable: s.fixable,
-            status: s.status,
-            decided_by: s.decidedBy,
-            decided_at: s.decidedAt,
-            commit_hash: s.commitHash,
-          })),
+          suggestions: task.suggestions.map(presentSuggestion),
         },
         git: { commit: task.auditCommit, path: task.auditPath, content: content ? JSON.parse(content) : null },
       });

@@ -11,6 +11,7 @@ import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { requireIdentity } from '../identity.js';
 import { jsonBody, queryParams } from '../validation.js';
+import { presentSuggestion } from '../present.js';
 
 const MAX_LIMIT = 200;
 
@@ -55,30 +56,6 @@ const listQuery = z.object({
 });
 
 const decisionBody = z.object({ by: z.string().max(200).optional() });
-
-export function presentSuggestion(s: PlaybookSuggestion & { task?: { requestId: string } | null }) {
-  return {
-    id: s.id,
-    task_id: s.taskId,
-    ...(s.task ? { request_id: s.task.requestId } : {}),
-    playbook: s.playbook,
-    rule: s.rule,
-    category: s.category,
-    severity: s.severity,
-    message: s.message,
-    path: s.path,
-    line: s.line,
-    suggested_change: s.suggestedChange,
-    fixable: s.fixable,
-    patch: s.patch,
-    playbook_sha256: s.playbookSha256,
-    status: s.status,
-    decided_by: s.decidedBy,
-    decided_at: s.decidedAt,
-    commit_hash: s.commitHash,
-    created_at: s.createdAt,
-  };
-}
 
 function toApiError(err: unknown): unknown {
   return err instanceof SuggestionError ? new ApiError(err.status, err.code, err.message, err.details) : err;
