@@ -3,6 +3,10 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import { workflowIdFor, type RequestState, type TaskAuditInput } from '../domain/request-state.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { commitFile } from '../lib/audit-repo.js';
+import { redactPatterns, redactPlanVars } from '../domain/redaction.js';
+import type { Plan } from '../domain/types.js';
+import { scanCatalogCached } from './catalog-cache.js';
+import { appendRequestEvents } from './request-events.js';
 
 /** The file committed for a task: what was run, for which request and plan, and what came of it. */
 export function taskAuditDocument(input: TaskAuditInput) {
@@ -36,13 +40,20 @@ export function taskAuditDocument(input: TaskAuditInput) {
 }
 
 export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClient) {
+  /** The plan as stored: the values of secret vars (by the catalog's specs) hidden. */
+  async function storablePlan(plan: Plan): Promise<Plan> {
+    const catalog = await scanCatalogCached(prisma, config.playbookRepo).catch(() => undefined);
+    // Without the catalog every var is hidden: too much hidden beats a leak.
+    return redactPlanVars(plan, (playbook) => catalog?.playbooks.find((p) => p.path === playbook)?.vars);
+  }
+
   return {
     /** Keeps the requests table in step with the workflow (the dashboard lists from it). */
     async recordRequest(state: RequestState): Promise<void> {
       const fields = {
         status: state.status,
         intents: state.intents as object[],
-        plan: state.plan ? (state.plan as object) : undefined,
+        plan: state.plan ? ((await storablePlan(state.plan)) as object) : undefined,
         planId: state.plan?.planId ?? null,
         approver: state.decision?.approver ?? null,
         approved: state.decision?.approved ?? null,
@@ -55,10 +66,23 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         create: { id: state.requestId, workflowId: workflowIdFor(state.requestId), message: state.message, ...fields },
         update: fields,
       });
+      // The stream's status change event (written once per change, also when this activity is retried).
+      await appendRequestEvents(prisma, state.requestId, [
+        {
+          kind: 'request_status',
+          payload: redactPatterns.value({
+            status: state.status,
+            ...(state.error ? { message: state.error.message } : {}),
+            ...(state.pausedReason ? { paused_reason: state.pausedReason } : {}),
+          }),
+        },
+      ]);
     },
 
     /** Commits the task's JSON to git, then records it (and any lint findings) in PostgreSQL. */
-    async auditTask(input: TaskAuditInput): Promise<{ commit: string; path: string }> {
+    async auditTask(unredacted: TaskAuditInput): Promise<{ commit: string; path: string }> {
+      // The run was redacted with the step's secrets by runStep; vault payloads and tokens go here too.
+      const input = redactPatterns.value(unredacted);
       const filepath = `.audit/tasks/${input.step.taskId}.json`;
       const document = `${JSON.stringify(taskAuditDocument(input), null, 2)}\n`;
       const { commit } = await commitFile(
@@ -107,6 +131,22 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
             playbookSha256: f.playbookSha256 ?? null,
           })),
         }),
+      ]);
+      await appendRequestEvents(prisma, input.requestId, [
+        {
+          kind: 'step_status',
+          stepIndex: input.step.index,
+          taskId: input.step.taskId,
+          payload: {
+            status: input.status,
+            playbook: input.step.playbook,
+            attempt: input.attempt,
+            outcome: input.outcome,
+            ...(input.run ? { exit_code: input.run.exitCode } : {}),
+            audit_commit: commit,
+          },
+          dedupe: `step:${input.step.taskId}:${input.status}`,
+        },
       ]);
       return { commit, path: filepath };
     },

@@ -11,7 +11,7 @@ import { createStepActivities } from './steps.js';
 export function createActivities(config: ChiffonConfig, prisma: PrismaClient, decomposer: Decomposer) {
   return {
     ...createPlanningActivities(config, prisma, decomposer),
-    ...createStepActivities(config),
+    ...createStepActivities(config, prisma),
     ...createAuditActivities(config, prisma),
     ...createCapacityActivities(config, prisma),
   };

@@ -1,13 +1,18 @@
 // Running a plan step and analysing a failed one: the real ansible-playbook and ansible-lint.
 import os from 'node:os';
 import { activityInfo, ApplicationFailure, CancelledFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
+import type { AnsibleEvent } from '../domain/ansible-events.js';
 import { describeFingerprintChange } from '../domain/plan-hash.js';
+import { createRedactor, isSecretVar, secretValues, type Redactor } from '../domain/redaction.js';
 import { STALE_PLAN } from '../domain/request-state.js';
 import type { LintFinding, PlanFingerprint, PlanStep, StepRunResult } from '../domain/types.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { lintPlaybook } from './ansible/lint-playbook.js';
 import { AnsibleRunCancelledError, runPlaybook } from './ansible/run-playbook.js';
+import { scanCatalogCached } from './catalog-cache.js';
 import { readFingerprint } from './fingerprint.js';
+import { appendRequestEvents, EventBatcher, type NewRequestEvent } from './request-events.js';
 import { runningSteps } from './running-steps.js';
 
 /** Well inside the workflow's 10 s heartbeat timeout; the SDK throttles what it sends. */
@@ -19,7 +24,57 @@ export interface RunStepInput {
   fingerprint: PlanFingerprint;
 }
 
-export function createStepActivities(config: ChiffonConfig) {
+/** The request a step belongs to, from its workflow id (`request-<id>`). */
+export function requestIdOfWorkflow(workflowId: string): string {
+  return workflowId.startsWith('request-') ? workflowId.slice('request-'.length) : workflowId;
+}
+
+/** A parsed ansible event as it is stored and streamed (redacted). */
+export function ansibleEventRecord(event: AnsibleEvent, step: Pick<PlanStep, 'index' | 'taskId'>, redact: Redactor): NewRequestEvent {
+  const base = { stepIndex: step.index, taskId: step.taskId };
+  switch (event.kind) {
+    case 'play_start':
+      return { ...base, kind: 'play_start', payload: redact.value({ timestamp: event.timestamp, play: event.play }) };
+    case 'task_start':
+      return { ...base, kind: 'task_start', payload: redact.value({ timestamp: event.timestamp, task: event.task, handler: event.handler }) };
+    case 'runner_result':
+      return {
+        ...base,
+        kind: 'task_result',
+        payload: redact.value({
+          timestamp: event.timestamp,
+          task: event.task,
+          host: event.host,
+          status: event.status,
+          action: event.action,
+          ...(event.message !== undefined ? { message: event.message } : {}),
+        }),
+      };
+    case 'stats':
+      return { ...base, kind: 'stats', payload: redact.value({ timestamp: event.timestamp, stats: event.stats }) };
+  }
+}
+
+/** The run result with every text redacted: it goes to Temporal's history, the tasks table and the audit. */
+export function redactRun(run: StepRunResult, redact: Redactor): StepRunResult {
+  return redact.value(run);
+}
+
+export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClient) {
+  /** What must not appear in anything this step stores: its secret vars (by the playbook's specs, or by their names). */
+  async function redactorFor(step: PlanStep): Promise<Redactor> {
+    let specs: { name: string; secret?: boolean }[];
+    try {
+      const catalog = prisma ? await scanCatalogCached(prisma, config.playbookRepo) : undefined;
+      specs = catalog?.playbooks.find((p) => p.path === step.playbook)?.vars ?? [];
+    } catch {
+      // Without the specs, every var counts as secret: too much hidden beats a leak.
+      specs = Object.keys(step.vars).map((name) => ({ name, secret: true }));
+    }
+    const secret = Object.keys(step.vars).filter((name) => isSecretVar(name, specs));
+    return createRedactor(secretValues(step.vars, secret.map((name) => ({ name, secret: true }))));
+  }
+
   /** Refuses (non-retryably) to run a step whose playbook, inventory or repository changed since approval. */
   async function assertStillApproved({ step, fingerprint }: RunStepInput): Promise<void> {
     const current = await readFingerprint(config.playbookRepo, config.inventory, [step.playbook]);
@@ -33,6 +88,24 @@ export function createStepActivities(config: ChiffonConfig) {
   return {
     async runStep(input: RunStepInput): Promise<StepRunResult> {
       await assertStillApproved(input);
+      const { step } = input;
+      const requestId = requestIdOfWorkflow(activityInfo().workflowExecution?.workflowId ?? step.taskId);
+      const attempt = activityInfo().attempt;
+      const redact = await redactorFor(step);
+      const db = prisma;
+      const events = db
+        ? new EventBatcher((batch) => appendRequestEvents(db, requestId, batch), {
+            closeRetryMs: 5_000,
+            onError: (err) => console.warn(`request ${requestId}: live events not written yet (will retry): ${String(err)}`),
+          })
+        : undefined;
+      events?.push({
+        kind: 'step_status',
+        stepIndex: step.index,
+        taskId: step.taskId,
+        payload: { status: 'running', playbook: step.playbook, activity_attempt: attempt },
+        dedupe: `step:${step.taskId}:running:${attempt}`,
+      });
       let tasksDone = 0;
       heartbeat({ tasksDone });
       // A single long task (a package install) emits no event for a while; the worker is alive all the
@@ -50,15 +123,20 @@ export function createStepActivities(config: ChiffonConfig) {
             signal: cancellationSignal(),
             onEvent: (event) => {
               if (event.kind === 'runner_result') heartbeat({ tasksDone: ++tasksDone });
+              events?.push(ansibleEventRecord(event, step, redact));
             },
           }),
         );
-        return { ...run, activityAttempt: activityInfo().attempt, ranOn: `${os.hostname()}:${process.pid}` };
+        return redactRun({ ...run, activityAttempt: attempt, ranOn: `${os.hostname()}:${process.pid}` }, redact);
       } catch (err) {
         // Temporal reports the activity as cancelled (not failed) only for a CancelledFailure.
         if (err instanceof AnsibleRunCancelledError) throw new CancelledFailure(err.message);
+        if (err instanceof Error) err.message = redact.text(err.message);
         throw err;
       } finally {
+        // Every event of the run is written before the step reports (its final status comes after
+        // them), still heartbeating: with the database away, close() retries for a few seconds.
+        await events?.close();
         clearInterval(keepAlive);
       }
     },

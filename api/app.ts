@@ -8,6 +8,7 @@ import { auditRoutes } from './routes/audit.js';
 import { chatRoutes } from './routes/chat.js';
 import { playbookRoutes } from './routes/playbooks.js';
 import { requestActionRoutes } from './routes/request-actions.js';
+import { requestEventRoutes } from './routes/request-events.js';
 import { requestInputRoutes } from './routes/request-input.js';
 import { requestRoutes } from './routes/requests.js';
 import { suggestionRoutes } from './routes/suggestions.js';
@@ -28,6 +29,7 @@ export function createApp(deps: ApiDeps) {
     .route('/', approveRoutes(deps))
     .route('/', requestRoutes(deps))
     .route('/', requestActionRoutes(deps))
+    .route('/', requestEventRoutes(deps))
     .route('/', requestInputRoutes(deps))
     .route('/', auditRoutes(deps))
     .route('/', playbookRoutes(deps))

@@ -2,9 +2,11 @@
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../lib/config.js';
+import { createEventNotifier } from '../lib/event-notifier.js';
 import { openDatabase } from '../lib/database.js';
 import { createPrismaClient } from '../lib/prisma.js';
 import { createApp } from './app.js';
+import { attachLiveEventsWebSocket } from './live-websocket.js';
 
 async function run(): Promise<void> {
   const config = loadConfig();
@@ -12,11 +14,13 @@ async function run(): Promise<void> {
   const prisma = createPrismaClient(database.url);
   const connection = await Connection.connect({ address: config.temporalAddress });
   const client = new Client({ connection, namespace: config.temporalNamespace });
-  const server = serve({ fetch: createApp({ client, prisma, config }).fetch, port: config.port, hostname: config.host });
+  const events = createEventNotifier(database.url);
+  const server = serve({ fetch: createApp({ client, prisma, config, events }).fetch, port: config.port, hostname: config.host });
+  attachLiveEventsWebSocket(server, { prisma, events });
   console.log(`chiffon api: http://${config.host}:${config.port}/api/dashboard`);
   const stop = () => {
     server.close();
-    void Promise.all([connection.close(), prisma.$disconnect()]).then(() => database.stop());
+    void Promise.all([connection.close(), prisma.$disconnect(), events.close()]).then(() => database.stop());
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -7,8 +7,10 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app.js';
+import { attachLiveEventsWebSocket } from '../api/live-websocket.js';
 import { ensureAuditRepo } from '../lib/audit-repo.js';
 import { loadConfig } from '../lib/config.js';
+import { createEventNotifier } from '../lib/event-notifier.js';
 import { describeLlmConfig, loadLlmConfig } from '../lib/llm-config.js';
 import { migrateDatabase, openDatabase } from '../lib/database.js';
 import { fromProjectRoot } from '../lib/paths.js';
@@ -79,7 +81,10 @@ async function run(): Promise<void> {
     cleanups.push(() => reporter.stop());
     const workerDone = worker.run();
 
-    const server = serve({ fetch: createApp({ client, prisma, config }).fetch, port: config.port, hostname: config.host });
+    const events = createEventNotifier(database.url);
+    cleanups.push(() => events.close());
+    const server = serve({ fetch: createApp({ client, prisma, config, events }).fetch, port: config.port, hostname: config.host });
+    attachLiveEventsWebSocket(server, { prisma, events });
     cleanups.push(() => new Promise((resolve) => server.close(resolve)));
 
     const uiPort = process.env.TEMPORAL_UI_PORT ?? '8233';

@@ -14,6 +14,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { expect } from 'vitest';
 import { createApp } from '../../api/app.js';
+import { attachLiveEventsWebSocket } from '../../api/live-websocket.js';
+import { createEventNotifier } from '../../lib/event-notifier.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { loadLlmConfig, type LlmConfig } from '../../lib/llm-config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
@@ -133,8 +135,10 @@ export async function startStack(services: E2EServices, name: string, options: S
   };
   await startWorker();
 
-  const app = createApp({ client: services.env.client, prisma: services.database.prisma, config });
+  const events = createEventNotifier(services.database.url);
+  const app = createApp({ client: services.env.client, prisma: services.database.prisma, config, events });
   const server: ServerType = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  attachLiveEventsWebSocket(server, { prisma: services.database.prisma, events });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/dashboard`;
 
@@ -192,6 +196,7 @@ export async function startStack(services: E2EServices, name: string, options: S
         await stopWorker();
       } finally {
         await new Promise((resolve) => server.close(resolve));
+        await events.close();
         // The safety net for a failed test: nothing that names this stack's folder outlives it.
         for (const leftover of processesMentioning(dir)) {
           try {

@@ -1,0 +1,54 @@
+// GET /api/dashboard/ws?request_id=...&after_seq=N as a WebSocket: the same events as the SSE
+// stream (GET /requests/:id/events), one JSON text message per event, in seq order; every event
+// after `after_seq` first, then new ones as they are written. The protocol is the `ws` library's,
+// on the HTTP server's `upgrade` event; messages from the client are ignored.
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ServerType } from '@hono/node-server';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ApiDeps } from './deps.js';
+import { followRequestEvents, isRequestId } from './routes/request-events.js';
+
+export const LIVE_WS_PATH = '/api/dashboard/ws';
+
+/** Clients have nothing to send: a larger message closes the connection. */
+const MAX_CLIENT_MESSAGE = 64 * 1024;
+
+function rejectHandshake(socket: Duplex, status: 400 | 404, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  const reason = status === 400 ? 'Bad Request' : 'Not Found';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** Sends `text` once the socket has room: a slow client holds back its own stream, nobody else's. */
+function send(socket: WebSocket, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.readyState !== socket.OPEN) return resolve();
+    socket.send(text, () => resolve());
+  });
+}
+
+/** Serves the live event WebSocket on `server` (the one `serve()` returned). */
+export function attachLiveEventsWebSocket(server: ServerType, deps: Pick<ApiDeps, 'prisma' | 'events'>): void {
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE });
+  (server as Server).on('close', () => sockets.close());
+  (server as Server).on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (url.pathname !== LIVE_WS_PATH) return rejectHandshake(socket, 404, 'not_found', `no WebSocket at ${url.pathname}`);
+    const requestId = url.searchParams.get('request_id') ?? '';
+    if (!isRequestId(requestId)) return rejectHandshake(socket, 400, 'invalid_input', 'request_id: not a request id');
+    const afterText = url.searchParams.get('after_seq') ?? '0';
+    if (!/^\d{1,9}$/.test(afterText)) return rejectHandshake(socket, 400, 'invalid_input', 'after_seq: not a sequence number');
+
+    sockets.handleUpgrade(request, socket, head, (client) => {
+      const abort = new AbortController();
+      client.on('close', () => abort.abort());
+      client.on('error', () => abort.abort());
+      followRequestEvents(deps, requestId, Number(afterText), abort.signal, {
+        event: (event) => send(client, JSON.stringify(event)),
+        keepAlive: async () => client.ping(),
+      }).catch(() => client.close(1011));
+    });
+  });
+}

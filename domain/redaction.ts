@@ -1,0 +1,119 @@
+// Keeping secrets out of everything Chiffon stores or streams (request events, the tasks table, the
+// audit repository). Pure: given the values to hide, it rewrites strings anywhere in a JSON value.
+//
+// What is hidden:
+// - the values of the step's vars its playbook marks secret (`no_log: true` in the meta file),
+//   every string (and number) inside them, wherever they appear in a text;
+// - Ansible Vault payloads (`$ANSIBLE_VAULT;1.1;AES256` and the hex lines after it);
+// - bearer tokens (`Bearer <token>`, `Authorization: ...`).
+// Results of tasks marked `no_log` arrive censored by Ansible itself ("the output has been hidden
+// due to the fact that 'no_log: true' was specified for this result").
+import type { PlaybookVar } from './types.js';
+
+export const REDACTED = '********';
+
+/** Shorter secret values are not searched for: hiding every "a" would hide the output, not the secret. */
+export const MIN_SECRET_CHARS = 3;
+
+const VAULT = /\$ANSIBLE_VAULT;[^\s"'\\]*(?:(?:\\n|\r?\n)[ \t]*[0-9a-fA-F]+)*/g;
+const BEARER = /\b(Bearer|Basic|Token)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/g;
+// After the scheme-token rule: `Authorization: <token>` without a scheme (one with a scheme keeps it).
+const AUTHORIZATION = /\b(authorization["']?\s*[:=]\s*["']?)(?!\*{8}|(?:Bearer|Basic|Token)\s)[^\s"',}]+/gi;
+
+function collectStrings(value: unknown, into: Set<string>): void {
+  if (typeof value === 'string') {
+    if (value.length >= MIN_SECRET_CHARS) into.add(value);
+  } else if (typeof value === 'number' || typeof value === 'bigint') {
+    const text = String(value);
+    if (text.length >= MIN_SECRET_CHARS) into.add(text);
+  } else if (Array.isArray(value)) {
+    for (const item of value) collectStrings(item, into);
+  } else if (typeof value === 'object' && value !== null) {
+    for (const item of Object.values(value)) collectStrings(item, into);
+  }
+}
+
+/** The secret values of a step: its vars that the playbook's specs mark secret. */
+export function secretValues(vars: Record<string, unknown>, specs: readonly Pick<PlaybookVar, 'name' | 'secret'>[]): string[] {
+  const secretNames = new Set(specs.filter((spec) => spec.secret).map((spec) => spec.name));
+  const found = new Set<string>();
+  for (const [name, value] of Object.entries(vars)) if (secretNames.has(name)) collectStrings(value, found);
+  return [...found];
+}
+
+export interface Redactor {
+  text(text: string): string;
+  /** A copy of a JSON-like value with every string redacted (object keys included). */
+  value<T>(value: T): T;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export function createRedactor(secrets: Iterable<string> = []): Redactor {
+  const values = [...new Set([...secrets].filter((s) => s.length >= MIN_SECRET_CHARS))];
+  // Also their JSON-escaped forms: a secret with a quote or newline shows up escaped in a message.
+  const forms = new Set<string>();
+  for (const value of values) {
+    forms.add(value);
+    forms.add(JSON.stringify(value).slice(1, -1));
+  }
+  // Longest first, so a secret that contains another is hidden whole.
+  const sorted = [...forms].sort((a, b) => b.length - a.length);
+  const secretPattern = sorted.length > 0 ? new RegExp(sorted.map(escapeRegExp).join('|'), 'g') : undefined;
+
+  const text = (input: string): string => {
+    let out = input;
+    if (secretPattern) out = out.replace(secretPattern, REDACTED);
+    return out
+      .replace(VAULT, REDACTED)
+      .replace(BEARER, (_match, scheme: string, space: string) => `${scheme}${space}${REDACTED}`)
+      .replace(AUTHORIZATION, (_match, prefix: string) => `${prefix}${REDACTED}`);
+  };
+
+  const value = <T>(input: T): T => {
+    const walk = (item: unknown): unknown => {
+      if (typeof item === 'string') return text(item);
+      if (Array.isArray(item)) return item.map(walk);
+      if (typeof item === 'object' && item !== null && !(item instanceof Date)) {
+        return Object.fromEntries(Object.entries(item).map(([key, inner]) => [text(key), walk(inner)]));
+      }
+      return item;
+    };
+    return walk(input) as T;
+  };
+
+  return { text, value };
+}
+
+/** Redacts patterns only (vault payloads, tokens): for places that do not know the step's vars. */
+export const redactPatterns: Redactor = createRedactor();
+
+/** Names that say "secret" even when a playbook's metadata forgot to mark them `no_log`. */
+export const SECRET_LOOKING_VAR = /(^|_)pass(word|wd)?($|_)|secret|token|api_?key|private_?key|credential|vault/i;
+
+/** Whether a var's value must be hidden: marked secret by its playbook's specs, or named like a secret. */
+export function isSecretVar(name: string, specs: readonly Pick<PlaybookVar, 'name' | 'secret'>[] | undefined): boolean {
+  return SECRET_LOOKING_VAR.test(name) || (specs ?? []).some((spec) => spec.name === name && spec.secret === true);
+}
+
+/**
+ * A copy of a plan whose secret var values are `********`, for storing it (the requests table).
+ * `specsOf` gives a playbook's var specs; undefined (unknown playbook) hides every var of the step.
+ */
+export function redactPlanVars<P extends { steps: { playbook: string; vars: Record<string, unknown> }[] }>(
+  plan: P,
+  specsOf: (playbook: string) => readonly Pick<PlaybookVar, 'name' | 'secret'>[] | undefined,
+): P {
+  return {
+    ...plan,
+    steps: plan.steps.map((step) => {
+      const specs = specsOf(step.playbook);
+      const vars = Object.fromEntries(
+        Object.entries(step.vars).map(([name, value]) => [name, specs === undefined || isSecretVar(name, specs) ? REDACTED : value]),
+      );
+      return { ...step, vars };
+    }),
+  };
+}
