@@ -1,0 +1,225 @@
+// `npm run bench`: Chiffon's performance against the real stack (Temporal dev server from the
+// project's binary, PostgreSQL, git, ansible-playbook). Prints a table and writes it, with the
+// machine's description, to bench/results/<timestamp>.json. Not part of `npm test`.
+//
+//   BENCH_QUICK=1            small N everywhere (a few minutes)
+//   BENCH_CONCURRENCY=1,10   the concurrency levels (default 1,10,50,100)
+//   BENCH_MAX_LOAD_PER_CPU=N  the workers' capacity threshold (default: the project's)
+//   BENCH_ONLY=step,planning,discovery,history,concurrency   a subset
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { fromProjectRoot } from '../lib/paths.js';
+import { tools } from '../lib/tools.js';
+import { ansibleVersion } from './ansible.js';
+import { measureConcurrency, type ConcurrencyResult } from './concurrency.js';
+import { measureDiscovery, type DiscoveryResult } from './discovery.js';
+import { writeBenchRepo } from './fixtures/repos.js';
+import { measureHistory, type HistoryResult } from './history.js';
+import { measurePlanning, type PlanningResult } from './planning.js';
+import { benchCapacityOverride, startBenchStack, type BenchStack } from './stack.js';
+import { loadConfig } from '../lib/config.js';
+import { measureStepOverhead, type StepOverheadResult } from './step-overhead.js';
+
+const quick = process.env.BENCH_QUICK === '1';
+const sizes = quick
+  ? { stepN: 5, planN: 20, discoveryN: 3 }
+  : { stepN: 20, planN: 100, discoveryN: 10 };
+const levels = (process.env.BENCH_CONCURRENCY ?? '1,10,50,100')
+  .split(',')
+  .map((level) => Number(level.trim()))
+  .filter((level) => Number.isInteger(level) && level > 0);
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
+const wanted = (name: string) => !only || only.has(name);
+
+const STREAM_SKIPPED = 'skipped: live step output (streaming) is being built separately; nothing to measure yet';
+
+interface Results {
+  startedAt: string;
+  mode: 'quick' | 'full';
+  machine: Record<string, unknown>;
+  stepOverhead?: StepOverheadResult;
+  planning?: PlanningResult[];
+  discovery?: DiscoveryResult;
+  history?: HistoryResult;
+  concurrency?: ConcurrencyResult[];
+  stream: string;
+  failures: Record<string, string>;
+  targets: { target: string; measured: string; met: boolean | null }[];
+}
+
+let stack: BenchStack | undefined;
+let stopping: Promise<void> | undefined;
+const stopStack = () => (stopping ??= stack ? stack.stop() : Promise.resolve());
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`bench: ${signal}, stopping the stack`);
+    void stopStack().finally(() => process.exit(130));
+  });
+}
+
+async function machine(): Promise<Record<string, unknown>> {
+  const temporal = await execa(tools.temporalCli(), ['--version'], { reject: false });
+  const cpus = os.cpus();
+  return {
+    cores: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    temporal: temporal.stdout.trim() || 'unknown',
+    ansible: await ansibleVersion(),
+    loadAverageAtStart: os.loadavg().map((load) => Math.round(load * 100) / 100),
+    database: process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL',
+    maxLoadPerCpu: benchCapacityOverride().maxLoadPerCpu ?? loadConfig({}).maxLoadPerCpu,
+  };
+}
+
+async function run(): Promise<void> {
+  // Workers log each state change at INFO: only warnings and errors matter here.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const startedAt = new Date();
+  const results: Results = {
+    startedAt: startedAt.toISOString(),
+    mode: quick ? 'quick' : 'full',
+    machine: await machine(),
+    stream: STREAM_SKIPPED,
+    failures: {},
+    targets: [],
+  };
+  console.log(`chiffon bench (${results.mode}) on ${JSON.stringify(results.machine)}`);
+  const file = path.join(fromProjectRoot('bench', 'results'), `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  // Written after every measurement too, so that a run stopped half-way keeps what it measured.
+  const save = () => {
+    results.targets = targets(results);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  };
+  try {
+    stack = await startBenchStack();
+    const repo = writeBenchRepo(path.join(stack.scratch, 'bench-repo'));
+    const attempt = async <T>(name: string, measure: () => Promise<T>): Promise<T | undefined> => {
+      if (!wanted(name)) {
+        results.failures[name] = 'skipped (BENCH_ONLY)';
+        return undefined;
+      }
+      const t = performance.now();
+      console.log(`bench: ${name}...`);
+      try {
+        const result = await measure();
+        console.log(`bench: ${name} done in ${Math.round((performance.now() - t) / 1000)} s`);
+        return result;
+      } catch (error) {
+        results.failures[name] = error instanceof Error ? error.message : String(error);
+        console.error(`bench: ${name} failed: ${results.failures[name]}`);
+        return undefined;
+      }
+    };
+    results.stepOverhead = await attempt('step', () => measureStepOverhead(stack!, repo, sizes.stepN));
+    save();
+    results.planning = await attempt('planning', async () => [
+      await measurePlanning(stack!, 20, sizes.planN),
+      await measurePlanning(stack!, 2000, sizes.planN),
+    ]);
+    save();
+    results.discovery = await attempt('discovery', () => measureDiscovery(stack!, 2000, sizes.discoveryN));
+    save();
+    results.history = await attempt('history', () => measureHistory(stack!, repo));
+    save();
+    results.concurrency = await attempt('concurrency', async () => {
+      const out: ConcurrencyResult[] = (results.concurrency = []);
+      for (const level of levels) {
+        console.log(`bench: concurrency ${level}...`);
+        out.push(await measureConcurrency(stack!, repo, level));
+        save();
+      }
+      return out;
+    });
+  } finally {
+    await stopStack();
+  }
+  save();
+  console.log(`\n${table(results)}\nresults: ${path.relative(process.cwd(), file)}`);
+}
+
+function targets(r: Results): Results['targets'] {
+  const out: Results['targets'] = [];
+  const s = r.stepOverhead;
+  out.push({
+    target: 'step overhead <= 100 ms and <= 3% (~3 s playbook)',
+    measured: s ? `${s.overheadMs} ms, ${s.overheadPercent}% (raw median ${s.rawMs.p50} ms)` : 'not measured',
+    met: s ? s.overheadMs <= 100 && s.overheadPercent <= 3 : null,
+  });
+  const c100 = r.concurrency?.find((c) => c.concurrency === 100);
+  out.push({
+    target: '100 concurrent requests: 0 errors, wall <= 1.2x raw parallel ansible',
+    measured: c100 ? `${c100.errors.length} errors, ${c100.wallRatio}x` : 'not measured (level 100 not run)',
+    met: c100 ? c100.errors.length === 0 && c100.wallRatio <= 1.2 : null,
+  });
+  for (const p of r.planning ?? []) {
+    out.push({ target: `plan p95 <= 200 ms (${p.catalogSize} playbooks)`, measured: `${p.endToEndMs.p95} ms`, met: p.endToEndMs.p95 <= 200 });
+  }
+  if (!r.planning) out.push({ target: 'plan p95 <= 200 ms', measured: 'not measured', met: null });
+  const d = r.discovery;
+  out.push({
+    target: 'warm discovery of 2,000 playbooks <= 1 s',
+    measured: d ? `${d.warmMs.p50} ms p50 (memo ${d.memoMs.p50} ms)` : 'not measured',
+    met: d ? d.warmMs.p50 <= 1000 : null,
+  });
+  return out;
+}
+
+function grid(rows: (string | number)[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => String(row[i] ?? '').length)));
+  return rows.map((row) => row.map((cell, i) => String(cell ?? '').padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+function table(r: Results): string {
+  const lines: string[] = [];
+  const m = r.machine;
+  lines.push(`machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, node ${m.node}, ${m.temporal}, ${m.ansible}, ${m.database}; load average at start ${JSON.stringify(m.loadAverageAtStart)}; capacity threshold ${m.maxLoadPerCpu} load/CPU; mode ${r.mode}`);
+  const rows: (string | number)[][] = [['measurement', 'figure', 'value']];
+  const s = r.stepOverhead;
+  if (s) {
+    rows.push(['1 step overhead', `raw ansible-playbook p50/p95 (n=${s.n})`, `${s.rawMs.p50} / ${s.rawMs.p95} ms`]);
+    rows.push(['', 'chiffon approval→step completed p50/p95', `${s.chiffonMs.p50} / ${s.chiffonMs.p95} ms`]);
+    rows.push(['', 'overhead (median diff), ratio', `${s.overheadMs} ms (${s.overheadPercent}%), ${s.ratio}x`]);
+    rows.push(['', 'approval→run start / run end→recorded p50', `${s.beforeRunMs.p50} / ${s.afterRunMs.p50} ms`]);
+    if (s.errors.length) rows.push(['', 'errors', s.errors.length]);
+  }
+  for (const c of r.concurrency ?? []) {
+    rows.push([`2 concurrency ${c.concurrency}`, 'wall raw / chiffon (ratio)', `${c.rawWallMs} / ${c.chiffonWallMs} ms (${c.wallRatio}x)`]);
+    rows.push(['', 'request p50/p95, errors, max RSS', `${c.requestMs.p50} / ${c.requestMs.p95} ms, ${c.errors.length} errors, ${c.maxRssMb} MB`]);
+    if (c.pausedRequests) rows.push(['', 'requests paused for capacity', c.pausedRequests]);
+  }
+  for (const p of r.planning ?? []) {
+    rows.push([`3 planning ${p.catalogSize}`, `request→plan p50/p95 (n=${p.n})`, `${p.endToEndMs.p50} / ${p.endToEndMs.p95} ms`]);
+    rows.push(['', 'parse+plan in process p50/p95; ansible-inventory p50', `${p.parseAndPlanMs.p50} / ${p.parseAndPlanMs.p95} ms; ${p.inventoryReadMs.p50} ms`]);
+    if (p.errors.length) rows.push(['', 'errors', p.errors.length]);
+  }
+  rows.push(['4 stream', '', r.stream]);
+  const d = r.discovery;
+  if (d) {
+    rows.push([`5 discovery ${d.playbooks}`, 'cold (empty cache)', `${d.coldMs} ms`]);
+    rows.push(['', 'warm (db cache) / memo / uncached p50', `${d.warmMs.p50} / ${d.memoMs.p50} / ${d.uncachedMs.p50} ms`]);
+  }
+  const h = r.history;
+  if (h) {
+    rows.push(['6 history', 'events 1-step / 2-step request', `${h.oneStepEvents} / ${h.twoStepEvents}`]);
+    rows.push(['', 'events per extra step, retention', `${h.eventsPerStep}, ${h.namespaceRetention}`]);
+  }
+  lines.push(grid(rows));
+  const failures = Object.entries(r.failures);
+  if (failures.length) lines.push('', ...failures.map(([name, why]) => `${name}: ${why}`));
+  lines.push('', grid([['target', 'measured', 'met'], ...r.targets.map((t) => [t.target, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : 'NO'])]));
+  return lines.join('\n');
+}
+
+run().catch(async (error: unknown) => {
+  console.error(error);
+  await stopStack();
+  process.exit(1);
+});
