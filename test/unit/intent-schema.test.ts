@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildDecompositionPrompt, PROMPT_LIMITS, stripJsonFence, validateModelIntents } from '../../domain/intent-schema.js';
-import type { Catalog, PlaybookEntry } from '../../domain/types.js';
-
-function playbook(entry: Partial<PlaybookEntry> & Pick<PlaybookEntry, 'path' | 'service' | 'intents'>): PlaybookEntry {
-  return { aliases: [], description: '', vars: [], after: [], ...entry };
-}
+import type { Catalog } from '../../domain/types.js';
+import { playbookEntry as playbook } from '../support/catalog-entry.js';
 
 const catalog: Catalog = {
   warnings: [],
