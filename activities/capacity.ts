@@ -5,7 +5,7 @@ import type { CapacityCheck } from '../domain/request-state.js';
 import type { ChiffonConfig } from '../lib/config.js';
 
 /** An agent that has not reported for this long is considered gone. */
-export const AGENT_LIVENESS_MS = 30_000;
+const AGENT_LIVENESS_MS = 30_000;
 
 export function createCapacityActivities(config: ChiffonConfig, prisma: PrismaClient) {
   return {

@@ -71,7 +71,7 @@ function describePlaybook(entry: Catalog['playbooks'][number]): string {
 }
 
 /** The catalog part of the prompt, cut at a playbook boundary when it would exceed its bound. */
-export function describeCatalog(catalog: Catalog): string {
+function describeCatalog(catalog: Catalog): string {
   const blocks: string[] = [];
   let size = 0;
   let omitted = 0;

@@ -182,7 +182,7 @@ export async function createDatabase(serverUrl: string, name: string): Promise<s
 }
 
 /** Like createDatabase, but a database that already exists is fine. */
-export async function ensureDatabase(serverUrl: string, name: string): Promise<string> {
+async function ensureDatabase(serverUrl: string, name: string): Promise<string> {
   try {
     return await createDatabase(serverUrl, name);
   } catch (error) {

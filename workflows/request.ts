@@ -106,7 +106,7 @@ function mergeSupplied(before: InputAction['values'], added: InputAction['values
 }
 
 /** The task id of a step's n-th run: the planned id first, then `<id>.r2`, `<id>.r3`, ... */
-export function taskIdForAttempt(plannedTaskId: string, attempt: number): string {
+function taskIdForAttempt(plannedTaskId: string, attempt: number): string {
   return attempt === 1 ? plannedTaskId : `${plannedTaskId}.r${attempt}`;
 }
 
