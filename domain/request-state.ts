@@ -45,6 +45,8 @@ export interface StepState {
 export interface RequestState {
   requestId: string;
   message: string;
+  /** Who asked for it (absent for requests started before identities were recorded). */
+  requestedBy?: string;
   status: RequestStatus;
   intents: Intent[];
   plan?: Plan;
@@ -75,6 +77,10 @@ export interface RequestInput {
   retryWindow?: string;
   /** How soon a paused request first checks capacity again (then less and less often). */
   capacityRecheckMs?: number;
+  /** Who asked: the identity of the API token that submitted the request. */
+  requestedBy?: string;
+  /** Four-eyes is the default: the requester may approve their own request only when this is set. */
+  allowSelfApproval?: boolean;
 }
 
 export interface DecisionInput {

@@ -33,6 +33,7 @@ export const Refused = {
   notPaused: 'NotPaused',
   alreadyEnded: 'AlreadyEnded',
   notNeedingInput: 'NotNeedingInput',
+  selfApproval: 'SelfApproval',
 } as const;
 
 /** Search attributes registered by temporal-dev.sh: the Temporal UI lists requests by them. */
