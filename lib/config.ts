@@ -34,6 +34,8 @@ export interface ChiffonConfig {
   maxLoadPerCpu: number;
   /** An agent with less available memory than this percentage has no room for a step. */
   minFreeMemoryPercent: number;
+  /** Four-eyes is the default: a requester may approve their own request only when this is true. */
+  allowSelfApproval: boolean;
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -42,6 +44,13 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name}=${raw} is not a non-negative number`);
   return value;
+}
+
+function booleanFlag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '' || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') return true;
+  throw new Error(`${name}=${env[name]} is not true or false`);
 }
 
 function resolvePath(value: string | undefined, fallback: string): string {
@@ -69,5 +78,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     maxConcurrentSteps: Math.max(1, Math.floor(positiveNumber(env, 'CHIFFON_MAX_CONCURRENT_STEPS', 4))),
     maxLoadPerCpu: positiveNumber(env, 'CHIFFON_MAX_LOAD_PER_CPU', 2),
     minFreeMemoryPercent: positiveNumber(env, 'CHIFFON_MIN_FREE_MEMORY_PERCENT', 5),
+    allowSelfApproval: booleanFlag(env, 'CHIFFON_ALLOW_SELF_APPROVAL'),
   };
 }
