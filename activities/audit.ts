@@ -20,6 +20,8 @@ export function taskAuditDocument(input: TaskAuditInput) {
     attempt: input.attempt,
     playbook: input.step.playbook,
     service: input.step.service ?? null,
+    host: input.step.host ?? null,
+    agent: input.run?.agent ?? input.step.agent ?? null,
     execution_result: input.run
       ? {
           exit_code: input.run.exitCode,
@@ -60,6 +62,7 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         decisionComment: state.decision?.comment ?? null,
         decidedAt: state.decision ? new Date(state.decision.decidedAt) : null,
         decomposition: state.decomposition ? (state.decomposition as object) : undefined,
+        requestedBy: state.requestedBy ?? null,
       };
       await prisma.request.upsert({
         where: { id: state.requestId },
@@ -76,6 +79,16 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
             ...(state.pausedReason ? { paused_reason: state.pausedReason } : {}),
           }),
         },
+        // A step waiting for its agent (offline or busy) says so on the stream, once per reason.
+        ...state.steps
+          .filter((step) => step.status === 'waiting')
+          .map((step) => ({
+            kind: 'step_status' as const,
+            stepIndex: step.index,
+            taskId: step.taskId,
+            payload: { status: 'waiting', playbook: step.playbook, agent: step.agent ?? null, reason: step.waitingReason ?? null },
+            dedupe: `step:${step.taskId}:waiting:${step.waitingReason ?? ''}`,
+          })),
       ]);
     },
 
@@ -98,6 +111,7 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         attempt: input.attempt,
         playbook: input.step.playbook,
         service: input.step.service ?? null,
+        host: input.run?.agent ?? input.step.agent ?? null,
         status: input.status,
         outcome: input.outcome,
         exitCode: input.run?.exitCode ?? null,

@@ -1,9 +1,10 @@
 // The catalog scan with its results cached in PostgreSQL (table playbook_cache), keyed by the
 // repository, the playbook's path and a sha256 over the playbook and its metadata file.
 //
-// Every scan still lists the repository and reads (and hashes) every playbook and metadata file:
-// that is how a change is noticed, whatever made it (an editor, git checkout, a copy). Only new or
-// changed pairs are parsed; the others come from the cache. Rows of playbooks that are gone are
+// Every scan looks at every folder and every playbook and metadata file: that is how a change is
+// noticed, whatever made it (an editor, git checkout, a copy). What is unchanged since the last scan
+// in this process (by stat signature, catalog-files.ts) is not listed or read again; the rest is read
+// and hashed. Only new or changed pairs are parsed; the others come from the cache. Rows of playbooks that are gone are
 // dropped. One query reads the repository's rows and one transaction writes the changes, however
 // many playbooks there are. The cache only saves work: a database that cannot be read or written
 // makes the scan parse everything (and say so in cacheError); it never fails the scan.
@@ -13,16 +14,8 @@
 // the last exchange with the database, up to memoMs after it.
 import type { Catalog } from '../domain/types.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
-import {
-  assembleCatalog,
-  hashSource,
-  listPlaybookSources,
-  parseSource,
-  readSources,
-  type CatalogWarning,
-  type ParsedSource,
-  type PlaybookSource,
-} from './catalog.js';
+import { assembleCatalog, parseSource, type CatalogWarning, type ParsedSource, type PlaybookSource } from './catalog.js';
+import { readRepository } from './catalog-files.js';
 
 export interface CatalogScanStats {
   /** Playbooks found with a metadata file (the ones a cache row can exist for). */
@@ -71,10 +64,9 @@ const memos = new WeakMap<object, Map<string, Memo>>();
 
 export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, options: CachedScanOptions = {}): Promise<CachedCatalog> {
   const memoMs = options.memoMs ?? DEFAULT_MEMO_MS;
-  const listing = await listPlaybookSources(repoDir);
+  // Unchanged folders and files (by their stat signatures) are not listed or read again: catalog-files.ts.
+  const { listing, current } = await readRepository(repoDir);
   const repo = listing.root;
-  const contents = await readSources(repo, listing.sources);
-  const current = listing.sources.map((source, i) => ({ source, content: contents[i]!, hash: hashSource(source, contents[i]!) }));
 
   const finish = (parsed: ParsedSource[], stats: Omit<CatalogScanStats, 'scanned'>, cacheError?: string): CachedCatalog => ({
     ...assembleCatalog(parsed, listing.warnings),

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { isSeq, parseDocument, LineCounter } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, LineCounter } from 'yaml';
 import { parseMetadata } from '../domain/playbook-metadata.js';
 import type { Catalog, PlaybookEntry } from '../domain/types.js';
 import { resolveInside } from '../lib/paths.js';
@@ -44,7 +44,7 @@ const READ_SLICE_MS = 10;
  * Part of every source hash: bump it when parseSource's output for the same bytes changes (a new
  * metadata rule, another entry shape), so cached results of the older code are parsed again.
  */
-export const PARSE_VERSION = 'chiffon-catalog-1';
+export const PARSE_VERSION = 'chiffon-catalog-2';
 
 export type CatalogWarning = Catalog['warnings'][number];
 
@@ -86,14 +86,18 @@ export async function scanCatalog(repoDir: string): Promise<Catalog> {
   );
 }
 
-/** Walks the repository and pairs each playbook with its metadata file. Throws only when `repoDir` is not a folder. */
-export async function listPlaybookSources(repoDir: string): Promise<CatalogListing> {
+/**
+ * Walks the repository and pairs each playbook with its metadata file. Throws only when `repoDir` is
+ * not a folder. `onFolder` is called with each folder walked, before it is listed (catalog-files.ts
+ * takes the folder's stat signature there).
+ */
+export async function listPlaybookSources(repoDir: string, onFolder?: (dir: string) => void): Promise<CatalogListing> {
   const root = path.resolve(repoDir);
   const rootStat = await lstat(root).catch(() => undefined);
   if (!rootStat?.isDirectory()) throw new Error(`playbook repository ${root} is not a directory`);
 
   const warnings: CatalogWarning[] = [];
-  const files = await listFiles(root, warnings);
+  const files = await listFiles(root, warnings, onFolder);
   const fileSet = new Set(files);
   const usedMeta = new Set<string>();
   const sources: PlaybookSource[] = [];
@@ -156,13 +160,17 @@ export function parseSource(source: PlaybookSource, content: SourceContent): Par
   const { playbook, meta } = source;
   const warnings: CatalogWarning[] = [];
   if ('warning' in content.playbook) return { entry: null, warnings: [content.playbook.warning] };
-  if (!checkPlaybook(playbook, content.playbook.bytes.toString('utf8'), warnings)) return { entry: null, warnings };
+  const checked = checkPlaybook(playbook, content.playbook.bytes.toString('utf8'), warnings);
+  if (!checked.ok) return { entry: null, warnings };
   if ('warning' in content.meta) return { entry: null, warnings: [...warnings, content.meta.warning] };
 
   const { entry, warnings: metaWarnings } = parseMetadata(playbook, content.meta.bytes.toString('utf8'), meta);
   warnings.push(...metaWarnings);
-  if (!entry) warnings.push({ file: playbook, message: `the metadata in ${meta} is not valid: the playbook cannot be planned` });
-  return { entry: entry ?? null, warnings };
+  if (!entry) {
+    warnings.push({ file: playbook, message: `the metadata in ${meta} is not valid: the playbook cannot be planned` });
+    return { entry: null, warnings };
+  }
+  return { entry: checked.hosts ? { ...entry, hosts: checked.hosts } : entry, warnings };
 }
 
 /** The catalog from every playbook's parse result and the listing's warnings: cross-playbook checks, sorted. */
@@ -180,11 +188,12 @@ export function assembleCatalog(parsed: Iterable<ParsedSource>, listingWarnings:
 }
 
 /** Repository-relative, `/`-separated paths of the regular files to consider, sorted. */
-async function listFiles(root: string, warnings: CatalogWarning[]): Promise<string[]> {
+async function listFiles(root: string, warnings: CatalogWarning[], onFolder?: (dir: string) => void): Promise<string[]> {
   const found: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     let entries;
     try {
+      onFolder?.(dir);
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
       warnings.push({ file: toRelative(root, dir) || '.', message: `cannot list the folder: ${errorMessage(err)}` });
@@ -213,7 +222,7 @@ async function listFiles(root: string, warnings: CatalogWarning[]): Promise<stri
  * synchronous reads take about a fifth of the time of the same reads through the libuv thread pool
  * (open, fstat, read and close are a pool round trip each). readSources yields between batches.
  */
-function readBytesSync(root: string, relative: string): FileRead {
+export function readBytesSync(root: string, relative: string): FileRead {
   let fd: number | undefined;
   try {
     // O_NOFOLLOW: a file swapped for a symbolic link since the listing is refused, not followed;
@@ -230,24 +239,33 @@ function readBytesSync(root: string, relative: string): FileRead {
   }
 }
 
-/** A playbook must at least be YAML holding a list of plays. */
-function checkPlaybook(file: string, text: string, warnings: CatalogWarning[]): boolean {
+/**
+ * A playbook must at least be YAML holding a list of plays. Returns the plays' `hosts:` patterns
+ * (joined as one Ansible pattern): the planner makes a step for each inventory host they match.
+ */
+function checkPlaybook(file: string, text: string, warnings: CatalogWarning[]): { ok: false } | { ok: true; hosts?: string } {
   try {
     const lineCounter = new LineCounter();
     const doc = parseDocument(text, { lineCounter, prettyErrors: false });
     if (doc.errors.length > 0) {
       for (const e of doc.errors) warnings.push({ file, line: lineCounter.linePos(e.pos[0]).line, message: `YAML: ${e.message}` });
       warnings.push({ file, message: 'not valid YAML: the playbook cannot be planned' });
-      return false;
+      return { ok: false };
     }
     if (!isSeq(doc.contents)) {
       warnings.push({ file, line: 1, message: 'not a playbook (expected a list of plays): it cannot be planned' });
-      return false;
+      return { ok: false };
     }
-    return true;
+    const patterns = new Set<string>();
+    for (const play of doc.contents.items) {
+      const hosts = isMap(play) ? play.get('hosts', true) : undefined;
+      const names = isSeq(hosts) ? hosts.items : [hosts];
+      for (const name of names) if (isScalar(name) && typeof name.value === 'string' && name.value.trim()) patterns.add(name.value.trim());
+    }
+    return patterns.size > 0 ? { ok: true, hosts: [...patterns].join(',') } : { ok: true };
   } catch (err) {
     warnings.push({ file, message: `cannot parse the playbook: ${errorMessage(err)}` });
-    return false;
+    return { ok: false };
   }
 }
 

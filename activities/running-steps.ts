@@ -1,14 +1,15 @@
-// How many playbook steps this worker process is running now; the agent registry reports it.
-let running = 0;
+// How many playbook steps each agent of this worker process is running now; the agent registry
+// reports it. Per agent, because one process may serve several (tests run three in one process).
+const running = new Map<string, number>();
 
 export const runningSteps = {
-  count: (): number => running,
-  async track<T>(work: () => Promise<T>): Promise<T> {
-    running += 1;
+  count: (agent: string): number => running.get(agent) ?? 0,
+  async track<T>(agent: string, work: () => Promise<T>): Promise<T> {
+    running.set(agent, (running.get(agent) ?? 0) + 1);
     try {
       return await work();
     } finally {
-      running -= 1;
+      running.set(agent, (running.get(agent) ?? 1) - 1);
     }
   },
 };

@@ -1,10 +1,11 @@
 // Running a plan step and analysing a failed one: the real ansible-playbook and ansible-lint.
 import os from 'node:os';
-import { activityInfo, ApplicationFailure, CancelledFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { activityInfo, ApplicationFailure, CancelledFailure, cancellationSignal, getClient, heartbeat } from '@temporalio/activity';
 import type { AnsibleEvent } from '../domain/ansible-events.js';
 import { describeFingerprintChange } from '../domain/plan-hash.js';
 import { createRedactor, isSecretVar, secretValues, type Redactor } from '../domain/redaction.js';
 import { STALE_PLAN } from '../domain/request-state.js';
+import { stepStartedSignal } from '../workflows/messages.js';
 import type { LintFinding, PlanFingerprint, PlanStep, StepRunResult } from '../domain/types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
@@ -22,6 +23,8 @@ export interface RunStepInput {
   step: PlanStep;
   /** The approved plan's fingerprint: the step runs only if its inputs still match it. */
   fingerprint: PlanFingerprint;
+  /** The workflow marked the step waiting (agent offline or busy): signal it when the step starts. */
+  notifyStart?: boolean;
 }
 
 /** The request a step belongs to, from its workflow id (`request-<id>`). */
@@ -89,7 +92,15 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     async runStep(input: RunStepInput): Promise<StepRunResult> {
       await assertStillApproved(input);
       const { step } = input;
-      const requestId = requestIdOfWorkflow(activityInfo().workflowExecution?.workflowId ?? step.taskId);
+      const workflowId = activityInfo().workflowExecution?.workflowId;
+      const requestId = requestIdOfWorkflow(workflowId ?? step.taskId);
+      if (input.notifyStart && workflowId) {
+        // Best effort: the step runs either way, and its events say it started.
+        await getClient()
+          .workflow.getHandle(workflowId)
+          .signal(stepStartedSignal, { taskId: step.taskId, agent: config.workerHost })
+          .catch((err: unknown) => console.warn(`request ${requestId}: could not tell the workflow step ${step.index + 1} started: ${String(err)}`));
+      }
       const attempt = activityInfo().attempt;
       const redact = await redactorFor(step);
       const db = prisma;
@@ -103,7 +114,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
         kind: 'step_status',
         stepIndex: step.index,
         taskId: step.taskId,
-        payload: { status: 'running', playbook: step.playbook, activity_attempt: attempt },
+        payload: { status: 'running', playbook: step.playbook, activity_attempt: attempt, agent: config.workerHost, ...(step.host ? { host: step.host } : {}) },
         dedupe: `step:${step.taskId}:running:${attempt}`,
       });
       let tasksDone = 0;
@@ -112,12 +123,14 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
       // same, so it heartbeats on a timer too. A dead worker stops heartbeating and Temporal notices.
       const keepAlive = setInterval(() => heartbeat({ tasksDone }), HEARTBEAT_INTERVAL_MS);
       try {
-        const run = await runningSteps.track(() =>
+        const run = await runningSteps.track(config.workerHost, () =>
           runPlaybook({
             playbookRepo: config.playbookRepo,
             playbook: input.step.playbook,
             inventory: config.inventory,
-            vars: input.step.vars,
+            ...(step.host ? { limit: step.host } : {}),
+            // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
+            vars: { ...input.step.vars, chiffon_agent: config.workerHost },
             stateDir: config.stateDir,
             workDir: config.workDir,
             signal: cancellationSignal(),
@@ -127,7 +140,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
             },
           }),
         );
-        return redactRun({ ...run, activityAttempt: attempt, ranOn: `${os.hostname()}:${process.pid}` }, redact);
+        return redactRun({ ...run, activityAttempt: attempt, ranOn: `${os.hostname()}:${process.pid}`, agent: config.workerHost }, redact);
       } catch (err) {
         // Temporal reports the activity as cancelled (not failed) only for a CancelledFailure.
         if (err instanceof AnsibleRunCancelledError) throw new CancelledFailure(err.message);

@@ -5,14 +5,16 @@ import { loadConfig } from '../lib/config.js';
 import { createEventNotifier } from '../lib/event-notifier.js';
 import { openDatabase } from '../lib/database.js';
 import { createPrismaClient } from '../lib/prisma.js';
+import { temporalConnectSettings } from '../lib/temporal-connection.js';
 import { createApp } from './app.js';
 import { attachLiveEventsWebSocket } from './live-websocket.js';
 
 async function run(): Promise<void> {
-  const config = loadConfig();
+  const settings = temporalConnectSettings(loadConfig());
+  const config = { ...loadConfig(), temporalNamespace: settings.namespace };
   const database = await openDatabase(config.databaseUrl);
   const prisma = createPrismaClient(database.url);
-  const connection = await Connection.connect({ address: config.temporalAddress });
+  const connection = await Connection.connect(settings.connectionOptions);
   const client = new Client({ connection, namespace: config.temporalNamespace });
   const events = createEventNotifier(database.url);
   const server = serve({ fetch: createApp({ client, prisma, config, events }).fetch, port: config.port, hostname: config.host });

@@ -16,27 +16,38 @@ export interface CapacityThresholds {
   minFreeMemoryPercent: number;
 }
 
-/** Why this agent cannot take a step now, or undefined when it can. */
-export function agentBusyReason(agent: AgentCapacity, limits: CapacityThresholds): string | undefined {
+/** Why this agent's machine is too loaded to start another playbook, or undefined when it is not. */
+export function agentOverloadReason(agent: AgentCapacity, limits: CapacityThresholds): string | undefined {
   const loadPerCpu = agent.loadAverage1 / Math.max(1, agent.cpuCount);
   if (loadPerCpu > limits.maxLoadPerCpu) return `${agent.id}: load ${loadPerCpu.toFixed(2)} per CPU is above ${limits.maxLoadPerCpu}`;
   const freePercent = (100 * agent.memoryFreeMb) / Math.max(1, agent.memoryTotalMb);
   if (freePercent < limits.minFreeMemoryPercent) return `${agent.id}: ${freePercent.toFixed(1)}% memory free is below ${limits.minFreeMemoryPercent}%`;
-  if (agent.runningSteps >= agent.maxSteps) return `${agent.id}: already runs ${agent.runningSteps}/${agent.maxSteps} steps`;
   return undefined;
 }
 
 /**
- * Any live agent with room is enough: the step goes to whichever worker polls first. With no live
- * agent in the registry there is nothing to judge by, and the step simply waits in the task queue.
+ * Whether a step can start now on the live agents that serve it (`agentName`'s agents, or any
+ * agent of the shared queue for a step without one):
+ * - an agent that is not overloaded and has a free slot: go;
+ * - none overloaded-free: pause (load or memory; an operator may resume);
+ * - all slots busy: wait in the task queue, where Temporal hands the step to the first free slot;
+ * - the step's agent offline: wait in its task queue until it is back.
+ * With no live agent and no agent named there is nothing to judge by: go, and the step waits in
+ * the shared queue for whichever worker polls first.
  */
-export function assessCapacity(agents: AgentCapacity[], limits: CapacityThresholds): CapacityCheck {
-  if (agents.length === 0) return { ok: true };
-  const reasons: string[] = [];
-  for (const agent of agents) {
-    const reason = agentBusyReason(agent, limits);
-    if (!reason) return { ok: true };
-    reasons.push(reason);
+export function assessCapacity(agents: AgentCapacity[], limits: CapacityThresholds, agentName?: string): CapacityCheck {
+  if (agents.length === 0) {
+    if (!agentName) return { ok: true };
+    return { ok: false, wait: 'offline', reason: `no worker is online for host ${agentName}; the step waits for it` };
   }
-  return { ok: false, reason: `no agent has room: ${reasons.join('; ')}` };
+  const overloaded: string[] = [];
+  const full: string[] = [];
+  for (const agent of agents) {
+    const reason = agentOverloadReason(agent, limits);
+    if (reason) overloaded.push(reason);
+    else if (agent.runningSteps >= agent.maxSteps) full.push(`${agent.id} runs ${agent.runningSteps}/${agent.maxSteps} steps`);
+    else return { ok: true };
+  }
+  if (full.length > 0) return { ok: false, wait: 'queued', reason: `queued: ${full.join('; ')}` };
+  return { ok: false, reason: `no agent has room: ${overloaded.join('; ')}` };
 }

@@ -78,3 +78,38 @@ export function hostsInGroup(inventory: Inventory, group: string): InventoryHost
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * The hosts an Ansible host pattern targets, sorted: `homelab`, `web,db`, `all:!portals`,
+ * `homelab:&debian`, `nas*`. As Ansible does, the plain terms are joined first, then `&` terms
+ * intersect and `!` terms remove; a term is a group, a host or a `*` glob over either. `localhost`
+ * not in the inventory is Ansible's implicit localhost.
+ */
+export function resolveHostPattern(inventory: Inventory, pattern: string): string[] {
+  const terms = pattern
+    .split(/[,:]/)
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const groupNames = new Set(inventory.hosts.flatMap((h) => h.groups));
+  const hostNames = new Set(inventory.hosts.map((h) => h.name));
+  const matchTerm = (term: string): Set<string> => {
+    if (term === ALL_GROUP || term === '*') return new Set(hostNames);
+    if (term.includes('*') || term.includes('?')) {
+      const glob = new RegExp(`^${term.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+      const matched = new Set([...hostNames].filter((h) => glob.test(h)));
+      for (const group of groupNames) if (glob.test(group)) for (const h of hostsInGroup(inventory, group)) matched.add(h.name);
+      return matched;
+    }
+    if (groupNames.has(term)) return new Set(hostsInGroup(inventory, term).map((h) => h.name));
+    if (hostNames.has(term) || term === 'localhost' || term === '127.0.0.1') return new Set([term]);
+    return new Set();
+  };
+  const selected = new Set<string>();
+  for (const term of terms) if (!term.startsWith('&') && !term.startsWith('!')) for (const h of matchTerm(term)) selected.add(h);
+  for (const term of terms.filter((t) => t.startsWith('&'))) {
+    const keep = matchTerm(term.slice(1));
+    for (const h of selected) if (!keep.has(h)) selected.delete(h);
+  }
+  for (const term of terms.filter((t) => t.startsWith('!'))) for (const h of matchTerm(term.slice(1))) selected.delete(h);
+  return [...selected].sort(compare);
+}

@@ -9,10 +9,12 @@ export function sha256(content: string | Uint8Array): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-export function planHash(steps: Pick<PlanStep, 'index' | 'playbook' | 'vars'>[], fingerprint: PlanFingerprint): string {
+export function planHash(steps: Pick<PlanStep, 'index' | 'playbook' | 'vars' | 'host' | 'agent'>[], fingerprint: PlanFingerprint): string {
   // Stable key order, so the same plan always hashes the same however its objects were built.
+  // Where a step runs is part of what is approved: a host or agent left out when absent, so plans
+  // without them hash as they always did.
   const canonical = stringify({
-    steps: steps.map((step) => ({ index: step.index, playbook: step.playbook, vars: step.vars })),
+    steps: steps.map((step) => ({ index: step.index, playbook: step.playbook, vars: step.vars, ...(step.host ? { host: step.host } : {}), ...(step.agent ? { agent: step.agent } : {}) })),
     fingerprint,
   });
   return sha256(canonical ?? '');

@@ -1,6 +1,7 @@
 // Turns intents into an ordered plan of playbook runs with every required variable filled,
 // from the inventory (e.g. the existing portals) or the playbook's defaults.
-import { hostsInGroup } from './inventory.js';
+import { agentForHost } from './fleet.js';
+import { hostsInGroup, resolveHostPattern } from './inventory.js';
 import type { Catalog, Intent, Inventory, Plan, PlanStep, PlaybookEntry } from './types.js';
 
 /** A plan before its fingerprint is read from disk (see activities/planning.ts). */
@@ -78,6 +79,17 @@ function fillVars(playbook: PlaybookEntry, inventory: Inventory, supplied: Recor
   return { vars, varSources, missing };
 }
 
+/**
+ * One step per inventory host the playbook's plays target, each run by that host's agent: the
+ * fleet spreads a playbook over the hosts that serve it. A playbook whose pattern matches no
+ * inventory host (or that names none) is one step, run by any worker of the shared queue.
+ */
+function targetsOf(playbook: PlaybookEntry, inventory: Inventory): { host?: string; agent?: string }[] {
+  const hosts = playbook.hosts ? resolveHostPattern(inventory, playbook.hosts) : [];
+  if (hosts.length === 0) return [{}];
+  return hosts.map((name) => ({ host: name, agent: agentForHost(inventory.hosts.find((h) => h.name === name) ?? { name, vars: {} }) }));
+}
+
 export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inventory, ids: PlanIds, supplied: SuppliedVars = {}): PlanResult {
   const byPath = new Map(catalog.playbooks.map((p) => [p.path, p]));
   // Several intents may be served by one playbook: it runs once.
@@ -94,15 +106,18 @@ export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inve
     const { vars, varSources, missing } = fillVars(playbook, inventory, supplied[playbook.path] ?? {});
     if (missing.length > 0) missingVars.push({ playbook: playbook.path, vars: missing });
     const intent = intents.find((i) => i.playbook === playbook.path);
-    steps.push({
-      index: steps.length,
-      taskId: ids.newTaskId(),
-      playbook: playbook.path,
-      service: playbook.service,
-      intent: intent?.name ?? '',
-      vars,
-      varSources,
-    });
+    for (const target of targetsOf(playbook, inventory)) {
+      steps.push({
+        index: steps.length,
+        taskId: ids.newTaskId(),
+        playbook: playbook.path,
+        service: playbook.service,
+        intent: intent?.name ?? '',
+        vars,
+        varSources,
+        ...target,
+      });
+    }
   }
   if (missingVars.length > 0) {
     const list = missingVars.map((m) => `${m.playbook}: ${m.vars.join(', ')}`).join('; ');

@@ -40,6 +40,11 @@ export interface StepState {
   finishedAt?: string;
   /** Commit of this task's record in the audit repository, once audited. */
   auditCommit?: string;
+  /** The inventory host and the agent that runs the step, from the plan. */
+  host?: string;
+  agent?: string;
+  /** While the step is `waiting`: for what (its agent offline, or all its slots busy). */
+  waitingReason?: string;
 }
 
 export interface RequestState {
@@ -103,15 +108,22 @@ export interface InputAction extends OperatorAction {
 
 /** Whether an agent can take a step now; `reason` says why not. */
 export interface CapacityCheck {
+  /** An agent for the step has room now. */
   ok: boolean;
   reason?: string;
+  /**
+   * Not ok, but nothing an operator must resume: the step waits in its agent's task queue, and
+   * runs as soon as that agent is back (`offline`) or has a free slot (`queued`). Absent when not
+   * ok: the agents are overloaded (load, memory) and the request pauses.
+   */
+  wait?: 'offline' | 'queued';
 }
 
 /** What the audit records for one task; `run` is absent for a step that never ran. */
 export interface TaskAuditInput {
   requestId: string;
   planId: string;
-  step: { index: number; taskId: string; playbook: string; service?: string };
+  step: { index: number; taskId: string; playbook: string; service?: string; host?: string; agent?: string };
   /** Which run of the step this is (1, or more after retries). */
   attempt: number;
   /** Which decomposition provider planned the request. */

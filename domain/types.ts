@@ -36,6 +36,8 @@ export interface PlaybookEntry {
   vars: PlaybookVar[];
   /** Playbooks (paths) that must run before this one when both are in a plan. */
   after: string[];
+  /** The plays' `hosts:` pattern (e.g. `homelab`); the plan has a step for each host it matches. */
+  hosts?: string;
 }
 
 /** A decomposition provider that was passed over, and why (quota, timeout, refused answer, ...). */
@@ -77,7 +79,7 @@ export interface Intent {
   source: string;
 }
 
-export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+export type StepStatus = 'pending' | 'waiting' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
 
 export interface PlanStep {
   index: number;
@@ -89,6 +91,11 @@ export interface PlanStep {
   vars: Record<string, unknown>;
   /** Where each var's value came from: `inventory:portals`, `default`, ... */
   varSources: Record<string, string>;
+  /** The inventory host this step runs against (`ansible-playbook --limit`); absent: every host of the play. */
+  host?: string;
+  /** The agent whose task queue runs the step (`npm run worker -- --host NAME`): the host's
+   * `chiffon_agent` inventory var, else the host itself. Absent: any worker of the shared queue. */
+  agent?: string;
 }
 
 /** What a plan was made from, so a change between approval and running can be detected. */
@@ -142,6 +149,8 @@ export interface StepRunResult {
   activityAttempt?: number;
   /** The worker that ran it (`hostname:pid`). */
   ranOn?: string;
+  /** The agent (`--host` name of the worker) that ran it. */
+  agent?: string;
 }
 
 export type LintCategory = 'idempotency' | 'error_handling' | 'security' | 'deprecation' | 'formatting' | 'other';

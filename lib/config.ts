@@ -1,6 +1,7 @@
 // Chiffon's configuration, read once from the environment. Every setting has a default that
 // works on a fresh clone, so `npm start` needs no configuration at all.
 import path from 'node:path';
+import { isValidAgentName } from '../domain/fleet.js';
 import { fromProjectRoot } from './paths.js';
 
 export interface ChiffonConfig {
@@ -8,7 +9,12 @@ export interface ChiffonConfig {
   databaseUrl: string | undefined;
   temporalAddress: string;
   temporalNamespace: string;
+  /** The shared orchestration queue (workflows, planning, records); steps go to `<taskQueue>-host-<agent>`. */
   taskQueue: string;
+  /** This worker's agent name (`npm run worker -- --host NAME`): it runs the plan steps of that host. */
+  workerHost: string;
+  /** Whether this worker also serves the shared orchestration queue (false: a host-only worker). */
+  orchestration: boolean;
   /** Address the API listens on; 127.0.0.1 unless CHIFFON_HOST opens it to the LAN. */
   host: string;
   port: number;
@@ -53,6 +59,12 @@ function booleanFlag(env: NodeJS.ProcessEnv, name: string): boolean {
   throw new Error(`${name}=${env[name]} is not true or false`);
 }
 
+/** An agent name, checked here so a typo fails at start rather than as an unroutable task queue. */
+export function agentName(value: string, setting: string): string {
+  if (!isValidAgentName(value)) throw new Error(`${setting}=${value} is not a host name (letters, digits and . _ : - only)`);
+  return value;
+}
+
 function resolvePath(value: string | undefined, fallback: string): string {
   return path.resolve(value && value.length > 0 ? value : fallback);
 }
@@ -65,6 +77,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     temporalAddress: env.TEMPORAL_ADDRESS || '127.0.0.1:7233',
     temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.CHIFFON_TASK_QUEUE || 'chiffon',
+    workerHost: agentName(env.CHIFFON_WORKER_HOST || 'localhost', 'CHIFFON_WORKER_HOST'),
+    orchestration: env.CHIFFON_ORCHESTRATION === undefined || env.CHIFFON_ORCHESTRATION === '' ? true : booleanFlag(env, 'CHIFFON_ORCHESTRATION'),
     host: env.CHIFFON_HOST || '127.0.0.1',
     port,
     playbookRepo: resolvePath(env.CHIFFON_PLAYBOOK_REPO, fromProjectRoot('playbooks')),

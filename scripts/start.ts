@@ -15,8 +15,9 @@ import { describeLlmConfig, loadLlmConfig } from '../lib/llm-config.js';
 import { migrateDatabase, openDatabase } from '../lib/database.js';
 import { fromProjectRoot } from '../lib/paths.js';
 import { createPrismaClient } from '../lib/prisma.js';
+import { describeTemporalConnection, temporalConnectSettings } from '../lib/temporal-connection.js';
 import { startAgentReporter } from '../workers/agent-reporter.js';
-import { createChiffonWorker } from '../workers/worker.js';
+import { createChiffonWorkers, runWorkers } from '../workers/worker.js';
 
 const TEMPORAL_STARTUP_MS = 60_000;
 
@@ -61,9 +62,10 @@ async function run(): Promise<void> {
     cleanups.push(() => prisma.$disconnect());
     await ensureAuditRepo(config.auditRepo);
 
+    const temporalSettings = temporalConnectSettings(config);
     let connection: Connection;
     if (externalTemporal) {
-      connection = await Connection.connect({ address: config.temporalAddress });
+      connection = await Connection.connect(temporalSettings.connectionOptions);
     } else {
       const temporal = await startTemporal(config.temporalAddress);
       connection = temporal.connection;
@@ -74,12 +76,14 @@ async function run(): Promise<void> {
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporalNamespace });
 
-    const workerConnection = await NativeConnection.connect({ address: config.temporalAddress });
+    const workerConnection = await NativeConnection.connect(externalTemporal ? temporalSettings.connectionOptions : { address: config.temporalAddress });
     cleanups.push(() => workerConnection.close());
-    const worker = await createChiffonWorker({ connection: workerConnection, config, prisma, llm });
+    // The orchestration worker and this machine's host worker (agent CHIFFON_WORKER_HOST, `localhost`
+    // by default: the sample inventory's homelab host).
+    const workers = await createChiffonWorkers({ connection: workerConnection, config, prisma, llm });
     const reporter = startAgentReporter(prisma, config);
     cleanups.push(() => reporter.stop());
-    const workerDone = worker.run();
+    const workerDone = runWorkers(workers);
 
     const events = createEventNotifier(database.url);
     cleanups.push(() => events.close());
@@ -94,7 +98,7 @@ async function run(): Promise<void> {
         'Chiffon is up.',
         `  API          http://${config.host}:${config.port}/api/dashboard`,
         externalTemporal
-          ? `  Temporal     ${config.temporalAddress} (namespace ${config.temporalNamespace})`
+          ? `  Temporal     ${describeTemporalConnection(temporalSettings)}`
           : `  Temporal UI  http://${config.temporalAddress.split(':')[0]}:${uiPort}/namespaces/${config.temporalNamespace}/workflows`,
         `  Database     ${config.databaseUrl ? redactUrl(database.url) : `embedded PostgreSQL (${redactUrl(database.url)})`}${applied.length ? `, applied ${applied.join(', ')}` : ''}`,
         `  Playbooks    ${config.playbookRepo}`,

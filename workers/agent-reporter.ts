@@ -1,8 +1,9 @@
-// Keeps this worker's row in the agent registry current: CPU, memory, load and running steps.
+// Keeps this agent's row in the agent registry current: CPU, memory, load and running steps.
 import fs from 'node:fs';
 import os from 'node:os';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { runningSteps } from '../activities/running-steps.js';
+import { AGENT_OFFLINE_AFTER_MS } from '../domain/fleet.js';
 import type { ChiffonConfig } from '../lib/config.js';
 
 const REPORT_INTERVAL_MS = 5_000;
@@ -18,30 +19,49 @@ function availableMemoryBytes(): number {
   return os.freemem();
 }
 
+/**
+ * One row per agent and machine, `<task queue>/<agent>@<hostname>`: a restarted worker takes its
+ * row back, and a stopped one stays listed, offline, so the fleet view shows who is missing.
+ */
+export function agentIdFor(config: Pick<ChiffonConfig, 'workerHost' | 'taskQueue'>): string {
+  return `${config.taskQueue}/${config.workerHost}@${os.hostname()}`;
+}
+
+/** Rows not heard from for this long are dropped (agents retired or renamed long ago). */
+const FORGET_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
+
 export function startAgentReporter(prisma: PrismaClient, config: ChiffonConfig): { stop(): Promise<void> } {
-  const id = `${os.hostname()}:${process.pid}`;
+  const id = agentIdFor(config);
   const startedAt = new Date();
   const report = async () => {
     const row = {
+      name: config.workerHost,
       hostname: os.hostname(),
       taskQueue: config.taskQueue,
       cpuCount: os.cpus().length,
       loadAverage1: os.loadavg()[0] ?? 0,
       memoryFreeMb: Math.round(availableMemoryBytes() / 2 ** 20),
       memoryTotalMb: Math.round(os.totalmem() / 2 ** 20),
-      runningSteps: runningSteps.count(),
+      runningSteps: runningSteps.count(config.workerHost),
       maxSteps: config.maxConcurrentSteps,
       lastSeenAt: new Date(),
     };
-    await prisma.agent.upsert({ where: { id }, create: { id, startedAt, ...row }, update: row });
+    await prisma.agent.upsert({ where: { id }, create: { id, startedAt, ...row }, update: { startedAt, ...row } });
+    await prisma.agent.deleteMany({ where: { lastSeenAt: { lt: new Date(Date.now() - FORGET_AFTER_MS) } } });
   };
-  const reportSafely = () => report().catch((err) => console.error(`chiffon agent registry: ${String(err)}`));
-  void reportSafely();
+  let inFlight: Promise<void> = Promise.resolve();
+  const reportSafely = () => {
+    inFlight = report().catch((err) => console.error(`chiffon agent registry: ${String(err)}`));
+  };
+  reportSafely();
   const timer = setInterval(reportSafely, REPORT_INTERVAL_MS);
   return {
+    /** Stops reporting and shows the agent offline at once (its steps now wait for it). */
     async stop() {
       clearInterval(timer);
-      await prisma.agent.deleteMany({ where: { id } }).catch(() => undefined);
+      await inFlight; // a report still on its way would mark the agent online again
+      const gone = new Date(Date.now() - AGENT_OFFLINE_AFTER_MS - 1);
+      await prisma.agent.updateMany({ where: { id }, data: { lastSeenAt: gone, runningSteps: 0 } }).catch(() => undefined);
     },
   };
 }

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { createActivities } from '../activities/index.js';
+import { createStepActivities } from '../activities/steps.js';
+import { hostTaskQueue } from '../domain/fleet.js';
 import { createDecomposer } from '../activities/decomposition/chain.js';
 import { loadLlmConfig, type LlmConfig } from '../lib/llm-config.js';
 import type { ChiffonConfig } from '../lib/config.js';
@@ -19,6 +21,7 @@ export interface ChiffonWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
+/** The orchestration worker: the request workflow and every activity, on the shared task queue. */
 export async function createChiffonWorker({ connection, config, prisma, llm = loadLlmConfig(), workflowBundle }: ChiffonWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
@@ -26,11 +29,48 @@ export async function createChiffonWorker({ connection, config, prisma, llm = lo
     taskQueue: config.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath }),
     activities: createActivities(config, prisma, createDecomposer(llm)),
-    // Each step is a whole ansible-playbook process tree: a few at a time per worker host, plus room
-    // for the short planning and audit activities so they never wait behind long playbooks.
+    // Planning, records and lint, plus the steps of a plan without hosts (the host workers run the
+    // rest): room for the short activities so they never wait behind a long playbook.
     maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps + 4,
     // Heartbeats carry cancellations back: sending them at least every 2 s lets a cancel stop a
     // running playbook within seconds (the default throttle waits up to 8 s with our 10 s timeout).
     maxHeartbeatThrottleInterval: '2 seconds',
   });
+}
+
+/**
+ * A host worker: the plan steps of one agent (`config.workerHost`), on that agent's own task queue.
+ * Each step is a whole ansible-playbook process tree: a few at a time; the rest wait in the queue.
+ */
+export async function createHostWorker({ connection, config, prisma }: Omit<ChiffonWorkerOptions, 'llm' | 'workflowBundle'>): Promise<Worker> {
+  const { runStep } = createStepActivities(config, prisma);
+  return Worker.create({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: hostTaskQueue(config.taskQueue, config.workerHost),
+    activities: { runStep },
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps,
+    maxHeartbeatThrottleInterval: '2 seconds',
+  });
+}
+
+/** The workers one Chiffon process runs: its host worker, and the orchestration worker unless turned off. */
+export async function createChiffonWorkers(options: ChiffonWorkerOptions): Promise<Worker[]> {
+  const host = await createHostWorker(options);
+  return options.config.orchestration ? [await createChiffonWorker(options), host] : [host];
+}
+
+/** Runs workers until they shut down; when one fails, the others are shut down too. */
+export async function runWorkers(workers: Worker[]): Promise<void> {
+  const shutdownOthers = () => {
+    for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
+  await Promise.all(
+    workers.map((worker) =>
+      worker.run().catch((err: unknown) => {
+        shutdownOthers();
+        throw err;
+      }),
+    ),
+  );
 }

@@ -1,5 +1,5 @@
 // The request workflow's messages, defined once and used by both the workflow and its clients.
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { DecisionInput, InputAction, OperatorAction, RequestState } from '../domain/request-state.js';
 
@@ -23,6 +23,9 @@ export const cancelUpdate = defineUpdate<RequestState, [OperatorAction]>('cancel
 
 /** Resume a request paused for low capacity, without waiting for capacity to return. */
 export const resumeUpdate = defineUpdate<RequestState, [OperatorAction]>('resume');
+
+/** Sent by a step that had to wait (its host offline or busy) the moment its agent starts it. */
+export const stepStartedSignal = defineSignal<[{ taskId: string; agent?: string }]>('stepStarted');
 
 /** Failure types the update validators raise, so the API can answer 400 or 409. */
 export const Refused = {

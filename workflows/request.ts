@@ -13,6 +13,7 @@ import {
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { ChiffonActivities } from '../activities/index.js';
@@ -27,6 +28,7 @@ import {
   type RequestStatus,
   type StepState,
 } from '../domain/request-state.js';
+import { hostTaskQueue } from '../domain/fleet.js';
 import type { LintFinding, Plan, PlanStep, StepRunResult } from '../domain/types.js';
 import {
   cancelUpdate,
@@ -39,6 +41,7 @@ import {
   retryUpdate,
   servicesSearchAttribute,
   statusSearchAttribute,
+  stepStartedSignal,
 } from './messages.js';
 
 const DEFAULT_APPROVAL_TIMEOUT = '24 hours';
@@ -117,6 +120,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
   const state: RequestState = {
     requestId: input.requestId,
     message: input.message,
+    ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
     status: 'planning',
     intents: [],
     steps: [],
@@ -165,6 +169,10 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         if (decision.planHash && decision.planHash !== plan.hash) {
           refuse(Refused.planChanged, `the plan changed since you looked at it (now ${plan.hash}); review it again`);
         }
+        // Four eyes: whoever asked for the work does not also approve it, unless configured so.
+        if (decision.approved && state.requestedBy && decision.approver.trim() === state.requestedBy && !input.allowSelfApproval) {
+          refuse(Refused.selfApproval, `${state.requestedBy} asked for request ${state.requestId} and cannot also approve it; another approver must`);
+        }
       },
     },
   );
@@ -202,6 +210,13 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       },
     },
   );
+  setHandler(stepStartedSignal, ({ taskId }) => {
+    const started = state.steps.find((s) => s.taskId === taskId && s.status === 'waiting');
+    if (!started) return;
+    started.status = 'running';
+    delete started.waitingReason;
+    setCurrentDetails(`Running step ${started.index + 1}/${state.steps.length}: ${started.playbook}${started.agent ? ` on ${started.agent}` : ''}`);
+  });
   const work = new CancellationScope();
   setHandler(
     cancelUpdate,
@@ -269,7 +284,15 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       }
       plan = planned.plan;
       state.plan = plan;
-      state.steps = plan.steps.map((step) => ({ index: step.index, taskId: step.taskId, attempt: 1, playbook: step.playbook, status: 'pending' }));
+      state.steps = plan.steps.map((step) => ({
+        index: step.index,
+        taskId: step.taskId,
+        attempt: 1,
+        playbook: step.playbook,
+        status: 'pending',
+        ...(step.host ? { host: step.host } : {}),
+        ...(step.agent ? { agent: step.agent } : {}),
+      }));
       upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan.steps.map((s) => s.service))] }]);
 
       // 3. Nothing runs before a person decides.
@@ -331,22 +354,30 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         await auditSkipped(stepState, stopped === 'failed' ? 'not run: an earlier step failed' : 'not run: the plan is stale');
         continue;
       }
-      await waitForCapacity(step);
-      stopped = await runStep(step, stepState);
+      const waiting = await waitForCapacity(step, stepState);
+      stopped = await runStep(step, stepState, waiting);
     }
     return stopped ?? 'completed';
   }
 
-  async function runStep(step: PlanStep, stepState: StepState): Promise<'failed' | 'stale_plan' | undefined> {
-    stepState.status = 'running';
+  /** Runs a step on its agent's task queue; a `waiting` step tells the workflow when it starts. */
+  async function runStep(step: PlanStep, stepState: StepState, waiting: boolean): Promise<'failed' | 'stale_plan' | undefined> {
+    const on = step.agent ? ` on ${step.agent}` : '';
+    if (!waiting) {
+      stepState.status = 'running';
+      setCurrentDetails(`Running step ${step.index + 1}/${plan!.steps.length}: ${step.playbook}${on}`);
+    }
     stepState.startedAt = new Date().toISOString();
-    setCurrentDetails(`Running step ${step.index + 1}/${plan!.steps.length}: ${step.playbook}`);
     let run: StepRunResult;
     try {
-      // The summary names the playbook in the Temporal UI's event history.
+      // A step with an agent goes to that agent's own queue; the summary names it in the Temporal UI.
       run = await playbooks.runStep.executeWithOptions(
-        { ...playbookStepOptions, summary: `step ${step.index + 1}: ${step.playbook} (task ${stepState.taskId})` },
-        [{ step: { ...step, taskId: stepState.taskId }, fingerprint: plan!.fingerprint }],
+        {
+          ...playbookStepOptions,
+          ...(step.agent ? { taskQueue: hostTaskQueue(workflowInfo().taskQueue, step.agent) } : {}),
+          summary: `step ${step.index + 1}: ${step.playbook}${on} (task ${stepState.taskId})`,
+        },
+        [{ step: { ...step, taskId: stepState.taskId }, fingerprint: plan!.fingerprint, ...(waiting ? { notifyStart: true } : {}) }],
       );
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -381,13 +412,24 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     return 'failed';
   }
 
-  /** Before a step: pause while no agent has capacity, until it returns or an operator resumes. */
-  async function waitForCapacity(step: PlanStep): Promise<void> {
+  /**
+   * Before a step: pause while its agents are overloaded, until that passes or an operator resumes.
+   * Returns true when the step must wait in its agent's queue (agent offline or every slot busy):
+   * it is then marked `waiting`, and runs as soon as the agent takes it.
+   */
+  async function waitForCapacity(step: PlanStep, stepState: StepState): Promise<boolean> {
     let recheckMs = capacityRecheckMs;
+    let waiting = false;
     for (;;) {
-      const capacity = await records.checkCapacity();
+      const capacity = await records.checkCapacity(step.agent);
       // After an operator's resume, capacity no longer holds this run back (a retry starts afresh).
       if (capacity.ok || resumeRequest) break;
+      if (capacity.wait) {
+        waiting = true;
+        stepState.status = 'waiting';
+        stepState.waitingReason = capacity.reason;
+        break;
+      }
       if (state.status !== 'paused' || state.pausedReason !== capacity.reason) {
         state.pausedReason = capacity.reason;
         await finish('paused', `Paused before step ${step.index + 1} (${step.playbook}): ${capacity.reason}; POST .../resume to go on`);
@@ -399,6 +441,11 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       state.pausedReason = undefined;
       await finish('running', `Resumed before step ${step.index + 1}`);
     }
+    if (waiting) {
+      await records.recordRequest(state); // shows the waiting step (and why) on the dashboard's stream
+      setCurrentDetails(`Step ${step.index + 1} (${step.playbook}) waits: ${stepState.waitingReason}`);
+    }
+    return waiting;
   }
 
   /** Sets up a retry from step `from`: new task ids, and a new approval if the plan changed. */
@@ -409,6 +456,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       stepState.attempt += 1;
       stepState.taskId = taskIdForAttempt(plan!.steps[stepState.index]!.taskId, stepState.attempt);
       stepState.status = 'pending';
+      delete stepState.waitingReason;
       delete stepState.exitCode;
       delete stepState.startedAt;
       delete stepState.finishedAt;
@@ -428,7 +476,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
 
   async function finishCancelled(): Promise<void> {
     for (const stepState of state.steps) {
-      if (stepState.status === 'running') {
+      if (stepState.status === 'running' || stepState.status === 'waiting') {
         stepState.status = 'cancelled';
         stepState.finishedAt = new Date().toISOString();
         const by = state.cancelledBy ? ` by ${state.cancelledBy}` : '';
@@ -464,7 +512,14 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         {
           requestId: state.requestId,
           planId: plan!.planId,
-          step: { index: stepState.index, taskId: stepState.taskId, playbook: stepState.playbook, service: plan!.steps[stepState.index]?.service },
+          step: {
+            index: stepState.index,
+            taskId: stepState.taskId,
+            playbook: stepState.playbook,
+            service: plan!.steps[stepState.index]?.service,
+            ...(stepState.host ? { host: stepState.host } : {}),
+            ...(stepState.agent ? { agent: stepState.agent } : {}),
+          },
           attempt: stepState.attempt,
           ...(state.decomposition ? { decomposition: state.decomposition } : {}),
           ...result,

@@ -25,6 +25,8 @@ export interface RunPlaybookOptions {
   playbook: string;
   /** Inventory file or folder, relative to the repository unless absolute. */
   inventory: string;
+  /** Runs against this inventory host only (`--limit`): a fleet step is one host's share of the play. */
+  limit?: string;
   /** Extra vars, passed as data (never templated). Values may be secrets: they only go to a 0600 file. */
   vars: Record<string, unknown>;
   /** Passed to the playbook as `chiffon_state_dir`. */
@@ -206,7 +208,7 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
         usageFile,
         ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
         '--',
-        ...[ansiblePlaybook, '-i', inventoryPath, '-e', `@${varsFile}`, playbookPath],
+        ...[ansiblePlaybook, '-i', inventoryPath, ...(options.limit ? [`--limit=${options.limit}`] : []), '-e', `@${varsFile}`, playbookPath],
       ],
       {
         cwd: repo,

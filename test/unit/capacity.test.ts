@@ -10,19 +10,25 @@ describe('assessCapacity', () => {
     expect(assessCapacity([busy, idle], limits)).toEqual({ ok: true });
   });
 
-  it('says why every agent is busy: load, memory, steps', () => {
+  it('pauses when every agent is overloaded, and says why: load, memory', () => {
     const result = assessCapacity(
       [
         { ...idle, id: 'a', loadAverage1: 9 },
         { ...idle, id: 'b', memoryFreeMb: 800 },
-        { ...idle, id: 'c', runningSteps: 4 },
       ],
       limits,
     );
-    expect(result.ok).toBe(false);
-    expect(result.reason).toBe(
-      'no agent has room: a: load 2.25 per CPU is above 2; b: 5.0% memory free is below 10%; c: already runs 4/4 steps',
-    );
+    expect(result).toEqual({ ok: false, reason: 'no agent has room: a: load 2.25 per CPU is above 2; b: 5.0% memory free is below 10%' });
+  });
+
+  it('queues (never pauses) a step when the agents are healthy but every slot is busy', () => {
+    const result = assessCapacity([{ ...idle, id: 'c', runningSteps: 4 }, { ...idle, id: 'd', loadAverage1: 9 }], limits);
+    expect(result).toEqual({ ok: false, wait: 'queued', reason: 'queued: c runs 4/4 steps' });
+  });
+
+  it("lets a named agent's step wait while that agent is offline", () => {
+    expect(assessCapacity([], limits, 'nas')).toEqual({ ok: false, wait: 'offline', reason: 'no worker is online for host nas; the step waits for it' });
+    expect(assessCapacity([idle], limits, 'nas')).toEqual({ ok: true });
   });
 
   it('does not pause when the registry knows no agent', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { hostsInGroup, parseInventoryList } from '../../domain/inventory.js';
+import { hostsInGroup, parseInventoryList, resolveHostPattern } from '../../domain/inventory.js';
+import type { Inventory } from '../../domain/types.js';
 
 // Real `ansible-inventory --list` output (ansible-core 2.19.14): of playbooks/inventory/hosts.yml,
 // and of test/fixtures/inventory/nested-inventory.yml (child groups, group vars, an ungrouped host).
@@ -55,5 +56,30 @@ describe('parseInventoryList', () => {
     expect(() => parseInventoryList('nope')).toThrow(/not ansible-inventory --list output/);
     expect(() => parseInventoryList({ _meta: { hostvars: [] } })).toThrow(/not ansible-inventory --list output/);
     expect(() => parseInventoryList({ web: { hosts: 'a' } })).toThrow(/group web/);
+  });
+});
+
+describe('resolveHostPattern', () => {
+  const inventory: Inventory = {
+    hosts: [
+      { name: 'nas-1', groups: ['homelab', 'storage'], vars: {} },
+      { name: 'nas-2', groups: ['homelab', 'storage'], vars: {} },
+      { name: 'pi', groups: ['homelab'], vars: {} },
+      { name: 'portal-1', groups: ['portals'], vars: {} },
+    ],
+  };
+
+  it.each([
+    ['homelab', ['nas-1', 'nas-2', 'pi']],
+    ['all', ['nas-1', 'nas-2', 'pi', 'portal-1']],
+    ['pi,portal-1', ['pi', 'portal-1']],
+    ['homelab:!storage', ['pi']],
+    ['homelab:&storage', ['nas-1', 'nas-2']],
+    ['nas-*', ['nas-1', 'nas-2']],
+    ['stor*', ['nas-1', 'nas-2']],
+    ['localhost', ['localhost']],
+    ['nowhere', []],
+  ])('%s → %j', (pattern, hosts) => {
+    expect(resolveHostPattern(inventory, pattern)).toEqual(hosts);
   });
 });

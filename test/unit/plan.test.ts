@@ -88,3 +88,42 @@ describe('planRequest with supplied values', () => {
     expect(result.ok && result.plan.steps[0]?.varSources).toEqual({ kuma_monitors: 'input' });
   });
 });
+
+describe('planRequest over a fleet', () => {
+  const fleet: Inventory = {
+    hosts: [
+      { name: 'alpha', groups: ['homelab'], vars: {} },
+      { name: 'beta', groups: ['homelab', 'nas'], vars: {} },
+      { name: 'camera', groups: ['homelab'], vars: { chiffon_agent: 'beta' } },
+      { name: 'portal-1', groups: ['portals'], vars: { portal_url: 'https://portal-1.homelab.lan' } },
+    ],
+  };
+
+  it("makes a step per host the playbook's plays target, each run by that host's agent", () => {
+    const result = planRequest(
+      [intent('deploy_kuma', deploy.path), intent('add_portals_to_config', configure.path)],
+      { playbooks: [{ ...deploy, hosts: 'homelab:!camera' }, { ...configure, hosts: 'nas' }], warnings: [] },
+      fleet,
+      ids(),
+    );
+    if (!result.ok) throw new Error(result.message);
+    expect(result.plan.steps.map((s) => [s.index, s.playbook, s.host, s.agent, s.taskId])).toEqual([
+      [0, 'kuma-deploy.yml', 'alpha', 'alpha', 'task-0'],
+      [1, 'kuma-deploy.yml', 'beta', 'beta', 'task-1'],
+      [2, 'kuma-config-update.yml', 'beta', 'beta', 'task-2'],
+    ]);
+  });
+
+  it('routes a host managed from elsewhere to the agent its chiffon_agent var names', () => {
+    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'camera' }], warnings: [] }, fleet, ids());
+    if (!result.ok) throw new Error(result.message);
+    expect(result.plan.steps.map((s) => [s.host, s.agent])).toEqual([['camera', 'beta']]);
+  });
+
+  it('plans one step for any worker when the pattern matches no inventory host', () => {
+    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'nowhere' }], warnings: [] }, fleet, ids());
+    if (!result.ok) throw new Error(result.message);
+    expect(result.plan.steps).toHaveLength(1);
+    expect(result.plan.steps[0]).not.toHaveProperty('agent');
+  });
+});

@@ -1,0 +1,64 @@
+// GET /agents: the worker fleet as the agent registry knows it: each agent (a worker's `--host`
+// name), its task queue, its capacity, when it last reported, and whether it counts as online.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { AGENT_OFFLINE_AFTER_MS, hostTaskQueue, isAgentOnline } from '../../domain/fleet.js';
+import { anyRole, type AuthEnv } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { answer, docs } from '../openapi.js';
+
+const agentsAnswer = z.object({
+  offline_after_ms: z.number().int(),
+  agents: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string().meta({ description: 'the host name plan steps are routed by (`npm run worker -- --host NAME`)' }),
+      hostname: z.string(),
+      task_queue: z.string().meta({ description: "the agent's own queue, where its steps wait while it is offline" }),
+      online: z.boolean(),
+      cpu_count: z.number().int(),
+      load_average_1: z.number(),
+      memory_free_mb: z.number().int(),
+      memory_total_mb: z.number().int(),
+      running_steps: z.number().int(),
+      max_steps: z.number().int(),
+      started_at: z.string(),
+      last_seen_at: z.string(),
+    }),
+  ),
+});
+
+export function agentRoutes({ prisma, config }: ApiDeps) {
+  return new Hono<AuthEnv>().get(
+    '/agents',
+    docs({
+      summary: 'The worker fleet: every agent, online or offline, with its capacity',
+      description: `An agent is offline when it has not reported for ${AGENT_OFFLINE_AFTER_MS / 1000} s; its steps wait in its task queue until it is back.`,
+      tags: ['fleet'],
+      responses: { 200: answer('the agents, by name', agentsAnswer) },
+    }),
+    anyRole(),
+    async (c) => {
+      const rows = await prisma.agent.findMany({ where: { taskQueue: config.taskQueue }, orderBy: [{ name: 'asc' }, { lastSeenAt: 'desc' }] });
+      const now = new Date();
+      return c.json({
+        offline_after_ms: AGENT_OFFLINE_AFTER_MS,
+        agents: rows.map((a) => ({
+          id: a.id,
+          name: a.name,
+          hostname: a.hostname,
+          task_queue: hostTaskQueue(a.taskQueue, a.name),
+          online: isAgentOnline(a.lastSeenAt, now),
+          cpu_count: a.cpuCount,
+          load_average_1: a.loadAverage1,
+          memory_free_mb: a.memoryFreeMb,
+          memory_total_mb: a.memoryTotalMb,
+          running_steps: a.runningSteps,
+          max_steps: a.maxSteps,
+          started_at: a.startedAt.toISOString(),
+          last_seen_at: a.lastSeenAt.toISOString(),
+        })),
+      });
+    },
+  );
+}

@@ -1,0 +1,172 @@
+// The worker fleet on the real stack: three agents (alpha, beta, gamma) serve their own task queues,
+// as `npm run worker -- --host NAME` does on three homelab hosts. Here they are three workers in this
+// process, on one Temporal dev server and one PostgreSQL, and the fleet's inventory points all three
+// hosts at this machine (ansible_connection: local). A playbook that targets the group `fleet` is
+// planned as one step per host; each step must run on its own host's worker, which the playbook
+// records (chiffon_agent) beside the task's row and audit. A stopped agent leaves its step waiting,
+// visibly, and the step runs once the agent is back.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostTaskQueue } from '../../domain/fleet.js';
+import type { ChiffonConfig } from '../../lib/config.js';
+import { startAgentReporter } from '../../workers/agent-reporter.js';
+import { createHostWorker } from '../../workers/worker.js';
+import { playbookRepoCopy, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+
+const FLEET_INVENTORY = `---
+all:
+  children:
+    fleet:
+      hosts:
+        alpha: { ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
+        beta: { ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
+        gamma: { ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
+`;
+
+const FLEET_PLAYBOOK = `---
+- name: Check in from every fleet host
+  hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: Create the check-in directory
+      ansible.builtin.file:
+        path: "{{ chiffon_state_dir }}/fleet"
+        state: directory
+        mode: "0755"
+
+    - name: Record which agent ran this host's share
+      ansible.builtin.copy:
+        dest: "{{ chiffon_state_dir }}/fleet/{{ inventory_hostname }}.txt"
+        content: "{{ chiffon_agent }}\\n"
+        mode: "0644"
+`;
+
+const FLEET_META = `---
+short_description: Fleet check-in
+description: Every fleet host writes which agent ran it (tests).
+argument_specs:
+  main:
+    short_description: Fleet check-in
+    description:
+      - Writes fleet/<host>.txt under chiffon_state_dir with the name of the agent that ran it.
+    examples: |
+      ansible-playbook -i inventory/fleet.yml fleet-check.yml -e '{"chiffon_state_dir": "/srv/chiffon", "chiffon_agent": "alpha"}'
+    options: {}
+    chiffon:
+      service: fleet
+      aliases: []
+      intents:
+        - name: check_fleet
+          verbs: [check]
+      after: []
+      vars_from_inventory: {}
+`;
+
+const HOSTS = ['alpha', 'beta', 'gamma'] as const;
+
+/** A host-only worker (`npm run worker -- --host NAME --no-orchestration`) with its registry row. */
+async function startAgent(services: E2EServices, base: ChiffonConfig, name: string) {
+  const config: ChiffonConfig = { ...base, workerHost: name, orchestration: false };
+  const worker: Worker = await createHostWorker({ connection: services.env.nativeConnection, config, prisma: services.database.prisma });
+  const reporter = startAgentReporter(services.database.prisma, config);
+  const running = worker.run();
+  return {
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await reporter.stop();
+    },
+  };
+}
+
+describe('multiple agents tracked independently', () => {
+  let services: E2EServices;
+  let stack: Stack;
+  const agents = new Map<string, { stop(): Promise<void> }>();
+
+  beforeAll(async () => {
+    services = await startServices('fleet');
+    const repo = playbookRepoCopy(path.join(services.scratch, 'fleet-playbooks'), {
+      'fleet-check.yml': FLEET_PLAYBOOK,
+      'fleet-check.meta.yml': FLEET_META,
+      'inventory/fleet.yml': FLEET_INVENTORY,
+    });
+    // The stack's own worker is the orchestration worker and agent alpha; beta and gamma join it.
+    stack = await startStack(services, 'fleet', { config: { playbookRepo: repo, inventory: 'inventory/fleet.yml', workerHost: 'alpha' } });
+    for (const name of ['beta', 'gamma']) agents.set(name, await startAgent(services, stack.config, name));
+  });
+
+  afterAll(async () => {
+    for (const agent of agents.values()) await agent.stop();
+    await stack?.stop();
+    await services?.stop();
+  });
+
+  const fleetAgents = async () => {
+    const answer = await stack.call('GET', '/agents');
+    expect(answer.status).toBe(200);
+    return answer.body.agents as { name: string; online: boolean; task_queue: string; max_steps: number; running_steps: number; cpu_count: number }[];
+  };
+
+  const submitCheck = async () => {
+    const asked = await stack.call('POST', '/chat', { message: 'check the fleet' });
+    expect(asked.status).toBe(201);
+    return asked.body;
+  };
+
+  it('lists each agent, online, with its own task queue and capacity', async () => {
+    await expect.poll(async () => (await fleetAgents()).filter((a) => a.online).map((a) => a.name), { timeout: 15_000 }).toEqual([...HOSTS]);
+    for (const agent of await fleetAgents()) {
+      expect(agent.task_queue).toBe(hostTaskQueue(stack.config.taskQueue, agent.name));
+      expect(agent.max_steps).toBe(stack.config.maxConcurrentSteps);
+      expect(agent.cpu_count).toBeGreaterThan(0);
+    }
+  });
+
+  it("routes each host's step to that host's worker", async () => {
+    const request = await submitCheck();
+    expect(request.plan.steps.map((s: any) => [s.playbook, s.host, s.agent])).toEqual(HOSTS.map((h) => ['fleet-check.yml', h, h]));
+    const approved = await stack.call('POST', '/approve', { request_id: request.request_id, approved: true, plan_hash: request.plan.hash });
+    expect(approved.status).toBe(200);
+
+    const done = await stack.waitForStatus(request.request_id, 'completed');
+    expect(done.steps.map((s: any) => [s.host, s.status])).toEqual(HOSTS.map((h) => [h, 'completed']));
+    // Each host's share ran on its own agent: the playbook wrote the agent's name for that host only.
+    for (const host of HOSTS) {
+      expect(fs.readFileSync(path.join(stack.config.stateDir, 'fleet', `${host}.txt`), 'utf8')).toBe(`${host}\n`);
+    }
+    const tasks = await services.database.prisma.task.findMany({ where: { requestId: request.request_id }, orderBy: { stepIndex: 'asc' } });
+    expect(tasks.map((t) => [t.stepIndex, t.host, t.status])).toEqual(HOSTS.map((h, i) => [i, h, 'completed']));
+    const audit = JSON.parse(fs.readFileSync(path.join(stack.config.auditRepo, '.audit', 'tasks', `${tasks[1]!.id}.json`), 'utf8'));
+    expect([audit.host, audit.agent]).toEqual(['beta', 'beta']);
+  });
+
+  it('leaves the step of an offline agent waiting, visibly, and runs it when the agent is back', async () => {
+    await agents.get('gamma')!.stop();
+    agents.delete('gamma');
+    await expect.poll(async () => (await fleetAgents()).find((a) => a.name === 'gamma')?.online, { timeout: 10_000 }).toBe(false);
+    fs.rmSync(path.join(stack.config.stateDir, 'fleet'), { recursive: true, force: true });
+
+    const request = await submitCheck();
+    expect((await stack.call('POST', '/approve', { request_id: request.request_id, approved: true })).status).toBe(200);
+    const waiting = await stack.waitForRequest(request.request_id, "gamma's step waiting", (body) => body.steps[2]?.status === 'waiting');
+    expect(waiting.status).toBe('running');
+    expect(waiting.steps.slice(0, 2).map((s: any) => s.status)).toEqual(['completed', 'completed']);
+    expect(waiting.steps[2].waiting_reason).toMatch(/no worker is online for host gamma/);
+    const events = await stack.call('GET', `/requests/${request.request_id}/events?format=json`);
+    expect(events.body.events).toContainEqual(expect.objectContaining({ kind: 'step_status', payload: expect.objectContaining({ status: 'waiting', agent: 'gamma' }) }));
+    expect(fs.existsSync(path.join(stack.config.stateDir, 'fleet', 'gamma.txt'))).toBe(false);
+
+    // Still waiting a while later: nothing else picked the step up, and nothing lost it.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect((await stack.call('GET', `/requests/${request.request_id}`)).body.steps[2].status).toBe('waiting');
+
+    agents.set('gamma', await startAgent(services, stack.config, 'gamma'));
+    const done = await stack.waitForStatus(request.request_id, 'completed');
+    expect(done.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'completed']);
+    expect(fs.readFileSync(path.join(stack.config.stateDir, 'fleet', 'gamma.txt'), 'utf8')).toBe('gamma\n');
+    expect((await fleetAgents()).find((a) => a.name === 'gamma')?.online).toBe(true);
+  });
+});
