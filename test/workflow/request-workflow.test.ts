@@ -9,7 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChiffonActivities } from '../../activities/index.js';
 import { STALE_PLAN, type DecisionInput, type OperatorAction, type RequestInput } from '../../domain/request-state.js';
 import type { Plan } from '../../domain/types.js';
-import { decideUpdate, provideInputUpdate, Refused, requestStateQuery, resumeUpdate, retryUpdate } from '../../workflows/messages.js';
+import { hostTaskQueue } from '../../domain/fleet.js';
+import { decideUpdate, provideInputUpdate, Refused, requestStateQuery, resumeUpdate, retryUpdate, stepStartedSignal } from '../../workflows/messages.js';
 import {
   deferred,
   failedRun,
@@ -605,6 +606,111 @@ describe('a database outage', () => {
       const final = await handle.result();
       expect(final.status).toBe('completed');
       expect(final.steps.every((s) => s.auditCommit)).toBe(true);
+    });
+  });
+});
+
+describe('the worker fleet', () => {
+  /** fakePlan() with every step on agent `nas` (host nas-1). */
+  const fleetPlan = (): Plan => {
+    const plan = fakePlan();
+    return { ...plan, steps: plan.steps.map((s) => ({ ...s, host: 'nas-1', agent: 'nas' })) };
+  };
+
+  /** The orchestration worker (mocked activities) and, inside `fn`, whether to start nas's host worker. */
+  async function withFleet<T>(
+    acts: MockedActivities,
+    nasActs: MockedActivities,
+    fn: (start: () => ReturnType<typeof startRequest>, startNas: () => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    const taskQueue = freshTaskQueue('fleet');
+    let nasRunning: Promise<unknown> | undefined;
+    let stopNas: (() => void) | undefined;
+    try {
+      return await withWorker(env, workflowBundle, taskQueue, acts, () =>
+        fn(
+          async () => {
+            const started = await startRequest(env, taskQueue);
+            startedThisTest.push(started.handle);
+            return started;
+          },
+          async () => {
+            const stopped = new Promise<void>((resolve) => (stopNas = resolve));
+            nasRunning = withWorker(env, workflowBundle, hostTaskQueue(taskQueue, 'nas'), nasActs, () => stopped);
+          },
+        ),
+      );
+    } finally {
+      stopNas?.();
+      await nasRunning;
+    }
+  }
+
+  it("runs a step with an agent on that agent's task queue, never on the shared one", async () => {
+    const acts = mockActivities({ plan: async () => ({ ok: true as const, plan: fleetPlan() }) });
+    const nasActs = mockActivities();
+    await withFleet(acts, nasActs, async (start, startNas) => {
+      await startNas();
+      const { handle, planned } = await start();
+      expect(planned.steps.map((s) => [s.host, s.agent])).toEqual(TASK_IDS.map(() => ['nas-1', 'nas']));
+      await approve(handle);
+      expect((await handle.result()).status).toBe('completed');
+      expect(nasActs.stepRuns().map((r) => [r.step.taskId, r.step.agent, r.notifyStart])).toEqual(TASK_IDS.map((id) => [id, 'nas', undefined]));
+      expect(acts.stepRuns()).toEqual([]);
+      expect(acts.calls.filter((c) => c.name === 'checkCapacity').map((c) => c.args)).toEqual(TASK_IDS.map(() => ['nas']));
+      expect(acts.audits().map((a) => [a.step.taskId, a.step.agent])).toEqual(TASK_IDS.map((id) => [id, 'nas']));
+    });
+  });
+
+  it('leaves the step of an offline agent waiting (visible, not paused) and runs it once the agent takes it', async () => {
+    let online = false;
+    const acts = mockActivities({
+      plan: async () => ({ ok: true as const, plan: fleetPlan() }),
+      checkCapacity: async (agent?: string) => (online ? { ok: true } : { ok: false, wait: 'offline' as const, reason: `no worker is online for host ${agent}` }),
+    });
+    const release = deferred();
+    const nasActs = mockActivities({
+      runStep: async (input) => {
+        await release.promise;
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await withFleet(acts, nasActs, async (start, startNas) => {
+      const { handle } = await start();
+      await approve(handle);
+      const waiting = await waitForState(handle, (s) => s.steps[0]?.status === 'waiting', 'step 1 waiting');
+      expect(waiting.status).toBe('running');
+      expect(waiting.steps[0]!.waitingReason).toBe('no worker is online for host nas');
+      expect(acts.records().at(-1)?.steps[0]?.status).toBe('waiting'); // mirrored for the dashboard's stream
+      // The step sits in nas's task queue: nothing else runs it meanwhile, and nothing gives it up.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect((await handle.query(requestStateQuery)).steps[0]!.status).toBe('waiting');
+      expect(acts.stepRuns()).toEqual([]);
+
+      online = true;
+      await startNas();
+      await expect.poll(() => nasActs.stepRuns().length, { timeout: 10_000 }).toBe(1);
+      expect(nasActs.stepRuns()[0]!.notifyStart).toBe(true);
+      await handle.signal(stepStartedSignal, { taskId: TASK_IDS[0]!, agent: 'nas' }); // what the real runStep sends
+      const running = await waitForState(handle, (s) => s.steps[0]?.status === 'running', 'step 1 running');
+      expect(running.steps[0]!.waitingReason).toBeUndefined();
+      release.resolve();
+      expect((await handle.result()).steps.map((s) => s.status)).toEqual(['completed', 'completed', 'completed']);
+    });
+  });
+
+  it('four eyes: the requester cannot approve their own request unless allowed; they may reject it', async () => {
+    await run(mockActivities(), async (start) => {
+      const own = await start({ requestedBy: 'alice' });
+      expect(own.planned.requestedBy).toBe('alice');
+      await expectRefused(approve(own.handle, { approver: 'alice' }), Refused.selfApproval);
+      expect((await approve(own.handle, { approver: 'bob' })).decision?.approver).toBe('bob');
+
+      const withdrawn = await start({ requestedBy: 'alice' });
+      expect((await approve(withdrawn.handle, { approver: 'alice', approved: false })).status).toBe('rejected');
+
+      const allowed = await start({ requestedBy: 'alice', allowSelfApproval: true });
+      expect((await approve(allowed.handle, { approver: 'alice' })).status).toBe('running');
     });
   });
 });
