@@ -19,9 +19,10 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RunStepInput } from '../activities/steps.js';
 import { STALE_PLAN, type RequestInput } from '../domain/request-state.js';
-import { decideUpdate, resumeUpdate, retryUpdate } from '../workflows/messages.js';
+import { hostTaskQueue } from '../domain/fleet.js';
+import { decideUpdate, resumeUpdate, retryUpdate, stepStartedSignal } from '../workflows/messages.js';
 import { historiesDir, historyFixtureText } from '../test/support/history-fixtures.js';
-import { failedRun, fakePlan, mockActivities, runUntilCancelled, succeededRun, type MockedActivities } from '../test/support/mock-activities.js';
+import { deferred, failedRun, fakeFleetPlan, fakePlan, mockActivities, runUntilCancelled, succeededRun, type MockedActivities } from '../test/support/mock-activities.js';
 import {
   bundleChiffonWorkflows,
   createTimeSkippingEnv,
@@ -43,6 +44,8 @@ const failSecondStep = () => async (input: RunStepInput) => (input.step.taskId =
 interface Scenario {
   input?: Partial<RequestInput>;
   activities: () => MockedActivities;
+  /** A host worker for the plan's agent, on that agent's own task queue. */
+  hostWorker?: { agent: string; activities: () => MockedActivities };
   /** Drives the request from pending approval (or unplannable) to its end. */
   drive: (handle: RequestHandle) => Promise<void>;
 }
@@ -161,6 +164,40 @@ const scenarios: Record<string, Scenario> = {
       await ended(handle);
     },
   },
+  'fleet-waiting': (() => {
+    // Step 1's agent is offline at first: the step waits in the agent's queue, signals when it starts.
+    const release = deferred();
+    let offline = true;
+    return {
+      activities: () =>
+        mockActivities({
+          plan: async () => ({ ok: true as const, plan: fakeFleetPlan() }),
+          checkCapacity: async (agent?: string) => {
+            if (!offline) return { ok: true };
+            offline = false;
+            return { ok: false, wait: 'offline' as const, reason: `no worker is online for host ${agent}` };
+          },
+        }),
+      hostWorker: {
+        agent: 'nas',
+        activities: () =>
+          mockActivities({
+            runStep: async (input: RunStepInput) => {
+              if (input.notifyStart) await release.promise;
+              return succeededRun(input.step.playbook);
+            },
+          }),
+      },
+      drive: async (handle: RequestHandle) => {
+        await approve(handle);
+        await waitForState(handle, (s) => s.steps[0]?.status === 'waiting', 'step 1 waiting');
+        await handle.signal(stepStartedSignal, { taskId: 'task-0', agent: 'nas' });
+        await waitForRunning(handle, 0);
+        release.resolve();
+        await ended(handle);
+      },
+    };
+  })(),
   unplannable: {
     input: { message: 'Make me a sandwich' },
     activities: () => mockActivities({ decompose: async () => ({ ok: false as const, message: 'nothing in the request names a known service', knownServices: ['caddy', 'kuma'] }) }),
@@ -185,13 +222,17 @@ async function main(): Promise<void> {
       const scenario = scenarios[name]!;
       const activities = scenario.activities();
       const taskQueue = freshTaskQueue('record');
-      const history = await withWorker(env, workflowBundle, taskQueue, activities, async () => {
+      const record = async () => {
         const { handle } = await startRequest(env, taskQueue, { requestId: `fixture-${name}`, ...scenario.input });
         await scenario.drive(handle);
         const { status } = await handle.describe();
         if (status.name === 'RUNNING') throw new Error(`scenario ${name} left its workflow running`);
         return { history: await handle.fetchHistory(), status: status.name };
-      });
+      };
+      const host = scenario.hostWorker;
+      const history = await withWorker(env, workflowBundle, taskQueue, activities, () =>
+        host ? withWorker(env, workflowBundle, hostTaskQueue(taskQueue, host.agent), host.activities(), record) : record(),
+      );
       const file = path.join(historiesDir, `${name}.json`);
       await writeFile(file, historyFixtureText(history.history));
       console.log(`${path.relative(process.cwd(), file)}: ${history.history.events?.length ?? 0} events, workflow ${history.status.toLowerCase()}`);

@@ -64,6 +64,12 @@ export function fakePlan(hash = 'hash-v1'): Plan {
   };
 }
 
+/** fakePlan() spread over the fleet: every step on host nas-1, run by agent `nas` (its own task queue). */
+export function fakeFleetPlan(hash = 'hash-v1'): Plan {
+  const plan = fakePlan(hash);
+  return { ...plan, steps: plan.steps.map((step) => ({ ...step, host: 'nas-1', agent: 'nas' })) };
+}
+
 const FIXED_TIME = '2026-01-01T00:00:00.000Z';
 
 /** A playbook run that succeeded (one changed task). */

@@ -15,6 +15,7 @@ import {
   deferred,
   failedRun,
   FAKE_FINDINGS,
+  fakeFleetPlan,
   fakePlan,
   mockActivities,
   runUntilCancelled,
@@ -611,12 +612,6 @@ describe('a database outage', () => {
 });
 
 describe('the worker fleet', () => {
-  /** fakePlan() with every step on agent `nas` (host nas-1). */
-  const fleetPlan = (): Plan => {
-    const plan = fakePlan();
-    return { ...plan, steps: plan.steps.map((s) => ({ ...s, host: 'nas-1', agent: 'nas' })) };
-  };
-
   /** The orchestration worker (mocked activities) and, inside `fn`, whether to start nas's host worker. */
   async function withFleet<T>(
     acts: MockedActivities,
@@ -647,7 +642,7 @@ describe('the worker fleet', () => {
   }
 
   it("runs a step with an agent on that agent's task queue, never on the shared one", async () => {
-    const acts = mockActivities({ plan: async () => ({ ok: true as const, plan: fleetPlan() }) });
+    const acts = mockActivities({ plan: async () => ({ ok: true as const, plan: fakeFleetPlan() }) });
     const nasActs = mockActivities();
     await withFleet(acts, nasActs, async (start, startNas) => {
       await startNas();
@@ -665,7 +660,7 @@ describe('the worker fleet', () => {
   it('leaves the step of an offline agent waiting (visible, not paused) and runs it once the agent takes it', async () => {
     let online = false;
     const acts = mockActivities({
-      plan: async () => ({ ok: true as const, plan: fleetPlan() }),
+      plan: async () => ({ ok: true as const, plan: fakeFleetPlan() }),
       checkCapacity: async (agent?: string) => (online ? { ok: true } : { ok: false, wait: 'offline' as const, reason: `no worker is online for host ${agent}` }),
     });
     const release = deferred();
