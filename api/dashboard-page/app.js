@@ -1,0 +1,859 @@
+// Chiffon's dashboard: plain DOM, no framework, no build step. Every API call carries the person's
+// bearer token (kept in sessionStorage); data from the API only ever reaches the page as text
+// (textContent), never as markup.
+
+const API = '/api/dashboard';
+const TOKEN_KEY = 'chiffon.token';
+const RECENT_KEY = 'chiffon.recent';
+const RECENT_MAX = 30;
+
+/** Request statuses after which the request changes no more (a failed one may still be retried). */
+const ENDED = ['unplannable', 'expired', 'rejected', 'completed', 'stale_plan', 'cancelled'];
+const STEP_ENDED = ['completed', 'failed', 'skipped', 'cancelled'];
+/** While a request is open, the page looks at it this often even when the live stream is quiet. */
+const REFRESH_MS = 15_000;
+
+const view = {
+  config: { temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default' },
+  /** The request on screen: its last state, its events and what was rendered from them. */
+  current: null,
+  live: null,
+};
+
+// ---------------------------------------------------------------- DOM helpers
+
+const $ = (testid, root = document) => root.querySelector(`[data-testid="${testid}"]`);
+
+/** el('li', {className: 'x', testid: 'y', text: 'z'}, child, 'text child', ...) */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null) continue;
+    if (key === 'text') node.textContent = String(value);
+    else if (key === 'className') node.className = value;
+    else if (key === 'testid') node.dataset.testid = value;
+    else if (key === 'data') Object.assign(node.dataset, value);
+    else if (key === 'onclick') node.addEventListener('click', value);
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(typeof child === 'string' ? document.createTextNode(child) : child);
+  }
+  return node;
+}
+
+function show(node, visible) {
+  node.hidden = !visible;
+}
+
+function setBanner(testid, text) {
+  const node = $(testid);
+  node.textContent = text ?? '';
+  show(node, Boolean(text));
+}
+
+function shortHash(hash, length = 12) {
+  return typeof hash === 'string' ? hash.slice(0, length) : '';
+}
+
+function formatTime(iso) {
+  if (!iso) return '';
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+}
+
+function formatValue(value) {
+  return typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+}
+
+function statusBadge(status, testid) {
+  return el('span', { className: `badge status-${status}`, testid, text: status.replaceAll('_', ' ') });
+}
+
+function setStatusBadge(node, status) {
+  node.className = `badge status-${status}`;
+  node.textContent = String(status).replaceAll('_', ' ');
+  node.dataset.status = status;
+}
+
+// ---------------------------------------------------------------- token
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+function renderTokenState() {
+  const value = token();
+  // Only the token's public prefix (chf_ and 8 characters, as `npm run token -- list` shows it).
+  $('token-state').textContent = value ? `token ${value.slice(0, 12)}…` : 'no token';
+  show($('main'), Boolean(value));
+}
+
+function openTokenPanel() {
+  show($('token-panel'), true);
+  show($('token-cancel'), Boolean(token()));
+  show($('token-forget'), Boolean(token()));
+  const input = $('token-input');
+  input.value = '';
+  input.focus();
+}
+
+function saveToken(event) {
+  event.preventDefault();
+  const value = $('token-input').value.trim();
+  if (!value) return;
+  sessionStorage.setItem(TOKEN_KEY, value);
+  tokenChanged();
+}
+
+function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  stopLive();
+  renderTokenState();
+  openTokenPanel();
+}
+
+function tokenChanged() {
+  show($('token-panel'), false);
+  show($('auth-error'), false);
+  renderTokenState();
+  void loadList();
+  if (view.current) {
+    void refreshRequest();
+    startLive();
+  } else if (requestIdFromHash()) {
+    void openRequest(requestIdFromHash());
+  }
+}
+
+// ---------------------------------------------------------------- API calls
+
+class ApiCallError extends Error {
+  constructor(status, code, message, body) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+/** The API's errors come as {error: {code, message}} or {error: 'code', message}. */
+function errorFrom(status, body) {
+  const nested = body && typeof body.error === 'object' && body.error !== null ? body.error : {};
+  const code = typeof body?.error === 'string' ? body.error : nested.code ?? `http_${status}`;
+  const message = body?.message ?? nested.message ?? `HTTP ${status}`;
+  return new ApiCallError(status, code, message, body);
+}
+
+function showAuthError(err) {
+  const text =
+    err.status === 401
+      ? `Your token was refused (401 ${err.code}): ${err.message}. Enter another token.`
+      : `Not allowed with this token (403 ${err.code}): ${err.message}`;
+  $('auth-error-text').textContent = text;
+  show($('auth-error'), true);
+}
+
+async function api(method, path, body) {
+  const headers = { accept: 'application/json', authorization: `Bearer ${token()}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${API}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const answer = await response.json().catch(() => null);
+  if (response.ok) return answer;
+  const err = errorFrom(response.status, answer);
+  if (response.status === 401 || response.status === 403) showAuthError(err);
+  throw err;
+}
+
+/** Runs `work` with `button` disabled; a failure is shown in the banner `errorTestid` (401/403 at the top). */
+async function withButton(button, errorTestid, work) {
+  button.disabled = true;
+  setBanner(errorTestid, '');
+  try {
+    return await work();
+  } catch (err) {
+    if (!(err instanceof ApiCallError) || (err.status !== 401 && err.status !== 403)) setBanner(errorTestid, describeError(err));
+    else if (err.status === 403) setBanner(errorTestid, `Refused: ${err.message}`);
+    return undefined;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function describeError(err) {
+  if (err instanceof ApiCallError) return `${err.message} (${err.status} ${err.code})`;
+  // fetch() rejects with a TypeError when the server cannot be reached at all.
+  if (err instanceof TypeError) return `The API cannot be reached: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---------------------------------------------------------------- request list
+
+function recentRequests() {
+  try {
+    const list = JSON.parse(sessionStorage.getItem(RECENT_KEY) ?? '[]');
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+
+function remember(request) {
+  const entry = { request_id: request.request_id, status: request.status, message: request.message };
+  const others = recentRequests().filter((r) => r.request_id !== entry.request_id);
+  sessionStorage.setItem(RECENT_KEY, JSON.stringify([entry, ...others].slice(0, RECENT_MAX)));
+}
+
+function listItems(body) {
+  if (Array.isArray(body)) return body;
+  return body?.requests ?? body?.items ?? [];
+}
+
+async function loadList() {
+  if (!token()) return;
+  try {
+    const items = listItems(await api('GET', '/requests')).map((r) => ({ ...r, request_id: r.request_id ?? r.id }));
+    renderList(items, items.length === 0 ? 'no requests yet' : '');
+  } catch (err) {
+    if (err instanceof ApiCallError && (err.status === 404 || err.status === 405)) {
+      renderList(recentRequests(), 'opened in this tab');
+      // Still tells a bad token apart from a good one.
+      await api('GET', '/suggestions?limit=1').catch(() => {});
+    } else {
+      renderList(recentRequests(), err instanceof ApiCallError && err.status < 500 ? '' : describeError(err));
+    }
+  }
+}
+
+function renderList(items, note) {
+  $('list-note').textContent = note;
+  const list = $('request-list');
+  list.replaceChildren(
+    ...items.map((item) => {
+      const open = el('button', { type: 'button', className: 'link', onclick: () => openRequest(item.request_id) },
+        el('code', { text: item.request_id }), ' ', statusBadge(item.status ?? 'unknown'));
+      const line = el('div', { className: 'list-message', text: item.message ?? '' });
+      return el('li', { testid: 'request-list-item', data: { requestId: item.request_id }, className: item.request_id === view.current?.id ? 'selected' : '' }, open, line);
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- asking
+
+async function submitChat(event) {
+  event.preventDefault();
+  const message = $('chat-input').value.trim();
+  if (!message) return;
+  show($('chat-progress'), true);
+  const request = await withButton($('chat-submit'), 'chat-error', async () => {
+    try {
+      return await api('POST', '/chat', { message });
+    } catch (err) {
+      if (err instanceof ApiCallError && err.code === 'unplannable') throw unplannableError(err);
+      throw err;
+    }
+  });
+  show($('chat-progress'), false);
+  if (!request) return;
+  $('chat-input').value = '';
+  remember(request);
+  showRequest(request);
+  void loadList();
+}
+
+function unplannableError(err) {
+  const known = err.body?.error?.known_services ?? err.body?.known_services ?? [];
+  const services = known.length ? ` Chiffon knows: ${known.join(', ')}.` : '';
+  return new Error(`Nothing in that can be planned: ${err.message}.${services}`);
+}
+
+// ---------------------------------------------------------------- one request
+
+function emptyCurrent(id) {
+  return { id, request: null, lastSeq: 0, events: [], planKey: '', taskRows: new Map(), audits: new Map(), inputKey: '' };
+}
+
+async function openRequest(id) {
+  const trimmed = String(id).trim();
+  if (!trimmed) return;
+  view.current = emptyCurrent(trimmed);
+  if (location.hash !== `#/requests/${trimmed}`) history.replaceState(null, '', `#/requests/${trimmed}`);
+  clearDetail();
+  show($('request-detail'), true);
+  $('request-id').textContent = trimmed;
+  await refreshRequest();
+  startLive();
+}
+
+/** Shows a request just answered by the API (POST /chat) without asking for it again. */
+function showRequest(request) {
+  view.current = emptyCurrent(request.request_id);
+  history.replaceState(null, '', `#/requests/${request.request_id}`);
+  clearDetail();
+  show($('request-detail'), true);
+  renderRequest(request);
+  startLive();
+}
+
+function clearDetail() {
+  $('steps').replaceChildren();
+  $('intents').replaceChildren();
+  $('input-form').replaceChildren();
+  $('decision-comment').value = '';
+  setBanner('detail-error', '');
+}
+
+async function refreshRequest() {
+  const current = view.current;
+  if (!current) return;
+  try {
+    const request = await api('GET', `/requests/${encodeURIComponent(current.id)}`);
+    if (view.current === current) renderRequest(request);
+  } catch (err) {
+    if (view.current === current && !(err instanceof ApiCallError && err.status === 401)) setBanner('detail-error', describeError(err));
+  }
+}
+
+let refreshTimer;
+/** Many events arrive together: one GET after they settle. */
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(async () => {
+    await refreshRequest();
+    await loadList();
+  }, 250);
+}
+
+function renderRequest(request) {
+  const current = view.current;
+  const statusChanged = current.request?.status !== request.status;
+  current.request = request;
+  remember(request);
+  setBanner('detail-error', '');
+  renderHeader(request);
+  renderFacts(request);
+  renderIntents(request);
+  renderInputForm(request);
+  renderDecision(request);
+  renderActions(request);
+  renderSteps(request);
+  if (statusChanged) markSelected();
+}
+
+function renderHeader(request) {
+  $('request-id').textContent = request.request_id;
+  setStatusBadge($('request-status'), request.status);
+  $('request-message').textContent = request.message ?? '';
+  const link = $('temporal-link');
+  const url = temporalLink(request);
+  if (url) link.href = url;
+  show(link, Boolean(url));
+  setBanner('request-error', request.error?.message ?? request.paused_reason ?? '');
+}
+
+function temporalLink(request) {
+  const base = view.config.temporalUiUrl;
+  if (!/^https?:\/\//i.test(base)) return '';
+  const workflowId = request.workflow_id ?? `request-${request.request_id}`;
+  return `${base}/namespaces/${encodeURIComponent(view.config.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+function renderFacts(request) {
+  const facts = [];
+  const add = (term, value, testid) => {
+    if (value === undefined || value === null || value === '') return;
+    facts.push(el('dt', { text: term }), el('dd', { text: value, testid }));
+  };
+  add('asked by', request.requested_by, 'requested-by');
+  const decomposition = request.decomposition;
+  if (decomposition) {
+    add('read by', [decomposition.decided_by, decomposition.model].filter(Boolean).join(' · '), 'decided-by');
+    for (const skipped of decomposition.skipped ?? []) add(`skipped ${skipped.provider}`, skipped.reason);
+  }
+  add('paused', request.paused_reason);
+  for (const action of request.operator_actions ?? []) add(action.action, `${action.by} at ${formatTime(action.at)}`);
+  $('request-facts').replaceChildren(...facts);
+}
+
+function renderIntents(request) {
+  $('intents').replaceChildren(
+    ...(request.intents ?? []).map((intent) =>
+      el('li', { testid: 'intent' },
+        el('strong', { text: intent.name }), ` ${intent.service ?? ''} → `, el('code', { text: intent.playbook ?? '' }),
+        intent.source ? el('span', { className: 'hint', text: ` (from “${intent.source}”)` }) : null),
+    ),
+  );
+  if (!request.intents?.length) $('intents').append(el('li', { className: 'hint', text: 'none' }));
+}
+
+// ---------------------------------------------------------------- needs_input
+
+function renderInputForm(request) {
+  const missing = request.status === 'needs_input' ? request.missing_inputs ?? [] : [];
+  show($('input-section'), missing.length > 0);
+  const key = JSON.stringify(missing);
+  if (key === view.current.inputKey) return;
+  view.current.inputKey = key;
+  const fields = missing.flatMap((entry) =>
+    entry.vars.map((name) => {
+      const id = `input-${entry.playbook}-${name}`.replace(/[^A-Za-z0-9_-]/g, '_');
+      return el('div', { className: 'field' },
+        el('label', { for: id }, el('code', { text: entry.playbook }), ` ${name}`),
+        el('textarea', { id, rows: 2, testid: 'input-value', data: { playbook: entry.playbook, name } }));
+    }),
+  );
+  const submit = el('button', { type: 'submit', testid: 'input-submit', text: 'Plan again with these values' });
+  $('input-form').replaceChildren(...fields, submit);
+}
+
+/** A value typed as JSON is taken as JSON ([...], {...}, 3001, true); anything else as text. */
+function parseInputValue(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+async function submitInput(event) {
+  event.preventDefault();
+  const values = {};
+  for (const field of $('input-form').querySelectorAll('[data-testid="input-value"]')) {
+    if (!field.value.trim()) continue;
+    const { playbook, name } = field.dataset;
+    values[playbook] = { ...(values[playbook] ?? {}), [name]: parseInputValue(field.value.trim()) };
+  }
+  const id = view.current.id;
+  const request = await withButton($('input-submit'), 'detail-error', () => api('POST', `/requests/${encodeURIComponent(id)}/input`, { values }));
+  if (request) renderRequest(request);
+}
+
+// ---------------------------------------------------------------- decision and actions
+
+function renderDecision(request) {
+  const pending = request.status === 'pending_approval' && request.plan;
+  show($('decision-form'), Boolean(pending));
+  $('plan-hash').textContent = shortHash(request.plan?.hash, 16);
+  const decisions = [...(request.previous_decisions ?? []), ...(request.decision ? [request.decision] : [])];
+  const summary = decisions.map((d) => describeDecision(d));
+  if (summary.length === 0 && !pending) summary.push(el('p', { className: 'hint', text: 'no decision' }));
+  $('decision-summary').replaceChildren(...summary);
+}
+
+function describeDecision(decision) {
+  const verdict = decision.approved ? 'Approved' : 'Rejected';
+  return el('p', { testid: 'decision-text', className: decision.approved ? 'approved' : 'rejected' },
+    el('strong', { text: verdict }), ` by ${decision.approver} at ${formatTime(decision.decided_at)}`,
+    decision.comment ? el('q', { text: decision.comment }) : null);
+}
+
+async function decide(approved) {
+  const request = view.current?.request;
+  if (!request?.plan) return;
+  const body = { request_id: request.request_id, approved, plan_hash: request.plan.hash };
+  const comment = $('decision-comment').value.trim();
+  if (comment) body.comment = comment;
+  const button = $(approved ? 'approve-button' : 'reject-button');
+  const answer = await withButton(button, 'detail-error', () => api('POST', '/approve', body));
+  if (!answer) return;
+  $('decision-comment').value = '';
+  await refreshRequest();
+  void loadList();
+}
+
+const ACTIONS = {
+  cancel: (status) => !ENDED.includes(status),
+  retry: (status) => status === 'failed',
+  resume: (status) => status === 'paused',
+};
+
+function renderActions(request) {
+  for (const [action, allowed] of Object.entries(ACTIONS)) show($(`action-${action}`), allowed(request.status));
+}
+
+async function operatorAction(action) {
+  const id = view.current?.id;
+  if (!id) return;
+  const request = await withButton($(`action-${action}`), 'detail-error', () => api('POST', `/requests/${encodeURIComponent(id)}/${action}`, {}));
+  if (request) renderRequest(request);
+}
+
+// ---------------------------------------------------------------- plan steps
+
+function renderSteps(request) {
+  const current = view.current;
+  const planSteps = request.plan?.steps ?? [];
+  $('plan-meta').textContent = planMeta(request);
+  const key = `${request.plan?.hash ?? ''}:${planSteps.length}`;
+  if (key !== current.planKey) {
+    current.planKey = key;
+    current.taskRows.clear();
+    $('steps').replaceChildren(...planSteps.map(stepCard));
+    for (const event of current.events) renderEvent(event);
+  }
+  for (const planStep of planSteps) {
+    const runStep = (request.steps ?? []).find((s) => s.index === planStep.index);
+    updateStepCard(planStep, runStep);
+  }
+}
+
+function planMeta(request) {
+  const plan = request.plan;
+  if (!plan) return request.status === 'planning' ? 'planning…' : 'no plan';
+  const parts = [`plan ${plan.plan_id}`, `hash ${shortHash(plan.hash)}`];
+  if (plan.repo_commit) parts.push(`playbooks at ${shortHash(plan.repo_commit)}`);
+  if (plan.decided_by) parts.push(`decided by ${plan.decided_by}`);
+  return parts.join(' · ');
+}
+
+function stepCard(step) {
+  return el('li', { className: 'step', testid: 'plan-step', data: { stepIndex: step.index } },
+    el('div', { className: 'step-head' },
+      el('span', { className: 'step-number', text: `${step.index + 1}` }),
+      el('code', { className: 'playbook', testid: 'step-playbook', text: step.playbook }),
+      el('span', { className: 'hint', text: `${step.service} · ${step.intent}` }),
+      el('span', { className: 'spacer' }),
+      statusBadge(step.status ?? 'pending', 'step-status')),
+    varsTable(step),
+    el('div', { className: 'step-timing hint', testid: 'step-timing' }),
+    el('div', { className: 'banner error', testid: 'step-failure', hidden: '' }),
+    el('ol', { className: 'events', testid: 'step-events' }),
+    el('div', { className: 'audit', testid: 'step-audit', hidden: '' }));
+}
+
+function varsTable(step) {
+  const names = Object.keys(step.vars ?? {});
+  if (names.length === 0) return el('p', { className: 'hint', text: 'no variables' });
+  const rows = names.map((name) =>
+    el('tr', { testid: 'var-row', data: { var: name } },
+      el('th', { scope: 'row' }, el('code', { text: name })),
+      el('td', {}, el('pre', { text: formatValue(step.vars[name]) })),
+      el('td', {}, el('span', { className: 'source', testid: 'var-source', text: step.var_sources?.[name] ?? 'request' }))));
+  return el('table', { className: 'vars', testid: 'step-vars' },
+    el('thead', {}, el('tr', {}, el('th', { text: 'variable' }), el('th', { text: 'value' }), el('th', { text: 'from' }))),
+    el('tbody', {}, ...rows));
+}
+
+function cardOf(index) {
+  return $('steps').querySelector(`[data-step-index="${Number(index)}"]`);
+}
+
+function updateStepCard(planStep, runStep) {
+  const card = cardOf(planStep.index);
+  if (!card) return;
+  const status = runStep?.status ?? planStep.status ?? 'pending';
+  setStatusBadge($('step-status', card), status);
+  card.dataset.status = status;
+  const timing = [];
+  const host = runStep?.host ?? planStep.host;
+  if (host) timing.push(`host ${host}`);
+  if (runStep?.agent ?? planStep.agent) timing.push(`agent ${runStep?.agent ?? planStep.agent}`);
+  if (runStep?.waiting_reason) timing.push(runStep.waiting_reason);
+  if (runStep?.attempt > 1) timing.push(`attempt ${runStep.attempt}`);
+  if (runStep?.started_at) timing.push(`started ${formatTime(runStep.started_at)}`);
+  if (runStep?.finished_at) timing.push(`finished ${formatTime(runStep.finished_at)}`);
+  if (runStep?.exit_code !== null && runStep?.exit_code !== undefined) timing.push(`exit ${runStep.exit_code}`);
+  $('step-timing', card).textContent = timing.join(' · ');
+  if (runStep && STEP_ENDED.includes(status)) void loadAudit(card, runStep);
+}
+
+// ---------------------------------------------------------------- live output
+
+function liveUrl(id, afterSeq) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const query = new URLSearchParams({ request_id: id, after_seq: String(afterSeq), access_token: token() });
+  return `${scheme}//${location.host}${API}/ws?${query}`;
+}
+
+function setLiveState(text, state) {
+  const node = $('live-status');
+  node.textContent = text;
+  node.dataset.state = state;
+}
+
+function stopLive() {
+  const live = view.live;
+  view.live = null;
+  if (!live) return;
+  live.stopped = true;
+  clearTimeout(live.timer);
+  clearInterval(live.poll);
+  live.socket?.close(1000);
+}
+
+/** Follows the current request's events over the WebSocket, reconnecting with the last seq seen. */
+function startLive() {
+  stopLive();
+  const current = view.current;
+  if (!current || !token()) return;
+  const live = { current, socket: null, stopped: false, retries: 0, timer: undefined };
+  live.poll = setInterval(() => {
+    if (!ENDED.includes(current.request?.status)) void refreshRequest();
+  }, REFRESH_MS);
+  view.live = live;
+  connect(live);
+}
+
+function connect(live) {
+  if (live.stopped) return;
+  const socket = new WebSocket(liveUrl(live.current.id, live.current.lastSeq));
+  live.socket = socket;
+  let opened = false;
+  setLiveState('connecting…', 'connecting');
+  socket.addEventListener('open', () => {
+    opened = true;
+    live.retries = 0;
+    setLiveState('● live', 'open');
+  });
+  socket.addEventListener('message', (message) => {
+    if (view.current === live.current) receive(parseEvent(message.data));
+  });
+  socket.addEventListener('close', () => {
+    if (live.stopped) return;
+    setLiveState('reconnecting…', 'closed');
+    void reconnect(live, opened);
+  });
+}
+
+function parseEvent(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A socket that closed before it opened was refused (a bad token, an unknown request) or the server
+ * is away: the same events over HTTP say which, and fill the gap meanwhile.
+ */
+async function reconnect(live, opened) {
+  if (!opened) {
+    try {
+      const page = await api('GET', `/requests/${encodeURIComponent(live.current.id)}/events?format=json&after_seq=${live.current.lastSeq}`);
+      for (const event of page.events ?? []) receive(event);
+    } catch (err) {
+      if (err instanceof ApiCallError && (err.status === 401 || err.status === 403)) {
+        setLiveState('not following: token refused', 'closed');
+        return; // Until the token changes (tokenChanged restarts the stream).
+      }
+    }
+  }
+  const delay = Math.min(1000 * 2 ** live.retries, 15_000);
+  live.retries += 1;
+  live.timer = setTimeout(() => connect(live), delay);
+}
+
+function receive(event) {
+  const current = view.current;
+  if (!event || typeof event.seq !== 'number' || event.seq <= current.lastSeq) return;
+  current.lastSeq = event.seq;
+  current.events.push(event);
+  renderEvent(event);
+  if (event.kind === 'request_status' || event.kind === 'step_status') scheduleRefresh();
+}
+
+function renderEvent(event) {
+  if (event.kind === 'request_status') {
+    if (event.payload?.status) setStatusBadge($('request-status'), event.payload.status);
+    return;
+  }
+  const card = event.step_index === null || event.step_index === undefined ? null : cardOf(event.step_index);
+  if (!card) return;
+  const log = $('step-events', card);
+  const render = EVENT_RENDERERS[event.kind];
+  if (render) render(log, event, card);
+  log.scrollTop = log.scrollHeight;
+}
+
+const EVENT_RENDERERS = {
+  play_start: (log, event) => log.append(el('li', { className: 'play', text: `play: ${event.payload?.play?.name ?? ''}` })),
+  task_start: (log, event) => taskRow(log, event),
+  task_result: (log, event) => addTaskResult(taskRow(log, event), event.payload ?? {}),
+  stats: (log, event) => log.append(statsRow(event.payload?.stats ?? {})),
+  step_status: (log, event, card) => {
+    const payload = event.payload ?? {};
+    setStatusBadge($('step-status', card), payload.status);
+    card.dataset.status = payload.status;
+    const parts = [`step ${payload.status}`];
+    if (payload.activity_attempt > 1) parts.push(`delivery ${payload.activity_attempt}`);
+    if (payload.exit_code !== undefined) parts.push(`exit ${payload.exit_code}`);
+    if (payload.outcome && payload.status !== 'completed') parts.push(payload.outcome);
+    log.append(el('li', { className: `step-event status-${payload.status}`, testid: 'step-event', text: parts.join(' · ') }));
+  },
+};
+
+/** One row per task of a run: its name, then one chip per host as results come. */
+function taskRow(log, event) {
+  const task = event.payload?.task ?? {};
+  const key = `${event.task_id}:${task.id ?? task.name}`;
+  const rows = view.current.taskRows;
+  let row = rows.get(key);
+  if (!row || !row.isConnected) {
+    row = el('li', { className: 'task', testid: 'task-event', data: { taskName: task.name ?? '' } },
+      el('span', { className: 'task-name', text: `${task.name ?? 'task'}${event.payload?.handler ? ' (handler)' : ''}` }),
+      el('span', { className: 'results' }));
+    log.append(row);
+    rows.set(key, row);
+  }
+  return row;
+}
+
+function addTaskResult(row, payload) {
+  row.dataset.status = payload.status;
+  const chip = el('span', { className: `result status-${payload.status}`, testid: 'task-result', data: { status: payload.status, host: payload.host } },
+    `${payload.host}: ${payload.status}`);
+  if (payload.action) chip.title = payload.action;
+  row.querySelector('.results').append(chip);
+  if (payload.message) row.append(el('div', { className: 'task-message', text: payload.message }));
+}
+
+function statsRow(stats) {
+  const hosts = Object.entries(stats).map(([host, counts]) =>
+    `${host}: ${Object.entries(counts).filter(([, n]) => n > 0).map(([name, n]) => `${name}=${n}`).join(' ') || 'nothing'}`);
+  return el('li', { className: 'stats', testid: 'step-stats', text: `recap ${hosts.join(' · ')}` });
+}
+
+// ---------------------------------------------------------------- audit and suggestions
+
+/** Loads a finished step's audit once it has a commit (until then, again at the next refresh). */
+async function loadAudit(card, runStep) {
+  const current = view.current;
+  const cached = current.audits.get(runStep.task_id);
+  if (cached === 'loading' || (cached && cached.git?.commit)) return;
+  current.audits.set(runStep.task_id, 'loading');
+  try {
+    const audit = await api('GET', `/audit/task/${encodeURIComponent(runStep.task_id)}`);
+    current.audits.set(runStep.task_id, audit);
+    if (view.current === current && card.isConnected) renderAudit(card, audit);
+  } catch {
+    current.audits.delete(runStep.task_id);
+  }
+}
+
+function renderAudit(card, audit) {
+  const task = audit.task ?? {};
+  const git = audit.git ?? {};
+  const failure = $('step-failure', card);
+  const failed = task.status === 'failed' || task.status === 'cancelled';
+  failure.textContent = failed ? `${task.status}: ${task.outcome ?? ''}` : '';
+  show(failure, failed && Boolean(task.outcome));
+
+  const box = $('step-audit', card);
+  const commit = git.commit
+    ? el('code', { testid: 'audit-commit', title: git.commit, text: git.commit })
+    : el('span', { className: 'hint', text: 'not committed yet' });
+  const parts = [
+    el('h4', { text: 'Audit' }),
+    el('p', {}, 'task ', el('code', { text: task.task_id }), ` ${task.status} · commit `, commit, git.path ? ` · ${git.path}` : ''),
+    task.outcome && !failed ? el('p', { className: 'hint', text: task.outcome }) : null,
+    suggestionsSection(card, task),
+    git.content ? el('details', {}, el('summary', { text: 'audit record' }), el('pre', { text: JSON.stringify(git.content, null, 2) })) : null,
+  ];
+  box.replaceChildren(...parts.filter(Boolean));
+  show(box, true);
+}
+
+function suggestionsSection(card, task) {
+  const suggestions = task.suggestions ?? [];
+  if (suggestions.length === 0) return task.status === 'failed' ? el('p', { className: 'hint', text: 'no suggestions' }) : null;
+  return el('div', { className: 'suggestions', testid: 'suggestions' },
+    el('h4', { text: `Suggestions (${suggestions.length})` }),
+    el('ul', {}, ...suggestions.map((s) => suggestionItem(card, task, s))),
+    el('div', { className: 'banner error', testid: 'suggestion-error', hidden: '' }));
+}
+
+function suggestionItem(card, task, s) {
+  const where = [s.path, s.line].filter((part) => part !== null && part !== undefined).join(':');
+  const item = el('li', { testid: 'suggestion', data: { suggestionId: s.id, status: s.status } },
+    el('div', {}, el('span', { className: 'badge', text: s.category }), ' ', el('code', { text: s.rule }), where ? ` ${where}` : '',
+      ' ', statusBadge(s.status, 'suggestion-status')),
+    el('div', { text: s.message }),
+    s.suggested_change ? el('div', { className: 'hint', text: `→ ${s.suggested_change}` }) : null,
+    s.commit_hash ? el('div', { className: 'hint' }, 'applied in ', el('code', { text: s.commit_hash })) : null);
+  if (s.status === 'open') {
+    // Accepting applies the change (ansible-lint's fix or the stored patch) and commits it; a finding
+    // without either is fixed by hand and then dismissed.
+    const automatic = s.fixable || Boolean(s.patch);
+    item.append(el('div', { className: 'row' },
+      automatic
+        ? el('button', { type: 'button', className: 'small', testid: 'suggestion-accept', onclick: (e) => decideSuggestion(card, task, s, 'accept', e.currentTarget) }, 'Accept (apply and commit)')
+        : el('span', { className: 'hint', text: 'no automatic fix: edit the playbook, then dismiss' }),
+      el('button', { type: 'button', className: 'small secondary', testid: 'suggestion-dismiss', onclick: (e) => decideSuggestion(card, task, s, 'dismiss', e.currentTarget) }, 'Dismiss')));
+  }
+  return item;
+}
+
+async function decideSuggestion(card, task, suggestion, action, button) {
+  const errorBox = card.querySelector('[data-testid="suggestion-error"]');
+  button.disabled = true;
+  try {
+    await api('POST', `/suggestions/${encodeURIComponent(suggestion.id)}/${action}`, {});
+    view.current.audits.delete(task.task_id);
+    const audit = await api('GET', `/audit/task/${encodeURIComponent(task.task_id)}`);
+    view.current.audits.set(task.task_id, audit);
+    renderAudit(card, audit);
+  } catch (err) {
+    button.disabled = false;
+    errorBox.textContent = describeError(err);
+    show(errorBox, true);
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+function markSelected() {
+  for (const item of $('request-list').children) item.classList.toggle('selected', item.dataset.requestId === view.current?.id);
+}
+
+function requestIdFromHash() {
+  const match = /^#\/requests\/([A-Za-z0-9._-]{1,200})$/.exec(location.hash);
+  return match ? match[1] : '';
+}
+
+async function loadConfig() {
+  try {
+    const response = await fetch('/dashboard/config.json');
+    if (response.ok) Object.assign(view.config, await response.json());
+  } catch {
+    // The defaults stand.
+  }
+}
+
+function wire() {
+  $('token-form').addEventListener('submit', saveToken);
+  $('token-cancel').addEventListener('click', () => show($('token-panel'), false));
+  $('token-forget').addEventListener('click', forgetToken);
+  $('change-token').addEventListener('click', openTokenPanel);
+  $('auth-error-change-token').addEventListener('click', openTokenPanel);
+  $('chat-form').addEventListener('submit', submitChat);
+  $('input-form').addEventListener('submit', submitInput);
+  $('approve-button').addEventListener('click', () => decide(true));
+  $('reject-button').addEventListener('click', () => decide(false));
+  for (const action of Object.keys(ACTIONS)) $(`action-${action}`).addEventListener('click', () => operatorAction(action));
+  $('refresh-list').addEventListener('click', () => loadList());
+  $('open-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    void openRequest($('open-input').value);
+  });
+  window.addEventListener('hashchange', () => {
+    const id = requestIdFromHash();
+    if (id && id !== view.current?.id) void openRequest(id);
+  });
+}
+
+async function start() {
+  wire();
+  renderTokenState();
+  await loadConfig();
+  if (!token()) {
+    openTokenPanel();
+    return;
+  }
+  void loadList();
+  const id = requestIdFromHash();
+  if (id) await openRequest(id);
+}
+
+void start();
