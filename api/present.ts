@@ -1,4 +1,5 @@
 // The API's JSON view of a request (snake_case, as the dashboard and curl users read it).
+import { REDACTED } from '../domain/redaction.js';
 import { workflowIdFor, type Decision, type RequestState } from '../domain/request-state.js';
 import type { PlaybookSuggestion } from '../generated/prisma/client.js';
 
@@ -26,7 +27,7 @@ export function presentPlan(state: RequestState) {
       playbook: step.playbook,
       service: step.service,
       intent: step.intent,
-      vars: step.vars,
+      vars: Object.fromEntries(Object.entries(step.vars).map(([name, value]) => [name, step.secretVars?.includes(name) ? REDACTED : value])),
       var_sources: step.varSources,
       host: step.host ?? null,
       agent: step.agent ?? null,

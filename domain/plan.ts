@@ -2,6 +2,7 @@
 // from the inventory (e.g. the existing portals) or the playbook's defaults.
 import { agentForHost } from './fleet.js';
 import { hostsInGroup, resolveHostPattern } from './inventory.js';
+import { isSecretVar } from './redaction.js';
 import type { Catalog, Intent, Inventory, Plan, PlanStep, PlaybookEntry } from './types.js';
 
 /** A plan before its fingerprint is read from disk (see activities/planning.ts). */
@@ -106,6 +107,7 @@ export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inve
     const { vars, varSources, missing } = fillVars(playbook, inventory, supplied[playbook.path] ?? {});
     if (missing.length > 0) missingVars.push({ playbook: playbook.path, vars: missing });
     const intent = intents.find((i) => i.playbook === playbook.path);
+    const secretVars = Object.keys(vars).filter((name) => isSecretVar(name, playbook.vars));
     for (const target of targetsOf(playbook, inventory)) {
       steps.push({
         index: steps.length,
@@ -115,6 +117,7 @@ export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inve
         intent: intent?.name ?? '',
         vars,
         varSources,
+        ...(secretVars.length > 0 ? { secretVars } : {}),
         ...target,
       });
     }

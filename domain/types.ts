@@ -91,6 +91,9 @@ export interface PlanStep {
   vars: Record<string, unknown>;
   /** Where each var's value came from: `inventory:portals`, `default`, ... */
   varSources: Record<string, string>;
+  /** Names of its vars whose values are secret (the playbook marks them no_log, or they are named
+   * like secrets): whatever shows the plan (the API, the dashboard) shows `********` instead. */
+  secretVars?: string[];
   /** The inventory host this step runs against (`ansible-playbook --limit`); absent: every host of the play. */
   host?: string;
   /** The agent whose task queue runs the step (`npm run worker -- --host NAME`): the host's
