@@ -3,6 +3,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import { workflowIdFor, type RequestState, type TaskAuditInput } from '../domain/request-state.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { commitFile } from '../lib/audit-repo.js';
+import { lockRepository } from '../lib/repository-lock.js';
 import { redactPatterns, redactPlanVars } from '../domain/redaction.js';
 import type { Plan } from '../domain/types.js';
 import { scanCatalogCached } from './catalog-cache.js';
@@ -98,11 +99,13 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
       const input = redactPatterns.value(unredacted);
       const filepath = `.audit/tasks/${input.step.taskId}.json`;
       const document = `${JSON.stringify(taskAuditDocument(input), null, 2)}\n`;
-      const { commit } = await commitFile(
-        config.auditRepo,
-        filepath,
-        document,
-        `audit: task ${input.step.taskId} ${input.status} (${input.step.playbook}, request ${input.requestId})`,
+      // Several worker processes may audit into one repository: one commit at a time among them all.
+      const { commit } = await prisma.$transaction(
+        async (tx) => {
+          await lockRepository(tx, 'audit', config.auditRepo);
+          return commitFile(config.auditRepo, filepath, document, `audit: task ${input.step.taskId} ${input.status} (${input.step.playbook}, request ${input.requestId})`);
+        },
+        { maxWait: 60_000, timeout: 60_000 },
       );
       const record = {
         requestId: input.requestId,

@@ -26,6 +26,7 @@ import { baseRuleId } from '../domain/lint-findings.js';
 import { sha256 } from '../domain/plan-hash.js';
 import type { PlaybookSuggestion, PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
+import { lockRepository } from '../lib/repository-lock.js';
 import { runAnsibleLint } from './ansible/lint-playbook.js';
 import { resolvePlaybook } from './ansible/playbook-path.js';
 
@@ -236,7 +237,7 @@ export async function acceptSuggestion(prisma: PrismaClient, config: ChiffonConf
   const repo = path.resolve(config.playbookRepo);
   return prisma.$transaction(async (tx) => {
     // One accept at a time per playbook repository, whichever process serves it.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`chiffon:playbook-repo:${repo}`}, 0))`;
+    await lockRepository(tx, 'playbook-repo', repo);
     const suggestion = await lockedSuggestion(tx, id);
 
     if (!fs.existsSync(path.join(repo, '.git'))) {
