@@ -1,11 +1,18 @@
-// The HTTP API: small routers composed under /api/dashboard, one error shape for everything.
+// The HTTP API: small routers composed under /api/dashboard, one error shape for everything. Every
+// route under /api/dashboard needs an API token (api/auth.ts); /healthz and /api/openapi.json (the
+// API described from these routes, api/openapi.ts) are open.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { authenticate, type AuthEnv } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { ApiError, errorBody, renderError } from './errors.js';
+import { answer, docs, openApiDocument } from './openapi.js';
+import { agentRoutes } from './routes/agents.js';
 import { approveRoutes } from './routes/approve.js';
 import { auditRoutes } from './routes/audit.js';
 import { chatRoutes } from './routes/chat.js';
+import { dashboardPageRoutes } from './routes/dashboard-page.js';
 import { playbookRoutes } from './routes/playbooks.js';
 import { requestActionRoutes } from './routes/request-actions.js';
 import { requestEventRoutes } from './routes/request-events.js';
@@ -16,7 +23,8 @@ import { suggestionRoutes } from './routes/suggestions.js';
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export function createApp(deps: ApiDeps) {
-  const dashboard = new Hono()
+  const dashboard = new Hono<AuthEnv>()
+    .use(authenticate(deps.prisma))
     .use(
       bodyLimit({
         maxSize: MAX_BODY_BYTES,
@@ -33,11 +41,23 @@ export function createApp(deps: ApiDeps) {
     .route('/', requestInputRoutes(deps))
     .route('/', auditRoutes(deps))
     .route('/', playbookRoutes(deps))
-    .route('/', suggestionRoutes(deps));
+    .route('/', suggestionRoutes(deps))
+    .route('/', agentRoutes(deps));
 
   const app = new Hono();
-  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get(
+    '/healthz',
+    docs({ summary: 'Whether the API answers', tags: ['meta'], security: [], responses: { 200: answer('it does', z.object({ ok: z.literal(true) })) } }),
+    (c) => c.json({ ok: true as const }),
+  );
   app.route('/api/dashboard', dashboard);
+  app.get(
+    '/api/openapi.json',
+    docs({ summary: 'This document: the API in OpenAPI 3.1', tags: ['meta'], security: [], responses: { 200: { description: 'the OpenAPI document' } } }),
+    openApiDocument(app),
+  );
+  // The web page (static, no token needed to load it; it sends the person's token to the API).
+  app.route('/', dashboardPageRoutes({ temporalUiUrl: process.env.CHIFFON_TEMPORAL_UI_URL || `http://127.0.0.1:${process.env.TEMPORAL_UI_PORT || 8233}`, namespace: deps.config.temporalNamespace }));
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError(renderError);
   return app;

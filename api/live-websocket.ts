@@ -1,11 +1,14 @@
 // GET /api/dashboard/ws?request_id=...&after_seq=N as a WebSocket: the same events as the SSE
 // stream (GET /requests/:id/events), one JSON text message per event, in seq order; every event
 // after `after_seq` first, then new ones as they are written. The protocol is the `ws` library's,
-// on the HTTP server's `upgrade` event; messages from the client are ignored.
+// on the HTTP server's `upgrade` event; messages from the client are ignored. Like every route under
+// /api/dashboard it needs an API token, checked before the upgrade (401 without a valid one): in the
+// Authorization header, or as `?access_token=` since browsers cannot set headers on a WebSocket.
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServerType } from '@hono/node-server';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { checkToken, wwwAuthenticate } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { followRequestEvents, isRequestId } from './routes/request-events.js';
 
@@ -14,10 +17,12 @@ export const LIVE_WS_PATH = '/api/dashboard/ws';
 /** Clients have nothing to send: a larger message closes the connection. */
 const MAX_CLIENT_MESSAGE = 64 * 1024;
 
-function rejectHandshake(socket: Duplex, status: 400 | 404, code: string, message: string): void {
+const REASONS = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 500: 'Internal Server Error' } as const;
+
+function rejectHandshake(socket: Duplex, status: keyof typeof REASONS, code: string, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ error: { code, message } });
-  const reason = status === 400 ? 'Bad Request' : 'Not Found';
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`);
 }
 
 /** Sends `text` once the socket has room: a slow client holds back its own stream, nobody else's. */
@@ -36,6 +41,16 @@ export function attachLiveEventsWebSocket(server: ServerType, deps: Pick<ApiDeps
     socket.on('error', () => {});
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (url.pathname !== LIVE_WS_PATH) return rejectHandshake(socket, 404, 'not_found', `no WebSocket at ${url.pathname}`);
+    void checkToken(deps.prisma, { authorization: request.headers.authorization, accessToken: url.searchParams.get('access_token'), queryTokenAllowed: true }).then(
+      (check) => {
+        if (!check.ok) return rejectHandshake(socket, 401, 'unauthorized', check.message, { 'WWW-Authenticate': wwwAuthenticate(check) });
+        serveEvents(request, socket, head, url);
+      },
+      () => rejectHandshake(socket, 500, 'internal', 'cannot check the token now; try again'),
+    );
+  });
+
+  function serveEvents(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     const requestId = url.searchParams.get('request_id') ?? '';
     if (!isRequestId(requestId)) return rejectHandshake(socket, 400, 'invalid_input', 'request_id: not a request id');
     const afterText = url.searchParams.get('after_seq') ?? '0';
@@ -50,5 +65,5 @@ export function attachLiveEventsWebSocket(server: ServerType, deps: Pick<ApiDeps
         keepAlive: async () => client.ping(),
       }).catch(() => client.close(1011));
     });
-  });
+  }
 }

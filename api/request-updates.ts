@@ -1,9 +1,11 @@
 // Sends an Update (decide, retry, resume, cancel) to a request's workflow and turns every refusal
-// into the API's answer: 400 no identity, 404 unknown request, 409 not possible in its state.
+// into the API's answer: 400 no identity, 403 self-approval, 404 unknown request, 409 not possible
+// in its state.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
-import { statusSearchAttribute } from '../workflows/messages.js';
+import { requestStateQuery, statusSearchAttribute } from '../workflows/messages.js';
+import type { ApiDeps } from './deps.js';
 import { ApiError } from './errors.js';
 import { toApiError } from './temporal-errors.js';
 
@@ -26,5 +28,21 @@ export async function sendUpdate<Args extends [unknown, ...unknown[]]>(
       }
     }
     throw toApiError(err, requestId);
+  }
+}
+
+/**
+ * Who asked for the request: its `requests` row says so once the workflow mirrored it; until then
+ * (or for a row without it) the workflow's own state. Undefined when neither knows, including for
+ * an unknown request (the Update that follows answers 404).
+ */
+export async function requesterOf({ client, prisma }: Pick<ApiDeps, 'client' | 'prisma'>, requestId: string): Promise<string | undefined> {
+  const row = await prisma.request.findUnique({ where: { id: requestId }, select: { requestedBy: true } });
+  if (row?.requestedBy) return row.requestedBy;
+  try {
+    const state = await client.workflow.getHandle(workflowIdFor(requestId)).query(requestStateQuery);
+    return state.requestedBy ?? undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -97,6 +97,7 @@ async function run(): Promise<void> {
         '',
         'Chiffon is up.',
         `  API          http://${config.host}:${config.port}/api/dashboard`,
+        `  Dashboard    http://${config.host}:${config.port}/dashboard/ (asks for an API token: npm run token -- create)`,
         externalTemporal
           ? `  Temporal     ${describeTemporalConnection(temporalSettings)}`
           : `  Temporal UI  http://${config.temporalAddress.split(':')[0]}:${uiPort}/namespaces/${config.temporalNamespace}/workflows`,

@@ -57,7 +57,7 @@ async function run(): Promise<void> {
     const reporter = startAgentReporter(prisma, config);
     const queues = [hostTaskQueue(config.taskQueue, config.workerHost), ...(config.orchestration ? [config.taskQueue] : [])];
     console.log(
-      `chiffon worker: host ${config.workerHost}, task queues ${queues.join(' and ')} on ${describeTemporalConnection(temporal)}` +
+      `chiffon worker: polling task queues ${queues.join(' and ')} as host ${config.workerHost} on ${describeTemporalConnection(temporal)}` +
         (config.orchestration ? `; ${describeLlmConfig(llm)}` : ''),
     );
     try {

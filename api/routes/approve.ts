@@ -1,27 +1,55 @@
-// POST /approve: a person's decision on a planned request. It needs an identity, and may name the
-// plan hash the person reviewed (refused with 409 if the plan is no longer that one).
+// POST /approve: a person's decision on a planned request, recorded under the token's identity. It
+// may name the plan hash the person reviewed (refused with 409 if the plan is no longer that one).
+// Four-eyes: whoever asked for a request may not approve it (403 self_approval) unless
+// CHIFFON_ALLOW_SELF_APPROVAL=true; the workflow refuses it too, this only answers sooner.
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { decideUpdate } from '../../workflows/messages.js';
+import { identityOf, requireRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { requireIdentity } from '../identity.js';
-import { sendUpdate } from '../request-updates.js';
+import { ApiError } from '../errors.js';
+import { answer, docs, errors } from '../openapi.js';
+import { requesterOf, sendUpdate } from '../request-updates.js';
 import { jsonBody } from '../validation.js';
 
 const approveBody = z.object({
   request_id: z.string().trim().min(1, 'request_id is required').max(100),
   approved: z.boolean({ error: 'approved must be true or false' }),
   comment: z.string().max(2000).optional(),
-  approver: z.string().max(200).optional(),
   plan_hash: z.string().regex(/^[0-9a-f]{64}$/, 'plan_hash is the 64-hex plan.hash of the request').optional(),
 });
 
-export function approveRoutes({ client }: ApiDeps) {
-  return new Hono().post('/approve', jsonBody(approveBody), async (c) => {
-    const body = c.req.valid('json');
-    const approver = requireIdentity(c, body.approver);
-    const decision = { approver, approved: body.approved, comment: body.comment, planHash: body.plan_hash };
-    const state = await sendUpdate(client, body.request_id, decideUpdate, [decision]);
-    return c.json({ request_id: body.request_id, dispatch_started: state.status === 'running', status: state.status });
-  });
+const approveAnswer = z.object({
+  request_id: z.string(),
+  dispatch_started: z.boolean().meta({ description: 'whether the steps started running' }),
+  status: z.string(),
+});
+
+export function approveRoutes(deps: ApiDeps) {
+  return new Hono<AuthEnv>().post(
+    '/approve',
+    docs({
+      summary: 'Approve or reject the plan of a request',
+      description:
+        'Recorded under the name of the token. Pass the plan.hash you reviewed as plan_hash to approve exactly that plan. ' +
+        'The person who asked for the request may not approve it (403 self_approval) unless CHIFFON_ALLOW_SELF_APPROVAL=true; rejecting one\'s own request is allowed.',
+      tags: ['decisions'],
+      responses: {
+        200: answer('decided', approveAnswer),
+        ...errors({ 403: "the token's role may not decide, or (self_approval) it is the requester's own request", 404: true, 409: 'already decided, not waiting for approval, or the plan hash no longer matches' }),
+      },
+    }),
+    requireRole('approver'),
+    jsonBody(approveBody),
+    async (c) => {
+      const body = c.req.valid('json');
+      const approver = identityOf(c).name;
+      if (body.approved && !deps.config.allowSelfApproval && (await requesterOf(deps, body.request_id)) === approver) {
+        throw new ApiError(403, 'self_approval', `${approver} asked for request ${body.request_id} and may not approve it too: another approver must (four-eyes)`);
+      }
+      const decision = { approver, approved: body.approved, comment: body.comment, planHash: body.plan_hash };
+      const state = await sendUpdate(deps.client, body.request_id, decideUpdate, [decision]);
+      return c.json({ request_id: body.request_id, dispatch_started: state.status === 'running', status: state.status });
+    },
+  );
 }

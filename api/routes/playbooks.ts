@@ -4,61 +4,107 @@
 // inventory is reported in `warnings`; it never makes the answer fail.
 import path from 'node:path';
 import { Hono } from 'hono';
+import { z } from 'zod';
 import { scanCatalogCached } from '../../activities/catalog-cache.js';
 import { readInventory } from '../../activities/inventory.js';
 import { hostsInGroup } from '../../domain/inventory.js';
 import type { Inventory, InventoryHost, PlaybookEntry, PlaybookVar } from '../../domain/types.js';
+import { anyRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
+import { answer, docs, errors } from '../openapi.js';
 
 /** Host variables whose values the answer never shows. */
 const SECRET_VAR = /(^|_)pass(word|wd)?($|_)|secret|token|api_?key|private_?key|credential/i;
 const HIDDEN = '********';
 
-export function playbookRoutes({ prisma, config }: ApiDeps) {
-  return new Hono().get('/playbooks', async (c) => {
-    const inventoryPath = path.resolve(config.playbookRepo, config.inventory);
-    const [catalog, inventory] = await Promise.all([
-      scanCatalogCached(prisma, config.playbookRepo).catch((err: unknown) => {
-        throw new ApiError(503, 'catalog_unavailable', errorMessage(err));
-      }),
-      readInventory(inventoryPath).then(
-        (value) => ({ value }),
-        (err: unknown) => ({ error: errorMessage(err) }),
+const catalogAnswer = z.object({
+  playbooks: z.array(
+    z.object({
+      path: z.string(),
+      service: z.string(),
+      aliases: z.array(z.string()),
+      description: z.string().optional(),
+      intents: z.array(z.object({ name: z.string(), verbs: z.array(z.string()), objects: z.array(z.string()) })),
+      vars: z.array(
+        z.object({
+          name: z.string(),
+          type: z.string(),
+          required: z.boolean(),
+          default: z.unknown().meta({ description: 'null for a secret var' }),
+          has_default: z.boolean(),
+          description: z.string().nullable(),
+          secret: z.boolean(),
+          from_inventory_group: z.string().nullable(),
+        }),
       ),
-    ]);
+      after: z.array(z.string()),
+    }),
+  ),
+  warnings: z.array(z.object({ file: z.string(), line: z.number().int().nullable(), message: z.string() })),
+  inventory: z.looseObject({
+    file: z.string(),
+    groups: z.record(z.string(), z.array(z.string())),
+    hosts: z.array(z.object({ name: z.string(), groups: z.array(z.string()), vars: z.record(z.string(), z.unknown()) })),
+    services: z.array(z.looseObject({ group: z.string(), source: z.string() })),
+  }),
+  scan: z.looseObject({}),
+});
 
-    const warnings = catalog.warnings.map((w) => ({ file: w.file, line: w.line ?? null, message: w.message }));
-    let inventorySection: Record<string, unknown>;
-    if ('value' in inventory) {
-      const services = discoverServices(inventory.value, catalog.playbooks);
-      for (const consumer of consumersOf(catalog.playbooks)) {
-        if (hostsInGroup(inventory.value, consumer.group).length === 0) {
-          warnings.push({
-            file: consumer.playbook,
-            line: null,
-            message: `fills ${consumer.var} from the inventory group ${consumer.group}, which has no hosts in ${config.inventory}`,
-          });
+export function playbookRoutes({ prisma, config }: ApiDeps) {
+  return new Hono<AuthEnv>().get(
+    '/playbooks',
+    docs({
+      summary: 'The playbook catalog, its warnings and the inventory',
+      description: "From the cached scan of CHIFFON_PLAYBOOK_REPO; a bad file is a warning, never a failure. Secret values are never shown.",
+      tags: ['playbooks'],
+      responses: { 200: answer('the catalog', catalogAnswer), ...errors({ 503: 'the playbook repository cannot be scanned' }) },
+    }),
+    anyRole(),
+    async (c) => {
+      const inventoryPath = path.resolve(config.playbookRepo, config.inventory);
+      const [catalog, inventory] = await Promise.all([
+        scanCatalogCached(prisma, config.playbookRepo).catch((err: unknown) => {
+          throw new ApiError(503, 'catalog_unavailable', errorMessage(err));
+        }),
+        readInventory(inventoryPath).then(
+          (value) => ({ value }),
+          (err: unknown) => ({ error: errorMessage(err) }),
+        ),
+      ]);
+
+      const warnings = catalog.warnings.map((w) => ({ file: w.file, line: w.line ?? null, message: w.message }));
+      let inventorySection: Record<string, unknown>;
+      if ('value' in inventory) {
+        const services = discoverServices(inventory.value, catalog.playbooks);
+        for (const consumer of consumersOf(catalog.playbooks)) {
+          if (hostsInGroup(inventory.value, consumer.group).length === 0) {
+            warnings.push({
+              file: consumer.playbook,
+              line: null,
+              message: `fills ${consumer.var} from the inventory group ${consumer.group}, which has no hosts in ${config.inventory}`,
+            });
+          }
         }
+        inventorySection = {
+          file: config.inventory,
+          groups: groupsOf(inventory.value),
+          hosts: inventory.value.hosts.map((h) => ({ name: h.name, groups: h.groups, vars: shownVars(h.vars) })),
+          services,
+        };
+      } else {
+        warnings.push({ file: config.inventory, line: null, message: `cannot read the inventory: ${inventory.error}` });
+        inventorySection = { file: config.inventory, groups: {}, hosts: [], services: [], error: inventory.error };
       }
-      inventorySection = {
-        file: config.inventory,
-        groups: groupsOf(inventory.value),
-        hosts: inventory.value.hosts.map((h) => ({ name: h.name, groups: h.groups, vars: shownVars(h.vars) })),
-        services,
-      };
-    } else {
-      warnings.push({ file: config.inventory, line: null, message: `cannot read the inventory: ${inventory.error}` });
-      inventorySection = { file: config.inventory, groups: {}, hosts: [], services: [], error: inventory.error };
-    }
 
-    return c.json({
-      playbooks: catalog.playbooks.map(presentPlaybook),
-      warnings,
-      inventory: inventorySection,
-      scan: { ...catalog.stats, ...(catalog.cacheError ? { cache_error: catalog.cacheError } : {}) },
-    });
-  });
+      return c.json({
+        playbooks: catalog.playbooks.map(presentPlaybook),
+        warnings,
+        inventory: inventorySection,
+        scan: { ...catalog.stats, ...(catalog.cacheError ? { cache_error: catalog.cacheError } : {}) },
+      });
+    },
+  );
 }
 
 function presentPlaybook(p: PlaybookEntry) {

@@ -6,12 +6,17 @@
 //                                                  written (LISTEN/NOTIFY, a poll as fallback).
 //   GET /requests/:request_id/events?format=json&after_seq=N&limit=M
 //                                                  the same events as one JSON page.
+// Any valid token may read them; an EventSource, which cannot send headers, may pass it as
+// ?access_token= (api/auth.ts).
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { resolver } from 'hono-openapi';
 import { z } from 'zod';
 import type { PrismaClient } from '../../generated/prisma/client.js';
+import { anyRole, queryTokenSecurity, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
+import { docs, errors, eventSchema } from '../openapi.js';
 import { queryParams } from '../validation.js';
 
 const PAGE = 500;
@@ -20,10 +25,12 @@ export const FALLBACK_POLL_MS = 3_000;
 const KEEPALIVE_MS = 15_000;
 
 const eventsQuery = z.object({
-  after_seq: z.coerce.number().int().min(0).optional(),
+  after_seq: z.coerce.number().int().min(0).optional().meta({ description: 'events after this seq (default: the Last-Event-ID header, else 0)' }),
   format: z.enum(['sse', 'json']).default('sse'),
-  limit: z.coerce.number().int().min(1).max(PAGE).default(PAGE),
+  limit: z.coerce.number().int().min(1).max(PAGE).default(PAGE).meta({ description: 'page size of format=json' }),
 });
+
+const eventsPage = z.object({ request_id: z.string(), after_seq: z.number().int(), events: z.array(eventSchema), last_seq: z.number().int() });
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,200}$/;
 
@@ -116,29 +123,53 @@ export async function followRequestEvents(
 export const isRequestId = (value: string): boolean => REQUEST_ID.test(value);
 
 export function requestEventRoutes({ prisma, events }: ApiDeps) {
-  return new Hono().get('/requests/:request_id/events', queryParams(eventsQuery), async (c) => {
-    const requestId = c.req.param('request_id');
-    if (!REQUEST_ID.test(requestId)) throw new ApiError(400, 'invalid_input', 'request_id: not a request id');
-    const query = c.req.valid('query');
-    const lastEventId = c.req.header('last-event-id');
-    let afterSeq = query.after_seq ?? 0;
-    if (query.after_seq === undefined && lastEventId !== undefined) {
-      if (!/^\d{1,9}$/.test(lastEventId.trim())) throw new ApiError(400, 'invalid_input', 'Last-Event-ID: not a sequence number');
-      afterSeq = Number(lastEventId.trim());
-    }
+  return new Hono<AuthEnv>().get(
+    '/requests/:request_id/events',
+    docs({
+      summary: 'The live output of a request',
+      description:
+        'Server-Sent Events (`id:` is the seq, `data:` a RequestEvent as JSON): every event after after_seq, then new ones as they are written; ' +
+        'the stream stays open until the client closes it. With format=json, one page of events instead. ' +
+        'Browsers (EventSource) may send the token as ?access_token=.',
+      tags: ['live'],
+      security: queryTokenSecurity,
+      responses: {
+        200: {
+          description: 'the event stream, or with format=json one page of it',
+          content: {
+            'text/event-stream': { schema: { type: 'string' } },
+            'application/json': { schema: resolver(eventsPage) },
+          },
+        },
+        ...errors({ 400: true }),
+      },
+    }),
+    anyRole(),
+    queryParams(eventsQuery),
+    async (c) => {
+      const requestId = c.req.param('request_id');
+      if (!REQUEST_ID.test(requestId)) throw new ApiError(400, 'invalid_input', 'request_id: not a request id');
+      const query = c.req.valid('query');
+      const lastEventId = c.req.header('last-event-id');
+      let afterSeq = query.after_seq ?? 0;
+      if (query.after_seq === undefined && lastEventId !== undefined) {
+        if (!/^\d{1,9}$/.test(lastEventId.trim())) throw new ApiError(400, 'invalid_input', 'Last-Event-ID: not a sequence number');
+        afterSeq = Number(lastEventId.trim());
+      }
 
-    if (query.format === 'json') {
-      const page = await eventsAfter(prisma, requestId, afterSeq, query.limit);
-      return c.json({ request_id: requestId, after_seq: afterSeq, events: page, last_seq: page.at(-1)?.seq ?? afterSeq });
-    }
+      if (query.format === 'json') {
+        const page = await eventsAfter(prisma, requestId, afterSeq, query.limit);
+        return c.json({ request_id: requestId, after_seq: afterSeq, events: page, last_seq: page.at(-1)?.seq ?? afterSeq });
+      }
 
-    return streamSSE(c, async (stream) => {
-      const abort = new AbortController();
-      stream.onAbort(() => abort.abort());
-      await followRequestEvents({ prisma, events }, requestId, afterSeq, abort.signal, {
-        event: (event) => stream.writeSSE({ id: String(event.seq), data: JSON.stringify(event) }),
-        keepAlive: () => stream.write(': keep-alive\n\n').then(() => undefined),
+      return streamSSE(c, async (stream) => {
+        const abort = new AbortController();
+        stream.onAbort(() => abort.abort());
+        await followRequestEvents({ prisma, events }, requestId, afterSeq, abort.signal, {
+          event: (event) => stream.writeSSE({ id: String(event.seq), data: JSON.stringify(event) }),
+          keepAlive: () => stream.write(': keep-alive\n\n').then(() => undefined),
+        });
       });
-    });
-  });
+    },
+  );
 }

@@ -1,16 +1,17 @@
 // The improvement suggestions ansible-lint made on failed playbooks, and a person's decision on each:
 //   GET  /suggestions?playbook=&status=&task_id=&limit=&cursor=   newest first, paginated
-//   POST /suggestions/:id/accept  {"by"}   applies the change to the playbook and commits it
-//   POST /suggestions/:id/dismiss {"by"}   marks it dismissed
-// A decision needs an identity ("by" in the body or the X-Chiffon-User header).
+//   POST /suggestions/:id/accept    applies the change to the playbook and commits it
+//   POST /suggestions/:id/dismiss   marks it dismissed
+// Deciding takes an approver (or admin) token; the decision is recorded under its name.
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { acceptSuggestion, dismissSuggestion, SUGGESTION_STATUSES, SuggestionError } from '../../activities/suggestions.js';
 import type { PlaybookSuggestion } from '../../generated/prisma/client.js';
+import { anyRole, identityOf, requireRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { requireIdentity } from '../identity.js';
-import { jsonBody, queryParams } from '../validation.js';
+import { answer, docs, errors, suggestionSchema } from '../openapi.js';
+import { queryParams } from '../validation.js';
 import { presentSuggestion } from '../present.js';
 
 const MAX_LIMIT = 200;
@@ -55,54 +56,100 @@ const listQuery = z.object({
     .optional(),
 });
 
-const decisionBody = z.object({ by: z.string().max(200).optional() });
+const listAnswer = z.object({
+  suggestions: z.array(suggestionSchema),
+  next_cursor: z.string().nullable().meta({ description: 'pass as cursor for the next page; null on the last one' }),
+});
+const acceptAnswer = z.object({
+  suggestion: suggestionSchema,
+  commit: z.string().meta({ description: 'the commit in the playbook repository' }),
+  method: z.enum(['ansible-lint-fix', 'patch']),
+  also_accepted: z.array(z.string()).meta({ description: 'other suggestions the same fix resolved' }),
+});
+const dismissAnswer = z.object({ suggestion: suggestionSchema });
 
 function toApiError(err: unknown): unknown {
   return err instanceof SuggestionError ? new ApiError(err.status, err.code, err.message, err.details) : err;
 }
 
 export function suggestionRoutes({ prisma, config }: ApiDeps) {
-  return new Hono()
-    .get('/suggestions', queryParams(listQuery), async (c) => {
-      const { playbook, status, task_id: taskId, limit, cursor } = c.req.valid('query');
-      const rows = await prisma.playbookSuggestion.findMany({
-        where: {
-          ...(playbook ? { playbook } : {}),
-          ...(status ? { status } : {}),
-          ...(taskId ? { taskId } : {}),
-          ...(cursor
-            ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] }
-            : {}),
+  return new Hono<AuthEnv>()
+    .get(
+      '/suggestions',
+      docs({
+        summary: 'Improvement suggestions on failed playbooks, newest first',
+        tags: ['suggestions'],
+        responses: { 200: answer('a page of suggestions', listAnswer) },
+      }),
+      anyRole(),
+      queryParams(listQuery),
+      async (c) => {
+        const { playbook, status, task_id: taskId, limit, cursor } = c.req.valid('query');
+        const rows = await prisma.playbookSuggestion.findMany({
+          where: {
+            ...(playbook ? { playbook } : {}),
+            ...(status ? { status } : {}),
+            ...(taskId ? { taskId } : {}),
+            ...(cursor
+              ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] }
+              : {}),
+          },
+          include: { task: { select: { requestId: true } } },
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+          take: limit + 1,
+        });
+        const page = rows.slice(0, limit);
+        const last = page[page.length - 1];
+        return c.json({
+          suggestions: page.map(presentSuggestion),
+          next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+        });
+      },
+    )
+    .post(
+      '/suggestions/:id/accept',
+      docs({
+        summary: 'Accept a suggestion: apply it to the playbook and commit',
+        description: 'Runs ansible-lint --fix for a fixable rule (or applies the stored patch) on a copy and commits the playbook, naming the person.',
+        tags: ['suggestions'],
+        responses: {
+          200: answer('applied and committed', acceptAnswer),
+          ...errors({
+            404: true,
+            409: 'already decided, the playbook changed since or has uncommitted changes, or the repository is not a git repository',
+            422: 'no automatic fix, or the fix did not resolve the finding',
+          }),
         },
-        include: { task: { select: { requestId: true } } },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: limit + 1,
-      });
-      const page = rows.slice(0, limit);
-      const last = page[page.length - 1];
-      return c.json({
-        suggestions: page.map(presentSuggestion),
-        next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
-      });
-    })
-    .post('/suggestions/:id/accept', jsonBody(decisionBody), async (c) => {
-      const by = requireIdentity(c, c.req.valid('json').by);
-      const id = c.req.param('id');
-      const result = await acceptSuggestion(prisma, config, id, by).catch((err: unknown) => {
-        throw toApiError(err);
-      });
-      return c.json({
-        suggestion: presentSuggestion(result.suggestion),
-        commit: result.commit,
-        method: result.method,
-        also_accepted: result.alsoAccepted,
-      });
-    })
-    .post('/suggestions/:id/dismiss', jsonBody(decisionBody), async (c) => {
-      const by = requireIdentity(c, c.req.valid('json').by);
-      const dismissed = await dismissSuggestion(prisma, c.req.param('id'), by).catch((err: unknown) => {
-        throw toApiError(err);
-      });
-      return c.json({ suggestion: presentSuggestion(dismissed) });
-    });
+      }),
+      requireRole('approver'),
+      async (c) => {
+        const by = identityOf(c).name;
+        const id = c.req.param('id');
+        const result = await acceptSuggestion(prisma, config, id, by).catch((err: unknown) => {
+          throw toApiError(err);
+        });
+        return c.json({
+          suggestion: presentSuggestion(result.suggestion),
+          commit: result.commit,
+          method: result.method,
+          also_accepted: result.alsoAccepted,
+        });
+      },
+    )
+    .post(
+      '/suggestions/:id/dismiss',
+      docs({
+        summary: 'Dismiss a suggestion',
+        tags: ['suggestions'],
+        responses: { 200: answer('dismissed', dismissAnswer), ...errors({ 404: true, 409: 'already decided' }) },
+      }),
+      requireRole('approver'),
+      async (c) => {
+        const by = identityOf(c).name;
+        const dismissed = await dismissSuggestion(prisma, c.req.param('id'), by).catch((err: unknown) => {
+          throw toApiError(err);
+        });
+        return c.json({ suggestion: presentSuggestion(dismissed) });
+      },
+    );
 }

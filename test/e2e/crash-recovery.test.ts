@@ -34,6 +34,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { createApp } from '../../api/app.js';
+import { createApiToken } from '../../lib/api-tokens.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { findFreePort } from '../support/free-port.js';
@@ -62,6 +63,8 @@ let devServerOptions: Parameters<typeof startDevServer>[0];
 let connection: Connection | undefined;
 let http: ServerType | undefined;
 let baseUrl: string;
+/** API tokens: alice asks, bob approves (and reads). */
+let tokens: { requester: string; approver: string };
 let config: ChiffonConfig;
 let playbookRepo: string;
 
@@ -145,6 +148,10 @@ beforeAll(async () => {
   };
   // The API in this process, through its own client: it must ride out the server's restarts too.
   connection = await Connection.connect({ address: config.temporalAddress });
+  tokens = {
+    requester: (await createApiToken(database.prisma, { name: 'alice', role: 'requester' })).token,
+    approver: (await createApiToken(database.prisma, { name: 'bob', role: 'approver' })).token,
+  };
   const app = createApp({ client: new Client({ connection }), prisma: database.prisma, config });
   http = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => http?.once('listening', () => resolve()));
@@ -221,9 +228,10 @@ function scenario(name: string) {
 }
 
 async function call(method: string, route: string, body?: unknown) {
+  const token = method === 'POST' && route === '/chat' ? tokens.requester : tokens.approver;
   const response = await fetch(`${baseUrl}${route}`, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
@@ -261,7 +269,7 @@ async function askForSlowStep() {
 }
 
 async function approve(requestId: string, planHash: string) {
-  const answer = await call('POST', '/approve', { request_id: requestId, approved: true, approver: 'alice', comment: 'crash test', plan_hash: planHash });
+  const answer = await call('POST', '/approve', { request_id: requestId, approved: true, comment: 'crash test', plan_hash: planHash });
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
   expect(answer.body).toMatchObject({ request_id: requestId, dispatch_started: true });
 }

@@ -2,7 +2,7 @@
 // PostgreSQL, real workers, ansible-playbook against localhost, a temporary audit git repository):
 // cancel during a running playbook, retry from the failed step, a plan gone stale between approval
 // and run, approval expiry, a required variable supplied by a person (needs_input), and the refusals
-// (wrong plan hash, no identity, actions that do not fit).
+// (wrong plan hash, no token or the wrong role, actions that do not fit).
 //
 // Every test starts its own stack on a copy of the sample playbook repository with three extra
 // playbooks, so it may edit the playbooks without touching another test:
@@ -239,8 +239,9 @@ async function ask(stack: Stack, message: string, playbooks: string[]): Promise<
   return chat.body;
 }
 
-async function approve(stack: Stack, request: any, approver = 'alice') {
-  const answer = await stack.call('POST', '/approve', { request_id: request.request_id, approved: true, approver, plan_hash: request.plan.hash });
+/** Approves with the approver's token (bob), or the admin's (carol). */
+async function approve(stack: Stack, request: any, as: 'approver' | 'admin' = 'approver') {
+  const answer = await stack.call('POST', '/approve', { request_id: request.request_id, approved: true, plan_hash: request.plan.hash }, {}, as);
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
   expect(answer.body).toMatchObject({ dispatch_started: true, status: 'running' });
 }
@@ -265,9 +266,10 @@ describe('cancel during a running playbook', () => {
       await expect.poll(() => processesMentioning(stack.config.stateDir).length, { timeout: 30_000, interval: 100 }).toBeGreaterThan(0);
       expect((await stack.call('GET', `/requests/${id}`)).body.steps[0].status).toBe('running');
 
-      const anonymous = await stack.call('POST', `/requests/${id}/cancel`, {});
-      expect(anonymous.status).toBe(400);
-      const cancel = await stack.call('POST', `/requests/${id}/cancel`, { by: 'erin' });
+      const anonymous = await stack.call('POST', `/requests/${id}/cancel`, {}, {}, 'none');
+      expect(anonymous.status).toBe(401);
+      // The requester (alice) may cancel her own request.
+      const cancel = await stack.call('POST', `/requests/${id}/cancel`, {}, {}, 'requester');
       expect(cancel.status, JSON.stringify(cancel.body)).toBe(202);
       expect(cancel.body.request_id).toBe(id);
 
@@ -291,10 +293,10 @@ describe('cancel during a running playbook', () => {
       // Audited in PostgreSQL and git, naming who cancelled.
       expect(await taskRow(gate.task_id)).toMatchObject({
         status: 'cancelled',
-        outcome: 'cancelled by erin while running; its process tree was stopped',
+        outcome: 'cancelled by alice while running; its process tree was stopped',
         auditCommit: gate.audit_commit,
       });
-      expect(await taskRow(postgres.task_id)).toMatchObject({ status: 'skipped', outcome: 'not run: request cancelled by erin', exitCode: null, auditCommit: postgres.audit_commit });
+      expect(await taskRow(postgres.task_id)).toMatchObject({ status: 'skipped', outcome: 'not run: request cancelled by alice', exitCode: null, auditCommit: postgres.audit_commit });
       const messages = (await stack.auditLog()).map((c) => c.message);
       expect(messages).toContain(`audit: task ${gate.task_id} cancelled (gate.yml, request ${id})`);
       expect(messages).toContain(`audit: task ${postgres.task_id} skipped (postgres-setup.yml, request ${id})`);
@@ -305,7 +307,7 @@ describe('cancel during a running playbook', () => {
       expect(description.typedSearchAttributes.get(statusSearchAttribute)).toBe('cancelled');
 
       // It has ended: a second cancel is refused.
-      expect((await stack.call('POST', `/requests/${id}/cancel`, { by: 'erin' })).status).toBe(409);
+      expect((await stack.call('POST', `/requests/${id}/cancel`)).status).toBe(409);
     } finally {
       await stack.stop();
     }
@@ -317,12 +319,12 @@ describe('cancel before approval', () => {
     const stack = await lifecycleStack('cancel-waiting');
     try {
       const viaApi = await ask(stack, 'Write the note', ['note.yml']);
-      const cancel = await stack.call('POST', `/requests/${viaApi.request_id}/cancel`, {}, { 'x-chiffon-user': 'ivan' });
+      const cancel = await stack.call('POST', `/requests/${viaApi.request_id}/cancel`);
       expect(cancel.status, JSON.stringify(cancel.body)).toBe(202);
       const cancelled = await stack.waitForStatus(viaApi.request_id, 'cancelled');
       expect(cancelled.steps.map((s: any) => s.status)).toEqual(['skipped']);
-      expect(await taskRow(cancelled.steps[0].task_id)).toMatchObject({ status: 'skipped', outcome: 'not run: request cancelled by ivan' });
-      expect((await stack.call('POST', '/approve', { request_id: viaApi.request_id, approved: true, approver: 'alice' })).status).toBe(409);
+      expect(await taskRow(cancelled.steps[0].task_id)).toMatchObject({ status: 'skipped', outcome: 'not run: request cancelled by bob' });
+      expect((await stack.call('POST', '/approve', { request_id: viaApi.request_id, approved: true })).status).toBe(409);
 
       // Cancelled from the Temporal UI or CLI (a workflow cancellation): the same clean ending,
       // and the workflow shows as Canceled in Temporal.
@@ -360,10 +362,10 @@ describe('retry from the failed step', () => {
       expect(failedRow).toMatchObject({ status: 'failed', attempt: 1 });
       expect(failedRow?.outcome).toContain('failed at task "Break on purpose" on localhost: the flaky step is broken');
 
-      // Someone fixes the playbook and asks for a retry (an identity is needed).
+      // Someone fixes the playbook and an approver asks for a retry (a requester may not).
       fs.writeFileSync(path.join(stack.repo, 'flaky.yml'), flakyPlaybook(FLAKY_FIXED_TASK));
-      expect((await stack.call('POST', `/requests/${id}/retry`, {})).status).toBe(400);
-      const retry = await stack.call('POST', `/requests/${id}/retry`, {}, { 'x-chiffon-user': 'frank' });
+      expect((await stack.call('POST', `/requests/${id}/retry`, {}, {}, 'requester')).status).toBe(403);
+      const retry = await stack.call('POST', `/requests/${id}/retry`);
       expect(retry.status, JSON.stringify(retry.body)).toBe(202);
 
       // The playbook changed, so the plan hash did: the retry waits for a new approval.
@@ -372,23 +374,24 @@ describe('retry from the failed step', () => {
       expect(pending.plan.plan_id).toBe(request.plan.plan_id);
       expect(pending.plan.hash).not.toBe(request.plan.hash);
       expect(pending.decision).toBeNull();
-      expect(pending.previous_decisions).toEqual([expect.objectContaining({ approver: 'alice', approved: true, plan_hash: request.plan.hash })]);
+      expect(pending.previous_decisions).toEqual([expect.objectContaining({ approver: 'bob', approved: true, plan_hash: request.plan.hash })]);
+      expect(pending.operator_actions).toEqual([expect.objectContaining({ action: 'retry', by: 'bob' })]);
       expect(pending.steps.map((s: any) => [s.task_id, s.status, s.attempt])).toEqual([
         [noteTaskId, 'completed', 1],
         [`${flakyTaskId}.r2`, 'pending', 2],
       ]);
       // An approval of the old plan is refused; nothing runs before the new one.
-      const stale = await stack.call('POST', '/approve', { request_id: id, approved: true, approver: 'alice', plan_hash: request.plan.hash });
+      const stale = await stack.call('POST', '/approve', { request_id: id, approved: true, plan_hash: request.plan.hash });
       expect(stale.status).toBe(409);
       expect(fs.existsSync(stateFile(stack, 'flaky', 'fixed'))).toBe(false);
-      await approve(stack, pending, 'grace');
+      await approve(stack, pending, 'admin');
 
       const done = await stack.waitForStatus(id, 'completed');
       expect(done.steps.map((s: any) => [s.task_id, s.status, s.attempt, s.exit_code])).toEqual([
         [noteTaskId, 'completed', 1, 0],
         [`${flakyTaskId}.r2`, 'completed', 2, 0],
       ]);
-      expect(done.decision).toMatchObject({ approver: 'grace', plan_hash: pending.plan.hash });
+      expect(done.decision).toMatchObject({ approver: 'carol', plan_hash: pending.plan.hash });
       expect(fs.readFileSync(stateFile(stack, 'flaky', 'fixed'), 'utf8')).toBe('fixed\n');
       // The step before the failed one did not run again.
       expect(fs.readFileSync(stateFile(stack, 'note', 'runs.log'), 'utf8')).toBe('ran\n');
@@ -440,7 +443,7 @@ describe('stale plan', () => {
       expect(audit.body.task.outcome).toContain('postgres-setup.yml changed since the plan was approved');
       expect(audit.body.git.content.execution_result).toBeNull();
       await requestRow(services, id, { status: 'stale_plan' });
-      expect((await stack.call('POST', `/requests/${id}/cancel`, { by: 'alice' })).status).toBe(409);
+      expect((await stack.call('POST', `/requests/${id}/cancel`)).status).toBe(409);
     } finally {
       await stack.stop();
     }
@@ -448,25 +451,27 @@ describe('stale plan', () => {
 });
 
 describe('refused actions', () => {
-  it('answers 409 for a wrong plan hash, 400 without an identity, 409 for actions that do not fit the status', async () => {
+  it('answers 409 for a wrong plan hash, 401 without a token, 403 to a requester, 409 for actions that do not fit the status', async () => {
     const stack = await lifecycleStack('refusals');
     try {
       const request = await ask(stack, 'Write the note', ['note.yml']);
       const id = request.request_id;
 
-      const noIdentity = await stack.call('POST', '/approve', { request_id: id, approved: true });
-      expect(noIdentity.status).toBe(400);
-      expect(noIdentity.body.error.code).toBe('identity_required');
-      expect((await stack.call('POST', '/approve', { request_id: id, approved: true, approver: '   ' })).status).toBe(400);
+      const noToken = await stack.call('POST', '/approve', { request_id: id, approved: true }, {}, 'none');
+      expect(noToken.status).toBe(401);
+      expect(noToken.body.error.code).toBe('unauthorized');
+      const requester = await stack.call('POST', '/approve', { request_id: id, approved: true }, {}, 'requester');
+      expect(requester.status).toBe(403);
+      expect(requester.body.error.code).toBe('forbidden');
 
-      const wrongHash = await stack.call('POST', '/approve', { request_id: id, approved: true, approver: 'alice', plan_hash: 'f'.repeat(64) });
+      const wrongHash = await stack.call('POST', '/approve', { request_id: id, approved: true, plan_hash: 'f'.repeat(64) });
       expect(wrongHash.status).toBe(409);
       expect(wrongHash.body.error.message).toContain(request.plan.hash);
-      expect((await stack.call('POST', '/approve', { request_id: id, approved: true, approver: 'alice', plan_hash: 'not-a-hash' })).status).toBe(400);
+      expect((await stack.call('POST', '/approve', { request_id: id, approved: true, plan_hash: 'not-a-hash' })).status).toBe(400);
 
       // Neither resume nor retry fits a request waiting for approval.
-      expect((await stack.call('POST', `/requests/${id}/resume`, { by: 'alice' })).status).toBe(409);
-      expect((await stack.call('POST', `/requests/${id}/retry`, { by: 'alice' })).status).toBe(409);
+      expect((await stack.call('POST', `/requests/${id}/resume`)).status).toBe(409);
+      expect((await stack.call('POST', `/requests/${id}/retry`)).status).toBe(409);
 
       // None of that decided anything.
       const waiting = (await stack.call('GET', `/requests/${id}`)).body;
@@ -474,19 +479,19 @@ describe('refused actions', () => {
       await requestRow(services, id, { approver: null });
       expect(fs.existsSync(stateFile(stack, 'note'))).toBe(false);
 
-      const approved = await stack.call('POST', '/approve', { request_id: id, approved: true, plan_hash: request.plan.hash }, { 'x-chiffon-user': 'heidi' });
+      const approved = await stack.call('POST', '/approve', { request_id: id, approved: true, plan_hash: request.plan.hash }, {}, 'admin');
       expect(approved.status).toBe(200);
       const done = await stack.waitForStatus(id, 'completed');
-      expect(done.decision).toMatchObject({ approver: 'heidi', plan_hash: request.plan.hash });
+      expect(done.decision).toMatchObject({ approver: 'carol', plan_hash: request.plan.hash });
 
-      const cancel = await stack.call('POST', `/requests/${id}/cancel`, { by: 'heidi' });
+      const cancel = await stack.call('POST', `/requests/${id}/cancel`, {}, {}, 'admin');
       expect(cancel.status).toBe(409);
       expect(cancel.body.error).toMatchObject({ code: 'conflict', message: expect.stringContaining('completed') });
-      const resume = await stack.call('POST', `/requests/${id}/resume`, { by: 'heidi' });
+      const resume = await stack.call('POST', `/requests/${id}/resume`, {}, {}, 'admin');
       expect(resume.status).toBe(409);
       expect(resume.body.error).toMatchObject({ code: 'conflict', message: expect.stringContaining('completed') });
-      expect((await stack.call('POST', `/requests/${id}/retry`, { by: 'heidi' })).status).toBe(409);
-      expect((await stack.call('POST', `/requests/doesnotexist/cancel`, { by: 'heidi' })).status).toBe(404);
+      expect((await stack.call('POST', `/requests/${id}/retry`, {}, {}, 'admin')).status).toBe(409);
+      expect((await stack.call('POST', `/requests/doesnotexist/cancel`, {}, {}, 'admin')).status).toBe(404);
       expect(fs.readFileSync(stateFile(stack, 'note', 'runs.log'), 'utf8')).toBe('ran\n');
     } finally {
       await stack.stop();
@@ -512,7 +517,7 @@ describe('approval timeout', () => {
       await requestRow(services, id, { status: 'expired', approver: null });
       expect((await stack.auditLog()).map((c) => c.message)).toEqual([`audit: task ${taskId} skipped (note.yml, request ${id})`]);
 
-      const late = await stack.call('POST', '/approve', { request_id: id, approved: true, approver: 'alice' });
+      const late = await stack.call('POST', '/approve', { request_id: id, approved: true });
       expect(late.status).toBe(409);
       expect(fs.existsSync(stateFile(stack, 'note'))).toBe(false);
     } finally {
@@ -530,16 +535,16 @@ describe('needs input', () => {
       expect(chat.body).toMatchObject({ status: 'needs_input', plan: null, missing_inputs: [{ playbook: 'greet.yml', vars: ['greeting'] }] });
       const id = chat.body.request_id;
 
-      // Values must come from someone, and only for what is missing.
-      expect((await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello' } } })).status).toBe(400);
-      expect((await stack.call('POST', `/requests/${id}/input`, { by: 'erin', values: { 'greet.yml': { other: 1 } } })).status).toBe(409);
+      // Values come from a requester (or an admin), and only for what is missing.
+      expect((await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello' } } }, {}, 'approver')).status).toBe(403);
+      expect((await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { other: 1 } } })).status).toBe(409);
 
-      const input = await stack.call('POST', `/requests/${id}/input`, { by: 'erin', values: { 'greet.yml': { greeting: 'hello from chiffon' } } });
+      const input = await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello from chiffon' } } });
       expect(input.status, JSON.stringify(input.body)).toBe(202);
       const planned = await stack.waitForStatus(id, 'pending_approval');
       expect(planned.plan.steps[0]).toMatchObject({ playbook: 'greet.yml', vars: { greeting: 'hello from chiffon' }, var_sources: { greeting: 'input' } });
       expect(planned.missing_inputs).toBeNull();
-      expect(planned.operator_actions).toEqual([expect.objectContaining({ action: 'input', by: 'erin' })]);
+      expect(planned.operator_actions).toEqual([expect.objectContaining({ action: 'input', by: 'alice' })]);
 
       await approve(stack, planned);
       await stack.waitForStatus(id, 'completed');

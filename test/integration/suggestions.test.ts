@@ -13,6 +13,7 @@ import { lintPlaybook } from '../../activities/ansible/lint-playbook.js';
 import { createAuditActivities } from '../../activities/audit.js';
 import { acceptSuggestion, dismissSuggestion, SuggestionError } from '../../activities/suggestions.js';
 import { createApp } from '../../api/app.js';
+import { createApiToken } from '../../lib/api-tokens.js';
 import { sha256 } from '../../domain/plan-hash.js';
 import type { LintFinding } from '../../domain/types.js';
 import type { PlaybookSuggestion } from '../../generated/prisma/client.js';
@@ -327,10 +328,12 @@ describe('dismissSuggestion', () => {
 describe('the HTTP routes', () => {
   let fixture: Fixture;
   let app: ReturnType<typeof createApp>;
-  const call = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) => {
+  /** API tokens: dave approves, erin administers, frank only asks. */
+  const tokens = { dave: '', erin: '', frank: '' };
+  const call = async (method: string, route: string, body?: unknown, as: keyof typeof tokens | 'none' = 'dave') => {
     const response = await app.request(`/api/dashboard${route}`, {
       method,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...(as === 'none' ? {} : { authorization: `Bearer ${tokens[as]}` }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, body: (await response.json()) as any };
@@ -340,6 +343,9 @@ describe('the HTTP routes', () => {
     fixture = await failedDrill('http');
     // These routes use PostgreSQL and the repositories only, never Temporal.
     app = createApp({ client: {} as Client, prisma: database.prisma, config: fixture.config });
+    tokens.dave = (await createApiToken(database.prisma, { name: 'dave', role: 'approver' })).token;
+    tokens.erin = (await createApiToken(database.prisma, { name: 'erin', role: 'admin' })).token;
+    tokens.frank = (await createApiToken(database.prisma, { name: 'frank', role: 'requester' })).token;
   });
 
   it('lists suggestions by playbook, status and task, a page at a time', async () => {
@@ -380,13 +386,16 @@ describe('the HTTP routes', () => {
     }
   });
 
-  it('accepts and dismisses with an identity, answering refusals with their status', async () => {
+  it("accepts and dismisses under the token's identity, answering refusals with their status", async () => {
     const fqcn = suggestion(fixture, 'fqcn[action-core]@26');
-    const anonymous = await call('POST', `/suggestions/${fqcn.id}/accept`, {});
-    expect(anonymous.status).toBe(400);
-    expect(anonymous.body.error.code).toBe('identity_required');
+    const anonymous = await call('POST', `/suggestions/${fqcn.id}/accept`, undefined, 'none');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.error.code).toBe('unauthorized');
+    const requester = await call('POST', `/suggestions/${fqcn.id}/accept`, undefined, 'frank');
+    expect(requester.status).toBe(403);
+    expect(requester.body.error.code).toBe('forbidden');
 
-    const accepted = await call('POST', `/suggestions/${fqcn.id}/accept`, {}, { 'x-chiffon-user': 'dave' });
+    const accepted = await call('POST', `/suggestions/${fqcn.id}/accept`);
     expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
     expect(accepted.body).toMatchObject({
       suggestion: { id: fqcn.id, status: 'accepted', decided_by: 'dave', commit_hash: accepted.body.commit },
@@ -395,17 +404,17 @@ describe('the HTTP routes', () => {
     });
     expect(await headOf(fixture.repo)).toBe(accepted.body.commit);
 
-    const twice = await call('POST', `/suggestions/${fqcn.id}/accept`, { by: 'dave' });
+    const twice = await call('POST', `/suggestions/${fqcn.id}/accept`);
     expect(twice.status).toBe(409);
     expect(twice.body.error).toMatchObject({ code: 'conflict', reason: 'already_decided' });
-    const stale = await call('POST', `/suggestions/${suggestion(fixture, 'name[casing]@25').id}/accept`, { by: 'dave' });
+    const stale = await call('POST', `/suggestions/${suggestion(fixture, 'name[casing]@25').id}/accept`);
     expect(stale.status).toBe(409);
     expect(stale.body.error).toMatchObject({ code: 'conflict', reason: 'playbook_changed' });
 
-    const dismissed = await call('POST', `/suggestions/${suggestion(fixture, 'no-changed-when@25').id}/dismiss`, { by: 'erin' });
+    const dismissed = await call('POST', `/suggestions/${suggestion(fixture, 'no-changed-when@25').id}/dismiss`, undefined, 'erin');
     expect(dismissed.status).toBe(200);
     expect(dismissed.body.suggestion).toMatchObject({ status: 'dismissed', decided_by: 'erin' });
-    expect((await call('POST', `/suggestions/${randomUUID()}/dismiss`, { by: 'erin' })).status).toBe(404);
+    expect((await call('POST', `/suggestions/${randomUUID()}/dismiss`, undefined, 'erin')).status).toBe(404);
 
     const listed = await call('GET', `/suggestions?task_id=${fixture.taskId}&status=accepted`);
     expect(listed.body.suggestions.map((s: any) => s.id).sort()).toEqual([fqcn.id, suggestion(fixture, 'fqcn[action-core]@23').id].sort());

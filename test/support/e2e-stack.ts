@@ -15,12 +15,14 @@ import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } fro
 import { expect } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { attachLiveEventsWebSocket } from '../../api/live-websocket.js';
+import { createApiToken } from '../../lib/api-tokens.js';
 import { createEventNotifier } from '../../lib/event-notifier.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { loadLlmConfig, type LlmConfig } from '../../lib/llm-config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { tools } from '../../lib/tools.js';
-import { createChiffonWorker, workflowsPath } from '../../workers/worker.js';
+import { startAgentReporter } from '../../workers/agent-reporter.js';
+import { createChiffonWorkers, runWorkers, workflowsPath } from '../../workers/worker.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
 import { processesMentioning } from './processes.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
@@ -68,12 +70,22 @@ export interface HttpAnswer {
   body: any;
 }
 
+/** Whose token call() sends: the stack's requester (alice), approver (bob) or admin (carol), or none. */
+export type CallAs = 'requester' | 'approver' | 'admin' | 'none';
+
 export interface Stack {
   name: string;
   /** What the worker and the API were built from. */
   config: ChiffonConfig;
   baseUrl: string;
-  call(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<HttpAnswer>;
+  /** API tokens made for the stack: requester `alice`, approver `bob`, admin `carol`. */
+  tokens: { requester: string; approver: string; admin: string };
+  /**
+   * Calls the API with a token: by default the requester's for POST /chat and POST
+   * /requests/:id/input, the approver's for everything else; `as` picks another (or none). An
+   * `authorization` in `headers` replaces the token.
+   */
+  call(method: string, route: string, body?: unknown, headers?: Record<string, string>, as?: CallAs): Promise<HttpAnswer>;
   /** GET /requests/:id until its status is one of `wanted`; throws at once if it settles on another. */
   waitForStatus(requestId: string, wanted: string | string[], timeoutMs?: number): Promise<any>;
   /** Polls GET /requests/:id until `accept` says yes. */
@@ -107,31 +119,42 @@ export async function startStack(services: E2EServices, name: string, options: S
     auditRepo: path.join(dir, 'audit'),
     stateDir: path.join(dir, 'state'),
     workDir: path.join(dir, 'work'),
+    // The stack's agent reports this machine's real load: on a small machine running the whole
+    // suite that is often above the default limit, and a test about something else would pause.
+    // Tests of the pause set their own limits.
+    maxLoadPerCpu: 1_000_000,
+    minFreeMemoryPercent: 0,
     ...options.config,
   };
 
-  let worker: Worker | undefined;
+  // The stack's worker process: the orchestration worker, its host worker (agent `localhost`, the
+  // sample inventory's homelab host) and its agent registry row, as `npm run worker` runs them.
+  let workers: Worker[] | undefined;
   let running: Promise<void> | undefined;
+  let reporter: { stop(): Promise<void> } | undefined;
   const startWorker = async () => {
-    if (worker) throw new Error(`stack ${name}: a worker is already running`);
-    worker = await createChiffonWorker({
+    if (workers) throw new Error(`stack ${name}: a worker is already running`);
+    workers = await createChiffonWorkers({
       connection: services.env.nativeConnection,
       config,
       prisma: services.database.prisma,
       llm: options.llm ?? loadLlmConfig({}),
       workflowBundle: services.workflowBundle,
     });
-    running = worker.run();
+    reporter = startAgentReporter(services.database.prisma, config);
+    running = runWorkers(workers);
     // Surfaces a worker that dies by itself in the test's output; stopWorker() rethrows it.
     running.catch((error: unknown) => console.error(`stack ${name}: the worker stopped: ${String(error)}`));
   };
   const stopWorker = async () => {
-    const [current, done] = [worker, running];
-    worker = undefined;
+    const [current, done, registry] = [workers, running, reporter];
+    workers = undefined;
     running = undefined;
+    reporter = undefined;
     if (!current || !done) return;
-    if (current.getState() === 'RUNNING') current.shutdown();
+    for (const worker of current) if (worker.getState() === 'RUNNING') worker.shutdown();
     await done;
+    await registry?.stop();
   };
   await startWorker();
 
@@ -142,10 +165,20 @@ export async function startStack(services: E2EServices, name: string, options: S
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/dashboard`;
 
-  const call = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> => {
+  const tokens = {
+    requester: (await createApiToken(services.database.prisma, { name: 'alice', role: 'requester' })).token,
+    approver: (await createApiToken(services.database.prisma, { name: 'bob', role: 'approver' })).token,
+    admin: (await createApiToken(services.database.prisma, { name: 'carol', role: 'admin' })).token,
+  };
+  const defaultCaller = (method: string, route: string): CallAs =>
+    method === 'POST' && (route === '/chat' || /^\/requests\/[^/]+\/input$/.test(route)) ? 'requester' : 'approver';
+
+  const call = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}, as?: CallAs): Promise<HttpAnswer> => {
+    const caller = as ?? defaultCaller(method, route);
+    const authorization: Record<string, string> = caller === 'none' ? {} : { authorization: `Bearer ${tokens[caller]}` };
     const response = await fetch(`${baseUrl}${route}`, {
       method,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...authorization, ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       signal: AbortSignal.timeout(90_000),
     });
@@ -181,6 +214,7 @@ export async function startStack(services: E2EServices, name: string, options: S
     name,
     config,
     baseUrl,
+    tokens,
     call,
     waitForStatus,
     waitForRequest,
