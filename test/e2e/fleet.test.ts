@@ -141,6 +141,12 @@ describe('multiple agents tracked independently', () => {
     expect(tasks.map((t) => [t.stepIndex, t.host, t.status])).toEqual(HOSTS.map((h, i) => [i, h, 'completed']));
     const audit = JSON.parse(fs.readFileSync(path.join(stack.config.auditRepo, '.audit', 'tasks', `${tasks[1]!.id}.json`), 'utf8'));
     expect([audit.host, audit.agent]).toEqual(['beta', 'beta']);
+
+    const listed = await stack.call('GET', '/requests?status=completed');
+    expect(listed.status).toBe(200);
+    expect(listed.body.requests).toContainEqual(
+      expect.objectContaining({ request_id: request.request_id, status: 'completed', requested_by: 'alice', approver: 'bob', services: ['fleet'], steps: 3 }),
+    );
   });
 
   it('leaves the step of an offline agent waiting, visibly, and runs it when the agent is back', async () => {
