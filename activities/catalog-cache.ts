@@ -57,6 +57,11 @@ interface Memo {
   /** When the database last agreed with `known`. */
   at: number;
   known: Map<string, Known>;
+  /**
+   * The catalog a memo answer assembled, with the scan result it came from: the next answer from
+   * the very same (unchanged) scan result copies it instead of assembling it again.
+   */
+  assembled?: { from: object; catalog: Catalog };
 }
 
 /** Per Prisma client (one database each), per repository. */
@@ -78,10 +83,14 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
   if (!repoMemos) memos.set(prisma, (repoMemos = new Map()));
   const memo = repoMemos.get(repo);
   if (memo && Date.now() - memo.at < memoMs && memo.known.size === current.length && current.every((c) => memo.known.get(c.source.playbook)?.hash === c.hash)) {
-    return finish(
-      current.map((c) => memo.known.get(c.source.playbook)!.parsed!),
-      { parsed: 0, reused: current.length, dropped: 0, memo: true },
-    );
+    const stats = { parsed: 0, reused: current.length, dropped: 0, memo: true };
+    if (memo.assembled?.from === current) {
+      const { playbooks, warnings } = memo.assembled.catalog;
+      return { playbooks: [...playbooks], warnings: [...warnings], stats: { scanned: current.length, ...stats } };
+    }
+    const answer = finish(current.map((c) => memo.known.get(c.source.playbook)!.parsed!), stats);
+    memo.assembled = { from: current, catalog: { playbooks: [...answer.playbooks], warnings: [...answer.warnings] } };
+    return answer;
   }
   repoMemos.delete(repo);
 

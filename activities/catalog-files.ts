@@ -53,6 +53,8 @@ interface Signature {
 }
 
 interface KnownFile {
+  /** The file's absolute path. */
+  full: string;
   signature: Signature;
   read: FileRead;
 }
@@ -63,6 +65,9 @@ interface KnownRepository {
   files: Map<string, KnownFile>;
   /** Pair hashes by playbook, with the signatures of the two files they were computed from. */
   pairs: Map<string, { meta: string; playbookKey: string; metaKey: string; hash: string }>;
+  /** The last scan's result, and whether every signature in it is trusted (then it may be returned as is). */
+  current: CurrentSource[];
+  allTrusted: boolean;
 }
 
 const repositories = new Map<string, KnownRepository>();
@@ -110,6 +115,13 @@ export async function readRepository(repoDir: string, options: { remember?: bool
   }
   const root = listing.root;
 
+  // The common case, nothing changed at all: the last result as is, after one lstat per file.
+  if (listingReused && previous?.allTrusted && unchangedFiles(previous, started)) {
+    repositories.delete(root);
+    repositories.set(root, previous);
+    return { listing, current: previous.current, listingReused, filesRead: 0 };
+  }
+
   const files = new Map<string, KnownFile>();
   const pairs: KnownRepository['pairs'] = new Map();
   let bytes = 0;
@@ -127,7 +139,7 @@ export async function readRepository(repoDir: string, options: { remember?: bool
     const fresh = readBytesSync(root, relative);
     // Unreadable files are read again next time (a warning is cheap to produce and may go away).
     if (signature && 'bytes' in fresh) {
-      files.set(relative, { signature, read: fresh });
+      files.set(relative, { full, signature, read: fresh });
       bytes += fresh.bytes.length;
     }
     return { read: fresh, key: signature?.key, reused: false };
@@ -158,10 +170,22 @@ export async function readRepository(repoDir: string, options: { remember?: bool
 
   repositories.delete(root);
   if ((options.remember ?? true) && bytes <= MAX_BYTES_PER_REPOSITORY) {
-    repositories.set(root, { listing, folders, files, pairs });
+    const allTrusted =
+      [...folders.values()].every((f) => f.trusted) &&
+      current.length === pairs.size &&
+      current.every((c) => files.get(c.source.playbook)?.signature.trusted && files.get(c.source.meta)?.signature.trusted);
+    repositories.set(root, { listing, folders, files, pairs, current, allTrusted });
     while (repositories.size > MAX_REPOSITORIES) repositories.delete(repositories.keys().next().value!);
   }
   return { listing, current, listingReused, filesRead };
+}
+
+/** Whether every file of the last scan still has its (trusted) signature. */
+function unchangedFiles(previous: KnownRepository, started: bigint): boolean {
+  for (const known of previous.files.values()) {
+    if (signatureOf(lstatNow(known.full), started)?.key !== known.signature.key) return false;
+  }
+  return true;
 }
 
 /** Forgets every repository (tests, and benchmarks of a cold scan). */

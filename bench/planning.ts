@@ -1,13 +1,18 @@
 // 3. Planning: request → plan latency with the deterministic parser, over catalogs of 20 and 2,000
 // playbooks. End to end: the request workflow is started with the planReady Update (as POST /chat
-// does) and timed until the plan comes back; each run asks for another service. In process: the
-// same decompose + plan as pure functions over the already-scanned catalog, for the breakdown.
+// does) and timed until the plan comes back; each run asks for another service. Where the time goes
+// is read from each request's history (server timestamps): the decompose and plan activities' own
+// run time, the workflow tasks' run time, and the rest, Temporal handing tasks to the worker
+// (schedule → start). In process: the same decompose + plan as pure functions over the already
+// scanned catalog, and ansible-inventory itself (without and with the inventory memo).
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import proto from '@temporalio/proto';
 import { scanCatalog } from '../activities/catalog.js';
-import { readInventory } from '../activities/inventory.js';
+import { listInventory, readInventory } from '../activities/inventory.js';
 import { decomposeRequest } from '../domain/decompose.js';
 import { planRequest } from '../domain/plan.js';
+import { workflowIdFor } from '../domain/request-state.js';
 import type { BenchStack } from './stack.js';
 import { serviceName, writeGeneratedRepo } from './fixtures/repos.js';
 import { summarize } from './stats.js';
@@ -16,8 +21,21 @@ export interface PlanningResult {
   catalogSize: number;
   n: number;
   endToEndMs: ReturnType<typeof summarize>;
+  /** From the requests' histories: where the end-to-end time went (per request). */
+  breakdownMs: {
+    decomposeActivity: ReturnType<typeof summarize>;
+    planActivity: ReturnType<typeof summarize>;
+    workflowTasks: ReturnType<typeof summarize>;
+    /** Schedule → start of every workflow and activity task: Temporal's matching and the worker's polling. */
+    temporalDispatch: ReturnType<typeof summarize>;
+    /** First to last history event (start → Update completed); the rest of end to end is the client's RPCs. */
+    server: ReturnType<typeof summarize>;
+  };
   parseAndPlanMs: ReturnType<typeof summarize>;
+  /** ansible-inventory --list itself (what every plan paid before the memo). */
   inventoryReadMs: ReturnType<typeof summarize>;
+  /** readInventory when the inventory has not changed (content hash, memo). */
+  inventoryMemoMs: ReturnType<typeof summarize>;
   errors: string[];
 }
 
@@ -31,39 +49,103 @@ export async function measurePlanning(stack: BenchStack, catalogSize: number, n:
   const inventoryPath = path.join(repo, 'inventory', 'hosts.yml');
   const inventory = await readInventory(inventoryPath);
   const pure: number[] = [];
-  const inventoryReads: number[] = [];
   for (let i = 0; i < n; i++) {
     const started = performance.now();
     const decomposed = decomposeRequest(messageFor(i), catalog);
     if (decomposed.ok) planRequest(decomposed.intents, catalog, inventory, { planId: randomUUID(), newTaskId: randomUUID });
     pure.push(performance.now() - started);
   }
-  for (let i = 0; i < Math.min(n, 5); i++) {
-    const started = performance.now();
-    await readInventory(inventoryPath);
-    inventoryReads.push(performance.now() - started);
-  }
+  const timed = async (times: number, read: () => Promise<unknown>) => {
+    const samples: number[] = [];
+    for (let i = 0; i < times; i++) {
+      const started = performance.now();
+      await read();
+      samples.push(performance.now() - started);
+    }
+    return summarize(samples);
+  };
+  const inventoryReadMs = await timed(Math.min(n, 5), () => listInventory(inventoryPath));
+  const inventoryMemoMs = await timed(n, () => readInventory(inventoryPath));
 
   const worker = await stack.startWorker(`plan${catalogSize}`, { playbookRepo: repo });
   const endToEnd: number[] = [];
+  const requestIds: string[] = [];
   try {
     await stack.submit(worker, messageFor(n)); // warm-up (fills the catalog cache), not counted
     for (let i = 0; i < n; i++) {
       const started = performance.now();
       const { requestId, state } = await stack.submit(worker, messageFor(i));
       const ms = performance.now() - started;
-      if (state.status === 'pending_approval' && state.plan?.steps.length === 1) endToEnd.push(ms);
-      else errors.push(`request ${requestId}: ${state.status} ${state.error?.message ?? ''}`);
+      if (state.status === 'pending_approval' && state.plan?.steps.length === 1) {
+        endToEnd.push(ms);
+        requestIds.push(requestId);
+      } else errors.push(`request ${requestId}: ${state.status} ${state.error?.message ?? ''}`);
     }
   } finally {
     await worker.stop();
   }
+
+  const phases = await Promise.all(requestIds.map((id) => planningPhases(stack, id)));
+  const pick = (key: keyof (typeof phases)[number]) => summarize(phases.map((p) => p[key]));
   return {
     catalogSize,
     n,
     endToEndMs: summarize(endToEnd),
+    breakdownMs: {
+      decomposeActivity: pick('decompose'),
+      planActivity: pick('plan'),
+      workflowTasks: pick('workflowTasks'),
+      temporalDispatch: pick('dispatch'),
+      server: pick('server'),
+    },
     parseAndPlanMs: summarize(pure),
-    inventoryReadMs: summarize(inventoryReads),
+    inventoryReadMs,
+    inventoryMemoMs,
     errors,
   };
+}
+
+const EventType = proto.temporal.api.enums.v1.EventType;
+
+/** Where a planned request's time went, from its history up to the planReady Update's completion. */
+async function planningPhases(stack: BenchStack, requestId: string) {
+  const history = await stack.client.workflow.getHandle(workflowIdFor(requestId)).fetchHistory();
+  const events = history.events ?? [];
+  const end = events.findIndex((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED);
+  const upTo = end >= 0 ? events.slice(0, end + 1) : events;
+  const at = (e: (typeof events)[number]) => Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+  const byId = new Map(upTo.map((e) => [String(e.eventId), e]));
+  const activityName = new Map<string, string>();
+  const out = { decompose: 0, plan: 0, workflowTasks: 0, dispatch: 0, server: upTo.length ? at(upTo[upTo.length - 1]!) - at(upTo[0]!) : 0 };
+  for (const e of upTo) {
+    const scheduled = (id: unknown) => byId.get(String(id));
+    switch (e.eventType) {
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        activityName.set(String(e.eventId), e.activityTaskScheduledEventAttributes?.activityType?.name ?? '');
+        break;
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: {
+        const s = scheduled(e.workflowTaskStartedEventAttributes?.scheduledEventId);
+        if (s) out.dispatch += at(e) - at(s);
+        break;
+      }
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: {
+        const s = scheduled(e.workflowTaskCompletedEventAttributes?.startedEventId);
+        if (s) out.workflowTasks += at(e) - at(s);
+        break;
+      }
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: {
+        const s = scheduled(e.activityTaskStartedEventAttributes?.scheduledEventId);
+        if (s) out.dispatch += at(e) - at(s);
+        break;
+      }
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
+        const a = e.activityTaskCompletedEventAttributes;
+        const started = scheduled(a?.startedEventId);
+        const name = activityName.get(String(a?.scheduledEventId));
+        if (started && (name === 'decompose' || name === 'plan')) out[name] += at(e) - at(started);
+        break;
+      }
+    }
+  }
+  return out;
 }

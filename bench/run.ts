@@ -2,13 +2,16 @@
 // project's binary, PostgreSQL, git, ansible-playbook). Prints a table and writes it, with the
 // machine's description, to bench/results/<timestamp>.json. Not part of `npm test`.
 //
-//   BENCH_QUICK=1            small N everywhere (a few minutes)
-//   BENCH_CONCURRENCY=1,10   the concurrency levels (default 1,10,50,100)
-//   BENCH_MAX_LOAD_PER_CPU=N  the workers' capacity threshold (default: the project's)
-//   BENCH_ONLY=step,planning,discovery,history,concurrency   a subset
+//   npm run bench -- --only planning,stream,discovery   a subset of the sections (BENCH_ONLY=...):
+//                                                       step, planning, stream, discovery, history, concurrency
+//   npm run bench -- --concurrency 1,10                 the concurrency levels (BENCH_CONCURRENCY; default 1,10,50,100)
+//   npm run bench -- --quick                            small N everywhere, a few minutes (BENCH_QUICK=1)
+//   BENCH_MAX_LOAD_PER_CPU=N                            the workers' capacity threshold (default: the project's)
+//   BENCH_TEMPORAL_ARGS='--dynamic-config-value k=v'    extra arguments of the Temporal dev server
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { fromProjectRoot } from '../lib/paths.js';
@@ -22,19 +25,44 @@ import { measurePlanning, type PlanningResult } from './planning.js';
 import { benchCapacityOverride, startBenchStack, type BenchStack } from './stack.js';
 import { loadConfig } from '../lib/config.js';
 import { measureStepOverhead, type StepOverheadResult } from './step-overhead.js';
+import { measureStream, type StreamResult } from './stream.js';
 
-const quick = process.env.BENCH_QUICK === '1';
+const SECTIONS = ['step', 'planning', 'stream', 'discovery', 'history', 'concurrency'] as const;
+const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--concurrency 1,10,50,100] [--quick]`;
+
+function options() {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { only: { type: 'string' }, concurrency: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean' } },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+  const onlyText = values.only ?? process.env.BENCH_ONLY;
+  const only = onlyText ? new Set(list(onlyText)) : undefined;
+  for (const name of only ?? []) {
+    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: no section ${name} (${SECTIONS.join(', ')})`);
+  }
+  const levels = list(values.concurrency ?? process.env.BENCH_CONCURRENCY ?? '1,10,50,100').map(Number);
+  if (levels.length === 0 || levels.some((level) => !Number.isInteger(level) || level < 1)) throw new Error('--concurrency: positive whole numbers, e.g. 1,10,50,100');
+  return { only, levels, quick: values.quick === true || process.env.BENCH_QUICK === '1' };
+}
+
+let parsed: ReturnType<typeof options>;
+try {
+  parsed = options();
+} catch (error) {
+  console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+  process.exit(2);
+}
+const { only, levels, quick } = parsed;
 const sizes = quick
-  ? { stepN: 5, planN: 20, discoveryN: 3 }
-  : { stepN: 20, planN: 100, discoveryN: 10 };
-const levels = (process.env.BENCH_CONCURRENCY ?? '1,10,50,100')
-  .split(',')
-  .map((level) => Number(level.trim()))
-  .filter((level) => Number.isInteger(level) && level > 0);
-const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
+  ? { stepN: 5, planN: 20, streamRuns: 5, discoveryN: 3 }
+  : { stepN: 20, planN: 100, streamRuns: 20, discoveryN: 10 };
 const wanted = (name: string) => !only || only.has(name);
-
-const STREAM_SKIPPED = 'skipped: live step output (streaming) is being built separately; nothing to measure yet';
 
 interface Results {
   startedAt: string;
@@ -45,7 +73,9 @@ interface Results {
   discovery?: DiscoveryResult;
   history?: HistoryResult;
   concurrency?: ConcurrencyResult[];
-  stream: string;
+  /** Concurrency levels asked for (the run may have stopped before the last). */
+  concurrencyLevels: number[];
+  stream?: StreamResult;
   failures: Record<string, string>;
   targets: { target: string; measured: string; met: boolean | null }[];
 }
@@ -86,7 +116,7 @@ async function run(): Promise<void> {
     startedAt: startedAt.toISOString(),
     mode: quick ? 'quick' : 'full',
     machine: await machine(),
-    stream: STREAM_SKIPPED,
+    concurrencyLevels: levels,
     failures: {},
     targets: [],
   };
@@ -103,7 +133,7 @@ async function run(): Promise<void> {
     const repo = writeBenchRepo(path.join(stack.scratch, 'bench-repo'));
     const attempt = async <T>(name: string, measure: () => Promise<T>): Promise<T | undefined> => {
       if (!wanted(name)) {
-        results.failures[name] = 'skipped (BENCH_ONLY)';
+        results.failures[name] = 'skipped (--only)';
         return undefined;
       }
       const t = performance.now();
@@ -124,6 +154,8 @@ async function run(): Promise<void> {
       await measurePlanning(stack!, 20, sizes.planN),
       await measurePlanning(stack!, 2000, sizes.planN),
     ]);
+    save();
+    results.stream = await attempt('stream', () => measureStream(stack!, repo, sizes.streamRuns));
     save();
     results.discovery = await attempt('discovery', () => measureDiscovery(stack!, 2000, sizes.discoveryN));
     save();
@@ -163,6 +195,12 @@ function targets(r: Results): Results['targets'] {
     out.push({ target: `plan p95 <= 200 ms (${p.catalogSize} playbooks)`, measured: `${p.endToEndMs.p95} ms`, met: p.endToEndMs.p95 <= 200 });
   }
   if (!r.planning) out.push({ target: 'plan p95 <= 200 ms', measured: 'not measured', met: null });
+  const st = r.stream;
+  out.push({
+    target: 'stream p95 <= 250 ms (ansible emits a task event → WebSocket subscriber)',
+    measured: st ? `${st.latencyMs.p95} ms p95, ${st.latencyMs.p50} ms p50 (${st.events} events)` : 'not measured',
+    met: st ? st.latencyMs.p95 <= 250 : null,
+  });
   const d = r.discovery;
   out.push({
     target: 'warm discovery of 2,000 playbooks <= 1 s',
@@ -197,10 +235,18 @@ function table(r: Results): string {
   }
   for (const p of r.planning ?? []) {
     rows.push([`3 planning ${p.catalogSize}`, `request→plan p50/p95 (n=${p.n})`, `${p.endToEndMs.p50} / ${p.endToEndMs.p95} ms`]);
-    rows.push(['', 'parse+plan in process p50/p95; ansible-inventory p50', `${p.parseAndPlanMs.p50} / ${p.parseAndPlanMs.p95} ms; ${p.inventoryReadMs.p50} ms`]);
+    const b = p.breakdownMs;
+    rows.push(['', 'of which p50: decompose / plan activity, workflow tasks, temporal dispatch', `${b.decomposeActivity.p50} / ${b.planActivity.p50}, ${b.workflowTasks.p50}, ${b.temporalDispatch.p50} ms`]);
+    rows.push(['', 'parse+plan in process p50/p95', `${p.parseAndPlanMs.p50} / ${p.parseAndPlanMs.p95} ms`]);
+    rows.push(['', 'ansible-inventory p50; inventory memo p50/p95', `${p.inventoryReadMs.p50} ms; ${p.inventoryMemoMs.p50} / ${p.inventoryMemoMs.p95} ms`]);
     if (p.errors.length) rows.push(['', 'errors', p.errors.length]);
   }
-  rows.push(['4 stream', '', r.stream]);
+  const st = r.stream;
+  if (st) {
+    rows.push(['4 stream', `emitted→received p50/p95 (${st.events} events, ${st.runs} runs)`, `${st.latencyMs.p50} / ${st.latencyMs.p95} ms (max ${st.latencyMs.max})`]);
+    rows.push(['', 'emitted→stored / stored→received p50', `${st.emittedToStoredMs.p50} / ${st.storedToReceivedMs.p50} ms`]);
+    if (st.errors.length) rows.push(['', 'errors', st.errors.length]);
+  }
   const d = r.discovery;
   if (d) {
     rows.push([`5 discovery ${d.playbooks}`, 'cold (empty cache)', `${d.coldMs} ms`]);

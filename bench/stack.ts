@@ -8,14 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { createDatabase, dropDatabase, migrateDatabase, openDatabase } from '../lib/database.js';
 import { createPrismaClient, type PrismaClient } from '../lib/prisma.js';
 import { loadConfig, type ChiffonConfig } from '../lib/config.js';
 import { loadLlmConfig } from '../lib/llm-config.js';
 import { tools } from '../lib/tools.js';
-import { createChiffonWorker, workflowsPath } from '../workers/worker.js';
+import { createChiffonWorkers, runWorkers, workflowsPath } from '../workers/worker.js';
 import { startAgentReporter } from '../workers/agent-reporter.js';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
 import { requestWorkflow } from '../workflows/index.js';
@@ -23,7 +23,6 @@ import { planReadyUpdate, servicesSearchAttribute, statusSearchAttribute } from 
 
 export interface BenchWorker {
   config: ChiffonConfig;
-  worker: Worker;
   stop(): Promise<void>;
 }
 
@@ -31,6 +30,8 @@ export interface BenchStack {
   env: TestWorkflowEnvironment;
   client: Client;
   prisma: PrismaClient;
+  /** The run's own database (for LISTEN in the stream measurement). */
+  databaseUrl: string;
   scratch: string;
   /** A Chiffon worker on a task queue of its own, with `config` over the defaults. */
   startWorker(name: string, config?: Partial<ChiffonConfig>): Promise<BenchWorker>;
@@ -72,6 +73,7 @@ export async function startBenchStack(): Promise<BenchStack> {
         server: {
           executable: { type: 'existing-path', path: tools.temporalCli() },
           searchAttributes: [statusSearchAttribute, servicesSearchAttribute],
+          extraArgs: (process.env.BENCH_TEMPORAL_ARGS ?? '').split(/\s+/).filter(Boolean),
         },
       }),
       bundleWorkflowCode({ workflowsPath, logger: quietLogger }) as Promise<WorkflowBundleWithSourceMap>,
@@ -93,20 +95,13 @@ export async function startBenchStack(): Promise<BenchStack> {
         ...benchCapacityOverride(),
         ...overrides,
       };
-      const worker = await createChiffonWorker({ connection: env.nativeConnection, config, prisma, llm: loadLlmConfig({}), workflowBundle });
-      const running = worker.run();
-      running.catch((error: unknown) => console.error(`bench worker ${name} stopped: ${String(error)}`));
-      // As workers/main.ts does: the capacity check before each step reads this registry. Its row is
-      // keyed by host and pid, so the measurements run one worker at a time.
-      const reporter = startAgentReporter(prisma, config);
+      const started = await createBenchWorker({ connection: env.nativeConnection, config, prisma, workflowBundle });
+      started.running.catch((error: unknown) => console.error(`bench worker ${name} stopped: ${String(error)}`));
       const handle: BenchWorker = {
         config,
-        worker,
         async stop() {
           if (!workers.delete(handle)) return;
-          if (worker.getState() === 'RUNNING') worker.shutdown();
-          await running.catch(() => {});
-          await reporter.stop();
+          await started.stop();
         },
       };
       workers.add(handle);
@@ -137,11 +132,37 @@ export async function startBenchStack(): Promise<BenchStack> {
       return { requestId, state };
     };
 
-    return { env, client: env.client, prisma, scratch, startWorker, submit, stop };
+    return { env, client: env.client, prisma, databaseUrl: url, scratch, startWorker, submit, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * The one place the bench builds a Chiffon worker process's workers, as workers/main.ts does: the
+ * orchestration worker (workflows, planning, records) and the host worker of `config.workerHost`
+ * (the steps routed to that agent's queue), plus the agent registry reporter the step routing reads.
+ * The registry row is keyed by task queue, agent and machine: each bench worker has a task queue
+ * of its own.
+ */
+export async function createBenchWorker(options: {
+  connection: NativeConnection;
+  config: ChiffonConfig;
+  prisma: PrismaClient;
+  workflowBundle: WorkflowBundleWithSourceMap;
+}): Promise<{ running: Promise<void>; stop(): Promise<void> }> {
+  const workers = await createChiffonWorkers({ ...options, llm: loadLlmConfig({}) });
+  const running = runWorkers(workers);
+  const reporter = startAgentReporter(options.prisma, options.config);
+  return {
+    running,
+    async stop() {
+      for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => {});
+      await reporter.stop();
+    },
+  };
 }
 
 // The bundler reports every module it packs at info level: only warnings and errors matter here.

@@ -143,6 +143,23 @@ describe('scanCatalogCached', () => {
     expect((await scanCatalogCached(database.prisma, repo)).stats).toMatchObject({ scanned: 3, dropped: 1, memo: false });
   });
 
+  it('answers from an unchanged repository without reading it, and each answer is the caller\'s own', async () => {
+    const repo = sampleRepo();
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // stat signatures of older files are trusted
+    await scanCatalogCached(database.prisma, repo);
+    const first = await scanCatalogCached(database.prisma, repo);
+    const second = await scanCatalogCached(database.prisma, repo);
+    expect(second.stats).toEqual({ scanned: 4, parsed: 0, reused: 4, dropped: 0, memo: true });
+    expect({ playbooks: second.playbooks, warnings: second.warnings }).toEqual(await scanCatalog(repo));
+    first.playbooks.pop();
+    second.warnings.push({ file: 'x', message: 'y' });
+    expect({ playbooks: (await scanCatalogCached(database.prisma, repo)).playbooks }).toEqual({ playbooks: (await scanCatalog(repo)).playbooks });
+    expect((await scanCatalogCached(database.prisma, repo)).warnings).toEqual((await scanCatalog(repo)).warnings);
+
+    fs.appendFileSync(path.join(repo, 'kuma-deploy.meta.yml'), '# changed\n');
+    expect((await scanCatalogCached(database.prisma, repo)).stats).toMatchObject({ parsed: 1, reused: 3, memo: false });
+  });
+
   it('still scans everything when the database cannot be reached', async () => {
     const repo = sampleRepo();
     const unreachable = createPrismaClient('postgresql://postgres@127.0.0.1:1/nowhere');
