@@ -10,6 +10,7 @@ import {
   condition,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -50,19 +51,35 @@ const DEFAULT_CAPACITY_RECHECK_MS = 30_000;
 /** A long pause re-checks less and less often (up to this), so its history stays small. */
 const MAX_CAPACITY_RECHECK_MS = 10 * 60 * 1000;
 
+// Planning, request records and capacity checks are short (milliseconds, or a bounded model call)
+// and run as local activities, in the worker that runs the workflow: each saves the two task
+// hand-offs through Temporal's queues that a regular activity costs (30-40 ms each here), which is
+// most of the time from a request to its plan and from an approval to the first step. They are
+// retried by the worker like regular activities, and recorded in the history as markers.
+//
 // Planning gives up after a few tries: a request that cannot be planned should say so soon.
-const planning = proxyActivities<ChiffonActivities>({
+const planning = proxyLocalActivities<ChiffonActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5 },
 });
 
 // Records, audits and capacity checks only need PostgreSQL and git to come back: they are retried
 // without limit (at most a minute apart), so an outage delays a request but never strands it unaudited.
-const recordOptions: ActivityOptions = {
+// A retry more than 5 s after the last becomes a durable timer in the history rather than a wait
+// inside the worker, so a long outage survives a worker restart.
+const records = proxyLocalActivities<ChiffonActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumInterval: '1 minute' },
+  localRetryThreshold: '5 seconds',
+});
+
+// The audit commits to git, and waits its turn behind other workers' commits to the same
+// repository: a regular activity, so it shows as one in the Temporal UI with its summary.
+const auditOptions: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumInterval: '1 minute' },
 };
-const records = proxyActivities<ChiffonActivities>(recordOptions);
+const audits = proxyActivities<ChiffonActivities>(auditOptions);
 
 // A failed playbook is a result, not an exception, so it is never retried (playbooks are not assumed
 // idempotent). A thrown error means the worker or machine failed: that is retried, and the short
@@ -506,8 +523,8 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     stepState: StepState,
     result: { status: StepState['status']; outcome: string; run?: StepRunResult; findings?: LintFinding[] },
   ): Promise<void> {
-    const audited = await records.auditTask.executeWithOptions(
-      { ...recordOptions, summary: `audit step ${stepState.index + 1}: ${stepState.playbook} ${result.status}` },
+    const audited = await audits.auditTask.executeWithOptions(
+      { ...auditOptions, summary: `audit step ${stepState.index + 1}: ${stepState.playbook} ${result.status}` },
       [
         {
           requestId: state.requestId,
