@@ -16,7 +16,7 @@ export function createCapacityActivities(config: ChiffonConfig, prisma: PrismaCl
           lastSeenAt: { gte: new Date(Date.now() - AGENT_OFFLINE_AFTER_MS) },
         },
       });
-      return assessCapacity(agents, config, agent);
+      return assessCapacity(agents, agent);
     },
   };
 }

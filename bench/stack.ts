@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { Client, WithStartWorkflowOperation } from '@temporalio/client';
 import { createDatabase, dropDatabase, migrateDatabase, openDatabase } from '../lib/database.js';
 import { createPrismaClient, type PrismaClient } from '../lib/prisma.js';
 import { loadConfig, type ChiffonConfig } from '../lib/config.js';
@@ -154,7 +154,7 @@ export async function createBenchWorker(options: {
 }): Promise<{ running: Promise<void>; stop(): Promise<void> }> {
   const workers = await createChiffonWorkers({ ...options, llm: loadLlmConfig({}) });
   const running = runWorkers(workers);
-  const reporter = startAgentReporter(options.prisma, options.config);
+  const reporter = startAgentReporter(options.prisma, options.config, new Client({ connection: options.connection, namespace: options.config.temporalNamespace }));
   return {
     running,
     async stop() {

@@ -1,7 +1,13 @@
 // Whether any agent of the fleet has room for one more playbook step, and if not, why not.
 import type { CapacityCheck } from './request-state.js';
 
-export interface AgentCapacity {
+/** Each agent's own limits: a small board and a big NAS are judged differently. */
+export interface CapacityThresholds {
+  maxLoadPerCpu: number;
+  minFreeMemoryPercent: number;
+}
+
+export interface AgentCapacity extends CapacityThresholds {
   id: string;
   cpuCount: number;
   loadAverage1: number;
@@ -11,17 +17,12 @@ export interface AgentCapacity {
   maxSteps: number;
 }
 
-export interface CapacityThresholds {
-  maxLoadPerCpu: number;
-  minFreeMemoryPercent: number;
-}
-
-/** Why this agent's machine is too loaded to start another playbook, or undefined when it is not. */
-export function agentOverloadReason(agent: AgentCapacity, limits: CapacityThresholds): string | undefined {
+/** Why this agent's machine is too loaded to start another playbook (by its own limits), or undefined. */
+export function agentOverloadReason(agent: Omit<AgentCapacity, 'runningSteps' | 'maxSteps'>): string | undefined {
   const loadPerCpu = agent.loadAverage1 / Math.max(1, agent.cpuCount);
-  if (loadPerCpu > limits.maxLoadPerCpu) return `${agent.id}: load ${loadPerCpu.toFixed(2)} per CPU is above ${limits.maxLoadPerCpu}`;
+  if (loadPerCpu > agent.maxLoadPerCpu) return `${agent.id}: load ${loadPerCpu.toFixed(2)} per CPU is above ${agent.maxLoadPerCpu}`;
   const freePercent = (100 * agent.memoryFreeMb) / Math.max(1, agent.memoryTotalMb);
-  if (freePercent < limits.minFreeMemoryPercent) return `${agent.id}: ${freePercent.toFixed(1)}% memory free is below ${limits.minFreeMemoryPercent}%`;
+  if (freePercent < agent.minFreeMemoryPercent) return `${agent.id}: ${freePercent.toFixed(1)}% memory free is below ${agent.minFreeMemoryPercent}%`;
   return undefined;
 }
 
@@ -35,7 +36,7 @@ export function agentOverloadReason(agent: AgentCapacity, limits: CapacityThresh
  * With no live agent and no agent named there is nothing to judge by: go, and the step waits in
  * the shared queue for whichever worker polls first.
  */
-export function assessCapacity(agents: AgentCapacity[], limits: CapacityThresholds, agentName?: string): CapacityCheck {
+export function assessCapacity(agents: AgentCapacity[], agentName?: string): CapacityCheck {
   if (agents.length === 0) {
     if (!agentName) return { ok: true };
     return { ok: false, wait: 'offline', reason: `no worker is online for host ${agentName}; the step waits for it` };
@@ -43,7 +44,7 @@ export function assessCapacity(agents: AgentCapacity[], limits: CapacityThreshol
   const overloaded: string[] = [];
   const full: string[] = [];
   for (const agent of agents) {
-    const reason = agentOverloadReason(agent, limits);
+    const reason = agentOverloadReason(agent);
     if (reason) overloaded.push(reason);
     else if (agent.runningSteps >= agent.maxSteps) full.push(`${agent.id} runs ${agent.runningSteps}/${agent.maxSteps} steps`);
     else return { ok: true };

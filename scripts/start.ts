@@ -81,7 +81,7 @@ async function run(): Promise<void> {
     // The orchestration worker and this machine's host worker (agent CHIFFON_WORKER_HOST, `localhost`
     // by default: the sample inventory's homelab host).
     const workers = await createChiffonWorkers({ connection: workerConnection, config, prisma, llm });
-    const reporter = startAgentReporter(prisma, config);
+    const reporter = startAgentReporter(prisma, config, client);
     cleanups.push(() => reporter.stop());
     const workerDone = runWorkers(workers);
 

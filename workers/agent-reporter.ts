@@ -1,10 +1,13 @@
 // Keeps this agent's row in the agent registry current: CPU, memory, load and running steps.
 import fs from 'node:fs';
 import os from 'node:os';
-import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Client } from '@temporalio/client';
 import { runningSteps } from '../activities/running-steps.js';
+import { agentOverloadReason } from '../domain/capacity.js';
 import { AGENT_OFFLINE_AFTER_MS } from '../domain/fleet.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
+import { capacityChangedSignal } from '../workflows/messages.js';
 
 const REPORT_INTERVAL_MS = 5_000;
 
@@ -30,9 +33,29 @@ export function agentIdFor(config: Pick<ChiffonConfig, 'workerHost' | 'taskQueue
 /** Rows not heard from for this long are dropped (agents retired or renamed long ago). */
 const FORGET_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
 
-export function startAgentReporter(prisma: PrismaClient, config: ChiffonConfig): { stop(): Promise<void> } {
+/**
+ * Signals the requests paused for capacity on this task queue, so they check again now instead of
+ * at their next re-check (which backs off to 10 minutes). Best effort: a request missed here still
+ * re-checks on its own.
+ */
+async function wakePausedRequests(client: Client, config: ChiffonConfig): Promise<void> {
+  const query = `ChiffonStatus = 'paused' AND TaskQueue = '${config.taskQueue.replace(/'/g, "''")}' AND ExecutionStatus = 'Running'`;
+  for await (const workflow of client.workflow.list({ query })) {
+    await client.workflow
+      .getHandle(workflow.workflowId, workflow.runId)
+      .signal(capacityChangedSignal)
+      .catch(() => undefined);
+  }
+}
+
+/**
+ * Reports every 5 s. With a Temporal client it also wakes paused requests when this agent has room
+ * again (and when it starts): the moment capacity returns, not minutes later.
+ */
+export function startAgentReporter(prisma: PrismaClient, config: ChiffonConfig, client?: Client): { stop(): Promise<void> } {
   const id = agentIdFor(config);
   const startedAt = new Date();
+  let overloaded = true; // as if before the first report: a starting agent brings room
   const report = async () => {
     const row = {
       name: config.workerHost,
@@ -44,10 +67,15 @@ export function startAgentReporter(prisma: PrismaClient, config: ChiffonConfig):
       memoryTotalMb: Math.round(os.totalmem() / 2 ** 20),
       runningSteps: runningSteps.count(config.workerHost),
       maxSteps: config.maxConcurrentSteps,
+      maxLoadPerCpu: config.maxLoadPerCpu,
+      minFreeMemoryPercent: config.minFreeMemoryPercent,
       lastSeenAt: new Date(),
     };
     await prisma.agent.upsert({ where: { id }, create: { id, startedAt, ...row }, update: { startedAt, ...row } });
     await prisma.agent.deleteMany({ where: { lastSeenAt: { lt: new Date(Date.now() - FORGET_AFTER_MS) } } });
+    const wasOverloaded = overloaded;
+    overloaded = agentOverloadReason({ id, ...row }) !== undefined;
+    if (client && wasOverloaded && !overloaded) await wakePausedRequests(client, config);
   };
   let inFlight: Promise<void> = Promise.resolve();
   const reportSafely = () => {

@@ -7,6 +7,7 @@
 // Temporal: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY / TEMPORAL_TLS* or a
 // temporal.toml profile (lib/temporal-connection.ts); the local dev server by default.
 import { parseArgs } from 'node:util';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { hostTaskQueue } from '../domain/fleet.js';
 import { agentName, loadConfig, type ChiffonConfig } from '../lib/config.js';
@@ -54,7 +55,7 @@ async function run(): Promise<void> {
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   try {
     const workers = await createChiffonWorkers({ connection, config, prisma, llm });
-    const reporter = startAgentReporter(prisma, config);
+    const reporter = startAgentReporter(prisma, config, new Client({ connection, namespace: config.temporalNamespace }));
     const queues = [hostTaskQueue(config.taskQueue, config.workerHost), ...(config.orchestration ? [config.taskQueue] : [])];
     console.log(
       `chiffon worker: polling task queues ${queues.join(' and ')} as host ${config.workerHost} on ${describeTemporalConnection(temporal)}` +

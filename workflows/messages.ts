@@ -27,6 +27,9 @@ export const resumeUpdate = defineUpdate<RequestState, [OperatorAction]>('resume
 /** Sent by a step that had to wait (its host offline or busy) the moment its agent starts it. */
 export const stepStartedSignal = defineSignal<[{ taskId: string; agent?: string }]>('stepStarted');
 
+/** Sent by an agent whose machine has room again: a paused request checks capacity at once. */
+export const capacityChangedSignal = defineSignal('capacityChanged');
+
 /** Failure types the update validators raise, so the API can answer 400 or 409. */
 export const Refused = {
   identityRequired: 'IdentityRequired',

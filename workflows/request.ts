@@ -41,6 +41,7 @@ import {
   resumeUpdate,
   retryUpdate,
   servicesSearchAttribute,
+  capacityChangedSignal,
   statusSearchAttribute,
   stepStartedSignal,
 } from './messages.js';
@@ -233,6 +234,10 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     started.status = 'running';
     delete started.waitingReason;
     setCurrentDetails(`Running step ${started.index + 1}/${state.steps.length}: ${started.playbook}${started.agent ? ` on ${started.agent}` : ''}`);
+  });
+  let capacityChanged = false;
+  setHandler(capacityChangedSignal, () => {
+    capacityChanged = true;
   });
   const work = new CancellationScope();
   setHandler(
@@ -438,6 +443,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     let recheckMs = capacityRecheckMs;
     let waiting = false;
     for (;;) {
+      capacityChanged = false; // a signal from now on (even during the check) means: check again
       const capacity = await records.checkCapacity(step.agent);
       // After an operator's resume, capacity no longer holds this run back (a retry starts afresh).
       if (capacity.ok || resumeRequest) break;
@@ -451,7 +457,7 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         state.pausedReason = capacity.reason;
         await finish('paused', `Paused before step ${step.index + 1} (${step.playbook}): ${capacity.reason}; POST .../resume to go on`);
       }
-      await condition(() => resumeRequest !== undefined, recheckMs);
+      await condition(() => resumeRequest !== undefined || capacityChanged, recheckMs);
       recheckMs = Math.min(recheckMs * 2, MAX_CAPACITY_RECHECK_MS);
     }
     if (state.status === 'paused') {

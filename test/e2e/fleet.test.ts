@@ -67,10 +67,10 @@ argument_specs:
 const HOSTS = ['alpha', 'beta', 'gamma'] as const;
 
 /** A host-only worker (`npm run worker -- --host NAME --no-orchestration`) with its registry row. */
-async function startAgent(services: E2EServices, base: ChiffonConfig, name: string) {
-  const config: ChiffonConfig = { ...base, workerHost: name, orchestration: false };
+async function startAgent(services: E2EServices, base: ChiffonConfig, name: string, overrides: Partial<ChiffonConfig> = {}) {
+  const config: ChiffonConfig = { ...base, workerHost: name, orchestration: false, ...overrides };
   const worker: Worker = await createHostWorker({ connection: services.env.nativeConnection, config, prisma: services.database.prisma });
-  const reporter = startAgentReporter(services.database.prisma, config);
+  const reporter = startAgentReporter(services.database.prisma, config, services.env.client);
   const running = worker.run();
   return {
     async stop() {
@@ -174,5 +174,28 @@ describe('multiple agents tracked independently', () => {
     expect(done.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'completed']);
     expect(fs.readFileSync(path.join(stack.config.stateDir, 'fleet', 'gamma.txt'), 'utf8')).toBe('gamma\n');
     expect((await fleetAgents()).find((a) => a.name === 'gamma')?.online).toBe(true);
+  });
+
+  it('pauses before the step of an overloaded agent, and goes on the moment the agent has room again', async () => {
+    // gamma comes back on a machine it judges overloaded (no machine has 100% of its memory free).
+    await agents.get('gamma')!.stop();
+    agents.set('gamma', await startAgent(services, stack.config, 'gamma', { minFreeMemoryPercent: 100 }));
+    await expect.poll(async () => (await fleetAgents()).find((a) => a.name === 'gamma')?.online, { timeout: 10_000 }).toBe(true);
+
+    const request = await submitCheck();
+    expect((await stack.call('POST', '/approve', { request_id: request.request_id, approved: true })).status).toBe(200);
+    const paused = await stack.waitForStatus(request.request_id, 'paused');
+    expect(paused.paused_reason).toMatch(/gamma@.*memory free is below 100%/);
+    expect(paused.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'pending']);
+
+    // gamma restarts with room: its first report wakes the paused request, well before the
+    // request's own re-check (CHIFFON_CAPACITY_RECHECK_MS, 30 s here).
+    expect(stack.config.capacityRecheckMs).toBe(30_000);
+    await agents.get('gamma')!.stop();
+    const back = Date.now();
+    agents.set('gamma', await startAgent(services, stack.config, 'gamma'));
+    const done = await stack.waitForStatus(request.request_id, 'completed', 20_000);
+    expect(Date.now() - back).toBeLessThan(20_000);
+    expect(done.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'completed']);
   });
 });

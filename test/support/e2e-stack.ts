@@ -141,7 +141,7 @@ export async function startStack(services: E2EServices, name: string, options: S
       llm: options.llm ?? loadLlmConfig({}),
       workflowBundle: services.workflowBundle,
     });
-    reporter = startAgentReporter(services.database.prisma, config);
+    reporter = startAgentReporter(services.database.prisma, config, services.env.client);
     running = runWorkers(workers);
     // Surfaces a worker that dies by itself in the test's output; stopWorker() rethrows it.
     running.catch((error: unknown) => console.error(`stack ${name}: the worker stopped: ${String(error)}`));

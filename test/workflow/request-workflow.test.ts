@@ -10,7 +10,16 @@ import type { ChiffonActivities } from '../../activities/index.js';
 import { STALE_PLAN, type DecisionInput, type OperatorAction, type RequestInput } from '../../domain/request-state.js';
 import type { Plan } from '../../domain/types.js';
 import { hostTaskQueue } from '../../domain/fleet.js';
-import { decideUpdate, provideInputUpdate, Refused, requestStateQuery, resumeUpdate, retryUpdate, stepStartedSignal } from '../../workflows/messages.js';
+import {
+  capacityChangedSignal,
+  decideUpdate,
+  provideInputUpdate,
+  Refused,
+  requestStateQuery,
+  resumeUpdate,
+  retryUpdate,
+  stepStartedSignal,
+} from '../../workflows/messages.js';
 import {
   deferred,
   failedRun,
@@ -358,6 +367,24 @@ describe('request workflow', () => {
         ['completed', undefined],
       ]);
       expect(await statusUpserts(handle)).toEqual(['pending_approval', 'running', 'paused', 'running', 'completed']);
+    });
+  });
+
+  it('pause for low capacity, then a capacityChanged signal (an agent has room again) makes it check at once', async () => {
+    let room = false;
+    const acts = mockActivities({
+      checkCapacity: async () => (room ? { ok: true } : { ok: false, reason: 'agent-1: load 9.00 per CPU is above 2' }),
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start({ capacityRecheckMs: DAY }); // its own re-check would wait a day
+      await approve(handle);
+      await waitForStatus(handle, 'paused');
+      room = true;
+      await handle.signal(capacityChangedSignal);
+      // Polled in real time: the test server skips no time meanwhile, so only the signal can wake it.
+      await waitForState(handle, (s) => s.status !== 'paused', 'the request going on');
+      expect((await handle.result()).status).toBe('completed');
+      expect(acts.calls.filter((c) => c.name === 'checkCapacity')).toHaveLength(TASK_IDS.length + 1);
     });
   });
 
