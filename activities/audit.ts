@@ -45,6 +45,8 @@ export function taskAuditDocument(input: TaskAuditInput) {
 export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClient) {
   /** The plan as stored: the values of secret vars (by the catalog's specs) hidden. */
   async function storablePlan(plan: Plan): Promise<Plan> {
+    // Steps name their secret vars; only a plan made before they did needs the playbooks' specs.
+    if (plan.steps.every((step) => step.secretVars)) return redactPlanVars(plan);
     const catalog = await scanCatalogCached(prisma, config.playbookRepo).catch(() => undefined);
     // Without the catalog every var is hidden: too much hidden beats a leak.
     return redactPlanVars(plan, (playbook) => catalog?.playbooks.find((p) => p.path === playbook)?.vars);

@@ -67,16 +67,22 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
   /** What must not appear in anything this step stores: its secret vars (by the playbook's specs, or by their names). */
   async function redactorFor(step: PlanStep): Promise<Redactor> {
     let specs: { name: string; secret?: boolean }[];
-    try {
-      const catalog = prisma ? await scanCatalogCached(prisma, config.playbookRepo) : undefined;
-      specs = catalog?.playbooks.find((p) => p.path === step.playbook)?.vars ?? [];
-    } catch {
-      // Without the specs, every var counts as secret: too much hidden beats a leak.
-      specs = Object.keys(step.vars).map((name) => ({ name, secret: true }));
+    if (step.secretVars) {
+      // The plan names the step's secret vars; only a plan made before it did needs the catalog.
+      specs = step.secretVars.map((name) => ({ name, secret: true }));
+    } else {
+      try {
+        const catalog = prisma ? await scanCatalogCached(prisma, config.playbookRepo) : undefined;
+        specs = catalog?.playbooks.find((p) => p.path === step.playbook)?.vars ?? [];
+      } catch {
+        // Without the specs, every var counts as secret: too much hidden beats a leak.
+        specs = Object.keys(step.vars).map((name) => ({ name, secret: true }));
+      }
     }
     const secret = Object.keys(step.vars).filter((name) => isSecretVar(name, specs));
     return createRedactor(secretValues(step.vars, secret.map((name) => ({ name, secret: true }))));
   }
+
 
   /** Refuses (non-retryably) to run a step whose playbook, inventory or repository changed since approval. */
   async function assertStillApproved({ step, fingerprint }: RunStepInput): Promise<void> {

@@ -1,5 +1,5 @@
 // The API's JSON view of a request (snake_case, as the dashboard and curl users read it).
-import { REDACTED } from '../domain/redaction.js';
+import { redactPlanVars } from '../domain/redaction.js';
 import { workflowIdFor, type Decision, type RequestState } from '../domain/request-state.js';
 import type { PlaybookSuggestion } from '../generated/prisma/client.js';
 
@@ -15,6 +15,7 @@ function presentDecision(decision: Decision) {
 
 export function presentPlan(state: RequestState) {
   if (!state.plan) return null;
+  const shown = redactPlanVars(state.plan);
   return {
     plan_id: state.plan.planId,
     /** What an approval approves; pass it as plan_hash to /approve to bind the decision to it. */
@@ -22,12 +23,12 @@ export function presentPlan(state: RequestState) {
     repo_commit: state.plan.fingerprint.repoCommit ?? null,
     /** Which decomposition provider read the request (details under the request's `decomposition`). */
     decided_by: state.decomposition?.decidedBy ?? null,
-    steps: state.plan.steps.map((step) => ({
+    steps: shown.steps.map((step) => ({
       index: step.index,
       playbook: step.playbook,
       service: step.service,
       intent: step.intent,
-      vars: Object.fromEntries(Object.entries(step.vars).map(([name, value]) => [name, step.secretVars?.includes(name) ? REDACTED : value])),
+      vars: step.vars,
       var_sources: step.varSources,
       host: step.host ?? null,
       agent: step.agent ?? null,

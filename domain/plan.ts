@@ -117,7 +117,7 @@ export function planRequest(intents: Intent[], catalog: Catalog, inventory: Inve
         intent: intent?.name ?? '',
         vars,
         varSources,
-        ...(secretVars.length > 0 ? { secretVars } : {}),
+        secretVars,
         ...target,
       });
     }

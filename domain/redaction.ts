@@ -99,20 +99,22 @@ export function isSecretVar(name: string, specs: readonly Pick<PlaybookVar, 'nam
 }
 
 /**
- * A copy of a plan whose secret var values are `********`, for storing it (the requests table).
- * `specsOf` gives a playbook's var specs; undefined (unknown playbook) hides every var of the step.
+ * A copy of a plan whose secret var values are `********`, for showing or storing it. A step names
+ * its secret vars (`secretVars`, from planning); for a plan made before steps did, `specsOf` gives
+ * the playbook's var specs, and without them (unknown playbook, no catalog) every var is hidden.
  */
-export function redactPlanVars<P extends { steps: { playbook: string; vars: Record<string, unknown> }[] }>(
+export function redactPlanVars<P extends { steps: { playbook: string; vars: Record<string, unknown>; secretVars?: string[] }[] }>(
   plan: P,
-  specsOf: (playbook: string) => readonly Pick<PlaybookVar, 'name' | 'secret'>[] | undefined,
+  specsOf: (playbook: string) => readonly Pick<PlaybookVar, 'name' | 'secret'>[] | undefined = () => undefined,
 ): P {
   return {
     ...plan,
     steps: plan.steps.map((step) => {
-      const specs = specsOf(step.playbook);
-      const vars = Object.fromEntries(
-        Object.entries(step.vars).map(([name, value]) => [name, specs === undefined || isSecretVar(name, specs) ? REDACTED : value]),
-      );
+      const { secretVars } = step;
+      const specs = secretVars ? undefined : specsOf(step.playbook);
+      const hidden = (name: string) =>
+        secretVars ? secretVars.includes(name) || SECRET_LOOKING_VAR.test(name) : specs === undefined || isSecretVar(name, specs);
+      const vars = Object.fromEntries(Object.entries(step.vars).map(([name, value]) => [name, hidden(name) ? REDACTED : value]));
       return { ...step, vars };
     }),
   };

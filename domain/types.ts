@@ -92,7 +92,8 @@ export interface PlanStep {
   /** Where each var's value came from: `inventory:portals`, `default`, ... */
   varSources: Record<string, string>;
   /** Names of its vars whose values are secret (the playbook marks them no_log, or they are named
-   * like secrets): whatever shows the plan (the API, the dashboard) shows `********` instead. */
+   * like secrets): whatever shows or stores the plan shows `********` instead (redactPlanVars).
+   * Absent only in plans made before steps carried it. */
   secretVars?: string[];
   /** The inventory host this step runs against (`ansible-playbook --limit`); absent: every host of the play. */
   host?: string;

@@ -72,7 +72,6 @@ export function startAgentReporter(prisma: PrismaClient, config: ChiffonConfig, 
       lastSeenAt: new Date(),
     };
     await prisma.agent.upsert({ where: { id }, create: { id, startedAt, ...row }, update: { startedAt, ...row } });
-    await prisma.agent.deleteMany({ where: { lastSeenAt: { lt: new Date(Date.now() - FORGET_AFTER_MS) } } });
     const wasOverloaded = overloaded;
     overloaded = agentOverloadReason({ id, ...row }) !== undefined;
     if (client && wasOverloaded && !overloaded) await wakePausedRequests(client, config);
@@ -82,6 +81,8 @@ export function startAgentReporter(prisma: PrismaClient, config: ChiffonConfig, 
     inFlight = report().catch((err) => console.error(`chiffon agent registry: ${String(err)}`));
   };
   reportSafely();
+  // Once per start, not per report: rows this old stay old.
+  void prisma.agent.deleteMany({ where: { lastSeenAt: { lt: new Date(Date.now() - FORGET_AFTER_MS) } } }).catch(() => undefined);
   const timer = setInterval(reportSafely, REPORT_INTERVAL_MS);
   return {
     /** Stops reporting and shows the agent offline at once (its steps now wait for it). */
