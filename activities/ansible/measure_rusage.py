@@ -26,16 +26,19 @@ Ansible's temp files), which the dead caller can no longer remove: the wrapper r
 stopping the tree, and exits without writing OUT.json. Either way the exit code is 128 + SIGTERM.
 """
 
-import ctypes
-import json
+# Every step waits for this wrapper to start ansible-playbook, so before that it imports only
+# modules built into the interpreter: json, subprocess, shutil, ctypes and `signal` (its enums)
+# would add ~25 ms. ctypes is imported once the command runs, the others only where needed.
 import os
 import resource
 import select
-import shutil
-import signal
-import subprocess
 import sys
 import time
+
+try:
+    import _signal as signal  # the C module behind `signal`: same functions and constants
+except ImportError:
+    import signal
 
 GRACE_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
@@ -48,8 +51,10 @@ def prctl(option, value):
     if not sys.platform.startswith("linux"):
         return
     try:
+        import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         pass
 
 
@@ -147,30 +152,47 @@ def open_pidfd(pid):
         return None
 
 
-def wait_for_exit(child, pidfd, timeout):
-    """The child's exit code once it has exited, else None after at most `timeout` seconds.
+def wait_for_exit(pid, pidfd, timeout):
+    """The child's wait status once it has exited, else None after at most `timeout` seconds.
 
-    With a pidfd the wait ends the moment the child exits. Popen.wait(timeout) polls with sleeps of
-    up to 50 ms instead, which every playbook step would pay once more at its end.
+    With a pidfd the wait ends the moment the child exits; without one it is polled every 10 ms.
     """
     if pidfd is not None:
         select.select([pidfd], [], [], timeout)
-        return child.poll()
-    try:
-        return child.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return status
+        if pidfd is not None or time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
 
 
-def write_json(path, data):
+def write_usage(path, usage):
+    # Three numbers: formatted here rather than by the json module, which is slow to import.
+    # Linux reports ru_maxrss in KiB, macOS in bytes.
+    maxrss_kb = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
+    write_text(path, '{"utime": %r, "stime": %r, "maxrss_kb": %d}' % (usage.ru_utime, usage.ru_stime, maxrss_kb))
+
+
+def write_spawn_error(path, message):
+    import json
+
+    write_text(path, json.dumps({"spawn_error": message}))
+
+
+def write_text(path, text):
     partial = path + ".partial"
     with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
+        handle.write(text)
     os.replace(partial, path)
 
 
 def remove_orphaned_run(orphan_dir):
     if orphan_dir:
+        import shutil
+
         shutil.rmtree(orphan_dir, ignore_errors=True)
 
 
@@ -191,28 +213,35 @@ def main(argv):
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, on_stop)
-    become_subreaper()
-    ask_for_parent_death_signal()
 
     def orphaned():
         return os.getppid() != parent_pid
 
-    # The parent died before the death signal was armed: nobody waits for this run.
+    # The parent is already gone: nobody waits for this run.
     if orphaned():
         remove_orphaned_run(orphan_dir)
         return 128 + signal.SIGTERM
 
     try:
-        child = subprocess.Popen(command)
+        # posix_spawnp looks the command up on PATH, as a shell would. Python ignores SIGPIPE and
+        # SIGXFSZ; the command gets their default actions back, as subprocess would give it.
+        pid = os.posix_spawnp(command[0], command, os.environ, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
     except OSError as error:
-        write_json(out_path, {"spawn_error": f"{command[0]}: {error.strerror}"})
+        write_spawn_error(out_path, f"{command[0]}: {error.strerror}")
         return 127
 
-    pidfd = open_pidfd(child.pid)
+    # Armed once the command is starting, not before: the ctypes import then costs the run nothing.
+    # A parent that died before the death signal was armed is noticed by orphaned() in the loop
+    # below (its first turn), and the run is stopped as if the signal had come.
+    become_subreaper()
+    ask_for_parent_death_signal()
+
+    pidfd = open_pidfd(pid)
     forwarded = False
+    killed = False
     while True:
-        code = wait_for_exit(child, pidfd, 0.1)
-        if code is not None:
+        status = wait_for_exit(pid, pidfd, 0.1)
+        if status is not None:
             break
         if not stop_requested and orphaned():
             # Where no death signal can be had, noticing the new parent does the same, later.
@@ -222,9 +251,10 @@ def main(argv):
         if not forwarded and orphaned():
             # The caller is gone and signals nothing: the command hears of the stop from us.
             forwarded = True
-            child.send_signal(signal.SIGTERM)
-        if time.monotonic() - stop_requested[0] > GRACE_SECONDS:
-            child.kill()
+            os.kill(pid, signal.SIGTERM)
+        if not killed and time.monotonic() - stop_requested[0] > GRACE_SECONDS:
+            killed = True
+            os.kill(pid, signal.SIGKILL)
 
     if pidfd is not None:
         os.close(pidfd)
@@ -236,12 +266,12 @@ def main(argv):
         remove_orphaned_run(orphan_dir)
         return 128 + signal.SIGTERM
 
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # Linux reports ru_maxrss in KiB, macOS in bytes.
-    maxrss_kb = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    write_json(out_path, {"utime": usage.ru_utime, "stime": usage.ru_stime, "maxrss_kb": maxrss_kb})
+    write_usage(out_path, resource.getrusage(resource.RUSAGE_CHILDREN))
+    code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
 
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    sys.stderr.flush()
+    # Straight out, without the interpreter's teardown: the step's result waits for this exit.
+    os._exit(code)

@@ -204,6 +204,10 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
     const child = execa(
       python,
       [
+        // Isolated and without site-packages: the wrapper needs only the standard library, and
+        // starts sooner without them.
+        '-I',
+        '-S',
         WRAPPER,
         usageFile,
         ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
