@@ -7,7 +7,7 @@ import { lockRepository } from '../lib/repository-lock.js';
 import { redactPatterns, redactPlanVars } from '../domain/redaction.js';
 import type { Plan } from '../domain/types.js';
 import { scanCatalogCached } from './catalog-cache.js';
-import { appendRequestEvents } from './request-events.js';
+import { appendRequestEventsStatements } from './request-events.js';
 
 /** The file committed for a task: what was run, for which request and plan, and what came of it. */
 export function taskAuditDocument(input: TaskAuditInput) {
@@ -67,31 +67,34 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         decomposition: state.decomposition ? (state.decomposition as object) : undefined,
         requestedBy: state.requestedBy ?? null,
       };
-      await prisma.request.upsert({
-        where: { id: state.requestId },
-        create: { id: state.requestId, workflowId: workflowIdFor(state.requestId), message: state.message, ...fields },
-        update: fields,
-      });
-      // The stream's status change event (written once per change, also when this activity is retried).
-      await appendRequestEvents(prisma, state.requestId, [
-        {
-          kind: 'request_status',
-          payload: redactPatterns.value({
-            status: state.status,
-            ...(state.error ? { message: state.error.message } : {}),
-            ...(state.pausedReason ? { paused_reason: state.pausedReason } : {}),
-          }),
-        },
-        // A step waiting for its agent (offline or busy) says so on the stream, once per reason.
-        ...state.steps
-          .filter((step) => step.status === 'waiting')
-          .map((step) => ({
-            kind: 'step_status' as const,
-            stepIndex: step.index,
-            taskId: step.taskId,
-            payload: { status: 'waiting', playbook: step.playbook, agent: step.agent ?? null, reason: step.waitingReason ?? null },
-            dedupe: `step:${step.taskId}:waiting:${step.waitingReason ?? ''}`,
-          })),
+      // The row and the stream's events in one transaction: one round of BEGIN/COMMIT per record.
+      await prisma.$transaction([
+        prisma.request.upsert({
+          where: { id: state.requestId },
+          create: { id: state.requestId, workflowId: workflowIdFor(state.requestId), message: state.message, ...fields },
+          update: fields,
+        }),
+        ...appendRequestEventsStatements(prisma, state.requestId, [
+          // The status change (written once per change, also when this activity is retried).
+          {
+            kind: 'request_status',
+            payload: redactPatterns.value({
+              status: state.status,
+              ...(state.error ? { message: state.error.message } : {}),
+              ...(state.pausedReason ? { paused_reason: state.pausedReason } : {}),
+            }),
+          },
+          // A step waiting for its agent (offline or busy) says so on the stream, once per reason.
+          ...state.steps
+            .filter((step) => step.status === 'waiting')
+            .map((step) => ({
+              kind: 'step_status' as const,
+              stepIndex: step.index,
+              taskId: step.taskId,
+              payload: { status: 'waiting', playbook: step.playbook, agent: step.agent ?? null, reason: step.waitingReason ?? null },
+              dedupe: `step:${step.taskId}:waiting:${step.waitingReason ?? ''}`,
+            })),
+        ]),
       ]);
     },
 
@@ -128,7 +131,8 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         auditPath: filepath,
       };
       const findings = input.findings ?? [];
-      // One transaction: the task row and its suggestions are written together, idempotently.
+      // One transaction: the task row, its suggestions and the step's final status on the stream
+      // are written together, idempotently.
       await prisma.$transaction([
         prisma.task.upsert({ where: { id: input.step.taskId }, create: { id: input.step.taskId, ...record }, update: record }),
         prisma.playbookSuggestion.createMany({
@@ -150,22 +154,22 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
             playbookSha256: f.playbookSha256 ?? null,
           })),
         }),
-      ]);
-      await appendRequestEvents(prisma, input.requestId, [
-        {
-          kind: 'step_status',
-          stepIndex: input.step.index,
-          taskId: input.step.taskId,
-          payload: {
-            status: input.status,
-            playbook: input.step.playbook,
-            attempt: input.attempt,
-            outcome: input.outcome,
-            ...(input.run ? { exit_code: input.run.exitCode } : {}),
-            audit_commit: commit,
+        ...appendRequestEventsStatements(prisma, input.requestId, [
+          {
+            kind: 'step_status',
+            stepIndex: input.step.index,
+            taskId: input.step.taskId,
+            payload: {
+              status: input.status,
+              playbook: input.step.playbook,
+              attempt: input.attempt,
+              outcome: input.outcome,
+              ...(input.run ? { exit_code: input.run.exitCode } : {}),
+              audit_commit: commit,
+            },
+            dedupe: `step:${input.step.taskId}:${input.status}`,
           },
-          dedupe: `step:${input.step.taskId}:${input.status}`,
-        },
+        ]),
       ]);
       return { commit, path: filepath };
     },

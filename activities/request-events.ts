@@ -26,6 +26,15 @@ export interface NewRequestEvent {
 /** Appends events to a request's stream; returns how many were written. */
 export async function appendRequestEvents(prisma: PrismaClient, requestId: string, events: readonly NewRequestEvent[]): Promise<number> {
   if (events.length === 0) return 0;
+  const [, inserted] = await prisma.$transaction([...appendRequestEventsStatements(prisma, requestId, events)]);
+  return inserted;
+}
+
+/**
+ * The statements of appendRequestEvents, for a caller that writes them in one batch transaction
+ * with its own (the lock, the insert, whose result is the number written, and the NOTIFY).
+ */
+export function appendRequestEventsStatements(prisma: PrismaClient, requestId: string, events: readonly NewRequestEvent[]) {
   const rows = JSON.stringify(
     events.map((e) => ({
       kind: e.kind,
@@ -34,7 +43,7 @@ export async function appendRequestEvents(prisma: PrismaClient, requestId: strin
       payload: e.dedupe ? { ...e.payload, dedupe: e.dedupe } : e.payload,
     })),
   );
-  const [, inserted] = await prisma.$transaction([
+  return [
     prisma.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`request_events:${requestId}`}))::text AS locked`,
     prisma.$executeRaw`
       INSERT INTO request_events (request_id, seq, kind, step_index, task_id, payload)
@@ -48,8 +57,7 @@ export async function appendRequestEvents(prisma: PrismaClient, requestId: strin
                WHERE r.request_id = ${requestId} AND r.kind = 'request_status' ORDER BY r.seq DESC LIMIT 1
              ) IS DISTINCT FROM e.v->'payload'->>'status')`,
     prisma.$queryRaw`SELECT pg_notify(${EVENTS_CHANNEL}, ${requestId})::text AS notified`,
-  ]);
-  return inserted;
+  ] as const;
 }
 
 export interface EventBatcherOptions {

@@ -8,6 +8,7 @@ import { approve } from './requests.js';
 import { requestStateQuery } from '../workflows/messages.js';
 import { BENCH_PLAYBOOK, TWO_STEP_MESSAGE } from './fixtures/repos.js';
 import { round, summarize } from './stats.js';
+import { cpuTimeSince, readCpuTime, type CpuTime } from './cpu-time.js';
 
 export interface ConcurrencyResult {
   concurrency: number;
@@ -21,6 +22,11 @@ export interface ConcurrencyResult {
   maxRssMb: number;
   /** Requests seen paused for capacity at least once (they resume by themselves). */
   pausedRequests: number;
+  /** CPU time the whole machine used (busy) and lost to other guests (steal) in each phase (Linux). */
+  rawCpu?: CpuTime;
+  chiffonCpu?: CpuTime;
+  /** Chiffon's CPU busy time over raw's: the work ratio, which the neighbours' load moves less than wall time. */
+  cpuRatio?: number;
 }
 
 const PER_REQUEST_TIMEOUT_MS = 20 * 60_000;
@@ -28,6 +34,7 @@ const PER_REQUEST_TIMEOUT_MS = 20 * 60_000;
 export async function measureConcurrency(stack: BenchStack, repo: string, concurrency: number): Promise<ConcurrencyResult> {
   const lanes = Array.from({ length: concurrency }, (_, i) => i);
 
+  let cpuAtStart = await readCpuTime();
   let started = performance.now();
   const raw = await Promise.all(
     lanes.map(async () => {
@@ -37,19 +44,24 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
     }),
   );
   const rawWallMs = performance.now() - started;
+  const rawCpu = cpuTimeSince(cpuAtStart, await readCpuTime());
 
   const worker = await stack.startWorker(`conc${concurrency}`, { playbookRepo: repo });
   // One request first, not timed: a fresh worker pays once for the workflow bundle, the first
   // catalog scan and inventory read, and the audit repository's creation.
   const warmUp = await stack.submit(worker, TWO_STEP_MESSAGE);
   await approve(stack.client, warmUp.requestId, warmUp.state.plan?.hash);
-  await settled(stack, warmUp.requestId, new Set());
+  const requests = followRequests(stack);
+  await requests.settled(warmUp.requestId);
+  requests.pausedSeen.clear();
   let maxRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 200);
   const errors: string[] = [];
   const times: number[] = [];
-  const pausedSeen = new Set<string>();
+  let chiffonWallMs = 0;
+  let chiffonCpu: CpuTime | undefined;
   try {
+    cpuAtStart = await readCpuTime();
     started = performance.now();
     await Promise.all(
       lanes.map(async (lane) => {
@@ -58,7 +70,7 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
           const { requestId, state } = await stack.submit(worker, TWO_STEP_MESSAGE);
           if (state.status !== 'pending_approval') throw new Error(`request ${requestId} planned as ${state.status}`);
           await approve(stack.client, requestId, state.plan?.hash);
-          const done = await settled(stack, requestId, pausedSeen);
+          const done = await requests.settled(requestId);
           if (done.status !== 'completed') throw new Error(`request ${requestId} ended ${done.status}${done.pausedReason ? ` (${done.pausedReason})` : ''}`);
           times.push(performance.now() - t);
         } catch (error) {
@@ -66,11 +78,13 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
         }
       }),
     );
+    chiffonWallMs = performance.now() - started;
+    chiffonCpu = cpuTimeSince(cpuAtStart, await readCpuTime());
   } finally {
     clearInterval(sampler);
+    await requests.stop();
     await worker.stop();
   }
-  const chiffonWallMs = performance.now() - started;
   return {
     concurrency,
     rawWallMs: round(rawWallMs),
@@ -80,40 +94,60 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
     requestMs: summarize(times),
     errors,
     maxRssMb: round(maxRss / 2 ** 20),
-    pausedRequests: pausedSeen.size,
+    pausedRequests: requests.pausedSeen.size,
+    ...(rawCpu && chiffonCpu ? { rawCpu, chiffonCpu, cpuRatio: round(chiffonCpu.busyMs / rawCpu.busyMs, 3) } : {}),
   };
 }
 
 /**
- * The workflow's result (a completed request returns), or its state once it has ended otherwise
- * (a failed request stays open for a retry): checked every 2 s, which keeps 100 waiters cheap. A
- * paused request resumes by itself when capacity returns: it is waited for, and counted.
+ * Follows the lanes' requests without loading the worker being measured: each lane waits on its
+ * workflow's result (a long poll), and one query of the requests table every 2 s, for all of them,
+ * notices a request that paused (it resumes by itself when capacity returns: it is waited for, and
+ * counted) or ended without a result (a failed request stays open for a retry). Asking each
+ * workflow for its state instead would put a workflow query per request every 2 s on the worker.
  */
-async function settled(stack: BenchStack, requestId: string, pausedSeen: Set<string>): Promise<RequestState> {
-  const handle = stack.client.workflow.getHandle(workflowIdFor(requestId));
-  let done = false;
-  const result = (handle.result() as Promise<RequestState>).finally(() => (done = true));
-  const watcher = (async (): Promise<RequestState | undefined> => {
-    const deadline = Date.now() + PER_REQUEST_TIMEOUT_MS;
-    while (!done) {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      if (done) return undefined;
-      const state = await handle.query(requestStateQuery);
-      if (state.status === 'paused') pausedSeen.add(requestId);
-      if (ENDED_OR_FAILED.has(state.status)) return state;
-      if (Date.now() > deadline) throw new Error(`request ${requestId}: not settled after ${PER_REQUEST_TIMEOUT_MS} ms (${state.status})`);
+function followRequests(stack: BenchStack) {
+  const pausedSeen = new Set<string>();
+  const endedWithoutResult = new Map<string, () => void>();
+  const poll = async () => {
+    const ids = [...endedWithoutResult.keys()];
+    if (ids.length === 0) return;
+    const rows = await stack.prisma.request.findMany({ where: { id: { in: ids } }, select: { id: true, status: true } });
+    for (const { id, status } of rows) {
+      if (status === 'paused') pausedSeen.add(id);
+      if (ENDED_OR_FAILED.has(status)) endedWithoutResult.get(id)?.();
     }
-    return undefined;
-  })();
-  try {
-    const first = await Promise.race([result, watcher]);
-    return first ?? (await result);
-  } finally {
-    done = true;
-    result.catch(() => {});
-    // Nothing may outlive the measurement: the stack's connection closes after it.
-    await watcher.catch(() => undefined);
+  };
+  let polling = Promise.resolve();
+  const timer = setInterval(() => {
+    polling = polling.then(poll).catch((error: unknown) => console.warn(`bench: requests table not read: ${String(error)}`));
+  }, 2_000);
+
+  async function settled(requestId: string): Promise<RequestState> {
+    const handle = stack.client.workflow.getHandle(workflowIdFor(requestId));
+    const ended = new Promise<void>((resolve) => endedWithoutResult.set(requestId, resolve));
+    let timeout: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timeout = setTimeout(() => reject(new Error(`request ${requestId}: not settled after ${PER_REQUEST_TIMEOUT_MS} ms`)), PER_REQUEST_TIMEOUT_MS);
+    });
+    const result = handle.result() as Promise<RequestState>;
+    try {
+      return await Promise.race([result, ended.then(() => handle.query(requestStateQuery)), timedOut]);
+    } finally {
+      clearTimeout(timeout);
+      endedWithoutResult.delete(requestId);
+      result.catch(() => {});
+    }
   }
+
+  return {
+    settled,
+    pausedSeen,
+    async stop() {
+      clearInterval(timer);
+      await polling;
+    },
+  };
 }
 
 const ENDED_OR_FAILED = new Set(['completed', 'failed', 'rejected', 'unplannable', 'expired', 'stale_plan', 'cancelled']);

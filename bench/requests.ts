@@ -36,6 +36,43 @@ const SETTLED = new Set(['completed', 'failed', 'rejected', 'unplannable', 'expi
 export const waitForSettled = (client: Client, requestId: string, intervalMs = 50, timeoutMs = 600_000) =>
   waitForState(client, requestId, 'settled status', (state) => SETTLED.has(state.status), { intervalMs, timeoutMs });
 
+/**
+ * Waits for the request to end without polling it while it runs: its workflow's result (a long
+ * poll), or, asked every `pollMs`, a status that does not end by itself (paused for capacity, or
+ * failed and open for a retry). A query every few milliseconds would itself load the worker whose
+ * timing is being measured.
+ */
+export async function waitForEnd(client: Client, requestId: string, { pollMs = 2_000, timeoutMs = 600_000 } = {}): Promise<RequestState> {
+  const handle = client.workflow.getHandle(workflowIdFor(requestId));
+  let wake: () => void = () => {};
+  let done = false;
+  const result = (handle.result() as Promise<RequestState>).finally(() => {
+    done = true;
+    wake();
+  });
+  const watcher = (async (): Promise<RequestState | undefined> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, pollMs);
+      });
+      if (done) return undefined;
+      const state = await handle.query(requestStateQuery);
+      if (state.status === 'paused' || SETTLED.has(state.status)) return state;
+      if (Date.now() > deadline) throw new Error(`request ${requestId}: not ended after ${timeoutMs} ms (status ${state.status})`);
+    }
+  })();
+  try {
+    return (await Promise.race([result, watcher])) ?? (await result);
+  } finally {
+    done = true;
+    wake();
+    result.catch(() => {});
+    await watcher.catch(() => undefined);
+  }
+}
+
 /** Resumes a request paused for capacity (POST .../resume does the same). */
 export async function resume(client: Client, requestId: string): Promise<void> {
   await client.workflow.getHandle(workflowIdFor(requestId)).executeUpdate(resumeUpdate, { args: [{ by: 'bench' }] });

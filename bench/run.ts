@@ -26,6 +26,7 @@ import { benchCapacityOverride, startBenchStack, type BenchStack } from './stack
 import { loadConfig } from '../lib/config.js';
 import { measureStepOverhead, type StepOverheadResult } from './step-overhead.js';
 import { measureStream, type StreamResult } from './stream.js';
+import { round } from './stats.js';
 
 const SECTIONS = ['step', 'planning', 'stream', 'discovery', 'history', 'concurrency'] as const;
 const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--concurrency 1,10,50,100] [--quick]`;
@@ -231,6 +232,10 @@ function table(r: Results): string {
   for (const c of r.concurrency ?? []) {
     rows.push([`2 concurrency ${c.concurrency}`, 'wall raw / chiffon (ratio)', `${c.rawWallMs} / ${c.chiffonWallMs} ms (${c.wallRatio}x)`]);
     rows.push(['', 'request p50/p95, errors, max RSS', `${c.requestMs.p50} / ${c.requestMs.p95} ms, ${c.errors.length} errors, ${c.maxRssMb} MB`]);
+    if (c.rawCpu && c.chiffonCpu) {
+      const seconds = (ms: number) => round(ms / 1000);
+      rows.push(['', 'CPU busy raw / chiffon (ratio); steal', `${seconds(c.rawCpu.busyMs)} / ${seconds(c.chiffonCpu.busyMs)} s (${c.cpuRatio}x); ${seconds(c.rawCpu.stealMs)} / ${seconds(c.chiffonCpu.stealMs)} s`]);
+    }
     if (c.pausedRequests) rows.push(['', 'requests paused for capacity', c.pausedRequests]);
   }
   for (const p of r.planning ?? []) {

@@ -7,7 +7,7 @@ import proto from '@temporalio/proto';
 import { workflowIdFor } from '../domain/request-state.js';
 import type { BenchStack } from './stack.js';
 import { runAnsibleDirectly } from './ansible.js';
-import { approve, resume, waitForSettled, waitForState } from './requests.js';
+import { approve, resume, waitForEnd, waitForSettled } from './requests.js';
 import { BENCH_PLAYBOOK, ONE_STEP_MESSAGE } from './fixtures/repos.js';
 import { median, round, summarize } from './stats.js';
 
@@ -75,13 +75,8 @@ async function chiffonRun(stack: BenchStack, worker: Awaited<ReturnType<BenchSta
   }
   const approvedAt = Date.now();
   await approve(stack.client, requestId, state.plan.hash);
-  const done = await waitForState(
-    stack.client,
-    requestId,
-    'completed step',
-    (s) => s.steps[0]?.status === 'completed' || s.steps[0]?.status === 'failed' || s.status === 'paused',
-    { intervalMs: 250 },
-  );
+  // Followed without polling while the playbook runs (a query every few ms would load the worker).
+  const done = await waitForEnd(stack.client, requestId);
   // A pause for capacity (the machine's load average over the default threshold) is reported, not
   // timed; the request is resumed so that it does not run beside the next one.
   if (done.status === 'paused') {
@@ -90,8 +85,6 @@ async function chiffonRun(stack: BenchStack, worker: Awaited<ReturnType<BenchSta
     await waitForSettled(stack.client, requestId);
     return undefined;
   }
-  // The audit of the step (and the workflow's end) follow; the next run waits for them.
-  await waitForSettled(stack.client, requestId);
   const step = done.steps[0]!;
   if (step.status !== 'completed') {
     errors.push(`request ${requestId}: step ${step.status} (request ${done.status}${done.pausedReason ? `: ${done.pausedReason}` : ''})`);
