@@ -39,8 +39,8 @@ export const waitForSettled = (client: Client, requestId: string, intervalMs = 5
 /**
  * Waits for the request to end without polling it while it runs: its workflow's result (a long
  * poll), or, asked every `pollMs`, a status that does not end by itself (paused for capacity, or
- * failed and open for a retry). A query every few milliseconds would itself load the worker whose
- * timing is being measured.
+ * failed and open for a retry). Frequent queries would themselves load the worker whose timing
+ * is being measured.
  */
 export async function waitForEnd(client: Client, requestId: string, { pollMs = 2_000, timeoutMs = 600_000 } = {}): Promise<RequestState> {
   const handle = client.workflow.getHandle(workflowIdFor(requestId));

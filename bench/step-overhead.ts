@@ -75,7 +75,7 @@ async function chiffonRun(stack: BenchStack, worker: Awaited<ReturnType<BenchSta
   }
   const approvedAt = Date.now();
   await approve(stack.client, requestId, state.plan.hash);
-  // Followed without polling while the playbook runs (a query every few ms would load the worker).
+  // Followed without polling while the playbook runs: queries would load the worker being timed.
   const done = await waitForEnd(stack.client, requestId);
   // A pause for capacity (the machine's load average over the default threshold) is reported, not
   // timed; the request is resumed so that it does not run beside the next one.

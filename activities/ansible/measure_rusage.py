@@ -270,6 +270,7 @@ def main(argv):
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
 
+
 if __name__ == "__main__":
     code = main(sys.argv)
     sys.stderr.flush()
