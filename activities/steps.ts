@@ -3,7 +3,7 @@ import os from 'node:os';
 import { activityInfo, ApplicationFailure, CancelledFailure, cancellationSignal, getClient, heartbeat } from '@temporalio/activity';
 import type { AnsibleEvent } from '../domain/ansible-events.js';
 import { describeFingerprintChange } from '../domain/plan-hash.js';
-import { createRedactor, isSecretVar, secretValues, type Redactor } from '../domain/redaction.js';
+import { createRedactor, secretValues, secretVarNames, type Redactor } from '../domain/redaction.js';
 import { STALE_PLAN } from '../domain/request-state.js';
 import { stepStartedSignal } from '../workflows/messages.js';
 import type { LintFinding, PlanFingerprint, PlanStep, StepRunResult } from '../domain/types.js';
@@ -64,25 +64,23 @@ export function redactRun(run: StepRunResult, redact: Redactor): StepRunResult {
 }
 
 export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClient) {
-  /** What must not appear in anything this step stores: its secret vars (by the playbook's specs, or by their names). */
-  async function redactorFor(step: PlanStep): Promise<Redactor> {
-    let specs: { name: string; secret?: boolean }[];
-    if (step.secretVars) {
-      // The plan names the step's secret vars; only a plan made before it did needs the catalog.
-      specs = step.secretVars.map((name) => ({ name, secret: true }));
-    } else {
-      try {
-        const catalog = prisma ? await scanCatalogCached(prisma, config.playbookRepo) : undefined;
-        specs = catalog?.playbooks.find((p) => p.path === step.playbook)?.vars ?? [];
-      } catch {
-        // Without the specs, every var counts as secret: too much hidden beats a leak.
-        specs = Object.keys(step.vars).map((name) => ({ name, secret: true }));
-      }
+  /** A playbook's var specs from the catalog: undefined when the catalog cannot be read (then every var counts as secret). */
+  async function catalogVarSpecs(playbook: string): Promise<{ name: string; secret?: boolean }[] | undefined> {
+    try {
+      const catalog = prisma ? await scanCatalogCached(prisma, config.playbookRepo) : undefined;
+      return catalog?.playbooks.find((p) => p.path === playbook)?.vars ?? [];
+    } catch {
+      return undefined;
     }
-    const secret = Object.keys(step.vars).filter((name) => isSecretVar(name, specs));
-    return createRedactor(secretValues(step.vars, secret.map((name) => ({ name, secret: true }))));
   }
 
+  /** What must not appear in anything this step stores: the values of its secret vars. */
+  async function redactorFor(step: PlanStep): Promise<Redactor> {
+    // The plan names the step's secret vars; only a plan made before it did needs the catalog.
+    const specs = step.secretVars ? undefined : await catalogVarSpecs(step.playbook);
+    const secret = secretVarNames(step, () => specs);
+    return createRedactor(secretValues(step.vars, secret.map((name) => ({ name, secret: true }))));
+  }
 
   /** Refuses (non-retryably) to run a step whose playbook, inventory or repository changed since approval. */
   async function assertStillApproved({ step, fingerprint }: RunStepInput): Promise<void> {

@@ -4,7 +4,7 @@
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
 import type { BenchStack } from './stack.js';
 import { runAnsibleDirectly } from './ansible.js';
-import { approve } from './requests.js';
+import { approve, SETTLED } from './requests.js';
 import { requestStateQuery } from '../workflows/messages.js';
 import { BENCH_PLAYBOOK, TWO_STEP_MESSAGE } from './fixtures/repos.js';
 import { round, summarize } from './stats.js';
@@ -115,7 +115,7 @@ function followRequests(stack: BenchStack) {
     const rows = await stack.prisma.request.findMany({ where: { id: { in: ids } }, select: { id: true, status: true } });
     for (const { id, status } of rows) {
       if (status === 'paused') pausedSeen.add(id);
-      if (ENDED_OR_FAILED.has(status)) endedWithoutResult.get(id)?.();
+      if (SETTLED.has(status)) endedWithoutResult.get(id)?.();
     }
   };
   let polling = Promise.resolve();
@@ -149,5 +149,3 @@ function followRequests(stack: BenchStack) {
     },
   };
 }
-
-const ENDED_OR_FAILED = new Set(['completed', 'failed', 'rejected', 'unplannable', 'expired', 'stale_plan', 'cancelled']);

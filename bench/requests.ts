@@ -30,7 +30,8 @@ export async function waitForState(
   }
 }
 
-const SETTLED = new Set(['completed', 'failed', 'rejected', 'unplannable', 'expired', 'stale_plan', 'cancelled']);
+/** Statuses a request does not leave by itself (a failed one stays open for a retry). */
+export const SETTLED = new Set(['completed', 'failed', 'rejected', 'unplannable', 'expired', 'stale_plan', 'cancelled']);
 
 /** Waits until the request settles (a failed request counts as settled: the caller decides). */
 export const waitForSettled = (client: Client, requestId: string, intervalMs = 50, timeoutMs = 600_000) =>

@@ -98,23 +98,31 @@ export function isSecretVar(name: string, specs: readonly Pick<PlaybookVar, 'nam
   return SECRET_LOOKING_VAR.test(name) || (specs ?? []).some((spec) => spec.name === name && spec.secret === true);
 }
 
+type VarSpecs = readonly Pick<PlaybookVar, 'name' | 'secret'>[];
+
 /**
- * A copy of a plan whose secret var values are `********`, for showing or storing it. A step names
- * its secret vars (`secretVars`, from planning); for a plan made before steps did, `specsOf` gives
- * the playbook's var specs, and without them (unknown playbook, no catalog) every var is hidden.
+ * The names of a step's vars whose values are secret: those its plan names (`secretVars`, from
+ * planning) and those named like secrets. For a plan made before steps named them, `specsOf` gives
+ * the playbook's var specs; without them (unknown playbook, no catalog) every var counts as secret.
  */
+export function secretVarNames(
+  step: { playbook: string; vars: Record<string, unknown>; secretVars?: string[] },
+  specsOf: (playbook: string) => VarSpecs | undefined = () => undefined,
+): string[] {
+  const specs = step.secretVars ? step.secretVars.map((name) => ({ name, secret: true })) : specsOf(step.playbook);
+  return Object.keys(step.vars).filter((name) => specs === undefined || isSecretVar(name, specs));
+}
+
+/** A copy of a plan whose secret var values (secretVarNames) are `********`, for showing or storing it. */
 export function redactPlanVars<P extends { steps: { playbook: string; vars: Record<string, unknown>; secretVars?: string[] }[] }>(
   plan: P,
-  specsOf: (playbook: string) => readonly Pick<PlaybookVar, 'name' | 'secret'>[] | undefined = () => undefined,
+  specsOf?: (playbook: string) => VarSpecs | undefined,
 ): P {
   return {
     ...plan,
     steps: plan.steps.map((step) => {
-      const { secretVars } = step;
-      const specs = secretVars ? undefined : specsOf(step.playbook);
-      const hidden = (name: string) =>
-        secretVars ? secretVars.includes(name) || SECRET_LOOKING_VAR.test(name) : specs === undefined || isSecretVar(name, specs);
-      const vars = Object.fromEntries(Object.entries(step.vars).map(([name, value]) => [name, hidden(name) ? REDACTED : value]));
+      const secret = new Set(secretVarNames(step, specsOf));
+      const vars = Object.fromEntries(Object.entries(step.vars).map(([name, value]) => [name, secret.has(name) ? REDACTED : value]));
       return { ...step, vars };
     }),
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRedactor, isSecretVar, MIN_SECRET_CHARS, REDACTED, redactPatterns, redactPlanVars, secretValues } from '../../domain/redaction.js';
+import { createRedactor, isSecretVar, MIN_SECRET_CHARS, REDACTED, redactPatterns, redactPlanVars, secretValues, secretVarNames } from '../../domain/redaction.js';
 
 describe('secretValues', () => {
   it('takes the values of the vars the specs mark secret, nested strings and numbers included', () => {
@@ -69,6 +69,15 @@ describe('redactPlanVars', () => {
     const stored = redactPlanVars(plan, (playbook) => specs[playbook]);
     expect(stored.steps.map((s) => s.vars)).toEqual([{ port: 3001, api_token: REDACTED, admin: REDACTED }, { port: REDACTED }]);
     expect(plan.steps[0]!.vars.admin).toBe('root-pw'); // a copy
+  });
+
+  it("takes a step's own secretVars over the playbook's specs, and still hides secret-looking names", () => {
+    const step = { playbook: 'a.yml', vars: { port: 3001, api_token: 'tok', admin: 'root-pw' }, secretVars: ['port'] };
+    const specsOf = () => [{ name: 'admin', secret: true }];
+    expect(secretVarNames(step, specsOf)).toEqual(['port', 'api_token']);
+    expect(redactPlanVars({ steps: [step] }).steps[0]!.vars).toEqual({ port: REDACTED, api_token: REDACTED, admin: 'root-pw' });
+    expect(secretVarNames({ ...step, secretVars: undefined }, specsOf)).toEqual(['api_token', 'admin']);
+    expect(secretVarNames({ ...step, secretVars: undefined })).toEqual(['port', 'api_token', 'admin']);
   });
 
   it('recognizes secret-looking names', () => {
