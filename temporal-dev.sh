@@ -3,6 +3,7 @@
 # ${TEMPORAL_UI_PORT:-8233}, history persisted in .data/temporal.db so requests survive a restart, and
 # Chiffon's search attributes registered. If a server already answers on the frontend port, it says so
 # and exits 0, so running it twice is harmless. It runs in the foreground; Ctrl-C stops the server.
+# Arguments are passed on to `temporal server start-dev` (e.g. --http-port 7243).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -34,4 +35,5 @@ exec "$temporal" server start-dev \
   --db-filename "$db_file" \
   --log-level error \
   --search-attribute ChiffonStatus=Keyword \
-  --search-attribute ChiffonServices=KeywordList
+  --search-attribute ChiffonServices=KeywordList \
+  "$@"

@@ -7,14 +7,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Client, WithStartWorkflowOperation } from '@temporalio/client';
 import { createDatabase, dropDatabase, migrateDatabase, openDatabase } from '../lib/database.js';
 import { createPrismaClient, type PrismaClient } from '../lib/prisma.js';
 import { loadConfig, type ChiffonConfig } from '../lib/config.js';
 import { loadLlmConfig } from '../lib/llm-config.js';
-import { tools } from '../lib/tools.js';
+import { startLocalTemporal } from '../lib/local-temporal.js';
 import { createChiffonWorkers, runWorkers, workflowsPath } from '../workers/worker.js';
 import { startAgentReporter } from '../workers/agent-reporter.js';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
@@ -69,12 +69,9 @@ export async function startBenchStack(): Promise<BenchStack> {
     cleanups.push(() => prisma.$disconnect());
 
     const [env, workflowBundle] = await Promise.all([
-      TestWorkflowEnvironment.createLocal({
-        server: {
-          executable: { type: 'existing-path', path: tools.temporalCli() },
-          searchAttributes: [statusSearchAttribute, servicesSearchAttribute],
-          extraArgs: (process.env.BENCH_TEMPORAL_ARGS ?? '').split(/\s+/).filter(Boolean),
-        },
+      startLocalTemporal({
+        searchAttributes: [statusSearchAttribute, servicesSearchAttribute],
+        extraArgs: (process.env.BENCH_TEMPORAL_ARGS ?? '').split(/\s+/).filter(Boolean),
       }),
       bundleWorkflowCode({ workflowsPath, logger: quietLogger }) as Promise<WorkflowBundleWithSourceMap>,
     ]);

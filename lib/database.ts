@@ -73,7 +73,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const runningDataDir = await dataDirectoryServedAt(serverUrl);
   if (runningDataDir !== undefined) {
     if (path.resolve(runningDataDir) !== path.resolve(options.dataDir)) {
-      throw new Error(`port ${options.port} is taken by another PostgreSQL (data in ${runningDataDir}); choose another port`);
+      throw new Error(`port ${options.port} is already in use by another PostgreSQL (data in ${runningDataDir}); choose another port`);
     }
     await ensureDatabase(serverUrl, options.database);
     return { url, stop: async () => {} };

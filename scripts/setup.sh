@@ -3,10 +3,19 @@
 #   - npm dependencies from the committed lockfile (npm ci when the lockfile changed);
 #   - a project-local Python virtualenv (.tools/venv) with the pinned Temporal binaries and Ansible;
 #   - the generated Prisma client (generated/prisma) when schema.prisma changed;
-#   - Chromium (Debian package) for the dashboard browser test, when none is found and apt-get can run.
+#   - with --with-browser (what `npm test` passes; never `npm start`, which needs no browser):
+#     Chromium (Debian package) for the dashboard browser test, when none is found and apt-get can run.
 # Each step records a stamp (a hash of its input) so it re-runs only when that input changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+with_browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --with-browser) with_browser=true ;;
+    *) echo "usage: scripts/setup.sh [--with-browser]" >&2; exit 2 ;;
+  esac
+done
 
 stamp_dir=.tools/stamps
 mkdir -p "$stamp_dir"
@@ -55,7 +64,7 @@ can_install_chromium() {
   command -v apt-get >/dev/null 2>&1 || return 1
   [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }
 }
-if [ -z "$(find_chromium)" ]; then
+if [ "$with_browser" = true ] && [ -z "$(find_chromium)" ]; then
   if [ -n "${CHIFFON_CHROMIUM:-}" ]; then
     echo "chiffon setup: CHIFFON_CHROMIUM=$CHIFFON_CHROMIUM is not an executable; the dashboard's browser test will fail (CI) or be skipped" >&2
   elif can_install_chromium; then

@@ -37,7 +37,7 @@ import { createApp } from '../../api/app.js';
 import { createApiToken } from '../../lib/api-tokens.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
-import { findFreePort } from '../support/free-port.js';
+import { startOnFreePorts } from '../../lib/ports.js';
 import {
   descendantsOf,
   killProcessesMentioning,
@@ -127,19 +127,26 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(playbookRepo, 'slow-step.yml'), SLOW_PLAYBOOK);
   fs.writeFileSync(path.join(playbookRepo, 'slow-step.meta.yml'), SLOW_META);
 
-  const port = await findFreePort();
-  let uiPort = await findFreePort();
-  while (uiPort === port) uiPort = await findFreePort();
-  devServerOptions = { dbFile: path.join(scratch, 'temporal', 'temporal.db'), port, uiPort, logFile: path.join(scratch, 'temporal.log') };
   // Side by side; each is assigned as soon as it exists, so afterAll cleans up whatever got made.
-  const serverStarting = startDevServer(devServerOptions);
+  // The server keeps its ports across the restarts below (its clients reconnect to the same address).
+  const serverStarting = startOnFreePorts(4, ([port, uiPort, httpPort, metricsPort]) => {
+    devServerOptions = {
+      dbFile: path.join(scratch, 'temporal', 'temporal.db'),
+      port: port!,
+      uiPort: uiPort!,
+      httpPort: httpPort!,
+      metricsPort: metricsPort!,
+      logFile: path.join(scratch, 'temporal.log'),
+    };
+    return startDevServer(devServerOptions);
+  });
   serverStarting.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
   database = await createTestDatabase();
   devServer = await serverStarting;
 
   config = {
     ...loadConfig({}),
-    temporalAddress: `127.0.0.1:${port}`,
+    temporalAddress: `127.0.0.1:${devServerOptions.port}`,
     taskQueue: `crash-${process.pid}-${Date.now().toString(36)}`,
     playbookRepo,
     auditRepo: path.join(scratch, 'audit'),

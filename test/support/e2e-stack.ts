@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import git from 'isomorphic-git';
 import { serve, type ServerType } from '@hono/node-server';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { expect } from 'vitest';
 import { createApp } from '../../api/app.js';
@@ -19,8 +19,8 @@ import { createApiToken } from '../../lib/api-tokens.js';
 import { createEventNotifier } from '../../lib/event-notifier.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { loadLlmConfig, type LlmConfig } from '../../lib/llm-config.js';
+import { startLocalTemporal } from '../../lib/local-temporal.js';
 import { fromProjectRoot } from '../../lib/paths.js';
-import { tools } from '../../lib/tools.js';
 import { startAgentReporter } from '../../workers/agent-reporter.js';
 import { createChiffonWorkers, runWorkers, workflowsPath } from '../../workers/worker.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
@@ -43,12 +43,7 @@ export interface E2EServices {
 export async function startServices(name: string): Promise<E2EServices> {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `chiffon-${name}-`));
   const [env, database, workflowBundle] = await Promise.all([
-    TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'existing-path', path: tools.temporalCli() },
-        searchAttributes: [statusSearchAttribute, servicesSearchAttribute],
-      },
-    }),
+    startLocalTemporal({ searchAttributes: [statusSearchAttribute, servicesSearchAttribute] }),
     createTestDatabase(),
     bundleWorkflowCode({ workflowsPath }),
   ]);

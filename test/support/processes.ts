@@ -125,6 +125,9 @@ export interface DevServerOptions {
   dbFile: string;
   port: number;
   uiPort: number;
+  /** The HTTP API and metrics ports, which the CLI would otherwise pick from the ephemeral range. */
+  httpPort: number;
+  metricsPort: number;
   logFile: string;
 }
 
@@ -144,7 +147,8 @@ async function temporalAnswers(address: string): Promise<boolean> {
  * Chiffon search attributes) and waits until its frontend answers.
  */
 export async function startDevServer(options: DevServerOptions): Promise<ManagedProcess> {
-  const server = startProcess('temporal dev server', fromProjectRoot('temporal-dev.sh'), [], {
+  const extraArgs = ['--http-port', String(options.httpPort), '--metrics-port', String(options.metricsPort)];
+  const server = startProcess('temporal dev server', fromProjectRoot('temporal-dev.sh'), extraArgs, {
     env: {
       ...process.env,
       TEMPORAL_CLI_PATH: tools.temporalCli(),

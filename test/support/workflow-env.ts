@@ -7,6 +7,7 @@ import searchAttributes from '@temporalio/common/lib/search-attributes.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime, Worker, type LogLevel, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { workflowIdFor, type RequestInput, type RequestState, type RequestStatus } from '../../domain/request-state.js';
+import { startOnFreePorts } from '../../lib/ports.js';
 import { tools } from '../../lib/tools.js';
 import { workflowsPath } from '../../workers/worker.js';
 import { requestWorkflow } from '../../workflows/index.js';
@@ -44,9 +45,11 @@ export function installQuietRuntime(): void {
  */
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   installQuietRuntime();
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: tools.temporalTestServer() } },
-  });
+  const env = await startOnFreePorts(1, ([port]) =>
+    TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: tools.temporalTestServer() }, port },
+    }),
+  );
   try {
     await env.connection.operatorService.addSearchAttributes({
       namespace: env.namespace ?? 'default',

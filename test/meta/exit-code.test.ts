@@ -1,0 +1,53 @@
+// `npm test` tells the truth: run through the same entry point on the fresh-machine path (no
+// DATABASE_URL, so the global setup starts an embedded PostgreSQL), a passing suite exits 0 and a
+// failing test or a failing suite exits non-zero; and the embedded server is gone afterwards
+// (no postgres process left, its data directory removed).
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { fromProjectRoot } from '../../lib/paths.js';
+import { processesMentioning } from '../support/processes.js';
+
+const serversDir = fromProjectRoot('.data', 'test-postgres');
+const suitesConfig = path.join('test', 'meta', 'suites', 'vitest.config.ts');
+
+function serverDirs(): string[] {
+  return fs.existsSync(serversDir) ? fs.readdirSync(serversDir) : [];
+}
+
+async function npmTest(suite: string) {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
+  delete env.DATABASE_URL;
+  const before = new Set(serverDirs());
+  const run = await execa('npm', ['test', '--', '--config', suitesConfig, suite], { cwd: fromProjectRoot(), env, reject: false, all: true });
+  const leftDirs = serverDirs().filter((dir) => !before.has(dir));
+  const leftServers = leftDirs.flatMap((dir) => processesMentioning(path.join(serversDir, dir)));
+  return { exitCode: run.exitCode, output: run.all ?? '', leftDirs, leftServers };
+}
+
+describe('npm test without DATABASE_URL (embedded PostgreSQL)', () => {
+  it('exits 0 when every test passes', async () => {
+    const run = await npmTest('passing.suite.ts');
+    expect(run.output).toMatch(/Tests\s+1 passed/);
+    expect(run.exitCode, run.output).toBe(0);
+    expect(run.leftDirs).toEqual([]);
+    expect(run.leftServers).toEqual([]);
+  });
+
+  it('exits non-zero when a test fails', async () => {
+    const run = await npmTest('failing-test.suite.ts');
+    expect(run.output).toMatch(/Tests\s+1 failed \| 1 passed/);
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(run.leftDirs).toEqual([]);
+    expect(run.leftServers).toEqual([]);
+  });
+
+  it('exits non-zero when a suite fails before its tests', async () => {
+    const run = await npmTest('failing-suite.suite.ts');
+    expect(run.output).toMatch(/Test Files\s+1 failed/);
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(run.leftDirs).toEqual([]);
+    expect(run.leftServers).toEqual([]);
+  });
+});
