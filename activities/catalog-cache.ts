@@ -14,11 +14,11 @@
 // the last exchange with the database, up to memoMs after it.
 import type { Catalog } from '../domain/types.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
-import { assembleCatalog, parseSource, type CatalogWarning, type ParsedSource, type PlaybookSource } from './catalog.js';
+import { assembleCatalog, parseSource, repoFilesOf, type CatalogWarning, type ParsedSource, type PlaybookSource, type RepoFiles } from './catalog.js';
 import { readRepository } from './catalog-files.js';
 
 export interface CatalogScanStats {
-  /** Playbooks found with a metadata file (the ones a cache row can exist for). */
+  /** YAML files that may be playbooks (the ones a cache row can exist for). */
   scanned: number;
   /** Of those, parsed by this scan: new, or changed since their cached result. */
   parsed: number;
@@ -70,8 +70,10 @@ const memos = new WeakMap<object, Map<string, Memo>>();
 export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, options: CachedScanOptions = {}): Promise<CachedCatalog> {
   const memoMs = options.memoMs ?? DEFAULT_MEMO_MS;
   // Unchanged folders and files (by their stat signatures) are not listed or read again: catalog-files.ts.
-  const { listing, current } = await readRepository(repoDir);
+  const { listing, current, support } = await readRepository(repoDir);
   const repo = listing.root;
+  let files: RepoFiles | undefined;
+  const repoFiles = () => (files ??= repoFilesOf(current.map((c) => [c.source.playbook, c.content.playbook] as const), support));
 
   const finish = (parsed: ParsedSource[], stats: Omit<CatalogScanStats, 'scanned'>, cacheError?: string): CachedCatalog => ({
     ...assembleCatalog(parsed, listing.warnings),
@@ -99,7 +101,7 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
     const rows = await prisma.playbookCache.findMany({ where: { repo }, select: { path: true, contentHash: true, entry: true, warnings: true } });
     cached = new Map(rows.map((row) => [row.path, { hash: row.contentHash, parsed: fromRow(row.entry, row.warnings) }]));
   } catch (err) {
-    const parsed = current.map((c) => parseSource(c.source, c.content));
+    const parsed = current.map((c) => parseSource(c.source, c.content, repoFiles()));
     return finish(parsed, { parsed: parsed.length, reused: 0, dropped: 0, memo: false }, `cannot read the playbook cache: ${errorMessage(err)}`);
   }
 
@@ -118,7 +120,7 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
       continue;
     }
     if (row) stale.push(source.playbook);
-    const { parsed, json } = parseAsStored(source, content);
+    const { parsed, json } = parseAsStored(source, content, repoFiles());
     results.push(parsed);
     // PostgreSQL's jsonb holds no \u0000: such a playbook is parsed on every scan instead.
     if (json.includes('\\u0000')) continue;
@@ -127,7 +129,7 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
       repo,
       path: source.playbook,
       contentHash: hash,
-      entry: parsed.entry === null ? Prisma.JsonNull : (parsed.entry as unknown as Prisma.InputJsonObject),
+      entry: parsed.entries as unknown as Prisma.InputJsonArray,
       warnings: parsed.warnings as unknown as Prisma.InputJsonArray,
       scannedAt,
     });
@@ -156,15 +158,15 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
  * Parses a pair and returns the result as it will read back from the cache (a JSON round trip), so a
  * cold scan and a warm scan give the same catalog.
  */
-function parseAsStored(source: PlaybookSource, content: Parameters<typeof parseSource>[1]): { parsed: ParsedSource; json: string } {
-  const json = JSON.stringify(parseSource(source, content));
+function parseAsStored(source: PlaybookSource, content: Parameters<typeof parseSource>[1], files: RepoFiles): { parsed: ParsedSource; json: string } {
+  const json = JSON.stringify(parseSource(source, content, files));
   return { parsed: JSON.parse(json) as ParsedSource, json };
 }
 
 /** A cache row's columns as a parse result, or undefined when they have another shape. */
-function fromRow(entry: unknown, warnings: unknown): ParsedSource | undefined {
-  const ok = Array.isArray(warnings) && (entry === null || (typeof entry === 'object' && !Array.isArray(entry)));
-  return ok ? { entry: entry as ParsedSource['entry'], warnings: warnings as CatalogWarning[] } : undefined;
+function fromRow(entries: unknown, warnings: unknown): ParsedSource | undefined {
+  const ok = Array.isArray(warnings) && Array.isArray(entries);
+  return ok ? { entries: entries as ParsedSource['entries'], warnings: warnings as CatalogWarning[] } : undefined;
 }
 
 function chunks<T>(items: T[], size: number): T[][] {

@@ -1,6 +1,6 @@
 // The first half of a cached catalog scan (listing the repository, reading and hashing each
-// playbook and metadata pair) without listing and reading what has not changed since the last scan
-// in this process.
+// playbook and metadata pair, and the support files inference reads beside them) without listing
+// and reading what has not changed since the last scan in this process.
 //
 // Per repository, the process remembers the listing with the stat signature of every folder it
 // walked, and the bytes and hash of every pair with the stat signature of each file, taken *before*
@@ -21,7 +21,7 @@
 import { lstatSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { resolveInside } from '../lib/paths.js';
-import { hashSource, listPlaybookSources, readBytesSync, type CatalogListing, type FileRead, type PlaybookSource, type SourceContent } from './catalog.js';
+import { hashSource, listPlaybookSources, readBytesSync, supportFilesHash, type CatalogListing, type FileRead, type PlaybookSource, type SourceContent } from './catalog.js';
 
 export interface CurrentSource {
   source: PlaybookSource;
@@ -32,6 +32,8 @@ export interface CurrentSource {
 export interface RepositoryRead {
   listing: CatalogListing;
   current: CurrentSource[];
+  /** The support files (roles/, tasks/, vars/, ...) by path, in listing order. */
+  support: ReadonlyMap<string, FileRead>;
   /** The listing was reused: no folder had changed. */
   listingReused: boolean;
   /** Files read from disk by this scan (the others were unchanged since the last one). */
@@ -47,7 +49,8 @@ const MAX_BYTES_PER_REPOSITORY = 64 * 1024 * 1024;
 /** The longest the scan works without giving the event loop a turn (as readSources). */
 const SLICE_MS = 10;
 
-interface Signature {
+/** A file's stat signature, and whether it may be trusted (older than RACY_MARGIN_NS); also used by fingerprint.ts. */
+export interface Signature {
   key: string;
   trusted: boolean;
 }
@@ -63,8 +66,10 @@ interface KnownRepository {
   listing: CatalogListing;
   folders: Map<string, Signature>;
   files: Map<string, KnownFile>;
-  /** Pair hashes by playbook, with the signatures of the two files they were computed from. */
-  pairs: Map<string, { meta: string; playbookKey: string; metaKey: string; hash: string }>;
+  /** Pair hashes by playbook, with the signatures of the files and the support hash they were computed from. */
+  pairs: Map<string, { meta: string | undefined; playbookKey: string; metaKey: string | undefined; supportHash: string; hash: string }>;
+  support: Map<string, FileRead>;
+  supportHash: string;
   /** The last scan's result, and whether every signature in it is trusted (then it may be returned as is). */
   current: CurrentSource[];
   allTrusted: boolean;
@@ -72,7 +77,7 @@ interface KnownRepository {
 
 const repositories = new Map<string, KnownRepository>();
 
-function signatureOf(stats: BigIntStats | undefined, statStartedNs: bigint): Signature | undefined {
+export function signatureOf(stats: BigIntStats | undefined, statStartedNs: bigint): Signature | undefined {
   if (!stats) return undefined;
   const newest = stats.mtimeNs > stats.ctimeNs ? stats.mtimeNs : stats.ctimeNs;
   return {
@@ -81,7 +86,7 @@ function signatureOf(stats: BigIntStats | undefined, statStartedNs: bigint): Sig
   };
 }
 
-function lstatNow(file: string): BigIntStats | undefined {
+export function lstatNow(file: string): BigIntStats | undefined {
   try {
     return lstatSync(file, { bigint: true, throwIfNoEntry: false });
   } catch {
@@ -89,7 +94,7 @@ function lstatNow(file: string): BigIntStats | undefined {
   }
 }
 
-const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+export const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /** Lists `repoDir` and reads and hashes each pair, reusing what is unchanged since the last scan. */
 export async function readRepository(repoDir: string, options: { remember?: boolean } = {}): Promise<RepositoryRead> {
@@ -119,7 +124,7 @@ export async function readRepository(repoDir: string, options: { remember?: bool
   if (listingReused && previous?.allTrusted && unchangedFiles(previous, started)) {
     repositories.delete(root);
     repositories.set(root, previous);
-    return { listing, current: previous.current, listingReused, filesRead: 0 };
+    return { listing, current: previous.current, support: previous.support, listingReused, filesRead: 0 };
   }
 
   const files = new Map<string, KnownFile>();
@@ -145,21 +150,39 @@ export async function readRepository(repoDir: string, options: { remember?: bool
     return { read: fresh, key: signature?.key, reused: false };
   };
 
+  // The support files first: every playbook's hash covers them (inference reads roles and task files).
+  const support = new Map<string, FileRead>();
+  let supportReused = previous !== undefined && previous.support.size === listing.supportFiles.length;
+  for (const file of listing.supportFiles) {
+    const got = read(file);
+    support.set(file, got.read);
+    supportReused &&= got.reused && previous!.support.has(file);
+  }
+  const supportHash = supportReused && previous ? previous.supportHash : supportFilesHash(support);
+
   const current: CurrentSource[] = [];
   let sliceStart = performance.now();
   for (const source of listing.sources) {
     const playbook = read(source.playbook);
-    const meta = read(source.meta);
-    const content: SourceContent = { playbook: playbook.read, meta: meta.read };
+    const meta = source.meta ? read(source.meta) : undefined;
+    const content: SourceContent = { playbook: playbook.read, ...(meta ? { meta: meta.read } : {}) };
     const knownPair = previous?.pairs.get(source.playbook);
     let hash: string;
-    if (playbook.reused && meta.reused && knownPair && knownPair.meta === source.meta && knownPair.playbookKey === playbook.key && knownPair.metaKey === meta.key) {
+    if (
+      playbook.reused &&
+      (meta?.reused ?? true) &&
+      knownPair &&
+      knownPair.meta === source.meta &&
+      knownPair.playbookKey === playbook.key &&
+      knownPair.metaKey === meta?.key &&
+      knownPair.supportHash === supportHash
+    ) {
       hash = knownPair.hash;
     } else {
-      hash = hashSource(source, content);
+      hash = hashSource(source, content, supportHash);
     }
-    if (playbook.key && meta.key && files.has(source.playbook) && files.has(source.meta)) {
-      pairs.set(source.playbook, { meta: source.meta, playbookKey: playbook.key, metaKey: meta.key, hash });
+    if (playbook.key && files.has(source.playbook) && (!source.meta || (meta?.key && files.has(source.meta)))) {
+      pairs.set(source.playbook, { meta: source.meta, playbookKey: playbook.key, metaKey: meta?.key, supportHash, hash });
     }
     current.push({ source, content, hash });
     if (performance.now() - sliceStart > SLICE_MS) {
@@ -173,11 +196,12 @@ export async function readRepository(repoDir: string, options: { remember?: bool
     const allTrusted =
       [...folders.values()].every((f) => f.trusted) &&
       current.length === pairs.size &&
-      current.every((c) => files.get(c.source.playbook)?.signature.trusted && files.get(c.source.meta)?.signature.trusted);
-    repositories.set(root, { listing, folders, files, pairs, current, allTrusted });
+      current.every((c) => files.get(c.source.playbook)?.signature.trusted && (!c.source.meta || files.get(c.source.meta)?.signature.trusted)) &&
+      listing.supportFiles.every((f) => files.get(f)?.signature.trusted);
+    repositories.set(root, { listing, folders, files, pairs, current, allTrusted, support, supportHash });
     while (repositories.size > MAX_REPOSITORIES) repositories.delete(repositories.keys().next().value!);
   }
-  return { listing, current, listingReused, filesRead };
+  return { listing, current, support, listingReused, filesRead };
 }
 
 /** Whether every file of the last scan still has its (trusted) signature. */

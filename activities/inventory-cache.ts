@@ -1,8 +1,8 @@
 // A process-local memo of parsed inventories, so `ansible-inventory --list` (a Python process,
 // 0.6-0.7 s) runs only when what it reads has changed, not on every plan.
 //
-// The memo is keyed by the inventory's path (and working folder) and holds the sha256 of everything
-// `ansible-inventory --list` reads for it:
+// The memo is keyed by the inventory's sources (one or several `-i`, in order) and working folder and
+// holds the sha256 of everything `ansible-inventory --list` reads for them, for each source:
 //   - a file inventory: the file, and every file under the group_vars/ and host_vars/ folders next
 //     to it (Ansible's host_group_vars plugin reads those relative to the inventory source's folder);
 //   - a folder inventory: every file below the folder (Ansible reads each file of it as an inventory
@@ -16,8 +16,8 @@
 //
 // Not cached, read every time: inventories whose output does not follow from their files, i.e. an
 // executable file (an inventory script) or a YAML file naming an inventory `plugin:` (cloud and
-// other dynamic plugins); and inventories too large to hash cheaply (more than MAX_FILES files or
-// MAX_BYTES bytes). Failures are never cached. Callers get their own copy of the inventory.
+// other dynamic plugins); and inventories too large to hash cheaply (a source of more than MAX_FILES
+// files or MAX_BYTES bytes). Failures are never cached. Callers get their own copy of the inventory.
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -25,8 +25,8 @@ import path from 'node:path';
 import type { Inventory } from '../domain/types.js';
 
 export interface InventoryReadContext {
-  /** The inventory's absolute path. */
-  source: string;
+  /** The inventory's sources (absolute paths, each an `-i`, in order). */
+  sources: string[];
   /** ansible-inventory's working folder (where it reads ./ansible.cfg). */
   cwd: string;
   /** The ansible-inventory binary. */
@@ -75,7 +75,7 @@ export function createInventoryCache(options: InventoryCacheOptions = {}): Inven
     async read(context, load) {
       const hash = await inventoryContentHash(context);
       if (typeof hash !== 'string') return load();
-      const slot = `${context.source}\0${context.cwd}`;
+      const slot = `${context.sources.join('\0')}\0\0${context.cwd}`;
       const known = entries.get(slot);
       if (known?.hash === hash) {
         remember(slot, hash, known.inventory);
@@ -112,7 +112,7 @@ export async function inventoryContentHash(context: InventoryReadContext): Promi
     hash.update(value);
   };
   part('binary', context.binary);
-  part('source', context.source);
+  for (const source of context.sources) part('source', source);
   part('cwd', context.cwd);
   for (const [name, value] of Object.entries(process.env)
     .filter(([name]) => name.startsWith('ANSIBLE_'))
@@ -126,8 +126,18 @@ export async function inventoryContentHash(context: InventoryReadContext): Promi
     part(`config:${config}`, bytes ?? 'missing');
   }
 
+  for (const source of context.sources) {
+    const why = await hashSource(source, part);
+    if (why) return why;
+  }
+  return hash.digest('hex');
+}
+
+/** Hashes (through `part`) every file ansible-inventory reads for one source, or says why it cannot be cached. */
+async function hashSource(source: string, part: (label: string, value: string | Buffer) => void): Promise<Uncacheable | undefined> {
+  part('files-of', source);
   const files: { file: string; inventory: boolean }[] = [];
-  const found = await stat(context.source).catch(() => undefined);
+  const found = await stat(source).catch(() => undefined);
   if (!found) return { uncacheable: 'the inventory does not exist' };
   const walk = async (dir: string, inventory: boolean): Promise<Uncacheable | undefined> => {
     let names;
@@ -154,12 +164,12 @@ export async function inventoryContentHash(context: InventoryReadContext): Promi
     return undefined;
   };
   if (found.isDirectory()) {
-    const why = await walk(context.source, true);
+    const why = await walk(source, true);
     if (why) return why;
   } else {
-    files.push({ file: context.source, inventory: true });
+    files.push({ file: source, inventory: true });
     for (const dir of VARS_DIRS) {
-      const why = await walk(path.join(path.dirname(context.source), dir), false);
+      const why = await walk(path.join(path.dirname(source), dir), false);
       if (why) return why;
     }
   }
@@ -174,7 +184,7 @@ export async function inventoryContentHash(context: InventoryReadContext): Promi
       if (info.mode & 0o111) return { uncacheable: `${file} is executable (an inventory script)` };
       if (PLUGIN_CONFIG.test(content.toString('utf8'))) return { uncacheable: `${file} configures an inventory plugin` };
     }
-    part(`file:${path.relative(context.source, file)}`, content);
+    part(`file:${path.relative(source, file)}`, content);
   }
-  return hash.digest('hex');
+  return undefined;
 }

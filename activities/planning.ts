@@ -1,26 +1,39 @@
 // Decompose and plan: read the catalog (and the inventory), apply the pure planner, and fingerprint
 // what the plan was made from so an approval is bound to exactly that.
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { cancellationSignal } from '@temporalio/activity';
 import type { DecomposeResult } from '../domain/decompose.js';
 import { planHash } from '../domain/plan-hash.js';
 import { planRequest, type PlannedSteps, type SuppliedVars } from '../domain/plan.js';
-import type { Intent, Plan } from '../domain/types.js';
+import type { Intent, Inventory, Plan } from '../domain/types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { scanCatalogCached } from './catalog-cache.js';
 import type { Decomposer } from './decomposition/chain.js';
 import { readFingerprint } from './fingerprint.js';
 import { readInventory } from './inventory.js';
+import { InventoryNotFoundError, locateInventory } from './inventory-source.js';
 
 export type PlanActivityResult =
   | { ok: true; plan: Plan }
   | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
 
 export function createPlanningActivities(config: ChiffonConfig, prisma: PrismaClient, decomposer: Decomposer) {
-  async function fingerprinted(planned: PlannedSteps): Promise<Plan> {
-    const fingerprint = await readFingerprint(config.playbookRepo, config.inventory, [...new Set(planned.steps.map((s) => s.playbook))]);
+  /** The inventory as Ansible finds it in the repository (inventory-source.ts), read there; or why it cannot be. */
+  async function plannedInventory(): Promise<{ sources: string[]; inventory: Inventory } | { message: string }> {
+    try {
+      const location = await locateInventory(config.playbookRepo, config.inventory);
+      return { sources: location.sources, inventory: await readInventory(location.sources, { cwd: config.playbookRepo }) };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return { message: err instanceof InventoryNotFoundError ? message : `cannot read the inventory: ${message}` };
+    }
+  }
+
+  /** `inventorySources`: where the plan's inventory was read; default: located again (none if it cannot be, which changes the hash). */
+  async function fingerprinted(planned: PlannedSteps, inventorySources?: string[]): Promise<Plan> {
+    const sources = inventorySources ?? (await locateInventory(config.playbookRepo, config.inventory).then((l) => l.sources, () => []));
+    const fingerprint = await readFingerprint(config.playbookRepo, sources, [...new Set(planned.steps.map((s) => s.playbook))]);
     return { ...planned, fingerprint, hash: planHash(planned.steps, fingerprint) };
   }
 
@@ -34,13 +47,14 @@ export function createPlanningActivities(config: ChiffonConfig, prisma: PrismaCl
 
     /** `supplied`: values a person gave for variables an earlier plan could not fill. */
     async plan(intents: Intent[], supplied: SuppliedVars = {}): Promise<PlanActivityResult> {
-      const [catalog, inventory] = await Promise.all([
-        scanCatalogCached(prisma, config.playbookRepo),
-        readInventory(path.resolve(config.playbookRepo, config.inventory)),
-      ]);
-      const result = planRequest(intents, catalog, inventory, { planId: randomUUID(), newTaskId: randomUUID }, supplied);
+      const [catalog, inventory] = await Promise.all([scanCatalogCached(prisma, config.playbookRepo), plannedInventory()]);
+      // A missing or unreadable inventory makes the request unplannable, with the message saying why.
+      if ('message' in inventory) return { ok: false, message: inventory.message, missingVars: [] };
+      const ids = { planId: randomUUID(), newTaskId: randomUUID };
+      // Hosts without a chiffon_agent are run from this controller: the agent of the worker that plans.
+      const result = planRequest(intents, catalog, inventory.inventory, ids, supplied, { controllerAgent: config.workerHost });
       if (!result.ok) return result;
-      return { ok: true, plan: await fingerprinted(result.plan) };
+      return { ok: true, plan: await fingerprinted(result.plan, inventory.sources) };
     },
 
     /** The same plan with its fingerprint read again (before a retry): a new hash means something changed. */

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { activityInfo, ApplicationFailure, CancelledFailure, cancellationSignal, getClient, heartbeat } from '@temporalio/activity';
 import type { AnsibleEvent } from '../domain/ansible-events.js';
+import { limitOf } from '../domain/fleet.js';
 import { describeFingerprintChange } from '../domain/plan-hash.js';
 import { createRedactor, secretValues, secretVarNames, type Redactor } from '../domain/redaction.js';
 import { STALE_PLAN } from '../domain/request-state.js';
@@ -13,6 +14,7 @@ import { lintPlaybook } from './ansible/lint-playbook.js';
 import { AnsibleRunCancelledError, runPlaybook } from './ansible/run-playbook.js';
 import { scanCatalogCached } from './catalog-cache.js';
 import { readFingerprint } from './fingerprint.js';
+import { InventoryNotFoundError, locateInventory } from './inventory-source.js';
 import { appendRequestEvents, EventBatcher, type NewRequestEvent } from './request-events.js';
 import { runningSteps } from './running-steps.js';
 
@@ -83,8 +85,8 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
   }
 
   /** Refuses (non-retryably) to run a step whose playbook, inventory or repository changed since approval. */
-  async function assertStillApproved({ step, fingerprint }: RunStepInput): Promise<void> {
-    const current = await readFingerprint(config.playbookRepo, config.inventory, [step.playbook]);
+  async function assertStillApproved({ step, fingerprint }: RunStepInput, inventorySources: string[]): Promise<void> {
+    const current = await readFingerprint(config.playbookRepo, inventorySources, [step.playbook]);
     const planned = { ...fingerprint, playbooks: { [step.playbook]: fingerprint.playbooks[step.playbook] ?? 'unplanned' } };
     const changes = describeFingerprintChange(planned, current);
     if (changes.length > 0) {
@@ -94,7 +96,12 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
 
   return {
     async runStep(input: RunStepInput): Promise<StepRunResult> {
-      await assertStillApproved(input);
+      const inventory = await locateInventory(config.playbookRepo, config.inventory).catch((err: unknown) => {
+        // It was found when the plan was made: it moved or went away since.
+        if (!(err instanceof InventoryNotFoundError)) throw err;
+        throw ApplicationFailure.create({ type: STALE_PLAN, nonRetryable: true, message: `step ${input.step.index + 1} (${input.step.playbook}) was not run: ${err.message}` });
+      });
+      await assertStillApproved(input, inventory.sources);
       const { step } = input;
       const workflowId = activityInfo().workflowExecution?.workflowId;
       const requestId = requestIdOfWorkflow(workflowId ?? step.taskId);
@@ -118,7 +125,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
         kind: 'step_status',
         stepIndex: step.index,
         taskId: step.taskId,
-        payload: { status: 'running', playbook: step.playbook, activity_attempt: attempt, agent: config.workerHost, ...(step.host ? { host: step.host } : {}) },
+        payload: { status: 'running', playbook: step.playbook, activity_attempt: attempt, agent: config.workerHost, ...(limitOf(step) ? { host: limitOf(step) } : {}) },
         dedupe: `step:${step.taskId}:running:${attempt}`,
       });
       let tasksDone = 0;
@@ -131,8 +138,9 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
           runPlaybook({
             playbookRepo: config.playbookRepo,
             playbook: input.step.playbook,
-            inventory: config.inventory,
-            ...(step.host ? { limit: step.host } : {}),
+            inventory: inventory.sources,
+            ...(limitOf(step) ? { limit: limitOf(step) } : {}),
+            ...(step.tags?.length ? { tags: step.tags } : {}),
             // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
             vars: { ...input.step.vars, chiffon_agent: config.workerHost },
             stateDir: config.stateDir,

@@ -45,8 +45,12 @@ interface Candidate {
   spec: IntentSpec;
 }
 
-/** Intents of `playbooks` whose verb and every object appear in the clause; the most specific first. */
-function matchingIntents(clause: string, playbooks: PlaybookEntry[]): Candidate[] {
+/**
+ * Intents of `playbooks` whose verb and every object appear in the clause; the most specific first:
+ * more objects, then the playbook that does fewer things (a service's own playbook before the site
+ * playbook that also applies it).
+ */
+function matchingIntents(clause: string, playbooks: PlaybookEntry[], breadth: ReadonlyMap<string, number>): Candidate[] {
   const matches: Candidate[] = [];
   for (const playbook of playbooks) {
     for (const spec of playbook.intents) {
@@ -55,23 +59,34 @@ function matchingIntents(clause: string, playbooks: PlaybookEntry[]): Candidate[
       if (verbMatches && objectsMatch) matches.push({ playbook, spec });
     }
   }
-  return matches.sort((a, b) => b.spec.objects.length - a.spec.objects.length);
+  return matches.sort((a, b) => b.spec.objects.length - a.spec.objects.length || breadth.get(a.playbook.path)! - breadth.get(b.playbook.path)!);
 }
 
 export function decomposeRequest(message: string, catalog: Catalog): DecomposeResult {
   const intents: Intent[] = [];
-  // A clause that names no service continues the previous one: "deploy kuma and add the portals".
+  const breadth = new Map<string, number>();
+  for (const p of catalog.playbooks) breadth.set(p.path, (breadth.get(p.path) ?? 0) + 1);
+  // A clause that names no service continues the previous one: "deploy kuma and add the portals";
+  // one that names a service but no verb takes the previous verb: "enable sonarr and radarr".
   let currentService: string | undefined;
+  let previousClause = '';
   for (const rawClause of message.split(CLAUSE_SEPARATOR)) {
     const clause = normalize(rawClause);
     if (!clause.trim()) continue;
-    currentService = serviceMentioned(clause, catalog) ?? currentService;
+    const named = serviceMentioned(clause, catalog);
+    currentService = named ?? currentService;
     const inScope = currentService
       ? catalog.playbooks.filter((p) => p.service === currentService)
-      : // With no service in sight, only intents with explicit objects are specific enough.
-        catalog.playbooks.filter((p) => p.intents.some((i) => i.objects.length > 0));
-    const best = matchingIntents(clause, inScope)[0];
-    if (!best || (!currentService && best.spec.objects.length === 0)) continue;
+      : // With no service in sight, only intents with explicit objects, or actions on the hosts
+        // themselves ("update all my servers"), are specific enough.
+        catalog.playbooks.filter((p) => p.intents.some((i) => i.objects.length > 0 || i.fleet));
+    const best =
+      matchingIntents(clause, inScope, breadth)[0] ??
+      (named
+        ? matchingIntents(`${previousClause} ${clause}`, inScope, breadth)[0]
+        : matchingIntents(clause, catalog.playbooks.filter((p) => p.intents.some((i) => i.fleet)), breadth).find((c) => c.spec.fleet));
+    if (!best || (!currentService && best.spec.objects.length === 0 && !best.spec.fleet)) continue;
+    previousClause = clause;
     if (intents.some((i) => i.name === best.spec.name)) continue;
     intents.push({ name: best.spec.name, service: best.playbook.service, playbook: best.playbook.path, source: rawClause.trim() });
   }

@@ -1,6 +1,6 @@
 // The worker fleet's naming rules: which agent runs a step, and on which task queue. Pure (the
 // workflow imports it to route steps).
-import type { InventoryHost } from './types.js';
+import type { InventoryHost, PlanStep } from './types.js';
 
 /** Inventory variable naming the agent that runs playbooks for a host (e.g. a host managed over SSH). */
 export const AGENT_INVENTORY_VAR = 'chiffon_agent';
@@ -15,10 +15,13 @@ export function isValidAgentName(name: string): boolean {
   return NAME.test(name);
 }
 
-/** The agent that runs steps for `host`: its `chiffon_agent` var, else the host itself. */
-export function agentForHost(host: Pick<InventoryHost, 'name' | 'vars'>): string {
+/**
+ * The agent that runs steps for `host`: its `chiffon_agent` var, else `controller` (the agent of
+ * the worker that plans: a repository managed over SSH from one machine runs on that machine).
+ */
+export function agentForHost(host: Pick<InventoryHost, 'vars'>, controller: string): string {
   const named = host.vars[AGENT_INVENTORY_VAR];
-  return typeof named === 'string' && named.trim() ? named.trim() : host.name;
+  return typeof named === 'string' && named.trim() ? named.trim() : controller;
 }
 
 /** The task queue an agent's steps are routed to, beside the shared orchestration queue. */
@@ -28,4 +31,9 @@ export function hostTaskQueue(orchestrationQueue: string, agent: string): string
 
 export function isAgentOnline(lastSeenAt: Date, now: Date): boolean {
   return now.getTime() - lastSeenAt.getTime() <= AGENT_OFFLINE_AFTER_MS;
+}
+
+/** A step's `--limit`: `limit`, or `host` in plans made before steps carried `limit`. */
+export function limitOf(step: Pick<PlanStep, 'limit' | 'host'>): string | undefined {
+  return step.limit ?? step.host;
 }

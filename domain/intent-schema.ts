@@ -188,15 +188,17 @@ export function validateModelIntents(raw: unknown, catalog: Catalog): ModelInten
   if (!parsed.success) return { ok: false, reason: bounded(`the answer does not follow the contract: ${describeIssues(parsed.error)}`) };
 
   const listed = listedPlaybooks(catalog);
-  const byPath = new Map(catalog.playbooks.filter((p) => listed.has(p.path)).map((p) => [p.path, p]));
-  const intentNames = new Set([...byPath.values()].flatMap((p) => p.intents.map((i) => i.name)));
+  // Several entries may share a playbook (the roles of a site playbook): an intent names its entry.
+  const entries = catalog.playbooks.filter((p) => listed.has(p.path));
+  const paths = new Set(entries.map((p) => p.path));
+  const intentNames = new Set(entries.flatMap((p) => p.intents.map((i) => i.name)));
   const intents: Intent[] = [];
   for (const [index, answer] of parsed.data.intents.entries()) {
     const where = `intents.${index}`;
-    const playbook = byPath.get(answer.playbook);
     if (!intentNames.has(answer.name)) return { ok: false, reason: bounded(`${where}: unknown intent ${quoted(answer.name)}`) };
-    if (!playbook) return { ok: false, reason: bounded(`${where}: unknown playbook ${quoted(answer.playbook)}`) };
-    if (!playbook.intents.some((i) => i.name === answer.name)) {
+    if (!paths.has(answer.playbook)) return { ok: false, reason: bounded(`${where}: unknown playbook ${quoted(answer.playbook)}`) };
+    const playbook = entries.find((p) => p.path === answer.playbook && p.intents.some((i) => i.name === answer.name));
+    if (!playbook) {
       return { ok: false, reason: bounded(`${where}: playbook ${quoted(answer.playbook)} does not declare intent ${quoted(answer.name)}`) };
     }
     if (answer.service !== undefined && answer.service !== playbook.service) {

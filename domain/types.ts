@@ -12,6 +12,11 @@ export interface PlaybookVar {
   secret?: boolean;
   /** Fill this var from an inventory group: `portals` → [{name: host, ...its non-ansible_ vars}, ...]. */
   fromInventoryGroup?: string;
+  /** A default Ansible applies by itself (a role's argument_specs or defaults): shown, never passed
+   * as an extra var, which would override the repository's own group_vars and host_vars. */
+  ansibleDefault?: unknown;
+  /** Allowed values (argument_specs `choices`). */
+  choices?: unknown[];
 }
 
 /** Something a person can ask for that one playbook carries out. */
@@ -22,9 +27,23 @@ export interface IntentSpec {
   verbs: string[];
   /** Words that must also appear, e.g. `portals` (empty: the service name suffices). */
   objects: string[];
+  /** An action on the hosts themselves (update, reboot): asked for without naming a service. */
+  fleet?: boolean;
 }
 
-/** One playbook of the repository, with the metadata Chiffon plans with. */
+/** How an entry's intents run when they are not the whole playbook. */
+export interface RunSelector {
+  /** `--tags` that select it (a role's or an import's tags in a site playbook). */
+  tags?: string[];
+  /** Extra vars that switch it on (`jellyfin_enabled: true`), where the repository guards it by one. */
+  switches?: Record<string, boolean>;
+}
+
+/**
+ * Something the repository can do, carried out by one playbook: the whole playbook (a metadata file,
+ * a single-purpose playbook) or the part of it `run` selects (one role of a site playbook). Several
+ * entries may share a playbook; intent names are unique across the catalog.
+ */
 export interface PlaybookEntry {
   /** Path relative to the playbook repository, e.g. `kuma-deploy.yml`. */
   path: string;
@@ -36,8 +55,18 @@ export interface PlaybookEntry {
   vars: PlaybookVar[];
   /** Playbooks (paths) that must run before this one when both are in a plan. */
   after: string[];
-  /** The plays' `hosts:` pattern (e.g. `homelab`); the plan has a step for each host it matches. */
+  /** The `hosts:` pattern of the plays that do it (e.g. `homelab`). */
   hosts?: string;
+  /** Absent: the whole playbook runs. */
+  run?: RunSelector;
+  /** Where Chiffon learned of it, for a person: `metadata kuma-deploy.meta.yml`,
+   * `role jellyfin, tag jellyfin, switch jellyfin_enabled`. */
+  source?: string;
+  /** Its plays coordinate several hosts (run_once, groups[...], hostvars, delegate_to, serial):
+   * it runs as one step over all of them, never split per host. */
+  coordinated?: boolean;
+  /** Its plays (or roles) use `become`. */
+  become?: boolean;
 }
 
 /** A decomposition provider that was passed over, and why (quota, timeout, refused answer, ...). */
@@ -95,8 +124,17 @@ export interface PlanStep {
    * like secrets): whatever shows or stores the plan shows `********` instead (redactPlanVars).
    * Absent only in plans made before steps carried it. */
   secretVars?: string[];
-  /** The inventory host this step runs against (`ansible-playbook --limit`); absent: every host of the play. */
+  /** The inventory host this step runs against (`ansible-playbook --limit`), in plans made before
+   * steps carried `limit`; read `limit ?? host`. */
   host?: string;
+  /** `ansible-playbook --limit`: the hosts and groups the request was scoped to, or the hosts of
+   * one agent's share (comma-separated pattern). Absent: the play's own `hosts:`. */
+  limit?: string;
+  /** `ansible-playbook --tags`: what the intent selects of a playbook that does more (a site
+   * playbook's role tags). Absent: the whole playbook. */
+  tags?: string[];
+  /** The plays use `become` (privilege escalation on the managed hosts). */
+  become?: boolean;
   /** The agent whose task queue runs the step (`npm run worker -- --host NAME`): the host's
    * `chiffon_agent` inventory var, else the host itself. Absent: any worker of the shared queue. */
   agent?: string;
@@ -106,10 +144,16 @@ export interface PlanStep {
 export interface PlanFingerprint {
   /** sha256 of each planned playbook's content, by path. */
   playbooks: Record<string, string>;
-  /** sha256 of the inventory file's content. */
+  /** sha256 of the inventory: one file's content, or (folders, several sources, group_vars/host_vars
+   * beside a file) one sha256 over every inventory file's path and content; 'missing' when absent. */
   inventory: string;
   /** HEAD of the playbook repository when it is a git repository. */
   repoCommit?: string;
+  /** sha256 per area of the playbook repository (every file that can affect a run, the inventory's
+   * files excepted): `roles/<name>`, else the first path component (`group_vars`, `site.yml`,
+   * `ansible.cfg`), at most ~200 areas with the rest in `(other files)`. Absent in plans made
+   * before fingerprints carried it: then not compared. */
+  tree?: Record<string, string>;
 }
 
 export interface Plan {

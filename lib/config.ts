@@ -20,8 +20,12 @@ export interface ChiffonConfig {
   port: number;
   /** The Ansible playbook repository (a folder or a git checkout). */
   playbookRepo: string;
-  /** Inventory file, relative to the playbook repository unless absolute. */
-  inventory: string;
+  /**
+   * CHIFFON_INVENTORY: the inventory (a file, a folder or a comma list), relative to the playbook
+   * repository unless absolute. Unset: found as Ansible would, through the repository's ansible.cfg
+   * or the conventional names (activities/inventory-source.ts).
+   */
+  inventory: string | undefined;
   /** Git repository that receives `.audit/tasks/{task_id}.json`; created when missing. */
   auditRepo: string;
   /** The only place the sample playbooks write to (passed to them as `chiffon_state_dir`). */
@@ -82,7 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     host: env.CHIFFON_HOST || '127.0.0.1',
     port,
     playbookRepo: resolvePath(env.CHIFFON_PLAYBOOK_REPO, fromProjectRoot('playbooks')),
-    inventory: env.CHIFFON_INVENTORY || 'inventory/hosts.yml',
+    inventory: env.CHIFFON_INVENTORY || undefined,
     auditRepo: resolvePath(env.CHIFFON_AUDIT_REPO, fromProjectRoot('.data', 'audit')),
     stateDir: resolvePath(env.CHIFFON_STATE_DIR, fromProjectRoot('.data', 'state')),
     workDir: resolvePath(env.CHIFFON_WORK_DIR, fromProjectRoot('.data', 'work')),

@@ -34,4 +34,5 @@ export const tools = {
   ansiblePlaybook: () => findTool('ansible-playbook', 'ANSIBLE_PLAYBOOK_PATH'),
   ansibleLint: () => findTool('ansible-lint', 'ANSIBLE_LINT_PATH'),
   ansibleInventory: () => findTool('ansible-inventory', 'ANSIBLE_INVENTORY_PATH'),
+  ansibleConfig: () => findTool('ansible-config', 'ANSIBLE_CONFIG_TOOL_PATH'),
 };

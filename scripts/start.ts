@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app.js';
 import { attachLiveEventsWebSocket } from '../api/live-websocket.js';
+import { locateInventory } from '../activities/inventory-source.js';
 import { ensureAuditRepo } from '../lib/audit-repo.js';
 import { loadConfig } from '../lib/config.js';
 import { createEventNotifier } from '../lib/event-notifier.js';
@@ -48,6 +49,13 @@ async function run(): Promise<void> {
   const config = loadConfig();
   // Read first, so a bad provider setting stops start-up with a clear message, not a request.
   const llm = loadLlmConfig();
+  // Said once at start; a missing inventory is a warning (start comes up; a request then says why it cannot be planned).
+  const inventory = await locateInventory(config.playbookRepo, config.inventory).then(
+    (found) => `${found.display} (${found.origin})`,
+    (err: unknown) => `WARNING: ${err instanceof Error ? err.message : String(err)}`,
+  );
+  if (inventory.startsWith('WARNING: ')) console.warn(`chiffon: inventory: ${inventory}`);
+  else console.log(`chiffon: inventory: ${inventory}`);
   const externalTemporal = Boolean(process.env.TEMPORAL_ADDRESS);
   const cleanups: (() => Promise<unknown> | void)[] = [];
   const stopAll = async () => {
@@ -103,6 +111,7 @@ async function run(): Promise<void> {
           : `  Temporal UI  http://${config.temporalAddress.split(':')[0]}:${uiPort}/namespaces/${config.temporalNamespace}/workflows`,
         `  Database     ${config.databaseUrl ? redactUrl(database.url) : `embedded PostgreSQL (${redactUrl(database.url)})`}${applied.length ? `, applied ${applied.join(', ')}` : ''}`,
         `  Playbooks    ${config.playbookRepo}`,
+        `  Inventory    ${inventory}`,
         `  Audit repo   ${config.auditRepo}`,
         `  State dir    ${config.stateDir}`,
         `  Planning     ${describeLlmConfig(llm)}`,

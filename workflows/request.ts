@@ -29,7 +29,7 @@ import {
   type RequestStatus,
   type StepState,
 } from '../domain/request-state.js';
-import { hostTaskQueue } from '../domain/fleet.js';
+import { hostTaskQueue, limitOf } from '../domain/fleet.js';
 import type { LintFinding, Plan, PlanStep, StepRunResult } from '../domain/types.js';
 import {
   cancelUpdate,
@@ -312,10 +312,11 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         attempt: 1,
         playbook: step.playbook,
         status: 'pending',
-        ...(step.host ? { host: step.host } : {}),
+        ...(limitOf(step) ? { host: limitOf(step) } : {}),
         ...(step.agent ? { agent: step.agent } : {}),
       }));
-      upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan.steps.map((s) => s.service))] }]);
+      // A merged step serves several services (two roles of a site playbook): `sonarr,radarr`.
+      upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan.steps.flatMap((s) => s.service.split(',')))] }]);
 
       // 3. Nothing runs before a person decides.
       if (!(await awaitDecision())) return state;

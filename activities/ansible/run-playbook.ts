@@ -23,10 +23,12 @@ export interface RunPlaybookOptions {
   playbookRepo: string;
   /** Path of the playbook inside the repository. */
   playbook: string;
-  /** Inventory file or folder, relative to the repository unless absolute. */
-  inventory: string;
+  /** The inventory's sources (locateInventory), each passed as `-i`; relative ones are relative to the repository. */
+  inventory: string[];
   /** Runs against this inventory host only (`--limit`): a fleet step is one host's share of the play. */
   limit?: string;
+  /** Runs only the tasks with these tags (`--tags a,b`); none or empty: every task. */
+  tags?: string[];
   /** Extra vars, passed as data (never templated). Values may be secrets: they only go to a 0600 file. */
   vars: Record<string, unknown>;
   /** Passed to the playbook as `chiffon_state_dir`. */
@@ -72,11 +74,14 @@ function trackGroup(pid: number): void {
   });
 }
 
-function resolveInventory(repo: string, inventory: string): string {
-  const resolved = path.isAbsolute(inventory) ? inventory : path.resolve(repo, inventory);
-  // Without it ansible-playbook would warn, fall back to an empty inventory and "succeed".
-  if (!existsSync(resolved)) throw new Error(`inventory ${JSON.stringify(inventory)} not found`);
-  return resolved;
+function resolveInventory(repo: string, inventory: string[]): string[] {
+  if (inventory.length === 0) throw new Error('no inventory given');
+  return inventory.map((source) => {
+    const resolved = path.resolve(repo, source);
+    // Without it ansible-playbook would warn, fall back to an empty inventory and "succeed".
+    if (!existsSync(resolved)) throw new Error(`inventory ${JSON.stringify(source)} not found`);
+    return resolved;
+  });
 }
 
 /**
@@ -182,7 +187,7 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
 
   const repo = path.resolve(options.playbookRepo);
   const playbookPath = await resolvePlaybook(repo, options.playbook);
-  const inventoryPath = resolveInventory(repo, options.inventory);
+  const inventorySources = resolveInventory(repo, options.inventory);
   const stateDir = path.resolve(options.stateDir);
   const extraVars = serializeVars(options.vars, stateDir);
   const ansiblePlaybook = tools.ansiblePlaybook();
@@ -212,7 +217,15 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
         usageFile,
         ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
         '--',
-        ...[ansiblePlaybook, '-i', inventoryPath, ...(options.limit ? [`--limit=${options.limit}`] : []), '-e', `@${varsFile}`, playbookPath],
+        ...[
+          ansiblePlaybook,
+          ...inventorySources.flatMap((source) => ['-i', source]),
+          ...(options.limit ? [`--limit=${options.limit}`] : []),
+          ...(options.tags && options.tags.length > 0 ? [`--tags=${options.tags.join(',')}`] : []),
+          '-e',
+          `@${varsFile}`,
+          playbookPath,
+        ],
       ],
       {
         cwd: repo,

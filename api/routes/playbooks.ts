@@ -2,11 +2,11 @@
 // inventory: its groups and hosts, and the existing services in it that playbooks can take in (the
 // portals, which kuma-config-update.yml turns into monitors). A bad playbook, metadata file or
 // inventory is reported in `warnings`; it never makes the answer fail.
-import path from 'node:path';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { scanCatalogCached } from '../../activities/catalog-cache.js';
 import { readInventory } from '../../activities/inventory.js';
+import { locateInventory, type InventoryLocation } from '../../activities/inventory-source.js';
 import { hostsInGroup } from '../../domain/inventory.js';
 import type { Inventory, InventoryHost, PlaybookEntry, PlaybookVar } from '../../domain/types.js';
 import { anyRole, type AuthEnv } from '../auth.js';
@@ -43,7 +43,8 @@ const catalogAnswer = z.object({
   ),
   warnings: z.array(z.object({ file: z.string(), line: z.number().int().nullable(), message: z.string() })),
   inventory: z.looseObject({
-    file: z.string(),
+    file: z.string().meta({ description: 'the inventory source(s), relative to the repository, comma-joined; empty when none was found' }),
+    origin: z.enum(['CHIFFON_INVENTORY', 'ansible.cfg', 'convention']).nullable(),
     groups: z.record(z.string(), z.array(z.string())),
     hosts: z.array(z.object({ name: z.string(), groups: z.array(z.string()), vars: z.record(z.string(), z.unknown()) })),
     services: z.array(z.looseObject({ group: z.string(), source: z.string() })),
@@ -62,16 +63,22 @@ export function playbookRoutes({ prisma, config }: ApiDeps) {
     }),
     anyRole(),
     async (c) => {
-      const inventoryPath = path.resolve(config.playbookRepo, config.inventory);
-      const [catalog, inventory] = await Promise.all([
+      const [catalog, { location, ...inventory }] = await Promise.all([
         scanCatalogCached(prisma, config.playbookRepo).catch((err: unknown) => {
           throw new ApiError(503, 'catalog_unavailable', errorMessage(err));
         }),
-        readInventory(inventoryPath).then(
-          (value) => ({ value }),
-          (err: unknown) => ({ error: errorMessage(err) }),
+        // A missing inventory (or several candidates) is the answer's `inventory.error`, not a failure.
+        locateInventory(config.playbookRepo, config.inventory).then(
+          (found: InventoryLocation) =>
+            readInventory(found.sources, { cwd: config.playbookRepo }).then(
+              (value) => ({ location: found, value }),
+              (err: unknown) => ({ location: found, error: errorMessage(err) }),
+            ),
+          (err: unknown) => ({ location: undefined, error: errorMessage(err) }),
         ),
       ]);
+      const inventoryFile = location?.display ?? '';
+      const inventoryOrigin = location?.origin ?? null;
 
       const warnings = catalog.warnings.map((w) => ({ file: w.file, line: w.line ?? null, message: w.message }));
       let inventorySection: Record<string, unknown>;
@@ -82,19 +89,20 @@ export function playbookRoutes({ prisma, config }: ApiDeps) {
             warnings.push({
               file: consumer.playbook,
               line: null,
-              message: `fills ${consumer.var} from the inventory group ${consumer.group}, which has no hosts in ${config.inventory}`,
+              message: `fills ${consumer.var} from the inventory group ${consumer.group}, which has no hosts in ${inventoryFile}`,
             });
           }
         }
         inventorySection = {
-          file: config.inventory,
+          file: inventoryFile,
+          origin: inventoryOrigin,
           groups: groupsOf(inventory.value),
           hosts: inventory.value.hosts.map((h) => ({ name: h.name, groups: h.groups, vars: shownVars(h.vars) })),
           services,
         };
       } else {
-        warnings.push({ file: config.inventory, line: null, message: `cannot read the inventory: ${inventory.error}` });
-        inventorySection = { file: config.inventory, groups: {}, hosts: [], services: [], error: inventory.error };
+        warnings.push({ file: inventoryFile || 'inventory', line: null, message: location ? `cannot read the inventory: ${inventory.error}` : inventory.error });
+        inventorySection = { file: inventoryFile, origin: inventoryOrigin, groups: {}, hosts: [], services: [], error: inventory.error };
       }
 
       return c.json({

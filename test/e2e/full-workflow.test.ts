@@ -27,6 +27,7 @@ import git from 'isomorphic-git';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lintPlaybook } from '../../activities/ansible/lint-playbook.js';
+import { readFingerprint } from '../../activities/fingerprint.js';
 import { sha256, planHash } from '../../domain/plan-hash.js';
 import type { Plan } from '../../domain/types.js';
 import { loadLlmConfig } from '../../lib/llm-config.js';
@@ -196,7 +197,8 @@ describe('E2E-01 full request flow', () => {
     expect(row.planId).toBe(plan.plan_id);
     expect(stored.hash).toBe(plan.hash);
     expect(stored.fingerprint.playbooks).toEqual(Object.fromEntries(KUMA_PLAYBOOKS.map((p) => [p, fileSha(fromProjectRoot('playbooks', p))])));
-    expect(stored.fingerprint.inventory).toBe(fileSha(fromProjectRoot('playbooks', 'inventory', 'hosts.yml')));
+    // The sample repository's inventory is its conventional inventory/ folder (inventory-source.ts).
+    expect(stored.fingerprint.inventory).toBe((await readFingerprint(fromProjectRoot('playbooks'), [fromProjectRoot('playbooks', 'inventory')], [])).inventory);
     expect(planHash(stored.steps, stored.fingerprint)).toBe(plan.hash);
   });
 
@@ -378,10 +380,10 @@ describe('E2E-02 config discovery', () => {
     expect(rows.map((r) => r.path)).toEqual(['broken.yml', 'failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']);
     for (const row of rows) expect(row.contentHash).toMatch(/^[0-9a-f]{64}$/);
     const byPath = Object.fromEntries(rows.map((r) => [r.path, r]));
-    expect(byPath['kuma-deploy.yml']!.entry).toMatchObject({ path: 'kuma-deploy.yml', service: 'kuma' });
-    expect(byPath['kuma-config-update.yml']!.entry).toMatchObject({ vars: expect.arrayContaining([expect.objectContaining({ name: 'kuma_monitors', fromInventoryGroup: 'portals' })]) });
+    expect(byPath['kuma-deploy.yml']!.entry).toMatchObject([{ path: 'kuma-deploy.yml', service: 'kuma' }]);
+    expect(byPath['kuma-config-update.yml']!.entry).toMatchObject([{ vars: expect.arrayContaining([expect.objectContaining({ name: 'kuma_monitors', fromInventoryGroup: 'portals' })]) }]);
     // The unplannable one is cached with its warnings, so it is not parsed again either.
-    expect(byPath['broken.yml']!.entry).toBeNull();
+    expect(byPath['broken.yml']!.entry).toEqual([]);
     expect(byPath['broken.yml']!.warnings).toContainEqual(expect.objectContaining({ file: 'broken.meta.yml', line: 5 }));
 
     // Fixing the metadata: the next scan parses that playbook alone, and it becomes plannable.
@@ -395,7 +397,7 @@ describe('E2E-02 config discovery', () => {
     expect(rescan.body.playbooks.map((p: any) => p.service)).toContain('mended');
     expect(rescan.body.warnings).toEqual([]);
     const after = Object.fromEntries((await rowsOf()).map((r) => [r.path, r]));
-    expect(after['broken.yml']!.entry).toMatchObject({ service: 'mended' });
+    expect(after['broken.yml']!.entry).toMatchObject([{ service: 'mended' }]);
     expect(after['broken.yml']!.contentHash).not.toBe(byPath['broken.yml']!.contentHash);
     for (const p of ['failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']) {
       expect(after[p]!.contentHash).toBe(byPath[p]!.contentHash);

@@ -27,7 +27,7 @@ async function writePlaybook(file: string, content: string): Promise<void> {
 }
 
 function options(playbook: string, extra: Partial<RunPlaybookOptions> = {}): RunPlaybookOptions {
-  return { playbookRepo: repo, playbook, inventory: 'inventory/hosts.ini', vars: {}, stateDir, workDir, ...extra };
+  return { playbookRepo: repo, playbook, inventory: ['inventory/hosts.ini'], vars: {}, stateDir, workDir, ...extra };
 }
 
 /** Pid and command line of every live process on the machine (Linux /proc). */
@@ -184,8 +184,38 @@ describe('runPlaybook', () => {
     await expect(runPlaybook(options('../outside.yml'))).rejects.toThrow(/leaves/);
     await expect(runPlaybook(options(path.join(root, 'outside.yml')))).rejects.toThrow(/leaves/);
     await expect(runPlaybook(options('missing.yml'))).rejects.toThrow(/not found/);
-    await expect(runPlaybook(options('two-tasks.yml', { inventory: 'inventory/nope.ini' }))).rejects.toThrow(/inventory .* not found/);
+    await expect(runPlaybook(options('two-tasks.yml', { inventory: ['inventory/nope.ini'] }))).rejects.toThrow(/inventory .* not found/);
     expect(runDirs()).toEqual([]);
+  });
+
+  it('passes each inventory source as -i and tags as --tags (none: every task)', async () => {
+    await writeFile(path.join(repo, 'inventory', 'more.ini'), '[extra]\nlocalhost\n\n[extra:vars]\nfrom_second_source=present\n');
+    await writePlaybook(
+      'tagged.yml',
+      play(
+        'Tagged',
+        `    - name: Alpha
+      ansible.builtin.assert:
+        that: (from_second_source | default('absent')) == expected_second_source
+      tags: [alpha]
+    - name: Beta
+      ansible.builtin.debug:
+        msg: beta
+      tags: [beta]
+    - name: Gamma
+      ansible.builtin.debug:
+        msg: gamma
+      tags: [gamma]
+`,
+      ),
+    );
+    const sources = [path.join(repo, 'inventory', 'hosts.ini'), path.join(repo, 'inventory', 'more.ini')];
+    const tagged = await runPlaybook(options('tagged.yml', { inventory: sources, tags: ['alpha', 'gamma'], vars: { expected_second_source: 'present' } }));
+    expect(tagged).toMatchObject({ exitCode: 0, failedTasks: [] });
+    expect(tagged.tasks.map((t) => t.name)).toEqual(['Alpha', 'Gamma']);
+    const all = await runPlaybook(options('tagged.yml', { tags: [], vars: { expected_second_source: 'absent' } }));
+    expect(all).toMatchObject({ exitCode: 0, failedTasks: [] });
+    expect(all.tasks.map((t) => t.name)).toEqual(['Alpha', 'Beta', 'Gamma']);
   });
 
   it('reports a playbook ansible cannot parse as exit code 4 with its error in stderrTail', async () => {

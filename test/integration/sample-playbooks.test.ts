@@ -156,6 +156,12 @@ describe('the sample playbook catalog', () => {
       'roles/r/tasks/main.yml': '- name: t\n',
       '.github/workflows/ci.yml': 'on: push\n',
       'templates/compose.yml': 'services: {}\n',
+      'docker-compose.yml': 'services:\n  web:\n    image: nginx\n',
+      'charts/app/Chart.yaml': 'apiVersion: v2\nname: app\n',
+      'charts/app/templates/deploy.yaml': 'kind: Deployment\nmetadata: {name: {{ .Release.Name }}}\n',
+      'requirements.yml': '- src: geerlingguy.docker\n',
+      'molecule/default/converge.yml': '- hosts: all\n  roles: [r]\n',
+      'vars.yml': 'x: 1\n',
     };
     for (const [rel, text] of Object.entries(files)) {
       await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
@@ -166,9 +172,12 @@ describe('the sample playbook catalog', () => {
     expect(catalog.playbooks.map((p) => [p.path, p.after])).toEqual([
       ['good.yml', ['nested/deep.yml', 'missing.yml']],
       ['nested/deep.yml', ['good.yml']],
+      ['no-meta.yaml', []],
     ]);
+    // Without metadata, what the playbook does is read from the playbook itself (its file name here).
+    expect(catalog.playbooks.find((p) => p.path === 'no-meta.yaml')).toMatchObject({ service: 'no-meta', source: 'file no-meta.yaml' });
     const byFile = (file: string) => catalog.warnings.filter((w) => w.file === file).map((w) => w.message);
-    expect(byFile('no-meta.yaml')).toEqual([expect.stringContaining('no metadata')]);
+    expect(byFile('no-meta.yaml')).toEqual([]);
     expect(catalog.warnings.find((w) => w.file === 'broken.meta.yml')).toMatchObject({ line: expect.any(Number), message: expect.stringMatching(/^YAML: /) });
     expect(byFile('broken.yml')).toEqual([expect.stringContaining('not valid')]);
     expect(byFile('not-a-playbook.yml')).toEqual([expect.stringContaining('not a playbook')]);
@@ -177,6 +186,8 @@ describe('the sample playbook catalog', () => {
     expect(byFile('nested/deep.yml')).toEqual([expect.stringContaining('intent do_good is also declared by good.yml')]);
     // Nothing from the folders that hold no playbooks.
     expect(catalog.warnings.filter((w) => /^(inventory|group_vars|nested\/host_vars|roles|\.github|templates)\//.test(w.file))).toEqual([]);
+    // Nor from YAML that is no playbook: compose files, charts, requirements, molecule, vars.
+    expect(catalog.warnings.filter((w) => /^(docker-compose|charts|requirements|molecule|vars)/.test(w.file))).toEqual([]);
   });
 
   it('refuses a repository that is not a folder', async () => {

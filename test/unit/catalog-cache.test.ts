@@ -55,7 +55,7 @@ describe('scanCatalogCached', () => {
     expect(filled.map((r) => r.path)).toEqual(['failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']);
     for (const row of filled) {
       expect(row.contentHash).toMatch(/^[0-9a-f]{64}$/);
-      expect(row.entry).toMatchObject({ path: row.path });
+      expect(row.entry).toEqual([expect.objectContaining({ path: row.path })]);
       expect(row.warnings).toEqual([]);
     }
 
@@ -73,7 +73,7 @@ describe('scanCatalogCached', () => {
     const hashOf = (list: typeof filled, p: string) => list.find((r) => r.path === p)!.contentHash;
     expect(hashOf(afterChange, 'kuma-deploy.yml')).not.toBe(hashOf(filled, 'kuma-deploy.yml'));
     for (const p of ['failure-drill.yml', 'kuma-config-update.yml', 'postgres-setup.yml']) expect(hashOf(afterChange, p)).toBe(hashOf(filled, p));
-    expect((afterChange.find((r) => r.path === 'kuma-deploy.yml')!.entry as any).vars).toContainEqual(expect.objectContaining({ default: 3999 }));
+    expect((afterChange.find((r) => r.path === 'kuma-deploy.yml')!.entry as any)[0].vars).toContainEqual(expect.objectContaining({ default: 3999 }));
 
     // A changed playbook (its metadata untouched) is parsed again too.
     fs.appendFileSync(path.join(repo, 'failure-drill.yml'), '# a comment\n');
@@ -112,9 +112,9 @@ describe('scanCatalogCached', () => {
     }
     expect({ playbooks: first.playbooks, warnings: first.warnings }).toEqual(await scanCatalog(repo));
 
-    // The unplannable ones are cached too (entry null, their warnings), so they are not parsed again.
+    // The unplannable ones are cached too (no entries, their warnings), so they are not parsed again.
     const broken = await database.prisma.playbookCache.findUniqueOrThrow({ where: { repo_path: { repo, path: 'wrong.yml' } } });
-    expect(broken.entry).toBeNull();
+    expect(broken.entry).toEqual([]);
     expect(broken.warnings).toContainEqual(expect.objectContaining({ file: 'wrong.meta.yml', line: 4 }));
     const second = await scanCatalogCached(database.prisma, repo, noMemo);
     expect(second.stats).toMatchObject({ scanned: 7, parsed: 0, reused: 7 });

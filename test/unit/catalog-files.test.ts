@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { forgetRepositoryFiles, readRepository } from '../../activities/catalog-files.js';
-import { hashSource, listPlaybookSources, readSources } from '../../activities/catalog.js';
+import { hashSource, listPlaybookSources, readBytesSync, readSources, supportFilesHash } from '../../activities/catalog.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 
 const temps: string[] = [];
@@ -25,7 +25,8 @@ function sampleRepo(): string {
 async function fresh(repo: string) {
   const listing = await listPlaybookSources(repo);
   const contents = await readSources(listing.root, listing.sources);
-  return { sources: listing.sources, warnings: listing.warnings, hashes: listing.sources.map((s, i) => hashSource(s, contents[i]!)) };
+  const supportHash = supportFilesHash(listing.supportFiles.map((file) => [file, readBytesSync(listing.root, file)] as const));
+  return { sources: listing.sources, warnings: listing.warnings, hashes: listing.sources.map((s, i) => hashSource(s, contents[i]!, supportHash)) };
 }
 
 async function remembered(repo: string) {
@@ -78,8 +79,16 @@ describe('readRepository', () => {
     fs.rmSync(path.join(repo, 'failure-drill.meta.yml'));
     const removed = await remembered(repo);
     expect(removed.listingReused).toBe(false);
-    expect(removed.listing.sources.map((s) => s.playbook)).not.toContain('failure-drill.yml');
+    expect(removed.listing.sources.find((s) => s.playbook === 'failure-drill.yml')).toEqual({ playbook: 'failure-drill.yml' });
     expect(removed.same).toEqual(await fresh(repo));
+
+    // A support file (a role's defaults) is part of every playbook's hash: inference reads it.
+    fs.mkdirSync(path.join(repo, 'roles', 'web', 'defaults'), { recursive: true });
+    fs.writeFileSync(path.join(repo, 'roles', 'web', 'defaults', 'main.yml'), 'web_enabled: false\n');
+    const withRole = await remembered(repo);
+    expect(withRole.support.has('roles/web/defaults/main.yml')).toBe(true);
+    expect(withRole.same).toEqual(await fresh(repo));
+    expect(withRole.same.hashes.every((h, i) => h !== removed.same.hashes[i])).toBe(true);
 
     // Replaced by rename (what editors and git do): a new inode.
     await settle();

@@ -99,31 +99,50 @@ describe('planRequest over a fleet', () => {
     ],
   };
 
-  it("makes a step per host the playbook's plays target, each run by that host's agent", () => {
+  const ctl = { controllerAgent: 'ctl' };
+
+  it('runs the hosts without a chiffon_agent from the controller, as one step over the play', () => {
+    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'homelab:!camera' }], warnings: [] }, fleet, ids(), {}, ctl);
+    if (!result.ok) throw new Error(result.message);
+    expect(result.plan.steps.map((s) => [s.playbook, s.limit, s.agent])).toEqual([['kuma-deploy.yml', undefined, 'ctl']]);
+  });
+
+  it("splits a run by the agents its hosts' chiffon_agent vars name, in inventory order", () => {
+    const agents: Inventory = {
+      hosts: fleet.hosts.map((h) => (h.name === 'alpha' ? { ...h, vars: { chiffon_agent: 'alpha' } } : h.name === 'beta' ? { ...h, vars: { chiffon_agent: 'beta' } } : h)),
+    };
     const result = planRequest(
       [intent('deploy_kuma', deploy.path), intent('add_portals_to_config', configure.path)],
-      { playbooks: [{ ...deploy, hosts: 'homelab:!camera' }, { ...configure, hosts: 'nas' }], warnings: [] },
-      fleet,
+      { playbooks: [{ ...deploy, hosts: 'homelab' }, { ...configure, hosts: 'nas' }], warnings: [] },
+      agents,
       ids(),
+      {},
+      ctl,
     );
     if (!result.ok) throw new Error(result.message);
-    expect(result.plan.steps.map((s) => [s.index, s.playbook, s.host, s.agent, s.taskId])).toEqual([
+    expect(result.plan.steps.map((s) => [s.index, s.playbook, s.limit, s.agent, s.taskId])).toEqual([
       [0, 'kuma-deploy.yml', 'alpha', 'alpha', 'task-0'],
-      [1, 'kuma-deploy.yml', 'beta', 'beta', 'task-1'],
-      [2, 'kuma-config-update.yml', 'beta', 'beta', 'task-2'],
+      [1, 'kuma-deploy.yml', 'beta,camera', 'beta', 'task-1'],
+      [2, 'kuma-config-update.yml', undefined, 'beta', 'task-2'],
     ]);
+
+    // A play that coordinates its hosts (run_once, groups[...]) is never split: one step, from the controller.
+    const coordinated = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'homelab', coordinated: true }], warnings: [] }, agents, ids(), {}, ctl);
+    if (!coordinated.ok) throw new Error(coordinated.message);
+    expect(coordinated.plan.steps.map((s) => [s.limit, s.agent])).toEqual([[undefined, 'ctl']]);
   });
 
   it('routes a host managed from elsewhere to the agent its chiffon_agent var names', () => {
-    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'camera' }], warnings: [] }, fleet, ids());
+    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'camera' }], warnings: [] }, fleet, ids(), {}, ctl);
     if (!result.ok) throw new Error(result.message);
-    expect(result.plan.steps.map((s) => [s.host, s.agent])).toEqual([['camera', 'beta']]);
+    expect(result.plan.steps.map((s) => [s.limit, s.agent])).toEqual([[undefined, 'beta']]);
   });
 
-  it('plans one step for any worker when the pattern matches no inventory host', () => {
-    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'nowhere' }], warnings: [] }, fleet, ids());
+  it('plans one step on the controller when the pattern matches no inventory host', () => {
+    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'nowhere' }], warnings: [] }, fleet, ids(), {}, ctl);
     if (!result.ok) throw new Error(result.message);
     expect(result.plan.steps).toHaveLength(1);
-    expect(result.plan.steps[0]).not.toHaveProperty('agent');
+    expect(result.plan.steps[0]).toMatchObject({ agent: 'ctl' });
+    expect(result.plan.steps[0]).not.toHaveProperty('limit');
   });
 });
