@@ -81,7 +81,8 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     // The plan names the step's secret vars; only a plan made before it did needs the catalog.
     const specs = step.secretVars ? undefined : await catalogVarSpecs(step.playbook);
     const secret = secretVarNames(step, () => specs);
-    return createRedactor(secretValues(step.vars, secret.map((name) => ({ name, secret: true }))));
+    const values = secretValues(step.vars, secret.map((name) => ({ name, secret: true })));
+    return createRedactor(config.becomePassword ? [...values, config.becomePassword] : values);
   }
 
   /** Refuses (non-retryably) to run a step whose playbook, inventory or repository changed since approval. */
@@ -142,7 +143,12 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
             ...(limitOf(step) ? { limit: limitOf(step) } : {}),
             ...(step.tags?.length ? { tags: step.tags } : {}),
             // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
-            vars: { ...input.step.vars, chiffon_agent: config.workerHost },
+            vars: {
+              ...input.step.vars,
+              chiffon_agent: config.workerHost,
+              // Only here, at run time: the plan and the history never hold it.
+              ...(step.become && config.becomePassword ? { ansible_become_password: config.becomePassword } : {}),
+            },
             stateDir: config.stateDir,
             workDir: config.workDir,
             signal: cancellationSignal(),

@@ -1,4 +1,5 @@
 // The API's JSON view of a request (snake_case, as the dashboard and curl users read it).
+import { limitOf } from '../domain/fleet.js';
 import { redactPlanVars } from '../domain/redaction.js';
 import { workflowIdFor, type Decision, type RequestState } from '../domain/request-state.js';
 import type { PlaybookSuggestion } from '../generated/prisma/client.js';
@@ -30,7 +31,10 @@ export function presentPlan(state: RequestState) {
       intent: step.intent,
       vars: step.vars,
       var_sources: step.varSources,
-      host: step.host ?? null,
+      /** The run's --limit (hosts or groups), or null for the plays' own hosts. */
+      host: limitOf(step) ?? null,
+      tags: step.tags ?? [],
+      become: step.become === true,
       agent: step.agent ?? null,
       task_id: step.taskId,
       status: state.steps[step.index]?.status ?? 'pending',

@@ -46,6 +46,12 @@ export interface ChiffonConfig {
   minFreeMemoryPercent: number;
   /** Four-eyes is the default: a requester may approve their own request only when this is true. */
   allowSelfApproval: boolean;
+  /**
+   * CHIFFON_BECOME_PASSWORD: the sudo password of the managed hosts, for plays with `become` whose
+   * inventory does not hold one (in Ansible Vault). Given to ansible-playbook only, at run time, as
+   * the secret `ansible_become_password`; never in a plan, the workflow history or a log.
+   */
+  becomePassword: string | undefined;
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -97,5 +103,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     maxLoadPerCpu: positiveNumber(env, 'CHIFFON_MAX_LOAD_PER_CPU', 2),
     minFreeMemoryPercent: positiveNumber(env, 'CHIFFON_MIN_FREE_MEMORY_PERCENT', 5),
     allowSelfApproval: booleanFlag(env, 'CHIFFON_ALLOW_SELF_APPROVAL'),
+    becomePassword: env.CHIFFON_BECOME_PASSWORD || undefined,
   };
 }
