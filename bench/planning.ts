@@ -108,7 +108,7 @@ export async function measurePlanning(stack: BenchStack, catalogSize: number, n:
 const EventType = proto.temporal.api.enums.v1.EventType;
 
 /** Where a planned request's time went, from its history up to the planReady Update's completion. */
-async function planningPhases(stack: BenchStack, requestId: string) {
+export async function planningPhases(stack: BenchStack, requestId: string) {
   const history = await stack.client.workflow.getHandle(workflowIdFor(requestId)).fetchHistory();
   const events = history.events ?? [];
   const end = events.findIndex((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED);

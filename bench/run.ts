@@ -3,7 +3,7 @@
 // machine's description, to bench/results/<timestamp>.json. Not part of `npm test`.
 //
 //   npm run bench -- --only planning,stream,discovery   a subset of the sections (BENCH_ONLY=...):
-//                                                       step, planning, stream, discovery, history, concurrency
+//                                                       step, planning, stream, discovery, inference, history, concurrency
 //   npm run bench -- --concurrency 1,10                 the concurrency levels (BENCH_CONCURRENCY; default 1,10,50,100)
 //   npm run bench -- --quick                            small N everywhere, a few minutes (BENCH_QUICK=1)
 //   BENCH_MAX_LOAD_PER_CPU=N                            the workers' capacity threshold (default: the project's)
@@ -21,6 +21,7 @@ import { measureConcurrency, type ConcurrencyResult } from './concurrency.js';
 import { measureDiscovery, type DiscoveryResult } from './discovery.js';
 import { writeBenchRepo } from './fixtures/repos.js';
 import { measureHistory, type HistoryResult } from './history.js';
+import { INFERENCE_TARGETS, measureInference, type InferenceResult } from './inference.js';
 import { measurePlanning, type PlanningResult } from './planning.js';
 import { benchCapacityOverride, startBenchStack, type BenchStack } from './stack.js';
 import { loadConfig } from '../lib/config.js';
@@ -28,7 +29,7 @@ import { measureStepOverhead, type StepOverheadResult } from './step-overhead.js
 import { measureStream, type StreamResult } from './stream.js';
 import { round } from './stats.js';
 
-const SECTIONS = ['step', 'planning', 'stream', 'discovery', 'history', 'concurrency'] as const;
+const SECTIONS = ['step', 'planning', 'stream', 'discovery', 'inference', 'history', 'concurrency'] as const;
 const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--concurrency 1,10,50,100] [--quick]`;
 
 function options() {
@@ -61,8 +62,8 @@ try {
 }
 const { only, levels, quick } = parsed;
 const sizes = quick
-  ? { stepN: 5, planN: 20, streamRuns: 5, discoveryN: 3 }
-  : { stepN: 20, planN: 100, streamRuns: 20, discoveryN: 10 };
+  ? { stepN: 5, planN: 20, streamRuns: 5, discoveryN: 3, inferenceColdN: 3 }
+  : { stepN: 20, planN: 100, streamRuns: 20, discoveryN: 10, inferenceColdN: 5 };
 const wanted = (name: string) => !only || only.has(name);
 
 interface Results {
@@ -72,6 +73,8 @@ interface Results {
   stepOverhead?: StepOverheadResult;
   planning?: PlanningResult[];
   discovery?: DiscoveryResult;
+  /** A 150-role site playbook without Chiffon files (services inferred): cold/warm scan, request → plan. */
+  inference?: InferenceResult;
   history?: HistoryResult;
   concurrency?: ConcurrencyResult[];
   /** Concurrency levels asked for (the run may have stopped before the last). */
@@ -160,6 +163,10 @@ async function run(): Promise<void> {
     save();
     results.discovery = await attempt('discovery', () => measureDiscovery(stack!, 2000, sizes.discoveryN));
     save();
+    results.inference = await attempt('inference', () =>
+      measureInference(stack!, 150, sizes.planN, { coldN: sizes.inferenceColdN, warmN: Math.max(sizes.discoveryN, 10) }),
+    );
+    save();
     results.history = await attempt('history', () => measureHistory(stack!, repo));
     save();
     results.concurrency = await attempt('concurrency', async () => {
@@ -207,6 +214,23 @@ function targets(r: Results): Results['targets'] {
     target: 'warm discovery of 2,000 playbooks <= 1 s',
     measured: d ? `${d.warmMs.p50} ms p50 (memo ${d.memoMs.p50} ms)` : 'not measured',
     met: d ? d.warmMs.p50 <= 1000 : null,
+  });
+  const inf = r.inference;
+  const T = INFERENCE_TARGETS;
+  out.push({
+    target: `cold scan of a 150-role site playbook (inferred, empty cache, fresh memory) <= ${T.coldMs / 1000} s`,
+    measured: inf ? `${inf.coldMs.p50} ms p50 (max ${inf.coldMs.max}, n=${inf.coldMs.n})` : 'not measured',
+    met: inf ? inf.coldMs.p50 <= T.coldMs : null,
+  });
+  out.push({
+    target: `warm scan of a 150-role site playbook (nothing changed, db cache) <= ${T.warmMs} ms`,
+    measured: inf ? `${inf.warmMs.p50} ms p50 (p95 ${inf.warmMs.p95}; memo ${inf.memoMs.p50} ms)` : 'not measured',
+    met: inf ? inf.warmMs.p50 <= T.warmMs : null,
+  });
+  out.push({
+    target: `plan p95 <= ${T.planP95Ms} ms (150-role site playbook, "${inf?.plan.example ?? 'enable svcA and svcB on host'}")`,
+    measured: inf ? `${inf.plan.endToEndMs.p95} ms (p50 ${inf.plan.endToEndMs.p50}, n=${inf.plan.endToEndMs.n})` : 'not measured',
+    met: inf ? inf.plan.endToEndMs.n > 0 && inf.plan.endToEndMs.p95 <= T.planP95Ms : null,
   });
   return out;
 }
@@ -256,6 +280,20 @@ function table(r: Results): string {
   if (d) {
     rows.push([`5 discovery ${d.playbooks}`, 'cold (empty cache)', `${d.coldMs} ms`]);
     rows.push(['', 'warm (db cache) / memo / uncached p50', `${d.warmMs.p50} / ${d.memoMs.p50} / ${d.uncachedMs.p50} ms`]);
+  }
+  const inf = r.inference;
+  if (inf) {
+    const c = inf.coldBreakdownMs;
+    const q = inf.plan.inProcessMs;
+    const b = inf.plan.breakdownMs;
+    rows.push([`7 inference ${inf.roles} roles`, `cold scan p50/max (n=${inf.coldMs.n}; ${inf.supportFiles} role files, ${inf.withArgumentSpecs} argument_specs)`, `${inf.coldMs.p50} / ${inf.coldMs.max} ms`]);
+    rows.push(['', 'cold steps: readRepository / support YAML / parse+infer / JSON / assemble / cache query+write', `${c.readRepository} / ${c.supportYaml} / ${c.parseAndInfer} / ${c.jsonRoundTrip} / ${c.assemble} / ${c.cacheQueryAndWrite} ms`]);
+    rows.push(['', 'warm (db cache) p50/p95; of which readRepository p50; memo p50', `${inf.warmMs.p50} / ${inf.warmMs.p95} ms; ${inf.warmReadRepositoryMs.p50} ms; ${inf.memoMs.p50} ms`]);
+    rows.push(['', `request→plan p50/p95 (n=${inf.plan.endToEndMs.n})`, `${inf.plan.endToEndMs.p50} / ${inf.plan.endToEndMs.p95} ms`]);
+    rows.push(['', 'of which p50: decompose / plan activity, workflow tasks, temporal dispatch', `${b.decomposeActivity.p50} / ${b.planActivity.p50}, ${b.workflowTasks.p50}, ${b.temporalDispatch.p50} ms`]);
+    rows.push(['', 'in process p50: catalog memo / locateInventory / readInventory memo / decompose / planRequest', `${q.catalogMemo.p50} / ${q.locateInventory.p50} / ${q.readInventoryMemo.p50} / ${q.decompose.p50} / ${q.planRequest.p50} ms`]);
+    rows.push(['', 'readFingerprint warm p50 (cold); ansible-inventory p50', `${q.readFingerprint.p50} ms (${q.readFingerprintCold} ms); ${inf.plan.ansibleInventoryMs.p50} ms`]);
+    if (inf.errors.length) rows.push(['', 'errors', inf.errors.length]);
   }
   const h = r.history;
   if (h) {

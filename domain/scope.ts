@@ -14,9 +14,10 @@ export type Scope =
   /** "on X" where X is in no inventory: the request cannot be planned. */
   | { kind: 'unknown'; name: string };
 
-const FILLER = new Set(['the', 'my', 'our', 'all', 'of', 'every', 'each', 'your', 'both']);
+const FILLERS = ['the', 'my', 'our', 'all', 'of', 'every', 'each', 'your', 'both'];
+const FILLER = new Set(FILLERS);
 /** After "on", a name must resolve; after "to", "at" and "across" it may be something else ("to the config"). */
-const PREPOSITION = /\b(on|to|at|across|onto)\s+((?:[a-z0-9][\w.-]*\s*){1,4})/gi;
+const PREPOSITION = new RegExp(`\\b(on|to|at|across|onto)\\s+(?:(?:${FILLERS.join('|')})\\s+)*([a-z0-9][\\w.-]*)`, 'gi');
 
 function words(text: string): string[] {
   return text.toLowerCase().split(/[^a-z0-9_.-]+/).filter(Boolean);
@@ -44,9 +45,8 @@ export function scopeOfClause(clause: string, inventory: Inventory, options: { b
   let all = false;
   for (const match of clause.matchAll(PREPOSITION)) {
     const preposition = match[1]!.toLowerCase();
-    const phrase = words(match[2]!).filter((w) => !FILLER.has(w));
-    const head = phrase[0];
-    if (!head || ignore.has(head)) continue;
+    const head = match[2]!.toLowerCase();
+    if (ignore.has(head)) continue;
     const found = inventoryName(head, inventory);
     if (found) names.push(found);
     else if (WHOLE_FLEET_WORDS.has(head)) all = true;
