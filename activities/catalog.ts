@@ -123,6 +123,8 @@ export function repoFilesOf(candidates: Iterable<readonly [string, FileRead]>, s
   };
 }
 
+/** Ansible reads YAML 1.1 (PyYAML): `become: yes` is true there, and must be here too. */
+const ANSIBLE_YAML = '1.1';
 const YAML_MEMO_ENTRIES = 20_000;
 const yamlMemo = new Map<string, unknown>();
 
@@ -132,7 +134,7 @@ function parsedYaml(bytes: Buffer): unknown {
   if (yamlMemo.has(key)) return yamlMemo.get(key);
   let value: unknown;
   try {
-    const doc = parseDocument(bytes.toString('utf8'), { prettyErrors: false });
+    const doc = parseDocument(bytes.toString('utf8'), { prettyErrors: false, version: ANSIBLE_YAML });
     value = doc.errors.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 });
   } catch {
     value = undefined;
@@ -333,7 +335,7 @@ const LOOKS_LIKE_PLAYS = /^-\s+(?:\S.*\n(?:\s+.*\n)*?\s+)?(?:hosts|import_playbo
 function checkPlaybook(file: string, text: string, warnings: CatalogWarning[], hasMeta: boolean): { ok: false } | { ok: true; plays: unknown[]; hosts?: string } {
   try {
     const lineCounter = new LineCounter();
-    const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+    const doc = parseDocument(text, { lineCounter, prettyErrors: false, version: ANSIBLE_YAML });
     if (doc.errors.length > 0) {
       if (!hasMeta && !LOOKS_LIKE_PLAYS.test(text)) return { ok: false };
       for (const e of doc.errors) warnings.push({ file, line: lineCounter.linePos(e.pos[0]).line, message: `YAML: ${e.message}` });

@@ -16,6 +16,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createDecomposer } from '../activities/decomposition/chain.js';
+import { createPlanningActivities } from '../activities/planning.js';
 import { assembleCatalog, parseSource, repoFilesOf } from '../activities/catalog.js';
 import { scanCatalogCached } from '../activities/catalog-cache.js';
 import { forgetRepositoryFiles, readRepository } from '../activities/catalog-files.js';
@@ -26,6 +29,8 @@ import { decomposeRequest } from '../domain/decompose.js';
 import { planRequest } from '../domain/plan.js';
 import type { Catalog } from '../domain/types.js';
 import type { Prisma } from '../generated/prisma/client.js';
+import { loadConfig } from '../lib/config.js';
+import { loadLlmConfig } from '../lib/llm-config.js';
 import type { BenchStack } from './stack.js';
 import { SITE_ROLE_HOSTS, siteRoleKind, siteRoleName, writeSiteRolesRepo } from './fixtures/repos.js';
 import { planningPhases } from './planning.js';
@@ -44,6 +49,8 @@ export interface InferenceResult {
   generateMs: number;
   /** First scans of fresh copies: empty cache, nothing of them in the process's memory. */
   coldMs: ReturnType<typeof summarize>;
+  /** Each cold scan in order: the first is also the first YAML this process parses when the section runs first. */
+  coldSamplesMs: number[];
   /** One more fresh copy, step by step (same work as the cold scan, timed per step). */
   coldBreakdownMs: {
     /** readRepository: list the folders, read and hash every file. */
@@ -71,12 +78,19 @@ export interface InferenceResult {
     breakdownMs: {
       decomposeActivity: ReturnType<typeof summarize>;
       planActivity: ReturnType<typeof summarize>;
+      /** Other local activities of the first workflow task (recordRequest). */
+      otherLocalActivities: ReturnType<typeof summarize>;
+      /** Workflow tasks' time after their last local activity: workflow code and the completion RPC. */
+      afterLocalActivities: ReturnType<typeof summarize>;
       workflowTasks: ReturnType<typeof summarize>;
       temporalDispatch: ReturnType<typeof summarize>;
       server: ReturnType<typeof summarize>;
     };
     /** The plan activity's parts, in process, on the warm repository. */
     inProcessMs: {
+      /** The decompose and plan activities' own code (activities/planning.ts), run in a mock activity context. */
+      decomposeActivity: ReturnType<typeof summarize>;
+      planActivity: ReturnType<typeof summarize>;
       catalogMemo: ReturnType<typeof summarize>;
       locateInventory: ReturnType<typeof summarize>;
       readInventoryMemo: ReturnType<typeof summarize>;
@@ -240,7 +254,23 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
   t = performance.now();
   await readFingerprint(repo, location.sources, ['site.yml']);
   const readFingerprintCold = round(performance.now() - t);
+  // The activities themselves, as the worker builds them (deterministic parser unless a model is configured).
+  const activities = createPlanningActivities({ ...loadConfig({}), playbookRepo: repo }, stack.prisma, createDecomposer(loadLlmConfig({})));
+  const env = new MockActivityEnvironment();
+  const activitySamples = { decompose: [] as number[], plan: [] as number[] };
+  for (let i = 0; i < n; i++) {
+    t = performance.now();
+    const decomposed = (await env.run(activities.decompose, messageFor(i, roles))) as Awaited<ReturnType<typeof activities.decompose>>;
+    activitySamples.decompose.push(performance.now() - t);
+    if (!decomposed.ok) continue;
+    t = performance.now();
+    const planned = (await env.run(activities.plan, decomposed.intents)) as Awaited<ReturnType<typeof activities.plan>>;
+    activitySamples.plan.push(performance.now() - t);
+    if (!planned.ok) errors.push(`plan activity: "${messageFor(i, roles)}": ${planned.message}`);
+  }
   const inProcessMs = {
+    decomposeActivity: summarize(activitySamples.decompose),
+    planActivity: summarize(activitySamples.plan),
     catalogMemo: await timed(n, () => scanCatalogCached(stack.prisma, repo)),
     locateInventory: await timed(n, () => locateInventory(repo, undefined)),
     readInventoryMemo: await timed(n, () => readInventory(location.sources, { cwd: repo })),
@@ -272,6 +302,7 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
   }
   const phases = await Promise.all(requestIds.map((id) => planningPhases(stack, id)));
   const pick = (key: keyof (typeof phases)[number]) => summarize(phases.map((p) => p[key]));
+  for (const error of errors.slice(0, 5)) console.error(`bench: inference: ${error}`);
 
   return {
     roles,
@@ -281,6 +312,7 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
     warnings: first.warnings.length,
     generateMs,
     coldMs: summarize(cold),
+    coldSamplesMs: cold.map((ms) => round(ms)),
     coldBreakdownMs: {
       readRepository: round(readRepositoryMs),
       supportYaml: round(supportYamlMs),
@@ -299,6 +331,8 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
       breakdownMs: {
         decomposeActivity: pick('decompose'),
         planActivity: pick('plan'),
+        otherLocalActivities: pick('otherLocal'),
+        afterLocalActivities: pick('afterLocal'),
         workflowTasks: pick('workflowTasks'),
         temporalDispatch: pick('dispatch'),
         server: pick('server'),

@@ -1,8 +1,8 @@
 // 3. Planning: request → plan latency with the deterministic parser, over catalogs of 20 and 2,000
 // playbooks. End to end: the request workflow is started with the planReady Update (as POST /chat
 // does) and timed until the plan comes back; each run asks for another service. Where the time goes
-// is read from each request's history (server timestamps): the decompose and plan activities' own
-// run time, the workflow tasks' run time, and the rest, Temporal handing tasks to the worker
+// is read from each request's history (server timestamps; local activities from their markers): the
+// decompose and plan activities' share, the workflow tasks' run time, and the rest, Temporal handing tasks to the worker
 // (schedule → start). In process: the same decompose + plan as pure functions over the already
 // scanned catalog, and ansible-inventory itself (without and with the inventory memo).
 import path from 'node:path';
@@ -107,16 +107,35 @@ export async function measurePlanning(stack: BenchStack, catalogSize: number, n:
 
 const EventType = proto.temporal.api.enums.v1.EventType;
 
-/** Where a planned request's time went, from its history up to the planReady Update's completion. */
+/**
+ * Where a planned request's time went, from its history up to the planReady Update's completion.
+ * decompose and plan run as local activities: recorded as markers (core_local_activity) whose data
+ * holds the activity type and the worker's complete_time; each one's share is the time from the
+ * workflow task's start (or the previous local activity's completion) to its own completion, so it
+ * includes the worker's activation round trip that ran it. Other local activities (recordRequest)
+ * are `otherLocal`; `afterLocal` is each workflow task's time after its last local activity (workflow
+ * code, the task's completion RPC).
+ */
 export async function planningPhases(stack: BenchStack, requestId: string) {
   const history = await stack.client.workflow.getHandle(workflowIdFor(requestId)).fetchHistory();
   const events = history.events ?? [];
   const end = events.findIndex((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED);
-  const upTo = end >= 0 ? events.slice(0, end + 1) : events;
+  // The local activities the Update's workflow task ran after it (recordRequest) are recorded after it.
+  let last = end;
+  while (last >= 0 && events[last + 1]?.eventType === EventType.EVENT_TYPE_MARKER_RECORDED) last++;
+  const upTo = last >= 0 ? events.slice(0, last + 1) : events;
   const at = (e: (typeof events)[number]) => Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
   const byId = new Map(upTo.map((e) => [String(e.eventId), e]));
   const activityName = new Map<string, string>();
-  const out = { decompose: 0, plan: 0, workflowTasks: 0, dispatch: 0, server: upTo.length ? at(upTo[upTo.length - 1]!) - at(upTo[0]!) : 0 };
+  const out = { decompose: 0, plan: 0, otherLocal: 0, afterLocal: 0, workflowTasks: 0, dispatch: 0, server: upTo.length ? at(upTo[upTo.length - 1]!) - at(upTo[0]!) : 0 };
+  /** The start of the running workflow task, then the completion of its last local activity. */
+  let lastPoint: number | undefined;
+  /** When the running workflow task completed (its markers follow that event). */
+  let taskCompleted: number | undefined;
+  const closeTask = () => {
+    if (taskCompleted !== undefined && lastPoint !== undefined) out.afterLocal += Math.max(0, taskCompleted - lastPoint);
+    taskCompleted = undefined;
+  };
   for (const e of upTo) {
     const scheduled = (id: unknown) => byId.get(String(id));
     switch (e.eventType) {
@@ -126,11 +145,33 @@ export async function planningPhases(stack: BenchStack, requestId: string) {
       case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: {
         const s = scheduled(e.workflowTaskStartedEventAttributes?.scheduledEventId);
         if (s) out.dispatch += at(e) - at(s);
+        closeTask();
+        lastPoint = at(e);
+        break;
+      }
+      case EventType.EVENT_TYPE_MARKER_RECORDED: {
+        const m = e.markerRecordedEventAttributes;
+        if (m?.markerName !== 'core_local_activity' || lastPoint === undefined) break;
+        const data = m.details?.data?.payloads?.[0]?.data;
+        let marker: { activity_type?: string; complete_time?: { seconds?: number | string; nanos?: number } } | undefined;
+        try {
+          marker = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as typeof marker) : undefined;
+        } catch {
+          marker = undefined;
+        }
+        const done = marker?.complete_time;
+        if (!done) break;
+        const completed = Number(done.seconds ?? 0) * 1000 + (done.nanos ?? 0) / 1e6;
+        const share = Math.max(0, completed - lastPoint);
+        lastPoint = Math.max(lastPoint, completed);
+        if (marker?.activity_type === 'decompose' || marker?.activity_type === 'plan') out[marker.activity_type] += share;
+        else out.otherLocal += share;
         break;
       }
       case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: {
         const s = scheduled(e.workflowTaskCompletedEventAttributes?.startedEventId);
         if (s) out.workflowTasks += at(e) - at(s);
+        taskCompleted = at(e);
         break;
       }
       case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: {
@@ -147,5 +188,6 @@ export async function planningPhases(stack: BenchStack, requestId: string) {
       }
     }
   }
+  closeTask();
   return out;
 }

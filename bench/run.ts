@@ -286,11 +286,12 @@ function table(r: Results): string {
     const c = inf.coldBreakdownMs;
     const q = inf.plan.inProcessMs;
     const b = inf.plan.breakdownMs;
-    rows.push([`7 inference ${inf.roles} roles`, `cold scan p50/max (n=${inf.coldMs.n}; ${inf.supportFiles} role files, ${inf.withArgumentSpecs} argument_specs)`, `${inf.coldMs.p50} / ${inf.coldMs.max} ms`]);
+    rows.push([`7 inference ${inf.roles} roles`, `cold scan p50/max (${inf.supportFiles} role files, ${inf.withArgumentSpecs} argument_specs); samples`, `${inf.coldMs.p50} / ${inf.coldMs.max} ms; ${inf.coldSamplesMs.join(', ')}`]);
     rows.push(['', 'cold steps: readRepository / support YAML / parse+infer / JSON / assemble / cache query+write', `${c.readRepository} / ${c.supportYaml} / ${c.parseAndInfer} / ${c.jsonRoundTrip} / ${c.assemble} / ${c.cacheQueryAndWrite} ms`]);
     rows.push(['', 'warm (db cache) p50/p95; of which readRepository p50; memo p50', `${inf.warmMs.p50} / ${inf.warmMs.p95} ms; ${inf.warmReadRepositoryMs.p50} ms; ${inf.memoMs.p50} ms`]);
     rows.push(['', `request→plan p50/p95 (n=${inf.plan.endToEndMs.n})`, `${inf.plan.endToEndMs.p50} / ${inf.plan.endToEndMs.p95} ms`]);
-    rows.push(['', 'of which p50: decompose / plan activity, workflow tasks, temporal dispatch', `${b.decomposeActivity.p50} / ${b.planActivity.p50}, ${b.workflowTasks.p50}, ${b.temporalDispatch.p50} ms`]);
+    rows.push(['', 'of which p50: workflow tasks (decompose / plan / recordRequest / after), temporal dispatch', `${b.workflowTasks.p50} (${b.decomposeActivity.p50} / ${b.planActivity.p50} / ${b.otherLocalActivities.p50} / ${b.afterLocalActivities.p50}), ${b.temporalDispatch.p50} ms`]);
+    rows.push(['', 'activities in process p50/p95: decompose / plan', `${q.decomposeActivity.p50}/${q.decomposeActivity.p95} / ${q.planActivity.p50}/${q.planActivity.p95} ms`]);
     rows.push(['', 'in process p50: catalog memo / locateInventory / readInventory memo / decompose / planRequest', `${q.catalogMemo.p50} / ${q.locateInventory.p50} / ${q.readInventoryMemo.p50} / ${q.decompose.p50} / ${q.planRequest.p50} ms`]);
     rows.push(['', 'readFingerprint warm p50 (cold); ansible-inventory p50', `${q.readFingerprint.p50} ms (${q.readFingerprintCold} ms); ${inf.plan.ansibleInventoryMs.p50} ms`]);
     if (inf.errors.length) rows.push(['', 'errors', inf.errors.length]);

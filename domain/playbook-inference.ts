@@ -380,7 +380,8 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
     for (const use of scan.roles) {
       const roleDir = findRole(use.name, dir, files);
       if (!roleDir) {
-        missingRoles.add(use.name);
+        // A templated name is resolved only at run time: nothing to say about it here.
+        if (!use.name.includes('{{')) missingRoles.add(use.name);
         continue;
       }
       const info = readRole(use.name, roleDir, files);

@@ -547,7 +547,9 @@ function updateStepCard(planStep, runStep) {
   card.dataset.status = status;
   const timing = [];
   const host = runStep?.host ?? planStep.host;
-  if (host) timing.push(`host ${host}`);
+  if (host) timing.push(`--limit ${host}`);
+  if (planStep.tags?.length) timing.push(`--tags ${planStep.tags.join(',')}`);
+  if (planStep.become) timing.push('become');
   if (runStep?.agent ?? planStep.agent) timing.push(`agent ${runStep?.agent ?? planStep.agent}`);
   if (runStep?.waiting_reason) timing.push(runStep.waiting_reason);
   if (runStep?.attempt > 1) timing.push(`attempt ${runStep.attempt}`);

@@ -1,10 +1,13 @@
 // The worker fleet on the real stack: three agents (alpha, beta, gamma) serve their own task queues,
 // as `npm run worker -- --host NAME` does on three homelab hosts. Here they are three workers in this
 // process, on one Temporal dev server and one PostgreSQL, and the fleet's inventory points all three
-// hosts at this machine (ansible_connection: local). A playbook that targets the group `fleet` is
-// planned as one step per host; each step must run on its own host's worker, which the playbook
-// records (chiffon_agent) beside the task's row and audit. A stopped agent leaves its step waiting,
-// visibly, and the step runs once the agent is back.
+// hosts at this machine (ansible_connection: local). Each host names its agent with the inventory var
+// `chiffon_agent` (a host without one would run from the controller, the planning worker's agent).
+// A playbook that targets the group `fleet` is planned as one step per agent, its `--limit` that
+// agent's hosts (the API shows a step's limit as `host`); each step must run on its own host's
+// worker, which the playbook records (chiffon_agent, which the running worker passes as an extra var
+// and so overrides the inventory's) beside the task's row and audit. A stopped agent leaves its step
+// waiting, visibly, and the step runs once the agent is back.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Worker } from '@temporalio/worker';
@@ -20,9 +23,9 @@ all:
   children:
     fleet:
       hosts:
-        alpha: { ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
-        beta: { ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
-        gamma: { ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
+        alpha: { chiffon_agent: alpha, ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
+        beta: { chiffon_agent: beta, ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
+        gamma: { chiffon_agent: gamma, ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}" }
 `;
 
 const FLEET_PLAYBOOK = `---
@@ -127,6 +130,7 @@ describe('multiple agents tracked independently', () => {
 
   it("routes each host's step to that host's worker", async () => {
     const request = await submitCheck();
+    // One step per agent: its --limit (presented as `host`) is the agent's one host.
     expect(request.plan.steps.map((s: any) => [s.playbook, s.host, s.agent])).toEqual(HOSTS.map((h) => ['fleet-check.yml', h, h]));
     const approved = await stack.call('POST', '/approve', { request_id: request.request_id, approved: true, plan_hash: request.plan.hash });
     expect(approved.status).toBe(200);
@@ -137,10 +141,14 @@ describe('multiple agents tracked independently', () => {
     for (const host of HOSTS) {
       expect(fs.readFileSync(path.join(stack.config.stateDir, 'fleet', `${host}.txt`), 'utf8')).toBe(`${host}\n`);
     }
+    // The task rows and the audit name the agent that ran each step (the worker's own name), beside the step's --limit.
     const tasks = await services.database.prisma.task.findMany({ where: { requestId: request.request_id }, orderBy: { stepIndex: 'asc' } });
     expect(tasks.map((t) => [t.stepIndex, t.host, t.status])).toEqual(HOSTS.map((h, i) => [i, h, 'completed']));
-    const audit = JSON.parse(fs.readFileSync(path.join(stack.config.auditRepo, '.audit', 'tasks', `${tasks[1]!.id}.json`), 'utf8'));
-    expect([audit.host, audit.agent]).toEqual(['beta', 'beta']);
+    for (const [i, host] of HOSTS.entries()) {
+      const audit = JSON.parse(fs.readFileSync(path.join(stack.config.auditRepo, '.audit', 'tasks', `${tasks[i]!.id}.json`), 'utf8'));
+      expect([audit.host, audit.agent]).toEqual([host, host]);
+      expect(Object.keys(audit.execution_result.stats)).toEqual([host]);
+    }
 
     const listed = await stack.call('GET', '/requests?status=completed');
     expect(listed.status).toBe(200);

@@ -318,7 +318,12 @@ describe('E2E-02 config discovery', () => {
       service: 'kuma',
       aliases: ['uptime kuma', 'kuma uptime', 'uptime-kuma'],
       description: 'Deploy Uptime Kuma',
-      intents: [{ name: 'deploy_kuma', verbs: ['deploy', 'install', 'set up', 'start'], objects: [] }],
+      source: 'metadata kuma-deploy.meta.yml',
+      hosts: 'homelab',
+      run: { tags: [], switches: {} },
+      coordinated: false,
+      become: false,
+      intents: [{ name: 'deploy_kuma', verbs: ['deploy', 'install', 'set up', 'start'], objects: [], fleet: false }],
       vars: [
         {
           name: 'kuma_port',
@@ -326,6 +331,8 @@ describe('E2E-02 config discovery', () => {
           required: false,
           default: 3001,
           has_default: true,
+          ansible_default: null,
+          choices: null,
           description: 'Host port the Uptime Kuma web UI is published on.',
           secret: false,
           from_inventory_group: null,

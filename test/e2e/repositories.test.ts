@@ -97,6 +97,8 @@ describe('site-roles: a site playbook of tagged, switched roles', () => {
       vars: { sonarr_enabled: true, radarr_enabled: true },
       var_sources: { sonarr_enabled: 'switch', radarr_enabled: 'switch' },
       host: 'nas',
+      // site.yml's play says become: true; the inventory's ansible_become: false overrides it when it runs.
+      become: true,
       agent: stack.config.workerHost,
       status: 'pending',
     });
@@ -149,7 +151,7 @@ describe('cluster: a play that coordinates its hosts', () => {
     const request = asked.body;
     expect(request.status).toBe('pending_approval');
     expect(request.plan.steps).toHaveLength(1);
-    expect(request.plan.steps[0]).toMatchObject({ playbook: 'k3s.yml', host: null, tags: [], agent: stack.config.workerHost });
+    expect(request.plan.steps[0]).toMatchObject({ playbook: 'k3s.yml', host: null, tags: [], become: false, agent: stack.config.workerHost });
 
     const done = await approveAndComplete(stack, request);
     expect(done.steps.map((s: any) => [s.playbook, s.host, s.status])).toEqual([['k3s.yml', null, 'completed']]);
