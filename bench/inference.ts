@@ -9,8 +9,10 @@
 // assemble, the cache's query and write) to say where the cold time goes.
 // warm: nothing changed (the files older than the 1 s racy margin, as in a repository at rest), the
 // database cache answers (memo off: one query); memo: the in-process memo answers.
-// plan: request → plan end to end through a worker as section 3 does ("enable svc011 and svc047 on
-// node02": two roles without required vars, so no plan stops at needs_input), with the breakdown from
+// The first cold scan of a process that has parsed no YAML yet (this section run alone) also pays
+// the YAML library's and Prisma's query compiler's warm-up: coldSamplesMs keeps each scan in order.
+// plan: request → plan end to end through a worker as section 3 does ("enable svc001 and svc075 on
+// nas01": two roles without required vars, so no plan stops at needs_input), with the breakdown from
 // the histories, and the plan activity's parts in process (catalog memo, locateInventory,
 // readInventory, decompose, planRequest, readFingerprint).
 import fs from 'node:fs';
@@ -144,7 +146,9 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
   const generatedAt = Date.now();
   const generateMs = round(performance.now() - started);
 
-  // Cold: fresh copies, each with bytes of its own.
+  // Cold: fresh copies, each with bytes of its own. The database connection is made first, as in a
+  // worker (its agent reporter has written by the time it scans): the scan is measured, not the connect.
+  await stack.prisma.$queryRaw`SELECT 1`;
   const cold: number[] = [];
   let supportFiles = 0;
   for (let k = 0; k < options.coldN; k++) {

@@ -25,6 +25,10 @@ export interface PlanningResult {
   breakdownMs: {
     decomposeActivity: ReturnType<typeof summarize>;
     planActivity: ReturnType<typeof summarize>;
+    /** Other local activities of those workflow tasks (recordRequest of pending_approval). */
+    otherLocalActivities: ReturnType<typeof summarize>;
+    /** Workflow tasks' time after their last local activity: workflow code, the task's completion RPC. */
+    afterLocalActivities: ReturnType<typeof summarize>;
     workflowTasks: ReturnType<typeof summarize>;
     /** Schedule → start of every workflow and activity task: Temporal's matching and the worker's polling. */
     temporalDispatch: ReturnType<typeof summarize>;
@@ -94,6 +98,8 @@ export async function measurePlanning(stack: BenchStack, catalogSize: number, n:
     breakdownMs: {
       decomposeActivity: pick('decompose'),
       planActivity: pick('plan'),
+      otherLocalActivities: pick('otherLocal'),
+      afterLocalActivities: pick('afterLocal'),
       workflowTasks: pick('workflowTasks'),
       temporalDispatch: pick('dispatch'),
       server: pick('server'),

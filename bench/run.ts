@@ -265,7 +265,7 @@ function table(r: Results): string {
   for (const p of r.planning ?? []) {
     rows.push([`3 planning ${p.catalogSize}`, `request→plan p50/p95 (n=${p.n})`, `${p.endToEndMs.p50} / ${p.endToEndMs.p95} ms`]);
     const b = p.breakdownMs;
-    rows.push(['', 'of which p50: decompose / plan activity, workflow tasks, temporal dispatch', `${b.decomposeActivity.p50} / ${b.planActivity.p50}, ${b.workflowTasks.p50}, ${b.temporalDispatch.p50} ms`]);
+    rows.push(['', 'of which p50: workflow tasks (decompose / plan / recordRequest / after), temporal dispatch', `${b.workflowTasks.p50} (${b.decomposeActivity.p50} / ${b.planActivity.p50} / ${b.otherLocalActivities.p50} / ${b.afterLocalActivities.p50}), ${b.temporalDispatch.p50} ms`]);
     rows.push(['', 'parse+plan in process p50/p95', `${p.parseAndPlanMs.p50} / ${p.parseAndPlanMs.p95} ms`]);
     rows.push(['', 'ansible-inventory p50; inventory memo p50/p95', `${p.inventoryReadMs.p50} ms; ${p.inventoryMemoMs.p50} / ${p.inventoryMemoMs.p95} ms`]);
     if (p.errors.length) rows.push(['', 'errors', p.errors.length]);

@@ -220,8 +220,9 @@ function readRole(name: string, dir: string, files: RepoFiles): RoleInfo {
 
   const defaultsMap = isMap(defaults) ? defaults : {};
   const own = snake(stemOf(name).split('.').pop() ?? name);
+  const ownSwitches = new Set([`${own}_enabled`, `${own}_enable`]);
   const switchVar =
-    Object.keys(defaultsMap).find((key) => new RegExp(`^${own}_(enabled|enable)$`).test(key)) ??
+    Object.keys(defaultsMap).find((key) => ownSwitches.has(key)) ??
     switchIn(Array.isArray(tasks) ? tasks.flatMap((t) => (isMap(t) ? conditions(t.when) : [])) : []);
   const specDescription = describe(main.short_description) ?? describe(main.description);
   const galaxyDescription = describe(galaxy.description);

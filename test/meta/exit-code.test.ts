@@ -4,10 +4,11 @@
 // (no postgres process left, its data directory removed).
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFailed } from 'vitest';
 import { fromProjectRoot } from '../../lib/paths.js';
-import { processesMentioning } from '../support/processes.js';
+import { processesMentioning, waitFor } from '../support/processes.js';
 
 const serversDir = fromProjectRoot('.data', 'test-postgres');
 const suitesConfig = path.join('test', 'meta', 'suites', 'vitest.config.ts');
@@ -49,5 +50,25 @@ describe('npm test without DATABASE_URL (embedded PostgreSQL)', () => {
     expect(run.exitCode, run.output).not.toBe(0);
     expect(run.leftDirs).toEqual([]);
     expect(run.leftServers).toEqual([]);
+  });
+
+  it('stops the embedded PostgreSQL and removes its data when vitest itself is killed', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    delete env.DATABASE_URL;
+    const before = new Set(serverDirs());
+    // vitest itself (not npm or npx around it), so the SIGKILL reaches the process that owns the server.
+    const run = execa(process.execPath, [fromProjectRoot('node_modules', 'vitest', 'vitest.mjs'), 'run', '--config', suitesConfig, 'waiting.suite.ts'], {
+      cwd: fromProjectRoot(),
+      env,
+      reject: false,
+      all: true,
+    });
+    const dir = await waitFor('the run to start its PostgreSQL', () => serverDirs().find((d) => !before.has(d)), 60_000);
+    await waitFor('its postgres process', () => (processesMentioning(path.join(serversDir, dir)).length > 0 ? true : undefined), 60_000);
+    await sleep(500);
+    run.kill('SIGKILL');
+    const killed = await run;
+    onTestFailed(() => console.error(`the killed run's output:\n${killed.all}`));
+    await waitFor('the server to stop and its data to go', () => (!serverDirs().includes(dir) && processesMentioning(path.join(serversDir, dir)).length === 0 ? true : undefined), 30_000);
   });
 });

@@ -18,26 +18,34 @@ if (!dataRoot) {
   process.exit(2);
 }
 
-let server: DatabaseHandle | undefined;
+// The parent may go while the server is still starting: the stop then waits for the start, so a
+// server that comes up after all is stopped too (and its data directory removed).
+const starting: Promise<DatabaseHandle | undefined> = startOnFreePorts(1, ([port]) =>
+  startEmbeddedPostgres({ dataDir: path.join(dataRoot, `run-${process.ppid}-${port}`), port: port!, database: 'postgres', ephemeral: true }),
+).then(
+  (server) => {
+    process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
+    return server;
+  },
+  (error: unknown) => {
+    process.stdout.write(`${JSON.stringify({ error: error instanceof Error ? error.message : String(error) })}\n`);
+    void stopAndExit(1);
+    return undefined;
+  },
+);
+
 let stopping: Promise<void> | undefined;
 function stopAndExit(code: number): Promise<void> {
   stopping ??= (async () => {
+    const server = await starting;
     await server?.stop().catch((error: unknown) => console.error(`embedded PostgreSQL did not stop cleanly: ${String(error)}`));
     process.exit(code);
   })();
   return stopping;
 }
 
+// A parent that died before the URL was written leaves a broken pipe (EPIPE): stop all the same.
+process.stdout.on('error', () => void stopAndExit(0));
 process.stdin.on('close', () => void stopAndExit(0));
 process.stdin.on('end', () => void stopAndExit(0));
 process.stdin.resume();
-
-try {
-  server = await startOnFreePorts(1, ([port]) =>
-    startEmbeddedPostgres({ dataDir: path.join(dataRoot, `run-${process.ppid}-${port}`), port: port!, database: 'postgres', ephemeral: true }),
-  );
-  process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
-} catch (error) {
-  process.stdout.write(`${JSON.stringify({ error: error instanceof Error ? error.message : String(error) })}\n`);
-  await stopAndExit(1);
-}
