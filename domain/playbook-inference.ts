@@ -34,7 +34,8 @@ export interface InferredPlaybook {
 
 /** File stems that name no service: the entry is named after the first play instead. */
 const GENERIC_STEMS = new Set(['site', 'main', 'playbook', 'all', 'default', 'local', 'index', 'setup', 'deploy', 'provision', 'run']);
-const SWITCH_VAR = /\b([a-z][a-z0-9_]*?)_(enabled|enable|install|installed|deploy)\b/i;
+/** A var that switches a service on: `jellyfin_enabled`, `jellyfin_enable`, `enable_jellyfin`, `install_jellyfin`. */
+const SWITCH_VAR = /\b(?:([a-z][a-z0-9_]*?)_(?:enabled|enable|install|installed|deploy)|(?:enable|install|deploy)_([a-z][a-z0-9_]*))\b/i;
 /** Play keywords and task texts by which a play works across its hosts rather than per host. */
 const COORDINATING_TEXT = /\bgroups\s*\[|\bgroups\.|\bhostvars\b|\bplay_hosts\b|\bansible_play_hosts/;
 const TASK_LISTS = ['pre_tasks', 'tasks', 'post_tasks', 'handlers'] as const;
@@ -99,7 +100,8 @@ function switchIn(whens: string[]): string | undefined {
 }
 
 function serviceOfSwitch(variable: string): string {
-  return variable.replace(SWITCH_VAR, '$1').toLowerCase().replace(/_/g, '-');
+  const found = SWITCH_VAR.exec(variable);
+  return (found?.[1] ?? found?.[2] ?? variable).toLowerCase().replace(/_/g, '-');
 }
 
 // ---- What a play holds -------------------------------------------------------------------------
@@ -220,7 +222,7 @@ function readRole(name: string, dir: string, files: RepoFiles): RoleInfo {
 
   const defaultsMap = isMap(defaults) ? defaults : {};
   const own = snake(stemOf(name).split('.').pop() ?? name);
-  const ownSwitches = new Set([`${own}_enabled`, `${own}_enable`]);
+  const ownSwitches = new Set([`${own}_enabled`, `${own}_enable`, `enable_${own}`, `install_${own}`]);
   const switchVar =
     Object.keys(defaultsMap).find((key) => ownSwitches.has(key)) ??
     switchIn(Array.isArray(tasks) ? tasks.flatMap((t) => (isMap(t) ? conditions(t.when) : [])) : []);

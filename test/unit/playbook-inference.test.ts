@@ -41,6 +41,17 @@ describe('inferPlaybook', () => {
     expect(entries[0]!.vars).toEqual([{ name: 'jellyfin_port', type: 'int', required: false, ansibleDefault: 8096 }]);
   });
 
+  it('reads switches written either way round (enable_<svc> as well as <svc>_enabled)', () => {
+    const { entries } = infer(
+      '- hosts: docker\n  tasks:\n    - import_tasks: tasks/portainer.yml\n      when: enable_portainer\n    - import_tasks: tasks/dozzle.yml\n      when: dozzle_enabled | bool\n',
+      {},
+    );
+    expect(entries.map((e) => [e.service, e.run])).toEqual([
+      ['portainer', { switches: { enable_portainer: true } }],
+      ['dozzle', { switches: { dozzle_enabled: true } }],
+    ]);
+  });
+
   it('leaves out a part of a site playbook that can be neither tagged nor switched alone', () => {
     const { entries } = infer('- hosts: all\n  roles: [common, { role: web, tags: web }]\n', {
       'roles/common/tasks/main.yml': '- debug: {msg: x}\n',
