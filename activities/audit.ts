@@ -84,6 +84,20 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
               ...(state.pausedReason ? { paused_reason: state.pausedReason } : {}),
             }),
           },
+          // The plan's preflight, once it is done: whether it can run, and what Ansible will do per step.
+          ...(state.preview && state.preview.status !== 'running' && state.plan
+            ? [
+                {
+                  kind: 'preview' as const,
+                  payload: redactPatterns.value({
+                    status: state.preview.status,
+                    plan_hash: state.plan.hash,
+                    steps: state.preview.steps.map((step, index) => ({ index, ok: step.ok, hosts: step.hosts, tasks: step.tasks.length, problems: step.problems })),
+                  }),
+                  dedupe: `preview:${state.plan.hash}:${state.plan.planId}`,
+                },
+              ]
+            : []),
           // A step waiting for its agent (offline or busy) says so on the stream, once per reason.
           ...state.steps
             .filter((step) => step.status === 'waiting')

@@ -6,12 +6,14 @@ import { createAuditActivities } from './audit.js';
 import { createCapacityActivities } from './capacity.js';
 import type { Decomposer } from './decomposition/chain.js';
 import { createPlanningActivities } from './planning.js';
+import { createPreviewActivities } from './previews.js';
 import { createStepActivities } from './steps.js';
 
 export function createActivities(config: ChiffonConfig, prisma: PrismaClient, decomposer: Decomposer) {
   return {
     ...createPlanningActivities(config, prisma, decomposer),
     ...createStepActivities(config, prisma),
+    ...createPreviewActivities(config),
     ...createAuditActivities(config, prisma),
     ...createCapacityActivities(config, prisma),
   };

@@ -28,6 +28,7 @@ const REQUEST_STATUSES = [
   'needs_input',
   'unplannable',
   'pending_approval',
+  'unrunnable',
   'expired',
   'rejected',
   'running',
@@ -61,6 +62,7 @@ export const requestSchema = z
         hash: z.string().meta({ description: 'what an approval approves; pass it as plan_hash to /approve' }),
         repo_commit: z.string().nullable(),
         decided_by: z.string().nullable(),
+        preview_status: z.enum(['running', 'ready', 'unrunnable']).nullable().meta({ description: "the plan's preflight (ansible-playbook --list-hosts --list-tasks per step)" }),
         steps: z.array(
           z.object({
             index: z.number().int(),
@@ -75,6 +77,15 @@ export const requestSchema = z
             agent: z.string().nullable().meta({ description: 'the agent (worker) that runs it' }),
             task_id: z.string(),
             status: z.enum(STEP_STATUSES),
+            preview: z
+              .object({
+                ok: z.boolean(),
+                hosts: z.array(z.string()),
+                tasks: z.array(z.object({ play: z.string(), name: z.string(), role: z.string().nullable(), tags: z.array(z.string()) })),
+                problems: z.array(z.string()).meta({ description: 'why the step cannot run, in words to act on' }),
+              })
+              .nullable()
+              .meta({ description: "Ansible's own view of the step before it runs, with the run's exact command line" }),
           }),
         ),
       })

@@ -2,6 +2,7 @@
 import { limitOf } from '../domain/fleet.js';
 import { redactPlanVars } from '../domain/redaction.js';
 import { workflowIdFor, type Decision, type RequestState } from '../domain/request-state.js';
+import type { StepPreview } from '../domain/types.js';
 import type { PlaybookSuggestion } from '../generated/prisma/client.js';
 
 function presentDecision(decision: Decision) {
@@ -24,6 +25,8 @@ export function presentPlan(state: RequestState) {
     repo_commit: state.plan.fingerprint.repoCommit ?? null,
     /** Which decomposition provider read the request (details under the request's `decomposition`). */
     decided_by: state.decomposition?.decidedBy ?? null,
+    /** The preflight: running, ready (every step can run) or unrunnable; null before it starts. */
+    preview_status: state.preview?.status ?? null,
     steps: shown.steps.map((step) => ({
       index: step.index,
       playbook: step.playbook,
@@ -38,7 +41,19 @@ export function presentPlan(state: RequestState) {
       agent: step.agent ?? null,
       task_id: step.taskId,
       status: state.steps[step.index]?.status ?? 'pending',
+      preview: presentPreview(state.preview?.steps[step.index]),
     })),
+  };
+}
+
+/** Ansible's view of a step before it runs: its hosts, its tasks (per play, role and tags) and what stops it. */
+function presentPreview(preview: StepPreview | undefined) {
+  if (!preview) return null;
+  return {
+    ok: preview.ok,
+    hosts: preview.hosts,
+    tasks: preview.tasks.map((t) => ({ play: t.play, name: t.name, role: t.role ?? null, tags: t.tags })),
+    problems: preview.problems,
   };
 }
 

@@ -1,11 +1,13 @@
 // The state of one request as the workflow keeps it and the API shows it.
-import type { Intent, LintFinding, Plan, ProviderDecision, StepRunResult, StepStatus } from './types.js';
+import type { Intent, LintFinding, Plan, ProviderDecision, StepPreview, StepRunResult, StepStatus } from './types.js';
 
 export type RequestStatus =
   | 'planning'
   | 'needs_input'
   | 'unplannable'
   | 'pending_approval'
+  /** The preflight found that the plan cannot run (a role not installed, no host matched, ...). */
+  | 'unrunnable'
   | 'expired'
   | 'rejected'
   | 'running'
@@ -69,8 +71,10 @@ export interface RequestState {
   decomposition?: ProviderDecision;
   /** Why the request is paused (low capacity), while it is. */
   pausedReason?: string;
-  /** Why the request cannot go on (unplannable, stale plan) or what failed. */
+  /** Why the request cannot go on (unplannable, unrunnable, stale plan) or what failed. */
   error?: { message: string; knownServices?: string[] };
+  /** The plan's preflight: Ansible's view of each step (by step index), once it is done. */
+  preview?: { status: 'running' | 'ready' | 'unrunnable'; steps: StepPreview[] };
 }
 
 export interface RequestInput {

@@ -164,6 +164,19 @@ export interface Plan {
   hash: string;
 }
 
+/**
+ * Ansible's own view of one step before it runs (`--list-hosts --list-tasks` with the step's exact
+ * command line), and whether it can run at all.
+ */
+export interface StepPreview {
+  /** The run parses, its roles and collections are there, hosts match and its tags select tasks. */
+  ok: boolean;
+  hosts: string[];
+  tasks: { play: string; name: string; role?: string; tags: string[] }[];
+  /** Why it cannot run, in words a person can act on (empty when ok). */
+  problems: string[];
+}
+
 /** Resources the ansible-playbook process tree used (from getrusage of its children). */
 export interface ResourceUsage {
   wallMs: number;

@@ -9,6 +9,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -30,7 +31,7 @@ import {
   type StepState,
 } from '../domain/request-state.js';
 import { hostTaskQueue, limitOf } from '../domain/fleet.js';
-import type { LintFinding, Plan, PlanStep, StepRunResult } from '../domain/types.js';
+import type { LintFinding, Plan, PlanStep, StepPreview, StepRunResult } from '../domain/types.js';
 import {
   cancelUpdate,
   decideUpdate,
@@ -99,6 +100,15 @@ const analysisOptions: ActivityOptions = {
   retry: { maximumAttempts: 2 },
 };
 const analysis = proxyActivities<ChiffonActivities>(analysisOptions);
+
+// The preflight runs ansible-playbook --list-tasks once per step, side by side: seconds, not more.
+const previewOptions: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  retry: { maximumAttempts: 3 },
+};
+const previews = proxyActivities<ChiffonActivities>(previewOptions);
+/** Requests started before the preflight existed replay without it (see README, replay guard). */
+export const PREVIEW_PATCH = 'plan-preview';
 
 function describeFailure(run: StepRunResult): string {
   const first = run.failedTasks[0];
@@ -204,7 +214,9 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     {
       validator: (action: OperatorAction) => {
         requireIdentity(action.by, 'a retry');
-        if (state.status !== 'failed' || retryRequest) refuse(Refused.notFailed, `request ${state.requestId} is ${state.status}; only a failed request can be retried`);
+        if ((state.status !== 'failed' && state.status !== 'unrunnable') || retryRequest) {
+          refuse(Refused.notFailed, `request ${state.requestId} is ${state.status}; only a failed or unrunnable request can be retried`);
+        }
       },
     },
   );
@@ -304,22 +316,12 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         state.error = { message: planned.message };
         return await finish('unplannable', `Unplannable: ${planned.message}`);
       }
-      plan = planned.plan;
-      state.plan = plan;
-      state.steps = plan.steps.map((step) => ({
-        index: step.index,
-        taskId: step.taskId,
-        attempt: 1,
-        playbook: step.playbook,
-        status: 'pending',
-        ...(limitOf(step) ? { host: limitOf(step) } : {}),
-        ...(step.agent ? { agent: step.agent } : {}),
-      }));
+      adoptPlan(planned.plan);
       // A merged step serves several services (two roles of a site playbook): `sonarr,radarr`.
-      upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan.steps.flatMap((s) => s.service.split(',')))] }]);
+      upsertSearchAttributes([{ key: servicesSearchAttribute, value: [...new Set(plan!.steps.flatMap((s) => s.service.split(',')))] }]);
 
-      // 3. Nothing runs before a person decides.
-      if (!(await awaitDecision())) return state;
+      // 3. Nothing runs before a person decides, and nothing Ansible could not run is offered.
+      if (!(await preflightAndDecide())) return state;
 
       // 4-6. Run the steps in order; after a failure, analyze it and skip the rest. A failed request
       // stays open for a retry-from-step, which may need a new approval if the plan changed.
@@ -350,22 +352,95 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     return state;
   }
 
-  /** Waits for the decision; false when the request was rejected or expired (pending steps are then skipped). */
-  async function awaitDecision(): Promise<boolean> {
+  function adoptPlan(next: Plan): void {
+    plan = next;
+    state.plan = next;
+    state.steps = next.steps.map((step) => ({
+      index: step.index,
+      taskId: step.taskId,
+      attempt: 1,
+      playbook: step.playbook,
+      status: 'pending',
+      ...(limitOf(step) ? { host: limitOf(step) } : {}),
+      ...(step.agent ? { agent: step.agent } : {}),
+    }));
+  }
+
+  /**
+   * The plan's preflight (while it waits for a person) and the decision. An unrunnable plan waits
+   * for a retry, which plans again from the repository as it is then. True when approved and runnable.
+   */
+  async function preflightAndDecide(): Promise<boolean> {
+    for (;;) {
+      const decided = await awaitDecision(patched(PREVIEW_PATCH) ? preflight() : undefined);
+      if (decided !== 'unrunnable') return decided === 'approved';
+      await skipPending(`not run: ${state.error?.message}`);
+      await finish('unrunnable', `Cannot run: ${state.error?.message}; fix it, then POST .../retry plans again`);
+      if (!(await condition(() => retryRequest !== undefined, retryWindow))) return false;
+      retryRequest = undefined;
+      setStatus('planning');
+      const replanned = await planning.plan(state.intents, supplied);
+      if (!replanned.ok) {
+        state.error = { message: replanned.message };
+        await finish('unplannable', `Unplannable: ${replanned.message}`);
+        return false;
+      }
+      delete state.error;
+      if (state.decision) state.previousDecisions.push(state.decision);
+      delete state.decision;
+      adoptPlan(replanned.plan);
+    }
+  }
+
+  /** Ansible's view of every step; resolves false (and says why) when the plan cannot run. */
+  async function preflight(): Promise<boolean> {
+    const previewed = plan!;
+    state.preview = { status: 'running', steps: [] };
+    let steps: StepPreview[];
+    try {
+      steps = await previews.previewPlan.executeWithOptions(
+        { ...previewOptions, summary: `preview ${previewed.steps.length} step(s) of plan ${previewed.hash.slice(0, 12)}` },
+        [{ steps: previewed.steps, fingerprint: previewed.fingerprint }],
+      );
+    } catch (err) {
+      if (isCancellation(err)) return false;
+      const cause = err instanceof ActivityFailure ? err.cause : undefined;
+      steps = previewed.steps.map(() => ({ ok: false, hosts: [], tasks: [], problems: [`the preview could not be made: ${cause?.message ?? String(err)}`] }));
+    }
+    const problems = steps.flatMap((preview, i) => preview.problems.map((problem) => `step ${i + 1} (${previewed.steps[i]!.playbook}): ${problem}`));
+    state.preview = { status: problems.length > 0 ? 'unrunnable' : 'ready', steps };
+    if (problems.length > 0) state.error = { message: problems.join('; ') };
+    await records.recordRequest(state); // the preview on the request and its stream, as soon as it is there
+    return problems.length === 0;
+  }
+
+  /**
+   * Waits for the decision: 'ended' when the request was rejected or expired (pending steps are
+   * then skipped), 'unrunnable' when the preflight found the plan cannot run. An approval that
+   * comes before the preflight is done is held until it is, and void if the plan cannot run.
+   */
+  async function awaitDecision(preflighted?: Promise<boolean>): Promise<'approved' | 'ended' | 'unrunnable'> {
+    let runnable: boolean | undefined;
+    void preflighted?.then((ok) => (runnable = ok));
     await finish('pending_approval', `Waiting for approval of plan ${plan!.hash.slice(0, 12)} (${plan!.steps.length} step(s)): POST /api/dashboard/approve`);
-    if (!(await condition(() => state.decision !== undefined, approvalTimeout))) {
+    if (!(await condition(() => state.decision !== undefined || runnable === false, approvalTimeout))) {
       await skipPending(`not run: no decision within ${approvalTimeout}`);
       await finish('expired', `Expired: no decision within ${approvalTimeout}`);
-      return false;
+      return 'ended';
     }
+    if (state.decision === undefined) return 'unrunnable';
     await records.recordRequest(state);
-    const decision = state.decision!;
+    const decision = state.decision;
     if (!decision.approved) {
       await skipPending(`not run: request rejected by ${decision.approver}${decision.comment ? ` (${decision.comment})` : ''}`);
       setCurrentDetails(`Rejected by ${decision.approver}`);
-      return false;
+      return 'ended';
     }
-    return true;
+    if (preflighted && !(await preflighted)) {
+      state.error = { message: `the approval by ${decision.approver} is void: ${state.error?.message ?? 'the plan cannot run'}` };
+      return 'unrunnable';
+    }
+    return 'approved';
   }
 
   /** Runs the plan from step `from`; returns how the run ended. */
@@ -495,7 +570,12 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     state.plan = refreshed;
     state.previousDecisions.push(state.decision!);
     delete state.decision;
-    return awaitDecision();
+    const decided = await awaitDecision(patched(PREVIEW_PATCH) ? preflight() : undefined);
+    if (decided === 'unrunnable') {
+      await skipPending(`not run: ${state.error?.message}`);
+      await finish('unrunnable', `Cannot run: ${state.error?.message}; ask again once it is fixed`);
+    }
+    return decided === 'approved';
   }
 
   async function finishCancelled(): Promise<void> {

@@ -16,6 +16,7 @@ import { execa } from 'execa';
 import { AnsibleRunCollector, parseAnsibleEventLine, type AnsibleEvent } from '../../domain/ansible-events.js';
 import type { ResourceUsage, StepRunResult } from '../../domain/types.js';
 import { tools } from '../../lib/tools.js';
+import { ansibleEnv, playbookArgs, resolveInventory, serializeVars } from './playbook-command.js';
 import { resolvePlaybook } from './playbook-path.js';
 
 export interface RunPlaybookOptions {
@@ -74,90 +75,10 @@ function trackGroup(pid: number): void {
   });
 }
 
-function resolveInventory(repo: string, inventory: string[]): string[] {
-  if (inventory.length === 0) throw new Error('no inventory given');
-  return inventory.map((source) => {
-    const resolved = path.resolve(repo, source);
-    // Without it ansible-playbook would warn, fall back to an empty inventory and "succeed".
-    if (!existsSync(resolved)) throw new Error(`inventory ${JSON.stringify(source)} not found`);
-    return resolved;
-  });
-}
-
-/**
- * A double-quoted YAML scalar: printable characters as they are; the others, and the characters
- * YAML 1.1 folds as line breaks (NEL, LS, PS), escaped.
- */
-function yamlQuoted(text: string): string {
-  let quoted = '"';
-  for (const char of text) {
-    const code = char.codePointAt(0) ?? 0;
-    const printable =
-      (code >= 0x20 && code <= 0x7e) ||
-      (code >= 0xa0 && code <= 0xd7ff && code !== 0x2028 && code !== 0x2029) ||
-      (code >= 0xe000 && code <= 0xfffd) ||
-      code >= 0x10000;
-    if (char === '"' || char === '\\') quoted += `\\${char}`;
-    else if (printable) quoted += char;
-    // A lone surrogate has no UTF-8 form: it becomes the replacement character.
-    else quoted += code >= 0xd800 && code <= 0xdfff ? '\\uFFFD' : `\\u${code.toString(16).padStart(4, '0')}`;
-  }
-  return `${quoted}"`;
-}
-
-/** JSON data as flow-style YAML in which every string is `!unsafe`. */
-function unsafeYaml(value: unknown): string {
-  if (typeof value === 'string') return `!unsafe ${yamlQuoted(value)}`;
-  if (typeof value === 'number') {
-    const text = String(value);
-    // YAML 1.1 (PyYAML) reads `1e+21` without a dot as a string.
-    return /e/i.test(text) ? `!!float ${text}` : text;
-  }
-  if (Array.isArray(value)) return `[${value.map(unsafeYaml).join(', ')}]`;
-  if (typeof value === 'object' && value !== null) {
-    return `{${Object.entries(value).map(([key, item]) => `${yamlQuoted(key)}: ${unsafeYaml(item)}`).join(', ')}}`;
-  }
-  return String(value); // true, false, null
-}
-
-/**
- * The extra-vars file. Ansible templates extra vars: a value holding `{{ lookup('pipe', ...) }}`
- * would run a command on this machine. Values are data here, so every string is marked `!unsafe`
- * and reaches the playbook verbatim; the file is JSON-shaped YAML (JSON cannot carry that tag).
- */
-function serializeVars(vars: Record<string, unknown>, stateDir: string): string {
-  let data: unknown;
-  try {
-    // Through JSON first: toJSON, Dates and undefined behave as JSON-serializable data does.
-    data = JSON.parse(JSON.stringify({ ...vars, chiffon_state_dir: stateDir }));
-  } catch {
-    // Deliberately without the values: they may be secrets.
-    throw new Error(`extra vars are not JSON-serializable (keys: ${Object.keys(vars).join(', ')})`);
-  }
-  return `${unsafeYaml(data)}\n`;
-}
-
 /** The wrapper runs with the python of ansible's virtualenv when there is one. */
 function pythonFor(ansiblePlaybook: string): string {
   const venvPython = path.join(path.dirname(ansiblePlaybook), 'python3');
   return existsSync(venvPython) ? venvPython : 'python3';
-}
-
-function ansibleEnv(ansiblePlaybook: string, localTemp: string): Record<string, string> {
-  return {
-    // ansible's own helpers (ansible-galaxy, the venv python) before anything else on PATH.
-    PATH: [path.dirname(ansiblePlaybook), process.env.PATH].filter(Boolean).join(path.delimiter),
-    ANSIBLE_STDOUT_CALLBACK: 'ansible.posix.jsonl',
-    // One event per line, whatever an ansible.cfg says about indenting.
-    ANSIBLE_JSON_INDENT: '0',
-    PYTHONUNBUFFERED: '1',
-    ANSIBLE_NOCOLOR: '1',
-    ANSIBLE_FORCE_COLOR: '0',
-    ANSIBLE_RETRY_FILES_ENABLED: '0',
-    ANSIBLE_LOCAL_TEMP: localTemp,
-    // An unreadable inventory is an error, not a warning followed by a run on no hosts.
-    ANSIBLE_INVENTORY_UNPARSED_FAILED: '1',
-  };
 }
 
 interface RawUsage {
@@ -217,15 +138,8 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
         usageFile,
         ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
         '--',
-        ...[
-          ansiblePlaybook,
-          ...inventorySources.flatMap((source) => ['-i', source]),
-          ...(options.limit ? [`--limit=${options.limit}`] : []),
-          ...(options.tags && options.tags.length > 0 ? [`--tags=${options.tags.join(',')}`] : []),
-          '-e',
-          `@${varsFile}`,
-          playbookPath,
-        ],
+        ansiblePlaybook,
+        ...playbookArgs({ inventorySources, ...(options.limit ? { limit: options.limit } : {}), ...(options.tags ? { tags: options.tags } : {}), varsFile, playbookPath }),
       ],
       {
         cwd: repo,

@@ -4,6 +4,7 @@
 // boundary is where Chiffon's workflow tests mock.
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { ChiffonActivities } from '../../activities/index.js';
+import type { PreviewPlanInput } from '../../activities/previews.js';
 import type { RunStepInput } from '../../activities/steps.js';
 import type { CapacityCheck, RequestState, TaskAuditInput } from '../../domain/request-state.js';
 import type { Intent, LintFinding, Plan, StepRunResult } from '../../domain/types.js';
@@ -129,7 +130,7 @@ export async function runUntilCancelled(onStarted?: () => void): Promise<never> 
 
 /**
  * The full set of Chiffon activities, mocked. Defaults: decompose finds FAKE_INTENTS, plan returns
- * fakePlan(), refreshPlan returns the plan unchanged, every step succeeds, there is always capacity,
+ * fakePlan(), refreshPlan returns the plan unchanged, every step's preview is clean, every step succeeds, there is always capacity,
  * analysis finds FAKE_FINDINGS, audits return a fake commit. `overrides` replace any of them.
  */
 export function mockActivities(overrides: Partial<ChiffonActivities> = {}): MockedActivities {
@@ -149,6 +150,9 @@ export function mockActivities(overrides: Partial<ChiffonActivities> = {}): Mock
     },
     async analyzeFailure(_playbook: string) {
       return structuredClone(FAKE_FINDINGS);
+    },
+    async previewPlan({ steps }: PreviewPlanInput) {
+      return steps.map((step) => ({ ok: true, hosts: ['localhost'], tasks: [{ play: step.playbook, name: `run ${step.playbook}`, tags: [] }], problems: [] }));
     },
     async recordRequest(_state: RequestState) {},
     async auditTask(input: TaskAuditInput) {

@@ -107,6 +107,11 @@ function failingFor(...taskIds: string[]): ChiffonActivities['runStep'] {
   return async (input) => (taskIds.includes(input.step.taskId) ? failedRun(input.step.playbook) : succeededRun(input.step.playbook));
 }
 
+/** Consecutive equal entries once: the preflight records the request again (with its preview) while it waits. */
+function changesOf<T>(entries: T[]): T[] {
+  return entries.filter((entry, i) => i === 0 || JSON.stringify(entry) !== JSON.stringify(entries[i - 1]));
+}
+const statusChanges = (records: { status: string }[]) => changesOf(records.map((r) => r.status));
 const auditSummary = (acts: MockedActivities) => acts.audits().map((a) => `${a.step.taskId}:${a.status}:${a.attempt}`);
 
 describe('request workflow', () => {
@@ -144,7 +149,7 @@ describe('request workflow', () => {
       expect(acts.audits()[0]).toMatchObject({ requestId: final.requestId, planId: PLAN.planId, outcome: 'completed: 2 task results, 1 changed' });
       expect(acts.analyzed()).toEqual([]);
 
-      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'completed']);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'running', 'completed']);
       expect(await statusUpserts(handle)).toEqual(['pending_approval', 'running', 'completed']);
       expect(await statusAttribute(handle)).toBe('completed');
       expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide']);
@@ -193,7 +198,7 @@ describe('request workflow', () => {
       expect(acts.stepRuns()).toEqual([]);
       expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
       expect(acts.audits()[0]!.outcome).toBe('not run: no decision within 24 hours');
-      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'expired']);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'expired']);
       expect(await statusAttribute(handle)).toBe('expired');
     });
   });
@@ -254,7 +259,7 @@ describe('request workflow', () => {
       const final = await handle.result();
       expect(final.status).toBe('failed');
       expect((await env.currentTimeMs()) - serverStart).toBeGreaterThanOrEqual(7 * DAY - HOUR);
-      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'failed']);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'running', 'failed']);
     });
   });
 
@@ -290,7 +295,7 @@ describe('request workflow', () => {
       expect(acts.stepRuns()).toEqual([]);
       expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
       expect(acts.audits().map((a) => a.outcome)).toEqual(TASK_IDS.map(() => 'not run: request cancelled'));
-      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'cancelled']);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'cancelled']);
       expect((await handle.query(requestStateQuery)).status).toBe('cancelled');
       expect(await statusAttribute(handle)).toBe('cancelled');
     });
@@ -359,7 +364,7 @@ describe('request workflow', () => {
       expect(final.status).toBe('completed');
       expect(final.pausedReason).toBeUndefined();
       expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual(TASK_IDS);
-      expect(acts.records().map((r) => [r.status, r.pausedReason])).toEqual([
+      expect(changesOf(acts.records().map((r) => [r.status, r.pausedReason]))).toEqual([
         ['pending_approval', undefined],
         ['running', undefined],
         ['paused', reason],
@@ -420,7 +425,7 @@ describe('request workflow', () => {
       expect(events.filter((e) => e.timerFiredEventAttributes != null)).toHaveLength(0);
       expect(capacityChecks).toBe(4);
       expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual(TASK_IDS);
-      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'paused', 'running', 'completed']);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'running', 'paused', 'running', 'completed']);
       expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide', 'resume']);
       expect(await rejectedUpdateEvents(handle)).toBe(0);
     });
@@ -454,7 +459,7 @@ describe('request workflow', () => {
       ]);
       expect(final.previousDecisions).toEqual([]);
       expect(final.decision?.planHash).toBe(PLAN.hash);
-      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'failed', 'running', 'completed']);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'running', 'failed', 'running', 'completed']);
       expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide', 'retryFromFailedStep']);
     });
   });
@@ -490,7 +495,7 @@ describe('request workflow', () => {
         [`${TASK_IDS[1]}.r2`, 'sha-config-fixed'],
         [`${TASK_IDS[2]}.r2`, 'sha-config-fixed'],
       ]);
-      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'failed', 'pending_approval', 'running', 'completed']);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'running', 'failed', 'pending_approval', 'running', 'completed']);
       expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide', 'retryFromFailedStep', 'decide']);
     });
   });
@@ -518,7 +523,7 @@ describe('request workflow', () => {
       expect(auditSummary(acts)).toEqual([`${TASK_IDS[0]}:completed:1`, `${TASK_IDS[1]}:skipped:1`, `${TASK_IDS[2]}:skipped:1`]);
       expect(acts.audits()[1]!.outcome).toBe(`not run: ${message}; re-plan the request to continue`);
       expect(acts.audits()[2]!.outcome).toBe('not run: the plan is stale');
-      expect(acts.records().map((r) => r.status)).toEqual(['pending_approval', 'running', 'stale_plan']);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'running', 'stale_plan']);
       expect(await statusAttribute(handle)).toBe('stale_plan');
     });
   });
@@ -733,6 +738,84 @@ describe('the worker fleet', () => {
 
       const allowed = await start({ requestedBy: 'alice', allowSelfApproval: true });
       expect((await approve(allowed.handle, { approver: 'alice' })).status).toBe('running');
+    });
+  });
+});
+
+describe('request workflow: the preflight (MOCKED previewPlan)', () => {
+  const retry = (handle: RequestHandle) => handle.executeUpdate(retryUpdate, { args: [{ by: 'alice' }] });
+  const unrunnable = (problem: string) => async ({ steps }: { steps: Plan['steps'] }) =>
+    steps.map((step, i) => ({ ok: i !== 1, hosts: ['localhost'], tasks: [], problems: i === 1 ? [problem] : [] }));
+
+  it('shows the preview on the request while it waits, and holds an early approval until the preview is clean', async () => {
+    const held = deferred();
+    const acts = mockActivities({
+      async previewPlan(input) {
+        await held.promise;
+        return mockActivities().previewPlan(input);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle, planned } = await start();
+      expect(planned.status).toBe('pending_approval');
+      // Approved before the preview is done: held, nothing runs yet.
+      expect((await approve(handle)).status).toBe('running');
+      await waitForState(handle, (s) => s.preview?.status === 'running', 'the preview running');
+      expect(acts.stepRuns()).toEqual([]);
+      held.resolve();
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      expect(final.preview).toMatchObject({ status: 'ready', steps: PLAN.steps.map((s) => ({ ok: true, tasks: [{ name: `run ${s.playbook}` }] })) });
+      // Recorded as soon as it was there (the request and its stream show it).
+      expect(acts.records().some((r) => r.preview?.status === 'ready')).toBe(true);
+      // The preflight ran once, for the approved plan, before any step.
+      expect(acts.names().filter((n) => n === 'previewPlan')).toHaveLength(1);
+      expect(acts.names().indexOf('previewPlan')).toBeLessThan(acts.names().indexOf('runStep'));
+    });
+  });
+
+  it('ends unrunnable without an approval when a step cannot run, and a retry plans again', async () => {
+    let previews = 0;
+    const acts = mockActivities({
+      async previewPlan(input) {
+        previews += 1;
+        return previews === 1 ? unrunnable("the role 'geerlingguy.docker' was not found")(input) : mockActivities().previewPlan(input);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      const ended = await waitForStatus(handle, 'unrunnable');
+      expect(ended.error?.message).toBe("step 2 (kuma-config-update.yml): the role 'geerlingguy.docker' was not found");
+      expect(ended.steps.map((s) => s.status)).toEqual(['skipped', 'skipped', 'skipped']);
+      await expectRefused(approve(handle), Refused.notPendingApproval);
+      expect(acts.stepRuns()).toEqual([]);
+
+      // Fixed in the repository: the retry plans from it again, previews again, and waits for a person.
+      await retry(handle);
+      await waitForStatus(handle, 'pending_approval');
+      await waitForState(handle, (s) => s.preview?.status === 'ready', 'the new preview');
+      expect(acts.names().filter((n) => n === 'plan')).toHaveLength(2);
+      await approve(handle);
+      expect((await handle.result()).status).toBe('completed');
+    });
+  });
+
+  it('voids an approval given before the preview found the plan cannot run', async () => {
+    const held = deferred();
+    const acts = mockActivities({
+      async previewPlan(input) {
+        await held.promise;
+        return unrunnable('--tags sonarr selects no task of site.yml')(input);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      held.resolve();
+      const ended = await waitForStatus(handle, 'unrunnable');
+      expect(ended.error?.message).toBe('the approval by alice is void: step 2 (kuma-config-update.yml): --tags sonarr selects no task of site.yml');
+      expect(acts.stepRuns()).toEqual([]);
+      expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
     });
   });
 });

@@ -1,0 +1,61 @@
+// The preflight of a plan: each step's preview (ansible/preview-playbook.ts), all steps at once,
+// remembered by what the plan hash binds (the step's command line and the repository's
+// fingerprint), so a plan made again from unchanged files is not listed again.
+import { stringify } from 'safe-stable-stringify';
+import { limitOf } from '../domain/fleet.js';
+import { sha256 } from '../domain/plan-hash.js';
+import { createRedactor, secretValues, secretVarNames } from '../domain/redaction.js';
+import type { PlanFingerprint, PlanStep, StepPreview } from '../domain/types.js';
+import type { ChiffonConfig } from '../lib/config.js';
+import { previewPlaybook } from './ansible/preview-playbook.js';
+import { locateInventory } from './inventory-source.js';
+
+export interface PreviewPlanInput {
+  steps: PlanStep[];
+  fingerprint: PlanFingerprint;
+}
+
+const REMEMBERED = 256;
+
+export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'stateDir' | 'workDir' | 'workerHost'>) {
+  const remembered = new Map<string, StepPreview>();
+
+  async function previewStep(step: PlanStep, fingerprint: PlanFingerprint, inventory: string[]): Promise<StepPreview> {
+    const limit = limitOf(step);
+    // What the run gets: its vars, and the agent that will run it.
+    const vars = { ...step.vars, chiffon_agent: step.agent ?? config.workerHost };
+    const key = sha256(stringify({ fingerprint, playbook: step.playbook, limit, tags: step.tags, vars, inventory }) ?? '');
+    const known = remembered.get(key);
+    if (known) return structuredClone(known);
+    const preview = await previewPlaybook({
+      playbookRepo: config.playbookRepo,
+      playbook: step.playbook,
+      inventory,
+      ...(limit ? { limit } : {}),
+      ...(step.tags ? { tags: step.tags } : {}),
+      vars,
+      stateDir: config.stateDir,
+      workDir: config.workDir,
+    });
+    // Task names are templated by Ansible and may show a var's value: secrets go, as everywhere.
+    const secret = secretVarNames(step, () => undefined);
+    const shown = createRedactor(secretValues(step.vars, secret.map((name) => ({ name, secret: true })))).value(preview);
+    remembered.set(key, shown);
+    while (remembered.size > REMEMBERED) remembered.delete(remembered.keys().next().value!);
+    return structuredClone(shown);
+  }
+
+  return {
+    /** Each step's preview, in step order; a step that cannot run says why in `problems`. */
+    async previewPlan({ steps, fingerprint }: PreviewPlanInput): Promise<StepPreview[]> {
+      let inventory: string[];
+      try {
+        inventory = (await locateInventory(config.playbookRepo, config.inventory)).sources;
+      } catch (err) {
+        const problem = err instanceof Error ? err.message : String(err);
+        return steps.map(() => ({ ok: false, hosts: [], tasks: [], problems: [problem] }));
+      }
+      return Promise.all(steps.map((step) => previewStep(step, fingerprint, inventory)));
+    },
+  };
+}
