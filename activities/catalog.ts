@@ -241,8 +241,17 @@ export function parseSource(source: PlaybookSource, content: SourceContent, file
       warnings.push({ file: playbook, message: `the metadata in ${meta} is not valid: the playbook cannot be planned` });
       return { entries: [], warnings };
     }
-    const declared = { ...entry, source: `metadata ${meta}` };
-    return { entries: [checked.hosts ? { ...declared, hosts: checked.hosts } : declared], warnings };
+    // The metadata says what it does; how its plays run (become, hosts they coordinate) is read
+    // from the plays themselves, as for any playbook.
+    const plays = inferPlaybook(playbook, checked.plays, files).entries;
+    const declared: PlaybookEntry = {
+      ...entry,
+      source: `metadata ${meta}`,
+      ...(checked.hosts ? { hosts: checked.hosts } : {}),
+      ...(plays.some((e) => e.coordinated) ? { coordinated: true } : {}),
+      ...(plays.some((e) => e.become) ? { become: true } : {}),
+    };
+    return { entries: [declared], warnings };
   }
 
   try {

@@ -3,7 +3,7 @@
 // machine's description, to bench/results/<timestamp>.json. Not part of `npm test`.
 //
 //   npm run bench -- --only planning,stream,discovery   a subset of the sections (BENCH_ONLY=...):
-//                                                       step, planning, stream, discovery, inference, history, concurrency
+//                                                       step, planning, stream, discovery, inference, preview, history, concurrency
 //   npm run bench -- --concurrency 1,10                 the concurrency levels (BENCH_CONCURRENCY; default 1,10,50,100)
 //   npm run bench -- --quick                            small N everywhere, a few minutes (BENCH_QUICK=1)
 //   BENCH_MAX_LOAD_PER_CPU=N                            the workers' capacity threshold (default: the project's)
@@ -23,13 +23,14 @@ import { writeBenchRepo } from './fixtures/repos.js';
 import { measureHistory, type HistoryResult } from './history.js';
 import { INFERENCE_TARGETS, measureInference, type InferenceResult } from './inference.js';
 import { measurePlanning, type PlanningResult } from './planning.js';
+import { measurePreview, PREVIEW_TARGETS, type PreviewResult } from './preview.js';
 import { benchCapacityOverride, startBenchStack, type BenchStack } from './stack.js';
 import { loadConfig } from '../lib/config.js';
 import { measureStepOverhead, type StepOverheadResult } from './step-overhead.js';
 import { measureStream, type StreamResult } from './stream.js';
 import { round } from './stats.js';
 
-const SECTIONS = ['step', 'planning', 'stream', 'discovery', 'inference', 'history', 'concurrency'] as const;
+const SECTIONS = ['step', 'planning', 'stream', 'discovery', 'inference', 'preview', 'history', 'concurrency'] as const;
 const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--concurrency 1,10,50,100] [--quick]`;
 
 function options() {
@@ -62,8 +63,8 @@ try {
 }
 const { only, levels, quick } = parsed;
 const sizes = quick
-  ? { stepN: 5, planN: 20, streamRuns: 5, discoveryN: 3, inferenceColdN: 3 }
-  : { stepN: 20, planN: 100, streamRuns: 20, discoveryN: 10, inferenceColdN: 5 };
+  ? { stepN: 5, planN: 20, streamRuns: 5, discoveryN: 3, inferenceColdN: 3, preview: { coldN: 3, warmN: 5, endToEndN: 3, breakdownN: 2 } }
+  : { stepN: 20, planN: 100, streamRuns: 20, discoveryN: 10, inferenceColdN: 5, preview: { coldN: 10, warmN: 20, endToEndN: 10, breakdownN: 5 } };
 const wanted = (name: string) => !only || only.has(name);
 
 interface Results {
@@ -75,6 +76,8 @@ interface Results {
   discovery?: DiscoveryResult;
   /** A 150-role site playbook without Chiffon files (services inferred): cold/warm scan, request → plan. */
   inference?: InferenceResult;
+  /** The plan preflight (ansible-playbook --list-hosts --list-tasks per step): cold/warm per step and plan, breakdown, submit → preview on the request. */
+  preview?: PreviewResult;
   history?: HistoryResult;
   concurrency?: ConcurrencyResult[];
   /** Concurrency levels asked for (the run may have stopped before the last). */
@@ -167,6 +170,8 @@ async function run(): Promise<void> {
       measureInference(stack!, 150, sizes.planN, { coldN: sizes.inferenceColdN, warmN: Math.max(sizes.discoveryN, 10) }),
     );
     save();
+    results.preview = await attempt('preview', () => measurePreview(stack!, sizes.preview));
+    save();
     results.history = await attempt('history', () => measureHistory(stack!, repo));
     save();
     results.concurrency = await attempt('concurrency', async () => {
@@ -232,6 +237,22 @@ function targets(r: Results): Results['targets'] {
     measured: inf ? `${inf.plan.endToEndMs.p95} ms (p50 ${inf.plan.endToEndMs.p50}, n=${inf.plan.endToEndMs.n})` : 'not measured',
     met: inf ? inf.plan.endToEndMs.n > 0 && inf.plan.endToEndMs.p95 <= T.planP95Ms : null,
   });
+  const pv = r.preview;
+  const scenario = (id: string) => pv?.scenarios.find((s) => s.id === id);
+  const stepTarget = PREVIEW_TARGETS.stepP95Ms;
+  const previewRow = (label: string, id: string, detail: (s: NonNullable<ReturnType<typeof scenario>>) => string = () => '') => {
+    const s = scenario(id);
+    out.push({
+      target: `preview p95 <= ${stepTarget / 1000} s per step, cold (${label})`,
+      measured: s ? `${s.coldPerStepMs.p95} ms per step p95 (plan p50/p95 ${s.coldMs.p50} / ${s.coldMs.p95} ms, n=${s.coldMs.n}${detail(s)}; warm p95 ${s.warmMs.p95} ms)` : 'not measured',
+      met: s ? s.coldMs.n > 0 && s.coldPerStepMs.p95 <= stepTarget : null,
+    });
+  };
+  previewRow('playbooks/, one step kuma-deploy', 'kuma-deploy');
+  previewRow('playbooks/, two steps kuma-deploy + kuma-config-update side by side', 'kuma-two-step', () =>
+    pv ? `; each step side by side p95 ${pv.sideBySide.perStepMs.map((m) => m.p95).join(' / ')} ms; kuma-config-update alone p95 ${scenario('kuma-config-update')?.coldMs.p95} ms` : '',
+  );
+  previewRow(`150-role site, "${pv?.scenarios.find((s) => s.id === 'site')?.message ?? 'enable svc001 and svc075 on nas01'}"`, 'site');
   return out;
 }
 
@@ -295,6 +316,29 @@ function table(r: Results): string {
     rows.push(['', 'in process p50: catalog memo / locateInventory / readInventory memo / decompose / planRequest', `${q.catalogMemo.p50} / ${q.locateInventory.p50} / ${q.readInventoryMemo.p50} / ${q.decompose.p50} / ${q.planRequest.p50} ms`]);
     rows.push(['', 'readFingerprint warm p50 (cold); ansible-inventory p50', `${q.readFingerprint.p50} ms (${q.readFingerprintCold} ms); ${inf.plan.ansibleInventoryMs.p50} ms`]);
     if (inf.errors.length) rows.push(['', 'errors', inf.errors.length]);
+  }
+  const pv = r.preview;
+  if (pv) {
+    for (const s of pv.scenarios) {
+      const what = s.steps.map((step) => `${step.playbook}${step.tags ? ` --tags ${step.tags.join(',')}` : ''}${step.limit ? ` --limit ${step.limit}` : ''} (${step.hosts} hosts, ${step.tasks} tasks)`).join(' + ');
+      rows.push([s === pv.scenarios[0] ? '8 preview' : '', `${s.id}: ${what}`, '']);
+      rows.push(['', `  cold plan p50/p95 (n=${s.coldMs.n}); per step p50/p95`, `${s.coldMs.p50} / ${s.coldMs.p95} ms; ${s.coldPerStepMs.p50} / ${s.coldPerStepMs.p95} ms`]);
+      rows.push(['', `  warm plan p50/p95 (n=${s.warmMs.n})`, `${s.warmMs.p50} / ${s.warmMs.p95} ms`]);
+    }
+    const sb = pv.sideBySide;
+    rows.push(['', `two-step: each step side by side p50/p95 (${sb.playbooks.join(' / ')}); wall`, `${sb.perStepMs.map((m) => `${m.p50}/${m.p95}`).join(' / ')} ms; ${sb.wallMs.p50}/${sb.wallMs.p95} ms`]);
+    rows.push(['', 'two-step vs one-step plan p50: ratio, extra; vs one after the other', `${pv.twoStep.ratioToOneStep}x, +${pv.twoStep.extraMs} ms; ${pv.twoStep.sequentialMs} ms sequential (${pv.twoStep.savedPercent}% saved)`]);
+    for (const b of pv.breakdown) {
+      const m = b.medianMs;
+      rows.push(['', `breakdown p50 (n=${b.n}) ${b.step}: python start / ansible import / CLI setup / inventory parse / before playbook / playbook parse / executor listing / tag filter+print / exit = total`, `${m.pythonStart} / ${m.ansibleImport} / ${m.cliSetup} / ${m.inventoryParse} / ${m.beforePlaybook} / ${m.playbookParse} / ${m.varsAndListing} / ${m.tagFilterAndPrint} / ${m.processExit} = ${m.total} ms (bare python ${b.pythonBareMs} ms)`]);
+    }
+    for (const [name, e] of [['cold', pv.endToEnd.cold], ['warm', pv.endToEnd.warm]] as const) {
+      const hm = e.historyMs;
+      rows.push(['', `submit→preview ready (${name}, poll ${pv.endToEnd.pollMs} ms) p50/p95 (n=${e.n}, ${e.distinctFingerprints} fingerprints); →planned / planned→preview p50`, `${e.submitToPreviewMs.p50} / ${e.submitToPreviewMs.p95} ms; ${e.submitToPlannedMs.p50} / ${e.plannedToPreviewMs.p50} ms`]);
+      rows.push(['', `  history p50: start→scheduled / dispatch / previewPlan / →recorded; submit→recorded p50/p95`, `${hm.startToScheduled.p50} / ${hm.dispatch.p50} / ${hm.activity.p50} / ${hm.recorded.p50} ms; ${hm.submitToRecorded.p50} / ${hm.submitToRecorded.p95} ms`]);
+    }
+    rows.push(['', 'load average start / end', `${JSON.stringify(pv.loadAverage.start)} / ${JSON.stringify(pv.loadAverage.end)}`]);
+    if (pv.errors.length) rows.push(['', 'errors', pv.errors.length]);
   }
   const h = r.history;
   if (h) {

@@ -434,6 +434,11 @@ async function submitInput(event) {
 function renderDecision(request) {
   const pending = request.status === 'pending_approval' && request.plan;
   show($('decision-form'), Boolean(pending));
+  // Approve is offered once Ansible's preview says every step can run (plans from before the
+  // preflight have none: preview_status null).
+  const previewing = request.plan?.preview_status === 'running';
+  $('approve-button').disabled = Boolean(pending && previewing);
+  $('approve-button').title = previewing ? 'waiting for the preview of what will run' : '';
   $('plan-hash').textContent = shortHash(request.plan?.hash, 16);
   const decisions = [...(request.previous_decisions ?? []), ...(request.decision ? [request.decision] : [])];
   const summary = decisions.map((d) => describeDecision(d));
@@ -464,7 +469,7 @@ async function decide(approved) {
 
 const ACTIONS = {
   cancel: (status) => !ENDED.includes(status),
-  retry: (status) => status === 'failed',
+  retry: (status) => status === 'failed' || status === 'unrunnable',
   resume: (status) => status === 'paused',
 };
 
@@ -516,6 +521,10 @@ function stepCard(step) {
       el('span', { className: 'spacer' }),
       statusBadge(step.status ?? 'pending', 'step-status')),
     varsTable(step),
+    el('details', { className: 'preview', testid: 'step-preview', hidden: '' },
+      el('summary', { testid: 'preview-summary' }),
+      el('div', { testid: 'preview-hosts', className: 'hint' }),
+      el('ol', { testid: 'preview-tasks', className: 'preview-tasks' })),
     el('div', { className: 'step-timing hint', testid: 'step-timing' }),
     el('div', { className: 'banner error', testid: 'step-failure', hidden: '' }),
     el('ol', { className: 'events', testid: 'step-events' }),
@@ -533,6 +542,24 @@ function varsTable(step) {
   return el('table', { className: 'vars', testid: 'step-vars' },
     el('thead', {}, el('tr', {}, el('th', { text: 'variable' }), el('th', { text: 'value' }), el('th', { text: 'from' }))),
     el('tbody', {}, ...rows));
+}
+
+/** What Ansible will do for the step (its --list-hosts --list-tasks), or why it cannot run. */
+function renderPreview(card, preview) {
+  const details = $('step-preview', card);
+  show(details, Boolean(preview));
+  if (!preview) return;
+  details.dataset.ok = String(preview.ok);
+  $('preview-summary', card).textContent = preview.ok
+    ? `Ansible will run ${preview.tasks.length} task(s) on ${preview.hosts.length} host(s)`
+    : `cannot run: ${preview.problems.join('; ')}`;
+  $('preview-hosts', card).textContent = preview.hosts.length ? `hosts: ${preview.hosts.join(', ')}` : 'no host';
+  $('preview-tasks', card).replaceChildren(
+    ...preview.tasks.map((task) =>
+      el('li', { testid: 'preview-task' },
+        task.role ? el('code', { text: `${task.role} : ` }) : null,
+        task.name,
+        task.tags.length ? el('span', { className: 'hint', text: ` [${task.tags.join(', ')}]` }) : null)));
 }
 
 function cardOf(index) {
@@ -557,6 +584,7 @@ function updateStepCard(planStep, runStep) {
   if (runStep?.finished_at) timing.push(`finished ${formatTime(runStep.finished_at)}`);
   if (runStep?.exit_code !== null && runStep?.exit_code !== undefined) timing.push(`exit ${runStep.exit_code}`);
   $('step-timing', card).textContent = timing.join(' · ');
+  renderPreview(card, planStep.preview);
   if (runStep && STEP_ENDED.includes(status)) void loadAudit(card, runStep);
 }
 
@@ -653,7 +681,7 @@ function receive(event) {
   current.lastSeq = event.seq;
   current.events.push(event);
   renderEvent(event);
-  if (event.kind === 'request_status' || event.kind === 'step_status') scheduleRefresh();
+  if (event.kind === 'request_status' || event.kind === 'step_status' || event.kind === 'preview') scheduleRefresh();
 }
 
 function renderEvent(event) {

@@ -21,7 +21,8 @@ async function npmTest(suite: string) {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
   delete env.DATABASE_URL;
   const before = new Set(serverDirs());
-  const run = await execa('npm', ['test', '--', '--config', suitesConfig, suite], { cwd: fromProjectRoot(), env, reject: false, all: true });
+  // extendEnv: false, or execa would merge this process's environment (DATABASE_URL included) back in.
+  const run = await execa('npm', ['test', '--', '--config', suitesConfig, suite], { cwd: fromProjectRoot(), env, extendEnv: false, reject: false, all: true });
   const leftDirs = serverDirs().filter((dir) => !before.has(dir));
   const leftServers = leftDirs.flatMap((dir) => processesMentioning(path.join(serversDir, dir)));
   return { exitCode: run.exitCode, output: run.all ?? '', leftDirs, leftServers };
@@ -60,6 +61,7 @@ describe('npm test without DATABASE_URL (embedded PostgreSQL)', () => {
     const run = execa(process.execPath, [fromProjectRoot('node_modules', 'vitest', 'vitest.mjs'), 'run', '--config', suitesConfig, 'waiting.suite.ts'], {
       cwd: fromProjectRoot(),
       env,
+      extendEnv: false,
       reject: false,
       all: true,
     });

@@ -175,6 +175,8 @@ export interface SshHost {
   stop(): Promise<void>;
   /** Starts it again on the same address and port. */
   start(): Promise<void>;
+  /** stop(), then start(). */
+  restart(): Promise<void>;
   /** A new host key (ssh-keygen), served from now on (restarts it if it runs). known_hosts is left as it was. */
   regenerateHostKey(): Promise<void>;
 }
@@ -346,6 +348,11 @@ class Host implements SshHost {
 
   async start(): Promise<void> {
     await this.startOn(this.port);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
   }
 
   async stop(): Promise<void> {

@@ -1,8 +1,10 @@
-// Passes, after a query on the run's PostgreSQL server (so the global setup really started one).
+// Passes, after a query on the run's PostgreSQL server (so the global setup really started one, on
+// the embedded path: exit-code.test.ts runs it without DATABASE_URL).
 import pg from 'pg';
 import { expect, inject, it } from 'vitest';
 
-it('reaches the test PostgreSQL', async () => {
+it('reaches the test PostgreSQL, which the run started itself (no DATABASE_URL)', async () => {
+  expect(process.env.DATABASE_URL).toBeUndefined();
   const client = new pg.Client({ connectionString: inject('databaseServerUrl') });
   await client.connect();
   try {
