@@ -86,7 +86,7 @@ export interface PreviewPhases {
   beforePlaybook: number;
   /** Playbook.load: the playbook, its imports and roles parsed. */
   playbookParse: number;
-  /** The executor's listing: each play's vars (group_vars, host_vars), hosts, tags applied. */
+  /** The executor's listing after Playbook.load: each play's vars (group_vars, host_vars) and hosts. */
   varsAndListing: number;
   /** After the executor: the CLI walks every task of every play, keeps those --tags selects, prints them. */
   tagFilterAndPrint: number;

@@ -11,18 +11,12 @@ import type { StepPreview } from '../../domain/types.js';
 import { tools } from '../../lib/tools.js';
 import { ansibleEnv, playbookArgs, resolveInventory, serializeVars } from './playbook-command.js';
 import { resolvePlaybook } from './playbook-path.js';
+import type { RunPlaybookOptions } from './run-playbook.js';
 
-export interface PreviewPlaybookOptions {
-  playbookRepo: string;
-  playbook: string;
-  inventory: string[];
-  limit?: string;
-  tags?: string[];
-  vars: Record<string, unknown>;
-  stateDir: string;
-  workDir: string;
+/** What the run would get (run-playbook.ts), and how long the listing may take. */
+export type PreviewPlaybookOptions = Pick<RunPlaybookOptions, 'playbookRepo' | 'playbook' | 'inventory' | 'limit' | 'tags' | 'vars' | 'stateDir' | 'workDir'> & {
   timeoutMs?: number;
-}
+};
 
 const REQUIREMENTS = ['requirements.yml', 'requirements.yaml', 'roles/requirements.yml', 'collections/requirements.yml'];
 
