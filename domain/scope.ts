@@ -16,6 +16,8 @@ export type Scope =
 
 const FILLERS = ['the', 'my', 'our', 'all', 'of', 'every', 'each', 'your', 'both'];
 const FILLER = new Set(FILLERS);
+/** Words after "on" that name a time or a manner, not a place: "start it on boot", "on demand". */
+const NOT_PLACES = new Set(['boot', 'startup', 'start', 'reboot', 'demand', 'schedule', 'it', 'this', 'that', 'them', 'top', 'again', 'now', 'port', 'weekends', 'weekdays', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);
 /** After "on", a name must resolve; after "to", "at" and "across" it may be something else ("to the config"). */
 const PREPOSITION = new RegExp(`\\b(on|to|at|across|onto)\\s+(?:(?:${FILLERS.join('|')})\\s+)*([a-z0-9][\\w.-]*)`, 'gi');
 
@@ -46,7 +48,7 @@ export function scopeOfClause(clause: string, inventory: Inventory, options: { b
   for (const match of clause.matchAll(PREPOSITION)) {
     const preposition = match[1]!.toLowerCase();
     const head = match[2]!.toLowerCase();
-    if (ignore.has(head)) continue;
+    if (ignore.has(head) || NOT_PLACES.has(head)) continue;
     const found = inventoryName(head, inventory);
     if (found) names.push(found);
     else if (WHOLE_FLEET_WORDS.has(head)) all = true;

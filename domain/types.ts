@@ -135,8 +135,9 @@ export interface PlanStep {
   tags?: string[];
   /** The plays use `become` (privilege escalation on the managed hosts). */
   become?: boolean;
-  /** The agent whose task queue runs the step (`npm run worker -- --host NAME`): the host's
-   * `chiffon_agent` inventory var, else the host itself. Absent: any worker of the shared queue. */
+  /** The agent whose task queue runs the step (`npm run worker -- --host NAME`): its hosts'
+   * `chiffon_agent` inventory var, else the controller (the agent of the worker that planned).
+   * Absent (plans made before routing): any worker of the shared queue. */
   agent?: string;
 }
 

@@ -27,6 +27,7 @@ describe('scopeOfClause', () => {
   it('refuses "on X" for an X the inventory does not have, but lets "to the config" be', () => {
     expect(scopeOfClause('deploy plex on mars', inventory)).toEqual({ kind: 'unknown', name: 'mars' });
     expect(scopeOfClause('add our existing portals to the config', inventory, { ignore: ['portals'] })).toEqual({ kind: 'none' });
+    expect(scopeOfClause('start docker on boot', inventory)).toEqual({ kind: 'none' });
   });
 
   it('takes a bare host name only where asked to (actions on hosts), and never an ignored word', () => {
