@@ -44,10 +44,20 @@ const FLEET_ACTIONS: Record<string, readonly string[]> = {
   shutdown: ['shut down', 'shutdown', 'power off'],
 };
 
-/** The verbs of a fleet action named `name` (a file stem, play, role or tag), or undefined. */
+/** Words that may stand beside an action in its name and still mean the hosts themselves. */
+const FLEET_OBJECTS = new Set(['all', 'packages', 'package', 'system', 'systems', 'os', 'servers', 'server', 'hosts', 'host', 'nodes', 'machines', 'security', 'everything', 'apt', 'dnf', 'yum', 'debian', 'ubuntu', 'the', 'and']);
+
+/**
+ * The verbs of a fleet action named `name` (a file stem, play, role or tag: `update`,
+ * `upgrade-all-packages`, `reboot_servers`), or undefined (`update-kuma` is about kuma).
+ */
 export function fleetActionVerbs(name: string): readonly string[] | undefined {
   const key = name.toLowerCase().replace(/[\s_]+/g, '-');
-  return Object.hasOwn(FLEET_ACTIONS, key) ? FLEET_ACTIONS[key] : undefined;
+  if (Object.hasOwn(FLEET_ACTIONS, key)) return FLEET_ACTIONS[key];
+  const words = key.split('-').filter(Boolean);
+  const action = words.find((w) => Object.hasOwn(FLEET_ACTIONS, w) && !FLEET_OBJECTS.has(w));
+  if (!action || !words.every((w) => w === action || FLEET_OBJECTS.has(w) || Object.hasOwn(FLEET_ACTIONS, w))) return undefined;
+  return FLEET_ACTIONS[action];
 }
 
 /** Words that name every host rather than one: "on the fleet", "all my servers". */

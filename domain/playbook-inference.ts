@@ -294,10 +294,13 @@ interface Candidate {
   vars: PlaybookVar[];
 }
 
-function intentsFor(service: string): IntentSpec[] {
+/** A service's intent; a service named (or tagged) like an action on the hosts answers that action. */
+function intentsFor(service: string, tags: string[]): IntentSpec[] {
   const fleetVerbs = fleetActionVerbs(service);
   if (fleetVerbs) return [{ name: `fleet_${snake(service)}`, verbs: [...fleetVerbs], objects: [], fleet: true }];
-  return [{ name: `deploy_${snake(service)}`, verbs: [...SERVICE_VERBS], objects: [] }];
+  const deploy: IntentSpec = { name: `deploy_${snake(service)}`, verbs: [...SERVICE_VERBS], objects: [] };
+  const tagged = tags.map((tag) => ({ tag, verbs: fleetActionVerbs(tag) })).find((t) => t.verbs);
+  return tagged ? [deploy, { name: `fleet_${snake(tagged.tag)}`, verbs: [...tagged.verbs!], objects: [], fleet: true }] : [deploy];
 }
 
 function toEntry(path: string, c: Candidate, run: boolean): PlaybookEntry {
@@ -311,7 +314,7 @@ function toEntry(path: string, c: Candidate, run: boolean): PlaybookEntry {
     service: c.service,
     aliases,
     description: c.description ?? `Runs ${path}`,
-    intents: intentsFor(c.service),
+    intents: intentsFor(c.service, c.tags),
     vars: [...byName.values()],
     after: [],
     ...(c.hosts.length > 0 ? { hosts: [...new Set(c.hosts)].join(',') } : {}),

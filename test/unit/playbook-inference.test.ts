@@ -72,8 +72,18 @@ describe('inferPlaybook', () => {
     expect(infer('- hosts: web\n  tasks: [{debug: {msg: "{{ inventory_hostname }}"}}]\n', {}, 'web.yml').entries[0]).not.toHaveProperty('coordinated');
   });
 
-  it('marks actions on the hosts themselves as fleet intents', () => {
+  it('marks actions on the hosts themselves as fleet intents, by name or by tag', () => {
     expect(infer('- hosts: all\n  tasks: []\n', {}, 'reboot.yml').entries[0]!.intents).toEqual([{ name: 'fleet_reboot', verbs: ['reboot', 'restart'], objects: [], fleet: true }]);
+    expect(infer('- hosts: all\n  tasks: []\n', {}, 'upgrade-all-packages.yml').entries[0]!.intents[0]).toMatchObject({ name: 'fleet_upgrade_all_packages', fleet: true });
+    expect(infer('- hosts: all\n  tasks: []\n', {}, 'update-kuma.yml').entries[0]!.intents[0]).toMatchObject({ name: 'deploy_update_kuma' });
+    const site = infer('- hosts: all\n  roles: [{ role: common, tags: [common, updates] }, { role: web, tags: web }]\n', {
+      'roles/common/tasks/main.yml': '- debug: {msg: x}\n',
+      'roles/web/tasks/main.yml': '- debug: {msg: x}\n',
+    });
+    expect(site.entries[0]!.intents.map((i) => [i.name, i.fleet ?? false])).toEqual([
+      ['deploy_common', false],
+      ['fleet_updates', true],
+    ]);
   });
 
   it('warns about a role that is not there, with the install command when there are requirements', () => {
