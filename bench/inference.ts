@@ -231,13 +231,17 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
     return decomposed.ok ? planRequest(decomposed.intents, catalog, inventory, ids()) : { ok: false as const, message: decomposed.message, missingVars: [] };
   };
   const filled = planOf(`enable ${siteRoleName(4)} on node01`);
-  const unfilled = planOf(`enable ${siteRoleName(2)} on node01`);
+  // Without one role's token in the inventory, a request for another role of the play needs it too.
+  const lacking = structuredClone(inventory);
+  for (const host of lacking.hosts) delete host.vars[`${siteRoleName(2)}_admin_token`];
+  const decomposedFour = decomposeRequest(`enable ${siteRoleName(4)} on node01`, catalog);
+  const unfilled = decomposedFour.ok ? planRequest(decomposedFour.intents, catalog, lacking, ids()) : { ok: false as const, message: decomposedFour.message, missingVars: [] };
   const checks = {
     filledByInventoryPlans: filled.ok && filled.plan.steps[0]?.varSources[`${siteRoleName(4)}_admin_token`] === 'inventory',
     unfilledNeedsInput: !unfilled.ok && unfilled.missingVars.some((m) => m.vars.includes(`${siteRoleName(2)}_admin_token`)),
   };
   if (!checks.filledByInventoryPlans) errors.push(`fixture: ${siteRoleName(4)} (admin token in group_vars) does not plan: ${JSON.stringify(filled).slice(0, 300)}`);
-  if (!checks.unfilledNeedsInput) errors.push(`fixture: ${siteRoleName(2)} (admin token nowhere) does not need input: ${JSON.stringify(unfilled).slice(0, 300)}`);
+  if (!checks.unfilledNeedsInput) errors.push(`fixture: ${siteRoleName(4)} with ${siteRoleName(2)}'s admin token nowhere does not need input: ${JSON.stringify(unfilled).slice(0, 300)}`);
 
   const decomposeSamples: number[] = [];
   const planSamples: number[] = [];

@@ -255,6 +255,11 @@ function roleVars(info: RoleInfo, provided: ReadonlySet<string>): PlaybookVar[] 
   });
 }
 
+function alsoValidated(v: PlaybookVar): string {
+  const why = 'required by another role of the play: Ansible checks every role\'s argument_specs, with --tags too';
+  return v.description ? `${v.description} (${why})` : why;
+}
+
 /** `vars_prompt` entries: Chiffon never lets Ansible prompt; it asks through needs_input instead. */
 function promptVars(play: Yaml): PlaybookVar[] {
   return (Array.isArray(play.vars_prompt) ? play.vars_prompt : []).flatMap((prompt) => {
@@ -382,6 +387,9 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
     allVars.push(...prompts);
     const playTags = strings(raw.tags);
     const found: Candidate[] = [];
+    // Ansible validates every role's argument_specs in a task tagged `always`: a run selecting one
+    // role with --tags still fails on another role's missing required var. Each part asks for them all.
+    const playRequired: PlaybookVar[] = [];
 
     for (const use of scan.roles) {
       const roleDir = findRole(use.name, dir, files);
@@ -409,6 +417,7 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
       });
       anyCoordinated ||= info.coordinated;
       anyBecome ||= info.become;
+      playRequired.push(...vars.filter((v) => v.required));
     }
     for (const imported of scan.imports) {
       const switchVar = switchIn(imported.whens);
@@ -445,8 +454,10 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
         vars: prompts,
       });
     }
+    allVars.push(...playRequired);
     // In a play that applies one thing, the play's own tags select it too.
     for (const c of found) {
+      c.vars = [...c.vars, ...playRequired.filter((v) => !c.vars.some((own) => own.name === v.name)).map((v) => ({ ...v, description: alsoValidated(v) }))];
       if (c.tags.length === 0 && found.length === 1 && playTags.length > 0) c.tags = playTags;
       mergeInto(parts, c);
     }
@@ -487,7 +498,7 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
     hosts: allHosts,
     coordinated: anyCoordinated,
     become: anyBecome,
-    vars: only ? only.vars : allVars,
+    vars: only ? only.vars : allVars.filter((v, i) => allVars.findIndex((o) => o.name === v.name) === i),
   };
   return { entries: [toEntry(path, whole, false)], warnings };
 }

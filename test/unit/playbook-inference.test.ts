@@ -124,3 +124,19 @@ describe('uniqueIntentNames', () => {
     ]);
   });
 });
+
+describe('inferPlaybook: argument_specs across the roles of a play', () => {
+  it("asks each tagged part for every role's required vars, since Ansible validates them all even with --tags", () => {
+    const specs = (v: string) => `argument_specs:\n  main:\n    options:\n      ${v}: {type: str, required: true}\n`;
+    const { entries } = infer('- hosts: all\n  roles: [{ role: a, tags: a }, { role: b, tags: b }]\n', {
+      'roles/a/tasks/main.yml': '- debug: {msg: x}\n',
+      'roles/b/tasks/main.yml': '- debug: {msg: x}\n',
+      'roles/b/meta/argument_specs.yml': specs('b_token'),
+    });
+    expect(entries.map((e) => [e.service, e.vars.map((v) => [v.name, v.required])])).toEqual([
+      ['a', [['b_token', true]]],
+      ['b', [['b_token', true]]],
+    ]);
+    expect(entries[0]!.vars[0]!.description).toContain("Ansible checks every role's argument_specs");
+  });
+});
