@@ -1,6 +1,7 @@
 // The preflight of a plan: each step's preview (ansible/preview-playbook.ts), all steps at once,
 // remembered by what the plan hash binds (the step's command line and the repository's
 // fingerprint), so a plan made again from unchanged files is not listed again.
+import { heartbeat } from '@temporalio/activity';
 import { stringify } from 'safe-stable-stringify';
 import { limitOf } from '../domain/fleet.js';
 import { sha256 } from '../domain/plan-hash.js';
@@ -16,6 +17,8 @@ export interface PreviewPlanInput {
 }
 
 const REMEMBERED = 256;
+/** Well inside the workflow's 10 s heartbeat timeout for previews. */
+const HEARTBEAT_MS = 2_000;
 
 export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'stateDir' | 'workDir' | 'workerHost'>) {
   const remembered = new Map<string, StepPreview>();
@@ -55,7 +58,19 @@ export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRep
         const problem = err instanceof Error ? err.message : String(err);
         return steps.map(() => ({ ok: false, hosts: [], tasks: [], problems: [problem] }));
       }
-      return Promise.all(steps.map((step) => previewStep(step, fingerprint, inventory)));
+      // Alive while ansible lists (seconds): a preview lost with its worker is given again soon.
+      const alive = setInterval(() => {
+        try {
+          heartbeat();
+        } catch {
+          // Called outside an activity (the bench): nobody to tell.
+        }
+      }, HEARTBEAT_MS);
+      try {
+        return await Promise.all(steps.map((step) => previewStep(step, fingerprint, inventory)));
+      } finally {
+        clearInterval(alive);
+      }
     },
   };
 }

@@ -102,8 +102,11 @@ const analysisOptions: ActivityOptions = {
 const analysis = proxyActivities<ChiffonActivities>(analysisOptions);
 
 // The preflight runs ansible-playbook --list-tasks once per step, side by side: seconds, not more.
+// It heartbeats, so a preview lost with its worker or the server is given again within seconds:
+// an approval waits for it.
 const previewOptions: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 3 },
 };
 const previews = proxyActivities<ChiffonActivities>(previewOptions);
