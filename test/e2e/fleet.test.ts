@@ -10,13 +10,9 @@
 // waiting, visibly, and the step runs once the agent is back.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostTaskQueue } from '../../domain/fleet.js';
-import type { ChiffonConfig } from '../../lib/config.js';
-import { startAgentReporter } from '../../workers/agent-reporter.js';
-import { createHostWorker } from '../../workers/worker.js';
-import { playbookRepoCopy, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import { playbookRepoCopy, startAgent, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
 
 const FLEET_INVENTORY = `---
 all:
@@ -68,21 +64,6 @@ argument_specs:
 `;
 
 const HOSTS = ['alpha', 'beta', 'gamma'] as const;
-
-/** A host-only worker (`npm run worker -- --host NAME --no-orchestration`) with its registry row. */
-async function startAgent(services: E2EServices, base: ChiffonConfig, name: string, overrides: Partial<ChiffonConfig> = {}) {
-  const config: ChiffonConfig = { ...base, workerHost: name, orchestration: false, ...overrides };
-  const worker: Worker = await createHostWorker({ connection: services.env.nativeConnection, config, prisma: services.database.prisma });
-  const reporter = startAgentReporter(services.database.prisma, config, services.env.client);
-  const running = worker.run();
-  return {
-    async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      await reporter.stop();
-    },
-  };
-}
 
 describe('multiple agents tracked independently', () => {
   let services: E2EServices;

@@ -21,12 +21,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { ChiffonConfig } from '../../lib/config.js';
-import { startAgentReporter } from '../../workers/agent-reporter.js';
-import { createHostWorker } from '../../workers/worker.js';
-import { playbookRepoCopy, requestRow, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import { playbookRepoCopy, requestRow, startAgent, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
 import { describeWithSshHosts, ensurePasswordSudoUser, SSH_LOGIN_USER, SSH_PASSWORD_SUDO_USER, startSshHosts, uidOf, type SshHost, type SshHosts } from '../support/ssh-hosts.js';
 
 /** Who ran a host's share: the login user (`whoami` there), the address ansible connected to, and the agent. */
@@ -108,21 +104,6 @@ function sshRepo(name: string, inventory: string): string {
   });
 }
 
-/** A host-only worker (`npm run worker -- --host NAME --no-orchestration`) with its registry row. */
-async function startAgent(base: ChiffonConfig, name: string) {
-  const config: ChiffonConfig = { ...base, workerHost: name, orchestration: false };
-  const worker: Worker = await createHostWorker({ connection: services.env.nativeConnection, config, prisma: services.database.prisma });
-  const reporter = startAgentReporter(services.database.prisma, config, services.env.client);
-  const running = worker.run();
-  return {
-    async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      await reporter.stop();
-    },
-  };
-}
-
 async function ask(on: Stack, message: string) {
   const asked = await on.call('POST', '/chat', { message });
   expect(asked.status, JSON.stringify(asked.body)).toBe(201);
@@ -175,7 +156,7 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
     });
     // The controller is the stack's own worker (agent `controller`); `edge` is a host worker beside it.
     stack = await startStack(services, 'ssh', { config: { playbookRepo: sshRepo('main', inventory), workerHost: 'controller', stateDir: ssh.sharedStateDir('main') } });
-    edge = await startAgent(stack.config, 'edge');
+    edge = await startAgent(services, stack.config, 'edge');
   });
 
   afterAll(async () => {

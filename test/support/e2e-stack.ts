@@ -22,7 +22,7 @@ import { loadLlmConfig, type LlmConfig } from '../../lib/llm-config.js';
 import { startLocalTemporal } from '../../lib/local-temporal.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { startAgentReporter } from '../../workers/agent-reporter.js';
-import { createChiffonWorkers, runWorkers, workflowsPath } from '../../workers/worker.js';
+import { createChiffonWorkers, createHostWorker, runWorkers, workflowsPath } from '../../workers/worker.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
 import { processesMentioning } from './processes.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
@@ -262,4 +262,19 @@ export async function requestRow(services: E2EServices, id: string, expected: Re
   const find = () => services.database.prisma.request.findUnique({ where: { id } });
   await expect.poll(find, { timeout: 15_000, interval: 100 }).toMatchObject(expected);
   return services.database.prisma.request.findUniqueOrThrow({ where: { id } });
+}
+
+/** A host-only worker (`npm run worker -- --host NAME --no-orchestration`) with its registry row. */
+export async function startAgent(services: E2EServices, base: ChiffonConfig, name: string, overrides: Partial<ChiffonConfig> = {}) {
+  const config: ChiffonConfig = { ...base, workerHost: name, orchestration: false, ...overrides };
+  const worker: Worker = await createHostWorker({ connection: services.env.nativeConnection, config, prisma: services.database.prisma });
+  const reporter = startAgentReporter(services.database.prisma, config, services.env.client);
+  const running = worker.run();
+  return {
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await reporter.stop();
+    },
+  };
 }
