@@ -6,6 +6,7 @@ import { commitFile } from '../lib/audit-repo.js';
 import { lockRepository } from '../lib/repository-lock.js';
 import { redactPatterns, redactPlanVars } from '../domain/redaction.js';
 import type { Plan } from '../domain/types.js';
+import { summarizeCheck, type CheckRun } from '../domain/check-run.js';
 import { scanCatalogCached } from './catalog-cache.js';
 import { appendRequestEventsStatements } from './request-events.js';
 
@@ -13,6 +14,8 @@ import { appendRequestEventsStatements } from './request-events.js';
 export function taskAuditDocument(input: TaskAuditInput) {
   return {
     task_id: input.step.taskId,
+    // `check`: a dry run (--check --diff) that changed nothing; `run`: the playbook ran for real.
+    mode: input.mode ?? 'run',
     status: input.status,
     outcome: input.outcome,
     plan_id: input.planId,
@@ -39,6 +42,21 @@ export function taskAuditDocument(input: TaskAuditInput) {
       : null,
     analysis: input.findings ? { lint_findings: input.findings } : null,
     decomposition: input.decomposition ?? null,
+  };
+}
+
+/** A check run on the stream: its state and, once it ended, what it found. */
+function checkRunEvent(run: CheckRun) {
+  const summary = summarizeCheck(run);
+  return {
+    mode: 'check',
+    number: run.number,
+    status: run.status,
+    plan_hash: run.planHash,
+    requested_by: run.requestedBy,
+    summary: summary.text,
+    would_change: summary.wouldChange,
+    unchecked: summary.unchecked,
   };
 }
 
@@ -98,6 +116,16 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
                 },
               ]
             : []),
+          // A check run when it starts and when it ends, with what would change.
+          ...(state.checkRun && state.checkRun.status !== 'waiting'
+            ? [
+                {
+                  kind: 'check_run' as const,
+                  payload: redactPatterns.value(checkRunEvent(state.checkRun)),
+                  dedupe: `check:${state.checkRun.number}:${state.checkRun.status}`,
+                },
+              ]
+            : []),
           // A step waiting for its agent (offline or busy) says so on the stream, once per reason.
           ...state.steps
             .filter((step) => step.status === 'waiting')
@@ -122,7 +150,8 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
       const { commit } = await prisma.$transaction(
         async (tx) => {
           await lockRepository(tx, 'audit', config.auditRepo);
-          return commitFile(config.auditRepo, filepath, document, `audit: task ${input.step.taskId} ${input.status} (${input.step.playbook}, request ${input.requestId})`);
+          const what = input.mode === 'check' ? 'check run' : 'task';
+          return commitFile(config.auditRepo, filepath, document, `audit: ${what} ${input.step.taskId} ${input.status} (${input.step.playbook}, request ${input.requestId})`);
         },
         { maxWait: 60_000, timeout: 60_000 },
       );
@@ -131,6 +160,7 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         planId: input.planId,
         stepIndex: input.step.index,
         attempt: input.attempt,
+        mode: input.mode ?? 'run',
         playbook: input.step.playbook,
         service: input.step.service ?? null,
         host: input.run?.agent ?? input.step.agent ?? null,
@@ -179,6 +209,7 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
               attempt: input.attempt,
               outcome: input.outcome,
               ...(input.run ? { exit_code: input.run.exitCode } : {}),
+              ...(input.mode ? { mode: input.mode } : {}),
               audit_commit: commit,
             },
             dedupe: `step:${input.step.taskId}:${input.status}`,

@@ -34,8 +34,16 @@ export function requestIdOfWorkflow(workflowId: string): string {
   return workflowId.startsWith('request-') ? workflowId.slice('request-'.length) : workflowId;
 }
 
+/** A step's run for real, or its check run (`--check --diff`), whose events say so. */
+export type RunMode = 'run' | 'check';
+
 /** A parsed ansible event as it is stored and streamed (redacted). */
-export function ansibleEventRecord(event: AnsibleEvent, step: Pick<PlanStep, 'index' | 'taskId'>, redact: Redactor): NewRequestEvent {
+export function ansibleEventRecord(event: AnsibleEvent, step: Pick<PlanStep, 'index' | 'taskId'>, redact: Redactor, mode: RunMode = 'run'): NewRequestEvent {
+  const record = eventRecord(event, step, redact);
+  return mode === 'check' ? { ...record, payload: { ...(record.payload as object), mode } } : record;
+}
+
+function eventRecord(event: AnsibleEvent, step: Pick<PlanStep, 'index' | 'taskId'>, redact: Redactor): NewRequestEvent {
   const base = { stepIndex: step.index, taskId: step.taskId };
   switch (event.kind) {
     case 'play_start':
@@ -53,6 +61,8 @@ export function ansibleEventRecord(event: AnsibleEvent, step: Pick<PlanStep, 'in
           status: event.status,
           action: event.action,
           ...(event.message !== undefined ? { message: event.message } : {}),
+          ...(event.diff !== undefined ? { diff: event.diff } : {}),
+          ...(event.unchecked !== undefined ? { unchecked: event.unchecked } : {}),
         }),
       };
     case 'stats':
@@ -95,82 +105,95 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     }
   }
 
+  async function runOnce(input: RunStepInput, mode: RunMode): Promise<StepRunResult> {
+    const inventory = await locateInventory(config.playbookRepo, config.inventory).catch((err: unknown) => {
+      // It was found when the plan was made: it moved or went away since.
+      if (!(err instanceof InventoryNotFoundError)) throw err;
+      throw ApplicationFailure.create({ type: STALE_PLAN, nonRetryable: true, message: `step ${input.step.index + 1} (${input.step.playbook}) was not run: ${err.message}` });
+    });
+    await assertStillApproved(input, inventory.sources);
+    const { step } = input;
+    const workflowId = activityInfo().workflowExecution?.workflowId;
+    const requestId = requestIdOfWorkflow(workflowId ?? step.taskId);
+    if (input.notifyStart && workflowId) {
+      // Best effort: the step runs either way, and its events say it started.
+      await getClient()
+        .workflow.getHandle(workflowId)
+        .signal(stepStartedSignal, { taskId: step.taskId, agent: config.workerHost })
+        .catch((err: unknown) => console.warn(`request ${requestId}: could not tell the workflow step ${step.index + 1} started: ${String(err)}`));
+    }
+    const attempt = activityInfo().attempt;
+    const redact = await redactorFor(step);
+    const db = prisma;
+    const events = db
+      ? new EventBatcher((batch) => appendRequestEvents(db, requestId, batch), {
+          closeRetryMs: 5_000,
+          onError: (err) => console.warn(`request ${requestId}: live events not written yet (will retry): ${String(err)}`),
+        })
+      : undefined;
+    events?.push({
+      kind: 'step_status',
+      stepIndex: step.index,
+      taskId: step.taskId,
+      payload: {
+        status: 'running',
+        playbook: step.playbook,
+        activity_attempt: attempt,
+        agent: config.workerHost,
+        ...(limitOf(step) ? { host: limitOf(step) } : {}),
+        ...(mode === 'check' ? { mode } : {}),
+      },
+      dedupe: `step:${step.taskId}:running:${attempt}`,
+    });
+    let tasksDone = 0;
+    heartbeat({ tasksDone });
+    // A single long task (a package install) emits no event for a while; the worker is alive all the
+    // same, so it heartbeats on a timer too. A dead worker stops heartbeating and Temporal notices.
+    const keepAlive = setInterval(() => heartbeat({ tasksDone }), HEARTBEAT_INTERVAL_MS);
+    try {
+      const run = await runningSteps.track(config.workerHost, () =>
+        runPlaybook({
+          playbookRepo: config.playbookRepo,
+          playbook: input.step.playbook,
+          inventory: inventory.sources,
+          ...(limitOf(step) ? { limit: limitOf(step) } : {}),
+          ...(step.tags?.length ? { tags: step.tags } : {}),
+          ...(mode === 'check' ? { check: true } : {}),
+          // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
+          vars: {
+            ...input.step.vars,
+            chiffon_agent: config.workerHost,
+            // Only here, at run time: the plan and the history never hold it.
+            ...(step.become && config.becomePassword ? { ansible_become_password: config.becomePassword } : {}),
+          },
+          stateDir: config.stateDir,
+          workDir: config.workDir,
+          signal: cancellationSignal(),
+          onEvent: (event) => {
+            if (event.kind === 'runner_result') heartbeat({ tasksDone: ++tasksDone });
+            events?.push(ansibleEventRecord(event, step, redact, mode));
+          },
+        }),
+      );
+      return redactRun({ ...run, activityAttempt: attempt, ranOn: `${os.hostname()}:${process.pid}`, agent: config.workerHost }, redact);
+    } catch (err) {
+      // Temporal reports the activity as cancelled (not failed) only for a CancelledFailure.
+      if (err instanceof AnsibleRunCancelledError) throw new CancelledFailure(err.message);
+      if (err instanceof Error) err.message = redact.text(err.message);
+      throw err;
+    } finally {
+      // Every event of the run is written before the step reports (its final status comes after
+      // them), still heartbeating: with the database away, close() retries for a few seconds.
+      await events?.close();
+      clearInterval(keepAlive);
+    }
+  }
+
   return {
-    async runStep(input: RunStepInput): Promise<StepRunResult> {
-      const inventory = await locateInventory(config.playbookRepo, config.inventory).catch((err: unknown) => {
-        // It was found when the plan was made: it moved or went away since.
-        if (!(err instanceof InventoryNotFoundError)) throw err;
-        throw ApplicationFailure.create({ type: STALE_PLAN, nonRetryable: true, message: `step ${input.step.index + 1} (${input.step.playbook}) was not run: ${err.message}` });
-      });
-      await assertStillApproved(input, inventory.sources);
-      const { step } = input;
-      const workflowId = activityInfo().workflowExecution?.workflowId;
-      const requestId = requestIdOfWorkflow(workflowId ?? step.taskId);
-      if (input.notifyStart && workflowId) {
-        // Best effort: the step runs either way, and its events say it started.
-        await getClient()
-          .workflow.getHandle(workflowId)
-          .signal(stepStartedSignal, { taskId: step.taskId, agent: config.workerHost })
-          .catch((err: unknown) => console.warn(`request ${requestId}: could not tell the workflow step ${step.index + 1} started: ${String(err)}`));
-      }
-      const attempt = activityInfo().attempt;
-      const redact = await redactorFor(step);
-      const db = prisma;
-      const events = db
-        ? new EventBatcher((batch) => appendRequestEvents(db, requestId, batch), {
-            closeRetryMs: 5_000,
-            onError: (err) => console.warn(`request ${requestId}: live events not written yet (will retry): ${String(err)}`),
-          })
-        : undefined;
-      events?.push({
-        kind: 'step_status',
-        stepIndex: step.index,
-        taskId: step.taskId,
-        payload: { status: 'running', playbook: step.playbook, activity_attempt: attempt, agent: config.workerHost, ...(limitOf(step) ? { host: limitOf(step) } : {}) },
-        dedupe: `step:${step.taskId}:running:${attempt}`,
-      });
-      let tasksDone = 0;
-      heartbeat({ tasksDone });
-      // A single long task (a package install) emits no event for a while; the worker is alive all the
-      // same, so it heartbeats on a timer too. A dead worker stops heartbeating and Temporal notices.
-      const keepAlive = setInterval(() => heartbeat({ tasksDone }), HEARTBEAT_INTERVAL_MS);
-      try {
-        const run = await runningSteps.track(config.workerHost, () =>
-          runPlaybook({
-            playbookRepo: config.playbookRepo,
-            playbook: input.step.playbook,
-            inventory: inventory.sources,
-            ...(limitOf(step) ? { limit: limitOf(step) } : {}),
-            ...(step.tags?.length ? { tags: step.tags } : {}),
-            // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
-            vars: {
-              ...input.step.vars,
-              chiffon_agent: config.workerHost,
-              // Only here, at run time: the plan and the history never hold it.
-              ...(step.become && config.becomePassword ? { ansible_become_password: config.becomePassword } : {}),
-            },
-            stateDir: config.stateDir,
-            workDir: config.workDir,
-            signal: cancellationSignal(),
-            onEvent: (event) => {
-              if (event.kind === 'runner_result') heartbeat({ tasksDone: ++tasksDone });
-              events?.push(ansibleEventRecord(event, step, redact));
-            },
-          }),
-        );
-        return redactRun({ ...run, activityAttempt: attempt, ranOn: `${os.hostname()}:${process.pid}`, agent: config.workerHost }, redact);
-      } catch (err) {
-        // Temporal reports the activity as cancelled (not failed) only for a CancelledFailure.
-        if (err instanceof AnsibleRunCancelledError) throw new CancelledFailure(err.message);
-        if (err instanceof Error) err.message = redact.text(err.message);
-        throw err;
-      } finally {
-        // Every event of the run is written before the step reports (its final status comes after
-        // them), still heartbeating: with the database away, close() retries for a few seconds.
-        await events?.close();
-        clearInterval(keepAlive);
-      }
-    },
+    runStep: (input: RunStepInput): Promise<StepRunResult> => runOnce(input, 'run'),
+
+    /** The step with `--check --diff` (task id `<id>.check<n>`): changes nothing, reports what would change. */
+    checkStep: (input: RunStepInput): Promise<StepRunResult> => runOnce(input, 'check'),
 
     async analyzeFailure(playbook: string): Promise<LintFinding[]> {
       return lintPlaybook({ playbookRepo: config.playbookRepo, playbook, workDir: config.workDir });

@@ -17,6 +17,7 @@ import { playbookRoutes } from './routes/playbooks.js';
 import { requestActionRoutes } from './routes/request-actions.js';
 import { requestEventRoutes } from './routes/request-events.js';
 import { requestInputRoutes } from './routes/request-input.js';
+import { requestPreviewRoutes } from './routes/request-preview.js';
 import { requestRoutes } from './routes/requests.js';
 import { suggestionRoutes } from './routes/suggestions.js';
 
@@ -39,6 +40,7 @@ export function createApp(deps: ApiDeps) {
     .route('/', requestActionRoutes(deps))
     .route('/', requestEventRoutes(deps))
     .route('/', requestInputRoutes(deps))
+    .route('/', requestPreviewRoutes(deps))
     .route('/', auditRoutes(deps))
     .route('/', playbookRoutes(deps))
     .route('/', suggestionRoutes(deps))

@@ -48,6 +48,43 @@ const decisionSchema = z.object({
   plan_hash: z.string(),
 });
 
+const checkRunSchema = z
+  .object({
+    number: z.number().int().meta({ description: "1 for the request's first check run, then 2, 3, ..." }),
+    status: z.enum(['waiting', 'running', 'completed', 'failed', 'cancelled', 'not_run']).meta({ description: 'waiting: for the preview' }),
+    requested_by: z.string(),
+    requested_at: z.string(),
+    finished_at: z.string().nullable(),
+    plan_hash: z.string().meta({ description: 'the plan it checked' }),
+    for_current_plan: z.boolean().meta({ description: 'false once the plan changed since (a retry planned again)' }),
+    summary: z.string().meta({ description: 'e.g. "nothing would change", "3 tasks would change on 2 hosts"' }),
+    nothing_would_change: z.boolean().meta({ description: 'it completed, every task was checked and none would change' }),
+    would_change: z.number().int(),
+    hosts_changed: z.array(z.string()),
+    unchecked: z.number().int().meta({ description: 'task results not checked: their module has no check mode' }),
+    message: z.string().nullable(),
+    steps: z.array(
+      z.object({
+        index: z.number().int(),
+        task_id: z.string().meta({ description: '<step task id>.check<n>, audited as a check run' }),
+        status: z.enum(['completed', 'failed', 'cancelled', 'skipped']),
+        exit_code: z.number().int().nullable(),
+        message: z.string().nullable(),
+        audit_commit: z.string().nullable(),
+        tasks: z.array(
+          z.object({
+            task: z.string(),
+            host: z.string(),
+            status: z.enum(['ok', 'changed', 'failed', 'skipped', 'unreachable']).meta({ description: 'changed: it would change the host' }),
+            diff: z.string().nullable().meta({ description: 'what would change, as a unified diff (redacted)' }),
+            unchecked: z.string().nullable().meta({ description: 'why it could not be checked' }),
+          }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: 'CheckRun', description: 'The plan run with ansible-playbook --check --diff: it changes nothing.' });
+
 export const requestSchema = z
   .object({
     request_id: z.string(),
@@ -115,17 +152,18 @@ export const requestSchema = z
         skipped: z.array(z.object({ provider: z.string(), reason: z.string() })),
       })
       .nullable(),
-    operator_actions: z.array(z.object({ action: z.enum(['cancel', 'retry', 'resume', 'input']), by: z.string(), at: z.string() })),
+    operator_actions: z.array(z.object({ action: z.enum(['cancel', 'retry', 'resume', 'input', 'check']), by: z.string(), at: z.string() })),
     missing_inputs: z.array(z.object({ playbook: z.string(), vars: z.array(z.string()) })).nullable(),
     paused_reason: z.string().nullable(),
     error: z.object({ message: z.string(), knownServices: z.array(z.string()).optional() }).nullable(),
+    check_run: checkRunSchema.nullable().meta({ description: 'the latest check run (POST .../preview {"check": true}); null before one is asked for' }),
   })
   .meta({ id: 'Request', description: 'A request as its workflow holds it.' });
 
 export const eventSchema = z
   .object({
     seq: z.number().int(),
-    kind: z.string().meta({ description: 'request_status, step_status, play_start, task_start, task_result, stats' }),
+    kind: z.string().meta({ description: 'request_status, step_status, preview, check_run, play_start, task_start, task_result, stats; a check run\'s have payload.mode "check"' }),
     step_index: z.number().int().nullable(),
     task_id: z.string().nullable(),
     payload: z.unknown(),

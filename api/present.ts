@@ -1,6 +1,7 @@
 // The API's JSON view of a request (snake_case, as the dashboard and curl users read it).
+import { summarizeCheck } from '../domain/check-run.js';
 import { limitOf } from '../domain/fleet.js';
-import { redactPlanVars } from '../domain/redaction.js';
+import { redactPatterns, redactPlanVars } from '../domain/redaction.js';
 import { workflowIdFor, type Decision, type RequestState } from '../domain/request-state.js';
 import type { StepPreview } from '../domain/types.js';
 import type { PlaybookSuggestion } from '../generated/prisma/client.js';
@@ -57,6 +58,37 @@ function presentPreview(preview: StepPreview | undefined) {
   };
 }
 
+/** The latest check run (`--check --diff`): what would change per task and host, with diffs. */
+function presentCheckRun(state: RequestState) {
+  const run = state.checkRun;
+  if (!run) return null;
+  const summary = summarizeCheck(run);
+  return redactPatterns.value({
+    number: run.number,
+    status: run.status,
+    requested_by: run.requestedBy,
+    requested_at: run.requestedAt,
+    finished_at: run.finishedAt ?? null,
+    plan_hash: run.planHash,
+    for_current_plan: run.planHash === state.plan?.hash,
+    summary: summary.text,
+    nothing_would_change: run.status === 'completed' && summary.wouldChange === 0 && summary.unchecked === 0,
+    would_change: summary.wouldChange,
+    hosts_changed: summary.hosts,
+    unchecked: summary.unchecked,
+    message: run.message ?? null,
+    steps: run.steps.map((step) => ({
+      index: step.index,
+      task_id: step.taskId,
+      status: step.status,
+      exit_code: step.exitCode ?? null,
+      message: step.message ?? null,
+      audit_commit: step.auditCommit ?? null,
+      tasks: step.tasks.map((t) => ({ task: t.name, host: t.host, status: t.status, diff: t.diff ?? null, unchecked: t.unchecked ?? null })),
+    })),
+  });
+}
+
 export function presentRequest(state: RequestState) {
   return {
     request_id: state.requestId,
@@ -89,6 +121,7 @@ export function presentRequest(state: RequestState) {
     missing_inputs: state.missingInputs ?? null,
     paused_reason: state.pausedReason ?? null,
     error: state.error ?? null,
+    check_run: presentCheckRun(state),
   };
 }
 

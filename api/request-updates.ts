@@ -1,7 +1,7 @@
-// Sends an Update (decide, retry, resume, cancel) to a request's workflow and turns every refusal
+// Sends an Update (decide, retry, resume, cancel, check run) to a request's workflow and turns every refusal
 // into the API's answer: 400 no identity, 403 self-approval, 404 unknown request, 409 not possible
 // in its state.
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateStage, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
 import { requestStateQuery, statusSearchAttribute } from '../workflows/messages.js';
@@ -19,16 +19,39 @@ export async function sendUpdate<Args extends [unknown, ...unknown[]]>(
   try {
     return await handle.executeUpdate(update, { args });
   } catch (err) {
-    // A closed workflow takes no Update and looks "not found"; it exists, so the answer is 409.
-    if (err instanceof WorkflowNotFoundError) {
-      const description = await handle.describe().catch(() => undefined);
-      if (description) {
-        const status = description.typedSearchAttributes.get(statusSearchAttribute) ?? description.status.name.toLowerCase();
-        throw new ApiError(409, 'conflict', `request ${requestId} has ended (${status})`);
-      }
-    }
-    throw toApiError(err, requestId);
+    throw await refusalOf(err, handle, requestId);
   }
+}
+
+/**
+ * Sends an Update whose handler goes on for a while (a check run) and answers once the workflow
+ * accepted it: the request's state then, which shows the work under way.
+ */
+export async function startUpdate<Args extends [unknown, ...unknown[]]>(
+  client: Client,
+  requestId: string,
+  update: UpdateDefinition<RequestState, Args>,
+  args: Args,
+): Promise<RequestState> {
+  const handle = client.workflow.getHandle(workflowIdFor(requestId));
+  try {
+    await handle.startUpdate(update, { args, waitForStage: WorkflowUpdateStage.ACCEPTED });
+    return await handle.query(requestStateQuery);
+  } catch (err) {
+    throw await refusalOf(err, handle, requestId);
+  }
+}
+
+async function refusalOf(err: unknown, handle: WorkflowHandle, requestId: string): Promise<unknown> {
+  // A closed workflow takes no Update and looks "not found"; it exists, so the answer is 409.
+  if (err instanceof WorkflowNotFoundError) {
+    const description = await handle.describe().catch(() => undefined);
+    if (description) {
+      const status = description.typedSearchAttributes.get(statusSearchAttribute) ?? description.status.name.toLowerCase();
+      return new ApiError(409, 'conflict', `request ${requestId} has ended (${status})`);
+    }
+  }
+  return toApiError(err, requestId);
 }
 
 /**

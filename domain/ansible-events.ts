@@ -14,6 +14,7 @@
 //
 // Only what Chiffon needs is kept from a module result: the raw result can hold module arguments,
 // i.e. var values, and parsed events are streamed to progress reporting.
+import { renderAnsibleDiff } from './ansible-diff.js';
 import type { FailedTask, StepRunResult } from './types.js';
 
 export type HostStatus = StepRunResult['tasks'][number]['status'];
@@ -39,6 +40,10 @@ export type AnsibleEvent =
       action: string;
       /** Why it failed (failed and unreachable results only); already censored by `no_log`. */
       message?: string;
+      /** What it changed or, in check mode, would change (`--diff`), as a unified diff. */
+      diff?: string;
+      /** In check mode: why the task could not be checked (its module has no check mode). */
+      unchecked?: string;
     }
   | { kind: 'stats'; timestamp: string; stats: Record<string, Record<string, number>> };
 
@@ -46,6 +51,14 @@ export type AnsibleEvent =
 const MAX_MESSAGE_CHARS = 2_000;
 /** Upper bound on `tasks`: the result crosses Temporal, whose payloads are limited to a few MB. */
 const MAX_TASK_ENTRIES = 5_000;
+/** A task's diff is cut after this many characters, and a run keeps this many in all. */
+const MAX_DIFF_CHARS = 4_000;
+const MAX_RUN_DIFF_CHARS = 200_000;
+/**
+ * What a skipped result says when check mode kept a task from running: a module without check
+ * mode (AnsibleModule), and command/shell/raw, which only say they would have run.
+ */
+const NO_CHECK_MODE = /does not support check mode|would have run if not in check mode|check mode (is )?not supported/i;
 
 type Json = Record<string, unknown>;
 
@@ -60,6 +73,10 @@ function str(value: unknown): string {
 function taskRef(value: unknown): AnsibleTaskRef | undefined {
   if (!isObject(value)) return undefined;
   return { id: str(value.id), name: str(value.name), path: str(value.path) };
+}
+
+function clipDiff(text: string): string {
+  return text.length <= MAX_DIFF_CHARS ? text : `${text.slice(0, MAX_DIFF_CHARS)}\n… (${text.length - MAX_DIFF_CHARS} more characters)\n`;
 }
 
 function clip(text: string): string {
@@ -93,6 +110,20 @@ export function failureMessage(result: Json): string {
   }
   if (!message && typeof result.rc === 'number') message = `exit code ${result.rc}`;
   return clip(message || 'failed without a message');
+}
+
+/** Why check mode skipped a task; undefined for other skips (a `when`, a tag). */
+function uncheckedReason(result: Json): string | undefined {
+  if (typeof result.msg === 'string' && NO_CHECK_MODE.test(result.msg)) return result.msg;
+  // raw skips without a word in check mode.
+  if (/^(ansible\.builtin\.)?raw$/.test(str(result.action)) && !('skip_reason' in result)) return 'raw would have run if not in check mode';
+  return undefined;
+}
+
+/** A result's diff; a loop's is in its items' results. */
+function diffOf(result: Json): string {
+  const items = Array.isArray(result.results) ? result.results.filter(isObject) : [];
+  return [result, ...items].map((r) => ('diff' in r ? renderAnsibleDiff(r.diff) : '')).join('');
 }
 
 const RESULT_STATUS: Record<string, HostStatus> = {
@@ -137,6 +168,12 @@ export function parseAnsibleEventLine(line: string): AnsibleEvent | null {
       const status = RESULT_STATUS[data._event] ?? (result.changed === true ? 'changed' : 'ok');
       const event: AnsibleEvent = { kind: 'runner_result', timestamp, task, host, status, action: str(result.action) };
       if (status === 'failed' || status === 'unreachable') event.message = failureMessage(result);
+      if (status === 'skipped') {
+        const unchecked = uncheckedReason(result);
+        if (unchecked) event.unchecked = unchecked;
+      }
+      const diff = diffOf(result);
+      if (diff) event.diff = clipDiff(diff);
       return event;
     }
     case 'v2_playbook_on_stats': {
@@ -180,6 +217,7 @@ export class AnsibleRunCollector {
   private stats: Record<string, Record<string, number>> | undefined;
   private play = 0;
   private seq = 0;
+  private diffChars = 0;
 
   add(event: AnsibleEvent): void {
     switch (event.kind) {
@@ -190,7 +228,13 @@ export class AnsibleRunCollector {
         const seq = this.seq++;
         this.lastSeq.set(`${this.play}\u0000${event.host}`, seq);
         if (this.tasks.length < MAX_TASK_ENTRIES) {
-          this.tasks.push({ name: event.task.name, host: event.host, status: event.status });
+          this.tasks.push({
+            name: event.task.name,
+            host: event.host,
+            status: event.status,
+            ...(event.diff ? { diff: this.keptDiff(event.diff) } : {}),
+            ...(event.unchecked ? { unchecked: event.unchecked } : {}),
+          });
         }
         if (event.status === 'failed' || event.status === 'unreachable') {
           this.problems.push({
@@ -210,6 +254,11 @@ export class AnsibleRunCollector {
       case 'task_start':
         return;
     }
+  }
+
+  private keptDiff(diff: string): string {
+    this.diffChars += diff.length;
+    return this.diffChars <= MAX_RUN_DIFF_CHARS ? diff : `(diff not kept: this run's diffs passed ${MAX_RUN_DIFF_CHARS} characters)\n`;
   }
 
   summary(): AnsibleRunSummary {

@@ -1,4 +1,5 @@
 // The state of one request as the workflow keeps it and the API shows it.
+import type { CheckRun } from './check-run.js';
 import type { Intent, LintFinding, Plan, ProviderDecision, StepPreview, StepRunResult, StepStatus } from './types.js';
 
 export type RequestStatus =
@@ -62,7 +63,7 @@ export interface RequestState {
   /** Earlier decisions, when a retry needed a new approval. */
   previousDecisions: Decision[];
   /** Who asked for a cancel, retry or resume, and when. */
-  operatorActions: { action: 'cancel' | 'retry' | 'resume' | 'input'; by: string; at: string }[];
+  operatorActions: { action: 'cancel' | 'retry' | 'resume' | 'input' | 'check'; by: string; at: string }[];
   /** Required variables nothing could fill, while the request needs input: per playbook. */
   missingInputs?: { playbook: string; vars: string[] }[];
   /** Who cancelled the request, when it was cancelled through Chiffon. */
@@ -75,6 +76,8 @@ export interface RequestState {
   error?: { message: string; knownServices?: string[] };
   /** The plan's preflight: Ansible's view of each step (by step index), once it is done. */
   preview?: { status: 'running' | 'ready' | 'unrunnable'; steps: StepPreview[] };
+  /** The latest check run (`--check --diff`, on demand): what would change; earlier ones are audited. */
+  checkRun?: CheckRun;
 }
 
 export interface RequestInput {
@@ -136,6 +139,8 @@ export interface TaskAuditInput {
   outcome: string;
   run?: StepRunResult;
   findings?: LintFinding[];
+  /** A check run (`--check --diff`) is audited as such, never as a deployment; absent: a run. */
+  mode?: 'check';
 }
 
 /** Workflow ids are readable in the Temporal UI: `request-<request id>`. */

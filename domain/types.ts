@@ -202,8 +202,8 @@ export interface StepRunResult {
   resources: ResourceUsage;
   /** Per-host totals from the play recap: {host: {ok, changed, failures, ...}}. */
   stats: Record<string, Record<string, number>>;
-  /** Names of the tasks that ran, in order. */
-  tasks: { name: string; host: string; status: 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable' }[];
+  /** The tasks that ran, per host, in order; `diff` with `--diff`, `unchecked` in check mode (see AnsibleEvent). */
+  tasks: { name: string; host: string; status: 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable'; diff?: string; unchecked?: string }[];
   failedTasks: FailedTask[];
   /** The last lines of stderr (ansible's own errors, e.g. a syntax error). */
   stderrTail: string;

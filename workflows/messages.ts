@@ -24,6 +24,12 @@ export const cancelUpdate = defineUpdate<RequestState, [OperatorAction]>('cancel
 /** Resume a request paused for low capacity, without waiting for capacity to return. */
 export const resumeUpdate = defineUpdate<RequestState, [OperatorAction]>('resume');
 
+/**
+ * Run the pending plan with `--check --diff` (a dry run that changes nothing). Accepted at once; the
+ * check run goes on in the workflow (`state.checkRun`), and an approval meanwhile waits for it.
+ */
+export const checkRunUpdate = defineUpdate<RequestState, [OperatorAction]>('checkRun');
+
 /** Sent by a step that had to wait (its host offline or busy) the moment its agent starts it. */
 export const stepStartedSignal = defineSignal<[{ taskId: string; agent?: string }]>('stepStarted');
 
@@ -40,6 +46,7 @@ export const Refused = {
   alreadyEnded: 'AlreadyEnded',
   notNeedingInput: 'NotNeedingInput',
   selfApproval: 'SelfApproval',
+  checkRunGoing: 'CheckRunGoing',
 } as const;
 
 /** Search attributes registered by temporal-dev.sh: the Temporal UI lists requests by them. */

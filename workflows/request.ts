@@ -5,6 +5,7 @@
 import {
   ActivityCancellationType,
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -30,10 +31,13 @@ import {
   type RequestStatus,
   type StepState,
 } from '../domain/request-state.js';
+import { CHECK_RUN_ACTIVE, describeCheckStep, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue, limitOf } from '../domain/fleet.js';
 import type { LintFinding, Plan, PlanStep, StepPreview, StepRunResult } from '../domain/types.js';
+import { checkPlan } from './check-run.js';
 import {
   cancelUpdate,
+  checkRunUpdate,
   decideUpdate,
   provideInputUpdate,
   planReadyUpdate,
@@ -285,11 +289,33 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     },
   );
 
+  // A check run goes on beside the wait for a decision, in a scope under the request's work, so a
+  // cancel stops it too. Only a plan waiting for approval is checked, one check run at a time.
+  const checkRunning = () => state.checkRun !== undefined && CHECK_RUN_ACTIVE.includes(state.checkRun.status);
+  setHandler(
+    checkRunUpdate,
+    async (action: OperatorAction) => {
+      recordAction('check', action);
+      const deps = { state, plan: plan!, audit: auditCheck, record: () => records.recordRequest(state) };
+      await new CancellationScope({ cancellable: true, parent: work }).run(() => checkPlan(deps, (state.checkRun?.number ?? 0) + 1, action.by.trim()));
+      return state;
+    },
+    {
+      validator: (action: OperatorAction) => {
+        requireIdentity(action.by, 'a check run');
+        if (state.status !== 'pending_approval' || !plan) {
+          refuse(Refused.notPendingApproval, `request ${state.requestId} is ${state.status}: only a plan waiting for approval is checked`);
+        }
+        if (checkRunning()) refuse(Refused.checkRunGoing, `check run ${state.checkRun!.number} of request ${state.requestId} is still going`);
+      },
+    },
+  );
+
   // The request's work runs in its own scope, so a cancel Update (with who asked) can stop it just
   // like a cancellation of the whole workflow from the Temporal UI or CLI.
   const rootScope = CancellationScope.current();
   try {
-    return await work.run(async () => {
+    const ended = await work.run(async () => {
       // 1-2. Decompose and plan, grounded in the playbooks and inventory that really exist.
       setCurrentDetails('Planning the request');
       const decomposition = await planning.decompose(input.message);
@@ -340,11 +366,15 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         retryRequest = undefined;
       }
     });
+    // A check run asked for just before the request ended (a rejection) finishes and is audited.
+    await condition(allHandlersFinished);
+    return ended;
   } catch (err) {
     if (!isCancellation(err)) throw err;
     await CancellationScope.nonCancellable(() => finishCancelled());
     // Cancelled from outside: end as Canceled in Temporal. Cancelled by the Update: end normally.
     if (rootScope.consideredCancelled) throw err;
+    await condition(allHandlersFinished);
     return state;
   }
 
@@ -439,6 +469,8 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       setCurrentDetails(`Rejected by ${decision.approver}`);
       return 'ended';
     }
+    // The run waits for a check run (its dry run on the same hosts) to end.
+    await condition(() => !checkRunning());
     if (preflighted && !(await preflighted)) {
       state.error = { message: `the approval by ${decision.approver} is void: ${state.error?.message ?? 'the plan cannot run'}` };
       return 'unrunnable';
@@ -634,5 +666,33 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       ],
     );
     stepState.auditCommit = audited.commit;
+  }
+
+  /** A checked step's record: its own task id, audited as a check run. */
+  async function auditCheck(step: PlanStep, checked: CheckStep, run?: StepRunResult): Promise<string> {
+    const audited = await audits.auditTask.executeWithOptions(
+      { ...auditOptions, summary: `audit check of step ${step.index + 1}: ${step.playbook} ${checked.status}` },
+      [
+        {
+          requestId: state.requestId,
+          planId: plan!.planId,
+          step: {
+            index: step.index,
+            taskId: checked.taskId,
+            playbook: step.playbook,
+            service: step.service,
+            ...(limitOf(step) ? { host: limitOf(step) } : {}),
+            ...(step.agent ? { agent: step.agent } : {}),
+          },
+          attempt: state.steps[step.index]?.attempt ?? 1,
+          ...(state.decomposition ? { decomposition: state.decomposition } : {}),
+          status: checked.status,
+          outcome: describeCheckStep(checked, run),
+          ...(run ? { run } : {}),
+          mode: 'check',
+        },
+      ],
+    );
+    return audited.commit;
   }
 }

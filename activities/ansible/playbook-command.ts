@@ -13,6 +13,8 @@ export interface PlaybookCommand {
   varsFile: string;
   /** The playbook's absolute path. */
   playbookPath: string;
+  /** A check run: `--check --diff`, Ansible's dry run, which reports what would change. */
+  check?: boolean;
 }
 
 /** ansible-playbook's arguments for `command`, before any mode flag (--list-tasks, --check). */
@@ -23,6 +25,7 @@ export function playbookArgs(command: PlaybookCommand): string[] {
     ...(command.tags && command.tags.length > 0 ? [`--tags=${command.tags.join(',')}`] : []),
     '-e',
     `@${command.varsFile}`,
+    ...(command.check ? ['--check', '--diff'] : []),
     command.playbookPath,
   ];
 }

@@ -30,6 +30,8 @@ export interface RunPlaybookOptions {
   limit?: string;
   /** Runs only the tasks with these tags (`--tags a,b`); none or empty: every task. */
   tags?: string[];
+  /** Ansible's check mode with diffs (`--check --diff`): nothing changes, what would is reported. */
+  check?: boolean;
   /** Extra vars, passed as data (never templated). Values may be secrets: they only go to a 0600 file. */
   vars: Record<string, unknown>;
   /** Passed to the playbook as `chiffon_state_dir`. */
@@ -139,7 +141,7 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
         ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
         '--',
         ansiblePlaybook,
-        ...playbookArgs({ inventorySources, ...(options.limit ? { limit: options.limit } : {}), ...(options.tags ? { tags: options.tags } : {}), varsFile, playbookPath }),
+        ...playbookArgs({ inventorySources, ...(options.limit ? { limit: options.limit } : {}), ...(options.tags ? { tags: options.tags } : {}), ...(options.check ? { check: true } : {}), varsFile, playbookPath }),
       ],
       {
         cwd: repo,

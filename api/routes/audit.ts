@@ -49,6 +49,7 @@ const taskAnswer = z.object({
     request_id: z.string(),
     plan_id: z.string(),
     step_index: z.number().int(),
+    mode: z.enum(['run', 'check']).meta({ description: 'check: a dry run (--check --diff) that changed nothing' }),
     playbook: z.string(),
     status: z.string(),
     outcome: z.string().nullable(),
@@ -89,6 +90,8 @@ export function auditRoutes({ prisma, config }: ApiDeps) {
         // creation time stands in.
         const where: Prisma.TaskWhereInput = {
           status: 'failed',
+          // A check run that failed changed nothing: it is no failed deployment.
+          mode: 'run',
           OR: [{ finishedAt: { gte: since } }, { finishedAt: null, createdAt: { gte: since } }],
           ...(query.service ? { service: query.service } : {}),
           ...(query.playbook ? { playbook: query.playbook } : {}),
@@ -159,6 +162,7 @@ export function auditRoutes({ prisma, config }: ApiDeps) {
             request_id: task.requestId,
             plan_id: task.planId,
             step_index: task.stepIndex,
+            mode: task.mode,
             playbook: task.playbook,
             status: task.status,
             outcome: task.outcome,

@@ -130,7 +130,8 @@ export async function runUntilCancelled(onStarted?: () => void): Promise<never> 
 
 /**
  * The full set of Chiffon activities, mocked. Defaults: decompose finds FAKE_INTENTS, plan returns
- * fakePlan(), refreshPlan returns the plan unchanged, every step's preview is clean, every step succeeds, there is always capacity,
+ * fakePlan(), refreshPlan returns the plan unchanged, every step's preview is clean, every step succeeds (and
+ * its check run would change one task), there is always capacity,
  * analysis finds FAKE_FINDINGS, audits return a fake commit. `overrides` replace any of them.
  */
 export function mockActivities(overrides: Partial<ChiffonActivities> = {}): MockedActivities {
@@ -147,6 +148,10 @@ export function mockActivities(overrides: Partial<ChiffonActivities> = {}): Mock
     },
     async runStep(input: RunStepInput) {
       return succeededRun(input.step.playbook);
+    },
+    async checkStep(input: RunStepInput) {
+      // A dry run: the same tasks, reported as what would change.
+      return { ...succeededRun(input.step.playbook), tasks: [{ name: `${input.step.playbook}: apply`, host: 'localhost', status: 'changed' as const, diff: '--- before\n+++ after\n@@ -1 +1 @@\n-a\n+b\n' }] };
     },
     async analyzeFailure(_playbook: string) {
       return structuredClone(FAKE_FINDINGS);

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "tasks" ADD COLUMN     "mode" TEXT NOT NULL DEFAULT 'run';
