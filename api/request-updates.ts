@@ -1,7 +1,7 @@
 // Sends an Update (decide, retry, resume, cancel, check run) to a request's workflow and turns every refusal
 // into the API's answer: 400 no identity, 403 self-approval, 404 unknown request, 409 not possible
 // in its state.
-import { WorkflowNotFoundError, WorkflowUpdateStage, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
 import { requestStateQuery, statusSearchAttribute } from '../workflows/messages.js';
@@ -18,25 +18,6 @@ export async function sendUpdate<Args extends [unknown, ...unknown[]]>(
   const handle = client.workflow.getHandle(workflowIdFor(requestId));
   try {
     return await handle.executeUpdate(update, { args });
-  } catch (err) {
-    throw await refusalOf(err, handle, requestId);
-  }
-}
-
-/**
- * Sends an Update whose handler goes on for a while (a check run) and answers once the workflow
- * accepted it: the request's state then, which shows the work under way.
- */
-export async function startUpdate<Args extends [unknown, ...unknown[]]>(
-  client: Client,
-  requestId: string,
-  update: UpdateDefinition<RequestState, Args>,
-  args: Args,
-): Promise<RequestState> {
-  const handle = client.workflow.getHandle(workflowIdFor(requestId));
-  try {
-    await handle.startUpdate(update, { args, waitForStage: WorkflowUpdateStage.ACCEPTED });
-    return await handle.query(requestStateQuery);
   } catch (err) {
     throw await refusalOf(err, handle, requestId);
   }

@@ -1,21 +1,22 @@
 // A check run of the pending plan (the checkRun Update): each step with `ansible-playbook --check
 // --diff` on the agent that would run it, its events streamed, each step audited as a check run.
 // Every step is checked, also after one failed: the person asked what the whole plan would do.
-import { ActivityFailure, CancellationScope, condition, isCancellation, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, CancellationScope, condition, isCancellation, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { ChiffonActivities } from '../activities/index.js';
 import { checkTaskId, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue } from '../domain/fleet.js';
 import type { RequestState } from '../domain/request-state.js';
 import type { Plan, PlanStep, StepRunResult } from '../domain/types.js';
 
-// Like a step: never retried after ansible ran (a failed check is a result), heartbeating so a
-// dead worker is noticed in seconds. An agent that does not take it within minutes fails the
+// Like a step: a failed check is a result, not retried; a dead worker is noticed in seconds by its
+// heartbeats; a cancel waits until the process tree stopped. An agent that does not take it within minutes fails the
 // step: nobody waits hours for a dry run.
 const checkOptions: ActivityOptions = {
   startToCloseTimeout: '2 hours',
   scheduleToStartTimeout: '5 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 3 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
 const checks = proxyActivities<ChiffonActivities>(checkOptions);
 
@@ -28,10 +29,9 @@ export interface CheckRunDeps {
   record: () => Promise<void>;
 }
 
-/** Runs check run `number` of the plan; the outcome is in `state.checkRun`. */
-export async function checkPlan({ state, plan, audit, record }: CheckRunDeps, number: number, by: string): Promise<void> {
-  const checkRun: CheckRun = { number, status: 'waiting', requestedBy: by, requestedAt: new Date().toISOString(), planHash: plan.hash, steps: [] };
-  state.checkRun = checkRun;
+/** Runs `checkRun` (the request's `state.checkRun`, waiting) over the plan, and records how it went. */
+export async function checkPlan({ state, plan, audit, record }: CheckRunDeps, checkRun: CheckRun): Promise<void> {
+  const { number } = checkRun;
   try {
     // The preview says whether the plan can run at all; a check run waits for it.
     await condition(() => state.preview?.status !== 'running');

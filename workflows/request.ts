@@ -5,7 +5,6 @@
 import {
   ActivityCancellationType,
   ActivityFailure,
-  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -31,7 +30,7 @@ import {
   type RequestStatus,
   type StepState,
 } from '../domain/request-state.js';
-import { CHECK_RUN_ACTIVE, describeCheckStep, type CheckStep } from '../domain/check-run.js';
+import { CHECK_RUN_ACTIVE, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue, limitOf } from '../domain/fleet.js';
 import type { LintFinding, Plan, PlanStep, StepPreview, StepRunResult } from '../domain/types.js';
 import { checkPlan } from './check-run.js';
@@ -290,14 +289,21 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
   );
 
   // A check run goes on beside the wait for a decision, in a scope under the request's work, so a
-  // cancel stops it too. Only a plan waiting for approval is checked, one check run at a time.
+  // cancel stops it too. Only a plan waiting for approval is checked, one check run at a time. The
+  // Update answers at once; the workflow ends only after the check run it started.
   const checkRunning = () => state.checkRun !== undefined && CHECK_RUN_ACTIVE.includes(state.checkRun.status);
+  let checking: Promise<void> = Promise.resolve();
   setHandler(
     checkRunUpdate,
-    async (action: OperatorAction) => {
+    (action: OperatorAction) => {
       recordAction('check', action);
+      const by = action.by.trim();
+      const checkRun: CheckRun = { number: (state.checkRun?.number ?? 0) + 1, status: 'waiting', requestedBy: by, requestedAt: new Date().toISOString(), planHash: plan!.hash, steps: [] };
+      state.checkRun = checkRun;
       const deps = { state, plan: plan!, audit: auditCheck, record: () => records.recordRequest(state) };
-      await new CancellationScope({ cancellable: true, parent: work }).run(() => checkPlan(deps, (state.checkRun?.number ?? 0) + 1, action.by.trim()));
+      checking = new CancellationScope({ cancellable: true, parent: work }).run(() => checkPlan(deps, checkRun)).catch((err: unknown) => {
+        if (!isCancellation(err)) throw err;
+      });
       return state;
     },
     {
@@ -367,14 +373,14 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       }
     });
     // A check run asked for just before the request ended (a rejection) finishes and is audited.
-    await condition(allHandlersFinished);
+    await checking;
     return ended;
   } catch (err) {
     if (!isCancellation(err)) throw err;
     await CancellationScope.nonCancellable(() => finishCancelled());
     // Cancelled from outside: end as Canceled in Temporal. Cancelled by the Update: end normally.
+    await checking;
     if (rootScope.consideredCancelled) throw err;
-    await condition(allHandlersFinished);
     return state;
   }
 

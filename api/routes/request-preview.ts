@@ -10,7 +10,7 @@ import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { answer, docs, errors, requestSchema } from '../openapi.js';
 import { presentRequest } from '../present.js';
-import { requesterOf, startUpdate } from '../request-updates.js';
+import { requesterOf, sendUpdate } from '../request-updates.js';
 import { jsonBody } from '../validation.js';
 
 const previewBody = z.object({
@@ -41,7 +41,7 @@ export function requestPreviewRoutes(deps: ApiDeps) {
           role,
         });
       }
-      const state = await startUpdate(deps.client, requestId, checkRunUpdate, [{ by: name }]);
+      const state = await sendUpdate(deps.client, requestId, checkRunUpdate, [{ by: name }]);
       return c.json(presentRequest(state), 202);
     },
   );

@@ -11,7 +11,9 @@ import { STALE_PLAN, type DecisionInput, type OperatorAction, type RequestInput 
 import type { Plan } from '../../domain/types.js';
 import { hostTaskQueue } from '../../domain/fleet.js';
 import {
+  cancelUpdate,
   capacityChangedSignal,
+  checkRunUpdate,
   decideUpdate,
   provideInputUpdate,
   Refused,
@@ -816,6 +818,158 @@ describe('request workflow: the preflight (MOCKED previewPlan)', () => {
       expect(ended.error?.message).toBe('the approval by alice is void: step 2 (kuma-config-update.yml): --tags sonarr selects no task of site.yml');
       expect(acts.stepRuns()).toEqual([]);
       expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
+    });
+  });
+});
+
+describe('request workflow: check runs (MOCKED checkStep)', () => {
+  const check = (handle: RequestHandle, by = 'bob') => handle.executeUpdate(checkRunUpdate, { args: [{ by }] });
+  const checkIds = (n: number) => TASK_IDS.map((id) => `${id}.check${n}`);
+
+  it('checks every step of the pending plan in order, audits each as a check run, and leaves the request waiting', async () => {
+    const acts = mockActivities();
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      // Answered at once: the check run goes on in the workflow.
+      expect((await check(handle)).checkRun).toMatchObject({ number: 1, status: 'waiting', steps: [] });
+      const checked = await waitForState(handle, (s) => s.checkRun?.status === 'completed', 'the check run done');
+      expect(checked.status).toBe('pending_approval');
+      expect(checked.checkRun).toMatchObject({ number: 1, requestedBy: 'bob', planHash: PLAN.hash });
+      expect(checked.checkRun!.steps.map((s) => [s.taskId, s.status, s.tasks[0]?.status, s.auditCommit])).toEqual(
+        checkIds(1).map((id) => [id, 'completed', 'changed', `commit-${id}-completed`]),
+      );
+      expect(checked.checkRun!.steps[0]!.tasks[0]!.diff).toContain('+b');
+      expect(acts.calls.filter((c) => c.name === 'checkStep').map((c) => (c.args[0] as { step: { taskId: string } }).step.taskId)).toEqual(checkIds(1));
+      expect(acts.audits().map((a) => [a.step.taskId, a.mode, a.outcome])).toEqual(checkIds(1).map((id) => [id, 'check', 'check: 1 task would change on 1 host']));
+      expect(checked.operatorActions.map((a) => [a.action, a.by])).toEqual([['check', 'bob']]);
+      expect(acts.stepRuns()).toEqual([]);
+      // Recorded when it started and when it ended: the stream shows both.
+      // (The preview, done meanwhile, may also have recorded it waiting for that preview.)
+      expect(changesOf(acts.records().flatMap((r) => (r.checkRun && r.checkRun.status !== 'waiting' ? [r.checkRun.status] : [])))).toEqual(['running', 'completed']);
+
+      // A second check run is a new one; the approval then runs the plan for real.
+      await check(handle, 'alice');
+      await waitForState(handle, (s) => s.checkRun?.number === 2 && s.checkRun.status === 'completed', 'the second check run');
+      await approve(handle);
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      expect(acts.stepRuns().map((s) => s.step.taskId)).toEqual(TASK_IDS);
+      expect(auditSummary(acts)).toEqual([...checkIds(1), ...checkIds(2)].map((id) => `${id}:completed:1`).concat(TASK_IDS.map((id) => `${id}:completed:1`)));
+    });
+  });
+
+  it('refuses a check run without an identity, beside another one, or once the request runs', async () => {
+    const held = deferred();
+    const running = deferred();
+    const acts = mockActivities({
+      async checkStep(input) {
+        await held.promise;
+        return mockActivities().checkStep(input);
+      },
+      async runStep(input) {
+        await running.promise;
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      try {
+        await expectRefused(check(handle, ' '), Refused.identityRequired);
+        await check(handle);
+        await waitForState(handle, (s) => s.checkRun?.status === 'running', 'the check run running');
+        await expectRefused(check(handle, 'alice'), Refused.checkRunGoing);
+        // Refused Updates leave no trace in the history.
+        expect(await acceptedUpdates(handle)).toEqual(['planReady', 'checkRun']);
+        held.resolve();
+        await waitForState(handle, (s) => s.checkRun?.status === 'completed', 'the check run done');
+        // A check run never goes beside the real run.
+        await approve(handle);
+        await waitForState(handle, (s) => s.steps[0]?.status === 'running', 'the first step running');
+        await expectRefused(check(handle), Refused.notPendingApproval);
+      } finally {
+        // A failed expectation must not leave the worker waiting on an activity.
+        held.resolve();
+        running.resolve();
+      }
+      expect((await handle.result()).status).toBe('completed');
+    });
+  });
+
+  it('holds an approval given during a check run until the check run ended', async () => {
+    const held = deferred();
+    const acts = mockActivities({
+      async checkStep(input) {
+        if (input.step.index === 1) await held.promise;
+        return mockActivities().checkStep(input);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await check(handle);
+      await waitForState(handle, (s) => s.checkRun?.steps.length === 1, 'the first step checked');
+      expect((await approve(handle)).status).toBe('running');
+      await waitForState(handle, (s) => s.decision?.approved === true, 'the approval');
+      expect(acts.stepRuns()).toEqual([]);
+      held.resolve();
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      expect(final.checkRun?.status).toBe('completed');
+      const names = acts.names();
+      expect(names.lastIndexOf('checkStep')).toBeLessThan(names.indexOf('runStep'));
+    });
+  });
+
+  it('a check run that fails on one step goes on with the others and says so', async () => {
+    const acts = mockActivities({
+      async checkStep(input) {
+        return input.step.index === 0 ? failedRun(input.step.playbook) : mockActivities().checkStep(input);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await check(handle);
+      const done = await waitForState(handle, (s) => s.checkRun?.status === 'failed', 'the failed check run');
+      expect(done.checkRun!.steps.map((s) => s.status)).toEqual(['failed', 'completed', 'completed']);
+      expect(done.checkRun!.message).toBe(`step 1: check failed at task "${PLAN.steps[0]!.playbook}: apply" on localhost: boom`);
+      expect(done.status).toBe('pending_approval');
+    });
+  });
+
+  it('a cancel stops the check run: the step being checked is audited cancelled, and so is the request', async () => {
+    const started = deferred();
+    const acts = mockActivities({
+      checkStep: () => runUntilCancelled(() => started.resolve()),
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await check(handle);
+      await started.promise;
+      await handle.executeUpdate(cancelUpdate, { args: [{ by: 'alice' }] });
+      const final = await handle.result();
+      expect(final.status).toBe('cancelled');
+      expect(final.checkRun).toMatchObject({ status: 'cancelled', steps: [{ taskId: `${TASK_IDS[0]}.check1`, status: 'cancelled' }] });
+      expect(acts.audits().filter((a) => a.mode === 'check').map((a) => `${a.step.taskId}:${a.status}`)).toEqual([`${TASK_IDS[0]}.check1:cancelled`]);
+    });
+  });
+
+  it('a rejection during a check run ends the request once the check run is done and audited', async () => {
+    const held = deferred();
+    const acts = mockActivities({
+      async checkStep(input) {
+        await held.promise;
+        return mockActivities().checkStep(input);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await check(handle);
+      await waitForState(handle, (s) => s.checkRun?.status === 'running', 'the check run running');
+      await approve(handle, { approved: false, approver: 'alice' });
+      held.resolve();
+      const final = await handle.result();
+      expect(final.status).toBe('rejected');
+      expect(final.checkRun?.status).toBe('completed');
+      expect(acts.audits().filter((a) => a.mode === 'check')).toHaveLength(3);
     });
   });
 });
