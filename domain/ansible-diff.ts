@@ -2,7 +2,7 @@
 // prints. A result carries one diff or a list: each with `before`/`after` (text, or a mapping such as
 // the file module's {path, state}), optional headers, `prepared` text a module rendered itself
 // (apt, git), or a note that the content was binary or too large to compare.
-import { structuredPatch } from 'diff';
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 
 type Json = Record<string, unknown>;
 
@@ -35,12 +35,7 @@ function renderOne(diff: Json): string {
     if (before !== after) {
       const beforeHeader = typeof diff.before_header === 'string' ? `before: ${diff.before_header}` : 'before';
       const afterHeader = typeof diff.after_header === 'string' ? `after: ${diff.after_header}` : 'after';
-      const patch = structuredPatch(beforeHeader, afterHeader, before, after, '', '', { context: 3 });
-      const lines = [`--- ${beforeHeader}`, `+++ ${afterHeader}`];
-      for (const hunk of patch.hunks) {
-        lines.push(`@@ -${hunk.oldStart},${hunk.oldLines} +${hunk.newStart},${hunk.newLines} @@`, ...hunk.lines);
-      }
-      parts.push(`${lines.join('\n')}\n`);
+      parts.push(createTwoFilesPatch(beforeHeader, afterHeader, before, after, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY }));
     }
   }
   if (typeof diff.prepared === 'string' && diff.prepared.length > 0) parts.push(diff.prepared.endsWith('\n') ? diff.prepared : `${diff.prepared}\n`);

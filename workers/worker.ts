@@ -40,15 +40,15 @@ export async function createChiffonWorker({ connection, config, prisma, llm = lo
 
 /**
  * A host worker: the plan steps of one agent (`config.workerHost`), on that agent's own task queue.
- * Each step is a whole ansible-playbook process tree: a few at a time; the rest wait in the queue.
+ * Each step (or its check run) is a whole ansible-playbook process tree: a few at a time; the rest wait in the queue.
  */
 export async function createHostWorker({ connection, config, prisma }: Omit<ChiffonWorkerOptions, 'llm' | 'workflowBundle'>): Promise<Worker> {
-  const { runStep } = createStepActivities(config, prisma);
+  const { runStep, checkStep } = createStepActivities(config, prisma);
   return Worker.create({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: hostTaskQueue(config.taskQueue, config.workerHost),
-    activities: { runStep },
+    activities: { runStep, checkStep },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps,
     maxHeartbeatThrottleInterval: '2 seconds',
   });

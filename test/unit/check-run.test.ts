@@ -20,6 +20,8 @@ describe('renderAnsibleDiff', () => {
     expect(text).toContain('-    "state": "absent"');
     expect(text).toContain('+    "state": "directory"');
     expect(renderAnsibleDiff({ before: 'same\n', after: 'same\n' })).toBe('');
+    // A new file: the old side is empty (`-0,0`, as diff and difflib write it).
+    expect(renderAnsibleDiff({ before: '', after: 'x\n', after_header: '/etc/new' })).toBe('--- before\n+++ after: /etc/new\n@@ -0,0 +1,1 @@\n+x\n');
     expect(renderAnsibleDiff([{ before_header: 'attrs', after_header: 'attrs' }])).toBe('');
   });
 
