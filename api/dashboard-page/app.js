@@ -440,10 +440,31 @@ function renderDecision(request) {
   $('approve-button').disabled = Boolean(pending && previewing);
   $('approve-button').title = previewing ? 'waiting for the preview of what will run' : '';
   $('plan-hash').textContent = shortHash(request.plan?.hash, 16);
+  renderCheckSummary(request);
   const decisions = [...(request.previous_decisions ?? []), ...(request.decision ? [request.decision] : [])];
   const summary = decisions.map((d) => describeDecision(d));
   if (summary.length === 0 && !pending) summary.push(el('p', { className: 'hint', text: 'no decision' }));
   $('decision-summary').replaceChildren(...summary);
+}
+
+/** The latest check run in one line; while it runs, Check is not offered again. */
+function renderCheckSummary(request) {
+  const check = request.check_run;
+  const going = check && (check.status === 'waiting' || check.status === 'running');
+  $('check-button').disabled = Boolean(going);
+  const line = $('check-summary');
+  show(line, Boolean(check));
+  if (!check) return;
+  line.dataset.status = check.status;
+  const stale = check.for_current_plan ? '' : ' (of an earlier plan)';
+  line.textContent = `Check run ${check.number} by ${check.requested_by}${stale}: ${check.summary}`;
+}
+
+async function checkPlan() {
+  const id = view.current?.id;
+  if (!id) return;
+  const request = await withButton($('check-button'), 'detail-error', () => api('POST', `/requests/${encodeURIComponent(id)}/preview`, { check: true }));
+  if (request) renderRequest(request);
 }
 
 function describeDecision(decision) {
@@ -525,6 +546,9 @@ function stepCard(step) {
       el('summary', { testid: 'preview-summary' }),
       el('div', { testid: 'preview-hosts', className: 'hint' }),
       el('ol', { testid: 'preview-tasks', className: 'preview-tasks' })),
+    el('details', { className: 'check', testid: 'step-check', hidden: '' },
+      el('summary', { testid: 'check-step-summary' }),
+      el('ol', { testid: 'check-tasks', className: 'check-tasks' })),
     el('div', { className: 'step-timing hint', testid: 'step-timing' }),
     el('div', { className: 'banner error', testid: 'step-failure', hidden: '' }),
     el('ol', { className: 'events', testid: 'step-events' }),
@@ -562,6 +586,26 @@ function renderPreview(card, preview) {
         task.tags.length ? el('span', { className: 'hint', text: ` [${task.tags.join(', ')}]` }) : null)));
 }
 
+/** What the step's check run found: the tasks that would change (with their diffs) or were not checked. */
+function renderCheckStep(card, check, index) {
+  const details = $('step-check', card);
+  const step = check?.steps.find((s) => s.index === index);
+  show(details, Boolean(step));
+  if (!step) return;
+  const changed = step.tasks.filter((t) => t.status === 'changed');
+  const unchecked = step.tasks.filter((t) => t.unchecked);
+  details.dataset.status = step.status;
+  const parts = [changed.length ? `${changed.length} task result(s) would change` : 'nothing would change'];
+  if (unchecked.length) parts.push(`${unchecked.length} not checked`);
+  if (step.message) parts.push(step.message);
+  $('check-step-summary', card).textContent = `check: ${parts.join(' · ')}`;
+  $('check-tasks', card).replaceChildren(
+    ...[...changed, ...unchecked].map((task) =>
+      el('li', { testid: 'check-task', data: { status: task.status, host: task.host } },
+        el('span', { text: `${task.task} on ${task.host}: ${task.unchecked ? `not checked (${task.unchecked})` : 'would change'}` }),
+        task.diff ? el('pre', { className: 'diff', testid: 'check-diff', text: task.diff }) : null)));
+}
+
 function cardOf(index) {
   return $('steps').querySelector(`[data-step-index="${Number(index)}"]`);
 }
@@ -585,6 +629,7 @@ function updateStepCard(planStep, runStep) {
   if (runStep?.exit_code !== null && runStep?.exit_code !== undefined) timing.push(`exit ${runStep.exit_code}`);
   $('step-timing', card).textContent = timing.join(' · ');
   renderPreview(card, planStep.preview);
+  renderCheckStep(card, view.current.request?.check_run, planStep.index);
   if (runStep && STEP_ENDED.includes(status)) void loadAudit(card, runStep);
 }
 
@@ -681,7 +726,7 @@ function receive(event) {
   current.lastSeq = event.seq;
   current.events.push(event);
   renderEvent(event);
-  if (event.kind === 'request_status' || event.kind === 'step_status' || event.kind === 'preview') scheduleRefresh();
+  if (['request_status', 'step_status', 'preview', 'check_run'].includes(event.kind)) scheduleRefresh();
 }
 
 function renderEvent(event) {
@@ -704,9 +749,13 @@ const EVENT_RENDERERS = {
   stats: (log, event) => log.append(statsRow(event.payload?.stats ?? {})),
   step_status: (log, event, card) => {
     const payload = event.payload ?? {};
-    setStatusBadge($('step-status', card), payload.status);
-    card.dataset.status = payload.status;
-    const parts = [`step ${payload.status}`];
+    const check = payload.mode === 'check';
+    // A check run's status is its own: the step's badge is the real run's.
+    if (!check) {
+      setStatusBadge($('step-status', card), payload.status);
+      card.dataset.status = payload.status;
+    }
+    const parts = [`${check ? 'check' : 'step'} ${payload.status}`];
     if (payload.activity_attempt > 1) parts.push(`delivery ${payload.activity_attempt}`);
     if (payload.exit_code !== undefined) parts.push(`exit ${payload.exit_code}`);
     if (payload.outcome && payload.status !== 'completed') parts.push(payload.outcome);
@@ -721,8 +770,9 @@ function taskRow(log, event) {
   const rows = view.current.taskRows;
   let row = rows.get(key);
   if (!row || !row.isConnected) {
-    row = el('li', { className: 'task', testid: 'task-event', data: { taskName: task.name ?? '' } },
-      el('span', { className: 'task-name', text: `${task.name ?? 'task'}${event.payload?.handler ? ' (handler)' : ''}` }),
+    const check = event.payload?.mode === 'check';
+    row = el('li', { className: check ? 'task check' : 'task', testid: 'task-event', data: { taskName: task.name ?? '', mode: check ? 'check' : 'run' } },
+      el('span', { className: 'task-name', text: `${check ? '[check] ' : ''}${task.name ?? 'task'}${event.payload?.handler ? ' (handler)' : ''}` }),
       el('span', { className: 'results' }));
     log.append(row);
     rows.set(key, row);
@@ -860,6 +910,7 @@ function wire() {
   $('chat-form').addEventListener('submit', submitChat);
   $('input-form').addEventListener('submit', submitInput);
   $('approve-button').addEventListener('click', () => decide(true));
+  $('check-button').addEventListener('click', () => void checkPlan());
   $('reject-button').addEventListener('click', () => decide(false));
   for (const action of Object.keys(ACTIONS)) $(`action-${action}`).addEventListener('click', () => operatorAction(action));
   $('refresh-list').addEventListener('click', () => loadList());

@@ -165,6 +165,41 @@ describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
   });
 });
 
+describe.skipIf(!chromiumPath)('a check run from the dashboard', () => {
+  it('checks the pending plan and shows what would change beside it, with its diffs', { timeout: 180_000 }, async () => {
+    const { page, problems } = await openPage();
+    try {
+      // The requester checks their own request (nothing in this file sets up PostgreSQL).
+      await useToken(page, stack.tokens.requester);
+      await page.getByTestId('chat-input').fill('Set up postgres');
+      await page.getByTestId('chat-submit').click();
+      await page.getByTestId('request-status').filter({ hasText: 'pending approval' }).waitFor({ timeout: 90_000 });
+      const requestId = (await page.getByTestId('request-id').textContent())!.trim();
+      await page.getByTestId('check-button').click();
+      const summary = page.getByTestId('check-summary');
+      await summary.filter({ hasText: /would change on 1 host/ }).waitFor({ timeout: 90_000 });
+      expect(await summary.textContent()).toMatch(/^Check run 1 by alice: \d+ tasks would change on 1 host$/);
+
+      const step = page.locator('[data-testid="plan-step"][data-step-index="0"]');
+      await step.getByTestId('step-check').click();
+      const diffs = await step.getByTestId('check-diff').allTextContents();
+      expect(diffs.some((diff) => diff.includes('+max_connections'))).toBe(true);
+      // The check's events are marked as such in the step's log; the step itself has not run.
+      expect(await step.locator('[data-testid="task-event"][data-mode="check"]').count()).toBeGreaterThan(0);
+      expect(await step.getAttribute('data-status')).toBe('pending');
+      await screenshot(page, '07-check-run');
+      expect(fs.existsSync(path.join(stack.config.stateDir, 'postgres'))).toBe(false);
+      expect((await stack.call('POST', '/approve', { request_id: requestId, approved: false, comment: 'only checking' })).status).toBe(200);
+      expect(problems).toEqual([]);
+    } catch (error) {
+      await screenshot(page, '97-check-run-failure').catch(() => {});
+      throw error;
+    } finally {
+      await page.context().close();
+    }
+  });
+});
+
 describe.skipIf(!chromiumPath)('a failed request in the dashboard', () => {
   it('shows the failure, the suggestions of its step, and dismisses one', { timeout: 180_000 }, async () => {
     const { page, problems } = await openPage();
