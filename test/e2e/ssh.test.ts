@@ -166,10 +166,19 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
     await services?.stop();
   });
 
-  it('deploys Kuma to a homelab host that is not localhost, as the SSH login user', async () => {
+  it('checks, then deploys Kuma to a homelab host that is not localhost, as the SSH login user', async () => {
     const logins = acceptedLogins(host1);
     const request = await ask(stack, KUMA_REQUEST);
     expect(request.plan.steps.map((s: any) => [s.playbook, s.agent])).toEqual([['kuma-deploy.yml', 'controller']]);
+
+    // First a check run over SSH: what would change on ssh-1, and nothing changes there.
+    expect((await stack.call('POST', `/requests/${request.request_id}/preview`, { check: true })).status).toBe(202);
+    const checked = await stack.waitForRequest(request.request_id, 'the check run', (r) => r.check_run?.status === 'completed');
+    expect(checked.check_run).toMatchObject({ hosts_changed: ['ssh-1'], nothing_would_change: false });
+    expect(checked.check_run.steps[0].tasks).toContainEqual(expect.objectContaining({ task: 'Write the Uptime Kuma compose file', host: 'ssh-1', status: 'changed' }));
+    expect(acceptedLogins(host1)).toBeGreaterThan(logins);
+    expect(fs.existsSync(stateFile(stack, 'kuma'))).toBe(false);
+
     await approve(stack, request);
     const done = await stack.waitForStatus(request.request_id, 'completed');
     const [step] = done.steps;
