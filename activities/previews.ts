@@ -20,7 +20,12 @@ const REMEMBERED = 256;
 /** Well inside the workflow's 10 s heartbeat timeout for previews. */
 const HEARTBEAT_MS = 2_000;
 
-export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'stateDir' | 'workDir' | 'workerHost'>) {
+export interface PreviewOptions {
+  /** Through the repository's warm ansible-playbook (the default); false: a process per step (the bench compares). */
+  warmAnsible?: boolean;
+}
+
+export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'stateDir' | 'workDir' | 'workerHost'>, options: PreviewOptions = {}) {
   const remembered = new Map<string, StepPreview>();
 
   async function previewStep(step: PlanStep, fingerprint: PlanFingerprint, inventory: string[]): Promise<StepPreview> {
@@ -39,6 +44,7 @@ export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRep
       vars,
       stateDir: config.stateDir,
       workDir: config.workDir,
+      ...(options.warmAnsible === false ? { warmAnsible: false } : {}),
     });
     // Task names are templated by Ansible and may show a var's value: secrets go, as everywhere.
     const secret = secretVarNames(step, () => undefined);

@@ -9,7 +9,10 @@
 // step: site.yml --tags svc001,svc075 --limit nas01).
 //
 // cold: the first preview of a plan, a fresh createPreviewActivities instance per sample (nothing
-// remembered). warm: the same plan again by the same instance (the memo answers). Samples of the
+// remembered), through the repository's warm ansible-playbook (activities/ansible/warm-ansible.ts,
+// Ansible imported once); cold process: the same with an ansible-playbook process per step, as
+// before the warm one, interleaved with cold. warm: the same plan again by the same instance (the
+// memo answers). Samples of the
 // different plans are interleaved so the machine's background load falls on all of them alike.
 // Each step is also previewed alone (a one-step plan of it), and the two steps of the two-step plan
 // side by side with each step timed (what previewPlan does inside: one ansible-playbook per step at
@@ -65,8 +68,12 @@ export interface PreviewScenarioResult {
   repo: string;
   message: string;
   steps: { playbook: string; limit?: string; tags?: string[]; hosts: number; tasks: number }[];
-  /** previewPlan of the plan, fresh instance each sample. */
+  /** previewPlan of the plan, fresh instance each sample (nothing remembered), through the warm ansible-playbook. */
   coldMs: Summary;
+  /** The same, with an ansible-playbook process per step (warmAnsible: false), interleaved with coldMs. */
+  coldProcessMs: Summary;
+  /** coldProcessMs per step. */
+  coldProcessPerStepMs: Summary;
   /** coldMs divided by the plan's steps (what each step costs when they run side by side). */
   coldPerStepMs: Summary;
   /** previewPlan of the same plan by the same instance again. */
@@ -201,6 +208,7 @@ export async function measurePreview(stack: BenchStack, options: { coldN: number
     steps: PlanStep[];
     fingerprint: Plan['fingerprint'];
     cold: number[];
+    coldProcess: number[];
     warm: number[];
     previews?: StepPreview[];
   }
@@ -212,6 +220,7 @@ export async function measurePreview(stack: BenchStack, options: { coldN: number
     steps,
     fingerprint: plan.fingerprint,
     cold: [],
+    coldProcess: [],
     warm: [],
   });
   const scenarios = [
@@ -237,7 +246,10 @@ export async function measurePreview(stack: BenchStack, options: { coldN: number
   // Cold, interleaved; the two-step plan's steps side by side, each timed, in the same rounds.
   const sideBySide = { perStep: twoStep.steps.map(() => [] as number[]), wall: [] as number[] };
   for (let k = 0; k < options.coldN; k++) {
-    for (const s of scenarios) await previewOnce(createPreviewActivities(s.config), s, `cold ${k}`, s.cold);
+    for (const s of scenarios) {
+      await previewOnce(createPreviewActivities(s.config), s, `cold ${k}`, s.cold);
+      await previewOnce(createPreviewActivities(s.config, { warmAnsible: false }), s, `cold process ${k}`, s.coldProcess);
+    }
     const previewer = createPreviewActivities(sampleConfig);
     const started = performance.now();
     await Promise.all(
@@ -271,6 +283,8 @@ export async function measurePreview(stack: BenchStack, options: { coldN: number
     })),
     coldMs: summarize(s.cold),
     coldPerStepMs: summarize(s.cold.map((ms) => ms / s.steps.length)),
+    coldProcessMs: summarize(s.coldProcess),
+    coldProcessPerStepMs: summarize(s.coldProcess.map((ms) => ms / s.steps.length)),
     warmMs: summarize(s.warm),
   }));
   const p50 = (id: string) => results.find((r) => r.id === id)!.coldMs.p50;

@@ -244,7 +244,9 @@ function targets(r: Results): Results['targets'] {
     const s = scenario(id);
     out.push({
       target: `preview p95 <= ${stepTarget / 1000} s per step, cold (${label})`,
-      measured: s ? `${s.coldPerStepMs.p95} ms per step p95 (plan p50/p95 ${s.coldMs.p50} / ${s.coldMs.p95} ms, n=${s.coldMs.n}${detail(s)}; warm p95 ${s.warmMs.p95} ms)` : 'not measured',
+      measured: s
+        ? `${s.coldPerStepMs.p95} ms per step p95 (plan p50/p95 ${s.coldMs.p50} / ${s.coldMs.p95} ms, n=${s.coldMs.n}${detail(s)}; a process per step instead: ${s.coldProcessPerStepMs.p95} ms; warm p95 ${s.warmMs.p95} ms)`
+        : 'not measured',
       met: s ? s.coldMs.n > 0 && s.coldPerStepMs.p95 <= stepTarget : null,
     });
   };
@@ -323,6 +325,7 @@ function table(r: Results): string {
       const what = s.steps.map((step) => `${step.playbook}${step.tags ? ` --tags ${step.tags.join(',')}` : ''}${step.limit ? ` --limit ${step.limit}` : ''} (${step.hosts} hosts, ${step.tasks} tasks)`).join(' + ');
       rows.push([s === pv.scenarios[0] ? '8 preview' : '', `${s.id}: ${what}`, '']);
       rows.push(['', `  cold plan p50/p95 (n=${s.coldMs.n}); per step p50/p95`, `${s.coldMs.p50} / ${s.coldMs.p95} ms; ${s.coldPerStepMs.p50} / ${s.coldPerStepMs.p95} ms`]);
+      rows.push(['', `  cold, a process per step: plan p50/p95; per step p50/p95`, `${s.coldProcessMs.p50} / ${s.coldProcessMs.p95} ms; ${s.coldProcessPerStepMs.p50} / ${s.coldProcessPerStepMs.p95} ms`]);
       rows.push(['', `  warm plan p50/p95 (n=${s.warmMs.n})`, `${s.warmMs.p50} / ${s.warmMs.p95} ms`]);
     }
     const sb = pv.sideBySide;

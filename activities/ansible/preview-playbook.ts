@@ -1,7 +1,8 @@
 // A step's preflight: `ansible-playbook --list-hosts --list-tasks` with the exact command line the
 // run will use (playbook-command.ts). Listing parses the whole playbook with its imports and roles,
 // so it fails where `--syntax-check` would, and also resolves the hosts (inventory and --limit) and
-// the tasks --tags selects. What cannot run is said here, before anyone approves it.
+// the tasks --tags selects. What cannot run is said here, before anyone approves it. It runs in the
+// repository's warm ansible-playbook (warm-ansible.ts) when there is one, else as its own process.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,10 +13,13 @@ import { tools } from '../../lib/tools.js';
 import { ansibleEnv, playbookArgs, resolveInventory, serializeVars } from './playbook-command.js';
 import { resolvePlaybook } from './playbook-path.js';
 import type { RunPlaybookOptions } from './run-playbook.js';
+import { runWarmAnsiblePlaybook } from './warm-ansible.js';
 
 /** What the run would get (run-playbook.ts), and how long the listing may take. */
 export type PreviewPlaybookOptions = Pick<RunPlaybookOptions, 'playbookRepo' | 'playbook' | 'inventory' | 'limit' | 'tags' | 'vars' | 'stateDir' | 'workDir'> & {
   timeoutMs?: number;
+  /** false: always its own ansible-playbook process, never the warm one. */
+  warmAnsible?: boolean;
 };
 
 const REQUIREMENTS = ['requirements.yml', 'requirements.yaml', 'roles/requirements.yml', 'collections/requirements.yml'];
@@ -61,18 +65,17 @@ export async function previewPlaybook(options: PreviewPlaybookOptions): Promise<
     await mkdir(localTemp);
     const ansiblePlaybook = tools.ansiblePlaybook();
     const command = { inventorySources, ...(options.limit ? { limit: options.limit } : {}), ...(options.tags ? { tags: options.tags } : {}), varsFile, playbookPath };
-    const result = await execa(ansiblePlaybook, [...playbookArgs(command), '--list-hosts', '--list-tasks'], {
-      cwd: repo,
-      env: ansibleEnv(ansiblePlaybook, localTemp),
-      stdin: 'ignore',
-      reject: false,
-      timeout: options.timeoutMs ?? 120_000,
-    });
+    const argv = [...playbookArgs(command), '--list-hosts', '--list-tasks'];
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const warm = options.warmAnsible === false ? undefined : await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, argv, outputDir: runDir, timeoutMs });
+    const result =
+      warm ??
+      (await execa(ansiblePlaybook, argv, { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp), stdin: 'ignore', reject: false, timeout: timeoutMs }));
     const plays = parseListing(String(result.stdout ?? ''));
     const hosts = [...new Set(plays.flatMap((p) => p.hosts))];
     const tasks = plays.flatMap((p) => p.tasks);
     const problems: string[] = [];
-    if (result.timedOut) problems.push(`ansible-playbook --list-tasks did not answer within ${(options.timeoutMs ?? 120_000) / 1000} s`);
+    if (result.timedOut) problems.push(`ansible-playbook --list-tasks did not answer within ${timeoutMs / 1000} s`);
     else if (result.exitCode !== 0) {
       const errors = errorsOf(String(result.stderr ?? ''));
       if (errors.length === 0) errors.push(`ansible-playbook exited with code ${result.exitCode}: ${String(result.stderr ?? '').trim().split('\n').pop() ?? ''}`);

@@ -30,6 +30,7 @@ const ROLE_MAP: Record<string, Role[]> = {
   'POST /api/dashboard/chat': ['requester', 'admin'],
   'POST /api/dashboard/requests/:request_id/input': ['requester', 'admin'],
   'POST /api/dashboard/requests/:request_id/cancel': ['requester', 'approver', 'admin'], // a requester: their own only
+  'POST /api/dashboard/requests/:request_id/preview': ['requester', 'approver', 'admin'], // a check run; a requester: their own only
   'POST /api/dashboard/approve': ['approver', 'admin'],
   'POST /api/dashboard/requests/:request_id/retry': ['approver', 'admin'],
   'POST /api/dashboard/requests/:request_id/resume': ['approver', 'admin'],
@@ -42,6 +43,7 @@ const BODIES: Record<string, unknown> = {
   'POST /api/dashboard/chat': { message: 'Set up postgres' },
   'POST /api/dashboard/approve': { request_id: 'req-other', approved: true },
   'POST /api/dashboard/requests/:request_id/input': { values: { 'greet.yml': { greeting: 'hi' } } },
+  'POST /api/dashboard/requests/:request_id/preview': { check: true },
 };
 
 interface Recorded {
