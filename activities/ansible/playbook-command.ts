@@ -61,7 +61,7 @@ function yamlQuoted(text: string): string {
   return `${quoted}"`;
 }
 
-/** JSON data as flow-style YAML in which every string is `!unsafe`. */
+/** JSON data as flow-style YAML in which every string, mapping keys included, is `!unsafe`. */
 function unsafeYaml(value: unknown): string {
   if (typeof value === 'string') return `!unsafe ${yamlQuoted(value)}`;
   if (typeof value === 'number') {
@@ -71,15 +71,17 @@ function unsafeYaml(value: unknown): string {
   }
   if (Array.isArray(value)) return `[${value.map(unsafeYaml).join(', ')}]`;
   if (typeof value === 'object' && value !== null) {
-    return `{${Object.entries(value).map(([key, item]) => `${yamlQuoted(key)}: ${unsafeYaml(item)}`).join(', ')}}`;
+    // Keys too: a loop over `dict2items` or `.keys()` templates them like any value.
+    return `{${Object.entries(value).map(([key, item]) => `!unsafe ${yamlQuoted(key)}: ${unsafeYaml(item)}`).join(', ')}}`;
   }
   return String(value); // true, false, null
 }
 
 /**
- * The extra-vars file. Ansible templates extra vars: a value holding `{{ lookup('pipe', ...) }}`
- * would run a command on this machine. Values are data here, so every string is marked `!unsafe`
- * and reaches the playbook verbatim; the file is JSON-shaped YAML (JSON cannot carry that tag).
+ * The extra-vars file. Ansible templates extra vars: a value (or a mapping key) holding `{{
+ * lookup('pipe', ...) }}` would run a command on this machine. Values are data here, so every
+ * string and key is marked `!unsafe` and reaches the playbook verbatim; the file is JSON-shaped
+ * YAML (JSON cannot carry that tag).
  */
 export function serializeVars(vars: Record<string, unknown>, stateDir: string): string {
   let data: unknown;

@@ -179,6 +179,37 @@ describe('runPlaybook', () => {
     expect(runDirs()).toEqual([]);
   });
 
+  it('keeps keys at every depth inert too: a key that is a Jinja expression runs nothing', async () => {
+    const marker = path.join(root, 'key-injection-ran');
+    await writePlaybook(
+      'keys.yml',
+      play(
+        'Keys',
+        `    - name: Loop over the map's keys, as playbooks do (dict2items)
+      ansible.builtin.debug:
+        msg: "{{ item.key }}"
+      loop: "{{ probe_map | dict2items }}"
+    - name: Loop over the keys of a nested map
+      ansible.builtin.debug:
+        msg: "{{ item }}"
+      loop: "{{ probe_map.inner.list.keys() | list }}"
+    - name: Write the keys as Ansible sees them
+      ansible.builtin.copy:
+        content: "{{ (probe_map | dict2items | map(attribute='key') | list) + (probe_map.inner.list | dict2items | map(attribute='key') | list) }}\\n"
+        dest: "{{ chiffon_state_dir }}/keys.txt"
+        mode: "0600"
+`,
+      ),
+    );
+    const injected = `{{ lookup('pipe', 'touch ${marker}') }}`;
+    const result = await runPlaybook(options('keys.yml', { vars: { probe_map: { [injected]: 1, inner: { list: { [`${injected}-deep`]: true } } } } }));
+    expect(result.exitCode, result.stderrTail).toBe(0);
+    expect(existsSync(marker)).toBe(false);
+    const written = await readFile(path.join(stateDir, 'keys.txt'), 'utf8');
+    expect(written).toContain(injected);
+    expect(written).toContain(`${injected}-deep`);
+  });
+
   it('refuses a playbook path that leaves the repository, and missing playbooks or inventories', async () => {
     await writeFile(path.join(root, 'outside.yml'), play('Outside', '    - name: X\n      ansible.builtin.debug:\n        msg: x\n'));
     await expect(runPlaybook(options('../outside.yml'))).rejects.toThrow(/leaves/);
