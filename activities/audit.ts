@@ -4,7 +4,8 @@ import { workflowIdFor, type RequestState, type TaskAuditInput } from '../domain
 import type { ChiffonConfig } from '../lib/config.js';
 import { commitFile } from '../lib/audit-repo.js';
 import { lockRepository } from '../lib/repository-lock.js';
-import { redactPatterns, redactPlanVars } from '../domain/redaction.js';
+import { createRedactor, redactPatterns, redactPlanVars } from '../domain/redaction.js';
+import { ownSecretValues } from '../lib/child-env.js';
 import type { Plan } from '../domain/types.js';
 import { summarizeCheck, type CheckRun } from '../domain/check-run.js';
 import { scanCatalogCached } from './catalog-cache.js';
@@ -61,6 +62,7 @@ function checkRunEvent(run: CheckRun) {
 }
 
 export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClient) {
+  const ownSecrets = createRedactor(ownSecretValues());
   /** The plan as stored: the values of secret vars (by the catalog's specs) hidden. */
   async function storablePlan(plan: Plan): Promise<Plan> {
     // Steps name their secret vars; only a plan made before they did needs the playbooks' specs.
@@ -142,8 +144,9 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
 
     /** Commits the task's JSON to git, then records it (and any lint findings) in PostgreSQL. */
     async auditTask(unredacted: TaskAuditInput): Promise<{ commit: string; path: string }> {
-      // The run was redacted with the step's secrets by runStep; vault payloads and tokens go here too.
-      const input = redactPatterns.value(unredacted);
+      // The run was redacted with the step's secrets by runStep; vault payloads, tokens and Chiffon's
+      // own secrets go here too.
+      const input = ownSecrets.value(redactPatterns.value(unredacted));
       const filepath = `.audit/tasks/${input.step.taskId}.json`;
       const document = `${JSON.stringify(taskAuditDocument(input), null, 2)}\n`;
       // Several worker processes may audit into one repository: one commit at a time among them all.

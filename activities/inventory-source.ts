@@ -13,6 +13,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { allowedEnv } from '../lib/child-env.js';
 import { tools } from '../lib/tools.js';
 
 export interface InventoryLocation {
@@ -181,14 +182,9 @@ async function configuredInventory(repo: string, options: LocateInventoryOptions
 
 /** The environment ansible-config runs with: no ANSIBLE_CONFIG (the repository's ansible.cfg decides) nor ANSIBLE_INVENTORY. */
 function configEnv(binary: string): Record<string, string> {
-  const env: Record<string, string> = { PATH: [path.dirname(binary), process.env.PATH].filter(Boolean).join(path.delimiter), HOME: os.homedir() };
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined) continue;
-    if (name === 'LANG' || name === 'LC_ALL' || name === 'LC_CTYPE') env[name] = value;
-    else if (name.startsWith('ANSIBLE_') && name !== 'ANSIBLE_CONFIG' && name !== 'ANSIBLE_INVENTORY') env[name] = value;
-  }
-  env.ANSIBLE_NOCOLOR = '1';
-  return env;
+  // The allow-listed environment (lib/child-env.ts), as every Ansible process gets it.
+  const allowed = allowedEnv();
+  return { ...allowed, PATH: [path.dirname(binary), allowed.PATH].filter(Boolean).join(path.delimiter), HOME: allowed.HOME ?? os.homedir(), ANSIBLE_NOCOLOR: '1' };
 }
 
 /** The ansible.cfg bytes Ansible may read (./ansible.cfg, ~/.ansible.cfg, /etc/ansible/ansible.cfg), the folder's mode (Ansible ignores a world-writable one's), the environment and the binary. */

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { parseInventoryList } from '../domain/inventory.js';
 import type { Inventory } from '../domain/types.js';
+import { allowedEnv } from '../lib/child-env.js';
 import { tools } from '../lib/tools.js';
 import { createInventoryCache, type InventoryCache } from './inventory-cache.js';
 
@@ -55,13 +56,16 @@ export async function listInventory(inventory: string | readonly string[], optio
   const args = [...sources.flatMap((s) => ['-i', s]), '--list'];
   const result = await execa(binary, args, {
     ...(options.cwd ? { cwd: options.cwd } : {}),
+    // The allow-listed environment only (lib/child-env.ts): an inventory script gets no secret of Chiffon's.
     env: {
+      ...allowedEnv(),
       ANSIBLE_NOCOLOR: '1',
       ANSIBLE_FORCE_COLOR: '0',
       // Without these, an inventory Ansible cannot parse is a warning and the list is empty.
       ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true',
       ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED: 'true',
     },
+    extendEnv: false,
     stdin: 'ignore',
     reject: false,
     timeout: options.timeoutMs ?? 60_000,

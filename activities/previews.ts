@@ -25,7 +25,7 @@ export interface PreviewOptions {
   warmAnsible?: boolean;
 }
 
-export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'stateDir' | 'workDir' | 'workerHost'>, options: PreviewOptions = {}) {
+export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'stateDir' | 'workDir' | 'workerHost' | 'ansiblePassEnv'>, options: PreviewOptions = {}) {
   const remembered = new Map<string, StepPreview>();
 
   async function previewStep(step: PlanStep, fingerprint: PlanFingerprint, inventory: string[]): Promise<StepPreview> {
@@ -44,6 +44,7 @@ export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRep
       vars,
       stateDir: config.stateDir,
       workDir: config.workDir,
+      passEnv: config.ansiblePassEnv,
       ...(options.warmAnsible === false ? { warmAnsible: false } : {}),
     });
     // Task names are templated by Ansible and may show a var's value: secrets go, as everywhere.

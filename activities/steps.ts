@@ -9,6 +9,7 @@ import { STALE_PLAN } from '../domain/request-state.js';
 import { stepStartedSignal } from '../workflows/messages.js';
 import type { LintFinding, PlanFingerprint, PlanStep, StepRunResult } from '../domain/types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { ownSecretValues } from '../lib/child-env.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { lintPlaybook } from './ansible/lint-playbook.js';
 import { AnsibleRunCancelledError, runPlaybook } from './ansible/run-playbook.js';
@@ -92,7 +93,8 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     const specs = step.secretVars ? undefined : await catalogVarSpecs(step.playbook);
     const secret = secretVarNames(step, () => specs);
     const values = secretValues(step.vars, secret.map((name) => ({ name, secret: true })));
-    return createRedactor(config.becomePassword ? [...values, config.becomePassword] : values);
+    // Chiffon's own secrets too, should a playbook reach one all the same.
+    return createRedactor([...values, ...(config.becomePassword ? [config.becomePassword] : []), ...ownSecretValues()]);
   }
 
   /** Refuses (non-retryably) to run a step whose playbook, inventory or repository changed since approval. */
@@ -168,6 +170,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
           },
           stateDir: config.stateDir,
           workDir: config.workDir,
+          passEnv: config.ansiblePassEnv,
           signal: cancellationSignal(),
           onEvent: (event) => {
             if (event.kind === 'runner_result') heartbeat({ tasksDone: ++tasksDone });
@@ -196,7 +199,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     checkStep: (input: RunStepInput): Promise<StepRunResult> => runOnce(input, 'check'),
 
     async analyzeFailure(playbook: string): Promise<LintFinding[]> {
-      return lintPlaybook({ playbookRepo: config.playbookRepo, playbook, workDir: config.workDir });
+      return lintPlaybook({ playbookRepo: config.playbookRepo, playbook, workDir: config.workDir, passEnv: config.ansiblePassEnv });
     },
   };
 }

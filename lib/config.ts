@@ -1,6 +1,7 @@
 // Chiffon's configuration, read once from the environment. Every setting has a default that
 // works on a fresh clone, so `npm start` needs no configuration at all.
 import path from 'node:path';
+import { parsePassEnv } from './child-env.js';
 import { isValidAgentName } from '../domain/fleet.js';
 import { fromProjectRoot } from './paths.js';
 
@@ -52,6 +53,8 @@ export interface ChiffonConfig {
    * the secret `ansible_become_password`; never in a plan, the workflow history or a log.
    */
   becomePassword: string | undefined;
+  /** CHIFFON_ANSIBLE_ENV: more environment variables Ansible's processes get (lib/child-env.ts). */
+  ansiblePassEnv: string[];
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -104,5 +107,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     minFreeMemoryPercent: positiveNumber(env, 'CHIFFON_MIN_FREE_MEMORY_PERCENT', 5),
     allowSelfApproval: booleanFlag(env, 'CHIFFON_ALLOW_SELF_APPROVAL'),
     becomePassword: env.CHIFFON_BECOME_PASSWORD || undefined,
+    ansiblePassEnv: parsePassEnv(env.CHIFFON_ANSIBLE_ENV),
   };
 }

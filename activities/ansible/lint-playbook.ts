@@ -17,6 +17,7 @@ import { parseDocument } from 'yaml';
 import { lintFindingsFromCodeclimate } from '../../domain/lint-findings.js';
 import { sha256 } from '../../domain/plan-hash.js';
 import type { LintFinding } from '../../domain/types.js';
+import { allowedEnv } from '../../lib/child-env.js';
 import { tools } from '../../lib/tools.js';
 import { resolvePlaybook } from './playbook-path.js';
 
@@ -26,6 +27,8 @@ export interface LintPlaybookOptions {
   playbook: string;
   /** Holds the copy, ansible-lint's temp files (removed afterwards) and its cache. */
   workDir: string;
+  /** More environment variables to give ansible-lint (CHIFFON_ANSIBLE_ENV). */
+  passEnv?: readonly string[];
 }
 
 export interface AnsibleLintOptions extends LintPlaybookOptions {
@@ -124,7 +127,9 @@ export async function runAnsibleLint(options: AnsibleLintOptions): Promise<Ansib
       ['--offline', '-f', 'codeclimate', ...fixArgs, '--project-dir', copy, '-c', configArg, target],
       {
         cwd: copy,
+        // The allow-listed environment only (lib/child-env.ts): never Chiffon's own secrets.
         env: {
+          ...allowedEnv(options.passEnv),
           // ansible-lint warns unless its own bin folder comes first on PATH.
           PATH: [path.dirname(ansibleLint), process.env.PATH].filter(Boolean).join(path.delimiter),
           ANSIBLE_LOCAL_TEMP: localTemp,
@@ -132,6 +137,7 @@ export async function runAnsibleLint(options: AnsibleLintOptions): Promise<Ansib
           NO_COLOR: '1',
           ANSIBLE_NOCOLOR: '1',
         },
+        extendEnv: false,
         stdin: 'ignore',
         reject: false,
       },

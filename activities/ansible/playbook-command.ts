@@ -3,6 +3,7 @@
 // inventory sources, --limit, --tags, extra-vars file (every string `!unsafe`) and environment.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { allowedEnv } from '../../lib/child-env.js';
 
 export interface PlaybookCommand {
   /** Absolute inventory sources (`-i` each). */
@@ -95,10 +96,16 @@ export function serializeVars(vars: Record<string, unknown>, stateDir: string): 
   return `${unsafeYaml(data)}\n`;
 }
 
-export function ansibleEnv(ansiblePlaybook: string, localTemp: string): Record<string, string> {
+/**
+ * ansible-playbook's whole environment (given with extendEnv off): the allow-listed part of this
+ * process's (lib/child-env.ts, never Chiffon's own secrets), then Chiffon's settings.
+ */
+export function ansibleEnv(ansiblePlaybook: string, localTemp: string, passEnv: readonly string[] = []): Record<string, string> {
+  const allowed = allowedEnv(passEnv);
   return {
+    ...allowed,
     // ansible's own helpers (ansible-galaxy, the venv python) before anything else on PATH.
-    PATH: [path.dirname(ansiblePlaybook), process.env.PATH].filter(Boolean).join(path.delimiter),
+    PATH: [path.dirname(ansiblePlaybook), allowed.PATH].filter(Boolean).join(path.delimiter),
     ANSIBLE_STDOUT_CALLBACK: 'ansible.posix.jsonl',
     // One event per line, whatever an ansible.cfg says about indenting.
     ANSIBLE_JSON_INDENT: '0',

@@ -16,7 +16,7 @@ import type { RunPlaybookOptions } from './run-playbook.js';
 import { runWarmAnsiblePlaybook } from './warm-ansible.js';
 
 /** What the run would get (run-playbook.ts), and how long the listing may take. */
-export type PreviewPlaybookOptions = Pick<RunPlaybookOptions, 'playbookRepo' | 'playbook' | 'inventory' | 'limit' | 'tags' | 'vars' | 'stateDir' | 'workDir'> & {
+export type PreviewPlaybookOptions = Pick<RunPlaybookOptions, 'playbookRepo' | 'playbook' | 'inventory' | 'limit' | 'tags' | 'vars' | 'stateDir' | 'workDir' | 'passEnv'> & {
   timeoutMs?: number;
   /** false: always its own ansible-playbook process, never the warm one. */
   warmAnsible?: boolean;
@@ -67,10 +67,10 @@ export async function previewPlaybook(options: PreviewPlaybookOptions): Promise<
     const command = { inventorySources, ...(options.limit ? { limit: options.limit } : {}), ...(options.tags ? { tags: options.tags } : {}), varsFile, playbookPath };
     const argv = [...playbookArgs(command), '--list-hosts', '--list-tasks'];
     const timeoutMs = options.timeoutMs ?? 120_000;
-    const warm = options.warmAnsible === false ? undefined : await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, argv, outputDir: runDir, timeoutMs });
+    const warm = options.warmAnsible === false ? undefined : await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, argv, outputDir: runDir, timeoutMs, passEnv: options.passEnv ?? [] });
     const result =
       warm ??
-      (await execa(ansiblePlaybook, argv, { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp), stdin: 'ignore', reject: false, timeout: timeoutMs }));
+      (await execa(ansiblePlaybook, argv, { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp, options.passEnv), extendEnv: false, stdin: 'ignore', reject: false, timeout: timeoutMs }));
     const plays = parseListing(String(result.stdout ?? ''));
     const hosts = [...new Set(plays.flatMap((p) => p.hosts))];
     const tasks = plays.flatMap((p) => p.tasks);

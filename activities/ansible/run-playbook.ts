@@ -30,6 +30,8 @@ export interface RunPlaybookOptions {
   limit?: string;
   /** Runs only the tasks with these tags (`--tags a,b`); none or empty: every task. */
   tags?: string[];
+  /** More environment variables to give ansible-playbook (CHIFFON_ANSIBLE_ENV). */
+  passEnv?: readonly string[];
   /** Ansible's check mode with diffs (`--check --diff`): nothing changes, what would is reported. */
   check?: boolean;
   /** Extra vars, passed as data (never templated). Values may be secrets: they only go to a 0600 file. */
@@ -145,7 +147,8 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
       ],
       {
         cwd: repo,
-        env: ansibleEnv(ansiblePlaybook, localTemp),
+        env: ansibleEnv(ansiblePlaybook, localTemp, options.passEnv),
+        extendEnv: false,
         detached: true,
         stdin: 'ignore',
         buffer: false,

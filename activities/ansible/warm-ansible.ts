@@ -45,9 +45,10 @@ class WarmAnsible {
     ansiblePlaybook: string,
     cwd: string,
     private readonly tempDir: string,
+    passEnv: readonly string[],
   ) {
     // Its stderr is this process's: only a failure to start it writes there.
-    const child = spawn(python, ['-I', SCRIPT], { cwd, env: ansibleEnv(ansiblePlaybook, tempDir), stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(python, ['-I', SCRIPT], { cwd, env: ansibleEnv(ansiblePlaybook, tempDir, passEnv), stdio: ['pipe', 'pipe', 'inherit'] });
     this.child = child;
     child.on('error', () => {}); // a python that cannot start ends the reader below
     // It must not keep this process alive (it is stopped when this process exits).
@@ -150,16 +151,18 @@ export interface WarmCommand {
   /** Where the command's stdout and stderr files go. */
   outputDir: string;
   timeoutMs: number;
+  /** More environment variables for ansible-playbook (CHIFFON_ANSIBLE_ENV); part of the warm process's key. */
+  passEnv: readonly string[];
 }
 
 /**
  * Runs ansible-playbook `argv` in `repo` through the repository's warm process (started on first
  * use). Undefined when no warm process can run it: the caller runs ansible-playbook itself.
  */
-export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, argv, outputDir, timeoutMs }: WarmCommand): Promise<WarmRun | undefined> {
+export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, argv, outputDir, timeoutMs, passEnv }: WarmCommand): Promise<WarmRun | undefined> {
   const python = venvPython(ansiblePlaybook);
   if (!python) return undefined;
-  const key = keyOf(repo);
+  const key = `${keyOf(repo)}\u0000${passEnv.join(',')}`;
   let process_ = warm.get(key);
   if (process_) {
     warm.delete(key);
@@ -179,7 +182,7 @@ export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, a
       warm.delete(oldest);
     }
     mkdirSync(workDir, { recursive: true });
-    process_ = new WarmAnsible(python, ansiblePlaybook, repo, mkdtempSync(path.join(workDir, 'warm-ansible-')));
+    process_ = new WarmAnsible(python, ansiblePlaybook, repo, mkdtempSync(path.join(workDir, 'warm-ansible-')), passEnv);
     warm.set(key, process_);
     if (!exitHookInstalled) {
       exitHookInstalled = true;

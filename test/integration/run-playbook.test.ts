@@ -210,6 +210,40 @@ describe('runPlaybook', () => {
     expect(written).toContain(`${injected}-deep`);
   });
 
+  it("gives ansible-playbook an allow-listed environment: none of Chiffon's own secrets, what the operator listed", async () => {
+    await writePlaybook(
+      'env.yml',
+      play(
+        'Env',
+        `    - name: Write what the environment holds
+      ansible.builtin.copy:
+        content: "key={{ lookup('env', 'ANTHROPIC_API_KEY') }} llm={{ lookup('env', 'CHIFFON_LLM_API_KEY') }} db={{ lookup('env', 'DATABASE_URL') }} other={{ lookup('env', 'SOME_WORKER_SETTING') }} listed={{ lookup('env', 'CLOUD_INVENTORY_TOKEN') }} home={{ lookup('env', 'HOME') | length > 0 }}\\n"
+        dest: "{{ chiffon_state_dir }}/env.txt"
+        mode: "0600"
+`,
+      ),
+    );
+    const secrets = {
+      ANTHROPIC_API_KEY: 'sk-ant-test-not-for-playbooks',
+      CHIFFON_LLM_API_KEY: 'llm-key-not-for-playbooks',
+      DATABASE_URL: 'postgresql://chiffon:db-password-not-for-playbooks@127.0.0.1:5432/chiffon',
+      SOME_WORKER_SETTING: 'not listed',
+      CLOUD_INVENTORY_TOKEN: 'listed-by-the-operator',
+    };
+    const before = Object.fromEntries(Object.keys(secrets).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, secrets);
+    try {
+      const result = await runPlaybook(options('env.yml', { passEnv: ['CLOUD_INVENTORY_TOKEN'] }));
+      expect(result.exitCode, result.stderrTail).toBe(0);
+    } finally {
+      for (const [name, value] of Object.entries(before)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+    expect(await readFile(path.join(stateDir, 'env.txt'), 'utf8')).toBe('key= llm= db= other= listed=listed-by-the-operator home=True\n');
+  });
+
   it('refuses a playbook path that leaves the repository, and missing playbooks or inventories', async () => {
     await writeFile(path.join(root, 'outside.yml'), play('Outside', '    - name: X\n      ansible.builtin.debug:\n        msg: x\n'));
     await expect(runPlaybook(options('../outside.yml'))).rejects.toThrow(/leaves/);

@@ -31,14 +31,14 @@ function repoWith(files: Record<string, string>): string {
 async function warm(repo: string, argv: string[], timeoutMs = 60_000) {
   const outputDir = path.join(scratch, `out-${++outputs}`);
   fs.mkdirSync(outputDir);
-  const run = await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir: path.join(scratch, 'work'), argv, outputDir, timeoutMs });
+  const run = await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir: path.join(scratch, 'work'), argv, outputDir, timeoutMs, passEnv: [] });
   expect(run, 'the warm process ran it').toBeDefined();
   return run!;
 }
 
 async function cold(repo: string, argv: string[]) {
   const localTemp = fs.mkdtempSync(path.join(scratch, 'tmp-'));
-  const result = await execa(ansiblePlaybook, argv, { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp), stdin: 'ignore', reject: false });
+  const result = await execa(ansiblePlaybook, argv, { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp), extendEnv: false, stdin: 'ignore', reject: false });
   return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 }
 
