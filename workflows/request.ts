@@ -32,6 +32,7 @@ import {
 } from '../domain/request-state.js';
 import { CHECK_RUN_ACTIVE, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue, limitOf } from '../domain/fleet.js';
+import { whyNotApprover } from '../domain/four-eyes.js';
 import type { LintFinding, Plan, PlanStep, StepPreview, StepRunResult } from '../domain/types.js';
 import { checkPlan } from './check-run.js';
 import {
@@ -203,10 +204,9 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         if (decision.planHash && decision.planHash !== plan.hash) {
           refuse(Refused.planChanged, `the plan changed since you looked at it (now ${plan.hash}); review it again`);
         }
-        // Four eyes: whoever asked for the work does not also approve it, unless configured so.
-        if (decision.approved && state.requestedBy && decision.approver.trim() === state.requestedBy && !input.allowSelfApproval) {
-          refuse(Refused.selfApproval, `${state.requestedBy} asked for request ${state.requestId} and cannot also approve it; another approver must`);
-        }
+        // Four eyes: whoever asked for the work, or gave its values, does not also approve it, unless configured so.
+        const notApprover = decision.approved && !input.allowSelfApproval ? whyNotApprover(state, decision.approver) : undefined;
+        if (notApprover) refuse(Refused.selfApproval, notApprover);
       },
     },
   );

@@ -6,9 +6,10 @@ import { z } from 'zod';
 import { provideInputUpdate } from '../../workflows/messages.js';
 import { identityOf, requireRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
+import { ApiError } from '../errors.js';
 import { answer, docs, errors, requestSchema } from '../openapi.js';
 import { presentRequest } from '../present.js';
-import { sendUpdate } from '../request-updates.js';
+import { requesterOf, sendUpdate } from '../request-updates.js';
 import { jsonBody } from '../validation.js';
 
 const inputBody = z.object({
@@ -18,7 +19,7 @@ const inputBody = z.object({
     .meta({ description: 'playbook path → variable → value, e.g. {"greet.yml": {"greeting": "hello"}}' }),
 });
 
-export function requestInputRoutes({ client }: ApiDeps) {
+export function requestInputRoutes(deps: ApiDeps) {
   return new Hono<AuthEnv>().post(
     '/requests/:request_id/input',
     docs({
@@ -27,16 +28,23 @@ export function requestInputRoutes({ client }: ApiDeps) {
       tags: ['requests'],
       responses: {
         202: answer('accepted; the request is planned again', requestSchema),
-        ...errors({ 404: true, 409: 'the request does not need input, or the values do not fill what it lacks' }),
+        ...errors({ 403: 'a requester may give input only to their own requests', 404: true, 409: 'the request does not need input, or the values do not fill what it lacks' }),
       },
     }),
-    requireRole('requester'),
+    requireRole('requester', 'approver'),
     jsonBody(inputBody),
     async (c) => {
       const requestId = c.req.param('request_id');
       const body = c.req.valid('json');
-      const by = identityOf(c).name;
-      const state = await sendUpdate(client, requestId, provideInputUpdate, [{ by, values: body.values }]);
+      const { name: by, role } = identityOf(c);
+      // The values a plan runs with are its requester's to give (or an approver's, who then may not approve it).
+      if (role === 'requester' && (await requesterOf(deps, requestId)) !== by) {
+        throw new ApiError(403, 'forbidden', `a requester may give input only to their own requests, and ${by} did not ask for request ${requestId}`, {
+          required_roles: ['approver', 'admin'],
+          role,
+        });
+      }
+      const state = await sendUpdate(deps.client, requestId, provideInputUpdate, [{ by, values: body.values }]);
       return c.json(presentRequest(state), 202);
     },
   );

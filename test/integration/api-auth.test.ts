@@ -28,7 +28,7 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
 /** The requirement: which roles each mutating route takes (admin takes everything). */
 const ROLE_MAP: Record<string, Role[]> = {
   'POST /api/dashboard/chat': ['requester', 'admin'],
-  'POST /api/dashboard/requests/:request_id/input': ['requester', 'admin'],
+  'POST /api/dashboard/requests/:request_id/input': ['requester', 'approver', 'admin'], // a requester: their own only
   'POST /api/dashboard/requests/:request_id/cancel': ['requester', 'approver', 'admin'], // a requester: their own only
   'POST /api/dashboard/requests/:request_id/preview': ['requester', 'approver', 'admin'], // a check run; a requester: their own only
   'POST /api/dashboard/approve': ['approver', 'admin'],
@@ -291,6 +291,22 @@ describe('every mutating route', () => {
     });
     expect(answer.status).toBe(200);
     expect(temporal.recorded[0]?.args).toEqual([expect.objectContaining({ approver: 'bob' })]);
+  });
+});
+
+describe('a requester giving input or asking for a check run', () => {
+  it('may do so for their own request only, not anyone else\'s', async () => {
+    for (const [action, body] of [['input', { values: { 'greet.yml': { greeting: 'hi' } } }], ['preview', { check: true }]] as const) {
+      temporal.recorded.length = 0;
+      const own = await call('POST', `/api/dashboard/requests/req-alice/${action}`, { token: tokens.requester, body });
+      expect(own.status, own.text).toBe(202);
+      for (const requestId of ['req-other', 'req-bob', 'no-such-request']) {
+        const other = await call('POST', `/api/dashboard/requests/${requestId}/${action}`, { token: tokens.requester, body });
+        expect(other.status, `${action} ${requestId}: ${other.text}`).toBe(403);
+        expect(other.body.error).toMatchObject({ code: 'forbidden', role: 'requester' });
+      }
+      expect(temporal.recorded.map((r) => r.workflowId)).toEqual(['request-req-alice']);
+    }
   });
 });
 

@@ -588,6 +588,8 @@ describe('a required variable nothing can fill', () => {
       const state = await handle.query(requestStateQuery);
       expect(state.missingInputs).toBeUndefined();
       expect(state.operatorActions).toEqual([expect.objectContaining({ action: 'input', by: 'erin' })]);
+      // Four eyes: whoever gave the values does not also approve them (by any spelling of the name).
+      await expectRefused(approve(handle, { approver: ' Erin' }), Refused.selfApproval);
       await approve(handle);
       expect((await handle.result()).status).toBe('completed');
     });
@@ -733,6 +735,7 @@ describe('the worker fleet', () => {
       const own = await start({ requestedBy: 'alice' });
       expect(own.planned.requestedBy).toBe('alice');
       await expectRefused(approve(own.handle, { approver: 'alice' }), Refused.selfApproval);
+      await expectRefused(approve(own.handle, { approver: 'ALICE' }), Refused.selfApproval);
       expect((await approve(own.handle, { approver: 'bob' })).decision?.approver).toBe('bob');
 
       const withdrawn = await start({ requestedBy: 'alice' });
