@@ -8,6 +8,7 @@ import { authenticate, type AuthEnv } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { ApiError, errorBody, renderError } from './errors.js';
 import { answer, docs, openApiDocument } from './openapi.js';
+import { shallowJsonBody } from './validation.js';
 import { agentRoutes } from './routes/agents.js';
 import { approveRoutes } from './routes/approve.js';
 import { auditRoutes } from './routes/audit.js';
@@ -34,6 +35,7 @@ export function createApp(deps: ApiDeps) {
         },
       }),
     )
+    .use(shallowJsonBody)
     .route('/', chatRoutes(deps))
     .route('/', approveRoutes(deps))
     .route('/', requestRoutes(deps))

@@ -33,6 +33,7 @@ import {
 import { CHECK_RUN_ACTIVE, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue, limitOf } from '../domain/fleet.js';
 import { whyNotApprover } from '../domain/four-eyes.js';
+import { jsonValueDepth, MAX_JSON_DEPTH } from '../domain/json-limits.js';
 import type { LintFinding, Plan, PlanStep, StepPreview, StepRunResult } from '../domain/types.js';
 import { checkPlan } from './check-run.js';
 import {
@@ -236,6 +237,9 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     {
       validator: (action: InputAction) => {
         requireIdentity(action.by, 'input');
+        // Bounded here too (the API refuses it first): deeper values would overflow the plan hash.
+        const tooDeep = Object.values(action.values ?? {}).some((vars) => Object.values(vars ?? {}).some((value) => jsonValueDepth(value) > MAX_JSON_DEPTH));
+        if (tooDeep) refuse(Refused.notNeedingInput, `a value nests deeper than ${MAX_JSON_DEPTH} levels`);
         if (state.status !== 'needs_input' || inputRequest) refuse(Refused.notNeedingInput, `request ${state.requestId} is ${state.status}, not waiting for input`);
         const wanted = new Set((state.missingInputs ?? []).flatMap((m) => m.vars.map((v) => `${m.playbook}:${v}`)));
         const given = Object.entries(action.values ?? {}).flatMap(([playbook, vars]) => Object.keys(vars ?? {}).map((v) => `${playbook}:${v}`));

@@ -169,7 +169,7 @@ async function call(method: string, path: string, options: { token?: string; aut
   const response = await (options.app ?? app).request(path, {
     method,
     headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
   });
   const text = await response.text();
   let body: unknown;
@@ -291,6 +291,23 @@ describe('every mutating route', () => {
     });
     expect(answer.status).toBe(200);
     expect(temporal.recorded[0]?.args).toEqual([expect.objectContaining({ approver: 'bob' })]);
+  });
+});
+
+describe('bodies nested too deep', () => {
+  it('are refused with 400 too_deep before anything walks them, and the workflow never hears of them', async () => {
+    temporal.recorded.length = 0;
+    const deep = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const input = await call('POST', '/api/dashboard/requests/req-alice/input', { token: tokens.requester, body: `{"values": {"greet.yml": {"greeting": ${deep(4_000)}}}}` });
+    expect(input.status, input.text).toBe(400);
+    expect(input.body.error).toEqual({ code: 'too_deep', message: 'the body nests 4003 levels deep; at most 32 are taken' });
+    const chat = await call('POST', '/api/dashboard/chat', { token: tokens.requester, body: `{"message": "x", "extra": ${deep(6_000)}}` });
+    expect(chat.status, chat.text).toBe(400);
+    expect(chat.body.error.code).toBe('too_deep');
+    // 32 levels are taken.
+    const fine = await call('POST', '/api/dashboard/requests/req-alice/input', { token: tokens.requester, body: `{"values": {"greet.yml": {"greeting": ${deep(29)}}}}` });
+    expect(fine.status, fine.text).toBe(202);
+    expect(temporal.recorded).toHaveLength(1);
   });
 });
 

@@ -581,6 +581,10 @@ describe('a required variable nothing can fill', () => {
       const values = { 'kuma-config-update.yml': { kuma_monitors: [{ name: 'nas', url: 'http://nas.lan' }] } };
       await expectRefused(handle.executeUpdate(provideInputUpdate, { args: [{ by: ' ', values }] }), Refused.identityRequired);
       await expectRefused(handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values: { 'x.yml': { y: 1 } } }] }), Refused.notNeedingInput);
+      // Values too deep for the plan hash are refused, not taken (the API refuses them first).
+      let deep: unknown = 1;
+      for (let i = 0; i < 3_000; i++) deep = { a: deep };
+      await expectRefused(handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values: { 'kuma-config-update.yml': { kuma_monitors: deep } } }] }), Refused.notNeedingInput);
       await handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values }] });
 
       await waitForStatus(handle, 'pending_approval');
