@@ -17,7 +17,7 @@
 // repository), and every decision takes the suggestion's row lock, so two people, or two API
 // processes, never apply changes over each other or decide the same suggestion twice.
 import fs from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import git from 'isomorphic-git';
@@ -196,10 +196,18 @@ async function applyPatch(config: ChiffonConfig, patch: string, filepath: string
     if (files.length === 0 || files.some((f) => f !== filepath)) {
       throw new SuggestionError(422, 'fix_failed', `the stored patch must change ${filepath} only; it changes ${files.join(', ') || 'nothing'}`);
     }
+    // Content only: a patch that changes a file's mode, or makes it a symlink (whose target, read
+    // back, would be committed as the playbook), is no fix of a playbook.
+    const summary = await execa('git', ['apply', '--summary', patchFile], options);
+    const structural = summary.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+    if (summary.exitCode !== 0 || structural.length > 0) {
+      throw new SuggestionError(422, 'fix_failed', `the stored patch must change the content of ${filepath} only; it would ${structural.join('; ') || 'not apply'}`);
+    }
     const applied = await execa('git', ['apply', '--whitespace=nowarn', patchFile], options);
     if (applied.exitCode !== 0) {
       throw new SuggestionError(422, 'fix_failed', `the stored patch does not apply to ${filepath}: ${applied.stderr.slice(-STDERR_TAIL_CHARS) || applied.shortMessage}`);
     }
+    if (!(await lstat(file)).isFile()) throw new SuggestionError(422, 'fix_failed', `the stored patch does not leave ${filepath} a regular file`);
     return await readFile(file);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -257,8 +257,36 @@ describe('acceptSuggestion', () => {
     });
     expect(await refusal(acceptSuggestion(database.prisma, fixture.config, permissions.id, 'alice'))).toMatchObject({ status: 422, code: 'fix_failed' });
 
-    // The risky-file-permissions fix as a unified diff against the playbook.
+    // A patch that changes the playbook's mode, or makes it a symlink (to a file outside the
+    // repository, whose content would be committed as the playbook), is refused too.
     const lines = fs.readFileSync(fixture.file, 'utf8').split('\n');
+    const modeChange = `diff --git a/${PLAYBOOK} b/${PLAYBOOK}\nold mode 100644\nnew mode 100755\n`;
+    const content = lines.at(-1) === '' ? lines.slice(0, -1) : lines;
+    const symlink = [
+      `diff --git a/${PLAYBOOK} b/${PLAYBOOK}`,
+      'deleted file mode 100644',
+      `--- a/${PLAYBOOK}`,
+      '+++ /dev/null',
+      `@@ -1,${content.length} +0,0 @@`,
+      ...content.map((line) => `-${line}`),
+      `diff --git a/${PLAYBOOK} b/${PLAYBOOK}`,
+      'new file mode 120000',
+      '--- /dev/null',
+      `+++ b/${PLAYBOOK}`,
+      '@@ -0,0 +1 @@',
+      '+/etc/hostname',
+      '\\ No newline at end of file',
+      '',
+    ].join('\n');
+    for (const structural of [modeChange, symlink]) {
+      await database.prisma.playbookSuggestion.update({ where: { id: permissions.id }, data: { patch: structural } });
+      const refused = await refusal(acceptSuggestion(database.prisma, fixture.config, permissions.id, 'alice'));
+      expect(refused, structural.slice(0, 80)).toMatchObject({ status: 422, code: 'fix_failed', message: expect.stringContaining(`must change the content of ${PLAYBOOK} only`) });
+    }
+    expect(fs.lstatSync(fixture.file).isFile()).toBe(true);
+    expect(await row(permissions.id)).toMatchObject({ status: 'open' });
+
+    // The risky-file-permissions fix as a unified diff against the playbook.
     const at = lines.findIndex((l) => l.trim() === 'state: directory');
     const patch = [
       `--- a/${PLAYBOOK}`,
