@@ -10,6 +10,7 @@ import type { ServerType } from '@hono/node-server';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { checkToken, wwwAuthenticate } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { requestExists } from './request-updates.js';
 import { followRequestEvents, isRequestId } from './routes/request-events.js';
 
 export const LIVE_WS_PATH = '/api/dashboard/ws';
@@ -34,7 +35,7 @@ function send(socket: WebSocket, text: string): Promise<void> {
 }
 
 /** Serves the live event WebSocket on `server` (the one `serve()` returned). */
-export function attachLiveEventsWebSocket(server: ServerType, deps: Pick<ApiDeps, 'prisma' | 'events'>): void {
+export function attachLiveEventsWebSocket(server: ServerType, deps: Pick<ApiDeps, 'prisma' | 'events' | 'client'>): void {
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE });
   (server as Server).on('close', () => sockets.close());
   (server as Server).on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -55,8 +56,12 @@ export function attachLiveEventsWebSocket(server: ServerType, deps: Pick<ApiDeps
     if (!isRequestId(requestId)) return rejectHandshake(socket, 400, 'invalid_input', 'request_id: not a request id');
     const afterText = url.searchParams.get('after_seq') ?? '0';
     if (!/^\d{1,9}$/.test(afterText)) return rejectHandshake(socket, 400, 'invalid_input', 'after_seq: not a sequence number');
+    void requestExists(deps, requestId).then(
+      (exists) => (exists ? follow() : rejectHandshake(socket, 404, 'not_found', `no request ${requestId}`)),
+      () => rejectHandshake(socket, 500, 'internal', 'cannot look the request up now; try again'),
+    );
 
-    sockets.handleUpgrade(request, socket, head, (client) => {
+    const follow = () => sockets.handleUpgrade(request, socket, head, (client) => {
       const abort = new AbortController();
       client.on('close', () => abort.abort());
       client.on('error', () => abort.abort());

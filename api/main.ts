@@ -18,7 +18,7 @@ async function run(): Promise<void> {
   const client = new Client({ connection, namespace: config.temporalNamespace });
   const events = createEventNotifier(database.url);
   const server = serve({ fetch: createApp({ client, prisma, config, events }).fetch, port: config.port, hostname: config.host });
-  attachLiveEventsWebSocket(server, { prisma, events });
+  attachLiveEventsWebSocket(server, { prisma, events, client });
   console.log(`chiffon api: http://${config.host}:${config.port}/api/dashboard`);
   const stop = () => {
     server.close();

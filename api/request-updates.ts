@@ -50,3 +50,18 @@ export async function requesterOf({ client, prisma }: Pick<ApiDeps, 'client' | '
     return undefined;
   }
 }
+
+/**
+ * Whether there is such a request: its `requests` row, or (before the workflow mirrored it) its
+ * workflow. A stream of a request that does not exist answers 404 rather than waiting forever.
+ */
+export async function requestExists({ client, prisma }: Pick<ApiDeps, 'client' | 'prisma'>, requestId: string): Promise<boolean> {
+  if (await prisma.request.findUnique({ where: { id: requestId }, select: { id: true } })) return true;
+  try {
+    await client.workflow.getHandle(workflowIdFor(requestId)).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}

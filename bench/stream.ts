@@ -60,7 +60,7 @@ export async function measureStream(stack: BenchStack, repo: string, runs: numbe
     response.statusCode = 404;
     response.end();
   });
-  attachLiveEventsWebSocket(server, { prisma: stack.prisma, events });
+  attachLiveEventsWebSocket(server, { prisma: stack.prisma, events, client: stack.client });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const { token } = await createApiToken(stack.prisma, { name: 'bench-stream', role: 'admin' });

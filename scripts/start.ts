@@ -96,7 +96,7 @@ async function run(): Promise<void> {
     const events = createEventNotifier(database.url);
     cleanups.push(() => events.close());
     const server = serve({ fetch: createApp({ client, prisma, config, events }).fetch, port: config.port, hostname: config.host });
-    attachLiveEventsWebSocket(server, { prisma, events });
+    attachLiveEventsWebSocket(server, { prisma, events, client });
     cleanups.push(() => new Promise((resolve) => server.close(resolve)));
 
     const uiPort = process.env.TEMPORAL_UI_PORT ?? '8233';

@@ -17,6 +17,7 @@ import { anyRole, queryTokenSecurity, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { docs, errors, eventSchema } from '../openapi.js';
+import { requestExists } from '../request-updates.js';
 import { queryParams } from '../validation.js';
 
 const PAGE = 500;
@@ -122,7 +123,7 @@ export async function followRequestEvents(
 
 export const isRequestId = (value: string): boolean => REQUEST_ID.test(value);
 
-export function requestEventRoutes({ prisma, events }: ApiDeps) {
+export function requestEventRoutes({ prisma, events, client }: ApiDeps) {
   return new Hono<AuthEnv>().get(
     '/requests/:request_id/events',
     docs({
@@ -141,7 +142,7 @@ export function requestEventRoutes({ prisma, events }: ApiDeps) {
             'application/json': { schema: resolver(eventsPage) },
           },
         },
-        ...errors({ 400: true }),
+        ...errors({ 400: true, 404: true }),
       },
     }),
     anyRole(),
@@ -149,6 +150,7 @@ export function requestEventRoutes({ prisma, events }: ApiDeps) {
     async (c) => {
       const requestId = c.req.param('request_id');
       if (!REQUEST_ID.test(requestId)) throw new ApiError(400, 'invalid_input', 'request_id: not a request id');
+      if (!(await requestExists({ prisma, client }, requestId))) throw new ApiError(404, 'not_found', `no request ${requestId}`);
       const query = c.req.valid('query');
       const lastEventId = c.req.header('last-event-id');
       let afterSeq = query.after_seq ?? 0;

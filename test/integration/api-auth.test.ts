@@ -9,7 +9,7 @@
 // and workflow starts it is sent and answers with a minimal request state.
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import type { JSONParsed } from 'hono/utils/types';
@@ -87,6 +87,10 @@ function fakeTemporalClient() {
         },
         async query() {
           return state(workflowId, { requestedBy: requestedBy.get(workflowId) });
+        },
+        // Known requests have their rows in the database; a workflow alone is none of them.
+        async describe() {
+          throw new WorkflowNotFoundError(`workflow ${workflowId} not found`, workflowId, undefined);
         },
       }),
       async executeUpdateWithStart(update: { name: string }, { startWorkflowOperation }: { startWorkflowOperation: { options: { workflowId: string; args: unknown[] } } }) {
@@ -420,6 +424,12 @@ describe('reading', () => {
     expect(await stream.json()).toMatchObject({ request_id: 'req-alice', events: [] });
     const bad = await app.request(`/api/dashboard/requests/req-alice/events?format=json&access_token=${generateToken()}`);
     expect(bad.status).toBe(401);
+    // A request that does not exist has no stream: 404, as JSON page and as SSE.
+    for (const format of ['json', 'sse']) {
+      const none = await app.request(`/api/dashboard/requests/no-such-request/events?format=${format}&access_token=${tokens.requester}`);
+      expect(none.status, format).toBe(404);
+      expect(((await none.json()) as any).error.code).toBe('not_found');
+    }
     const elsewhere = await app.request(`/api/dashboard/suggestions?access_token=${tokens.requester}`);
     expect(elsewhere.status).toBe(401);
     expect(((await elsewhere.json()) as any).error.message).toMatch(/Authorization: Bearer/);
@@ -437,7 +447,7 @@ describe('the live WebSocket', () => {
 
   beforeAll(async () => {
     server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-    attachLiveEventsWebSocket(server, { prisma: database.prisma });
+    attachLiveEventsWebSocket(server, { prisma: database.prisma, client: temporal.client });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     wsBase = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/api/dashboard/ws`;
   });
@@ -467,6 +477,7 @@ describe('the live WebSocket', () => {
     expect(await connect(`request_id=req-alice&access_token=${tokens.revoked}`)).toBe(401);
     expect(await connect('request_id=req-alice', { authorization: 'Bearer nope' })).toBe(401);
     expect(await connect(`request_id=req-alice&access_token=${tokens.requester}`)).toBe('open');
+    expect(await connect(`request_id=no-such-request&access_token=${tokens.requester}`)).toBe(404);
     expect(await connect('request_id=req-alice', { authorization: `Bearer ${tokens.approver}` })).toBe('open');
     // The token is checked first: nothing about the request is said to a caller without one.
     expect(await connect('request_id=not%20an%20id')).toBe(401);

@@ -156,7 +156,7 @@ export async function startStack(services: E2EServices, name: string, options: S
   const events = createEventNotifier(services.database.url);
   const app = createApp({ client: services.env.client, prisma: services.database.prisma, config, events });
   const server: ServerType = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-  attachLiveEventsWebSocket(server, { prisma: services.database.prisma, events });
+  attachLiveEventsWebSocket(server, { prisma: services.database.prisma, events, client: services.env.client });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/dashboard`;
 
