@@ -67,7 +67,7 @@ export async function previewPlaybook(options: PreviewPlaybookOptions): Promise<
     const command = { inventorySources, ...(options.limit ? { limit: options.limit } : {}), ...(options.tags ? { tags: options.tags } : {}), varsFile, playbookPath };
     const argv = [...playbookArgs(command), '--list-hosts', '--list-tasks'];
     const timeoutMs = options.timeoutMs ?? 120_000;
-    const warm = options.warmAnsible === false ? undefined : await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, argv, outputDir: runDir, timeoutMs, passEnv: options.passEnv ?? [] });
+    const warm = options.warmAnsible === false ? undefined : await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, argv, outputDir: runDir, timeoutMs, passEnv: options.passEnv ?? [] });
     const result =
       warm ??
       (await execa(ansiblePlaybook, argv, { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp, options.passEnv), extendEnv: false, stdin: 'ignore', reject: false, timeout: timeoutMs }));

@@ -8,8 +8,9 @@
 // answers undefined, and the caller runs a cold ansible-playbook as before.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -145,8 +146,6 @@ export interface WarmCommand {
   ansiblePlaybook: string;
   /** The repository: the warm process's working directory. */
   repo: string;
-  /** Holds the warm process's local temp folder (removed when it stops). */
-  workDir: string;
   argv: string[];
   /** Where the command's stdout and stderr files go. */
   outputDir: string;
@@ -159,7 +158,7 @@ export interface WarmCommand {
  * Runs ansible-playbook `argv` in `repo` through the repository's warm process (started on first
  * use). Undefined when no warm process can run it: the caller runs ansible-playbook itself.
  */
-export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, argv, outputDir, timeoutMs, passEnv }: WarmCommand): Promise<WarmRun | undefined> {
+export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, argv, outputDir, timeoutMs, passEnv }: WarmCommand): Promise<WarmRun | undefined> {
   const python = venvPython(ansiblePlaybook);
   if (!python) return undefined;
   const key = `${keyOf(repo)}\u0000${passEnv.join(',')}`;
@@ -181,8 +180,9 @@ export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir, a
       unused.stop();
       warm.delete(oldest);
     }
-    mkdirSync(workDir, { recursive: true });
-    process_ = new WarmAnsible(python, ansiblePlaybook, repo, mkdtempSync(path.join(workDir, 'warm-ansible-')), passEnv);
+    // Its local temp folder outlives any one run, so it is not in the work folder (whose files last
+    // as long as their run); it is removed when the warm process stops.
+    process_ = new WarmAnsible(python, ansiblePlaybook, repo, mkdtempSync(path.join(os.tmpdir(), 'chiffon-warm-ansible-')), passEnv);
     warm.set(key, process_);
     if (!exitHookInstalled) {
       exitHookInstalled = true;

@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiToken } from '../../lib/api-tokens.js';
 import type { ChiffonConfig } from '../../lib/config.js';
 import { statusSearchAttribute } from '../../workflows/messages.js';
 import { processesMentioning } from '../support/processes.js';
@@ -535,8 +536,10 @@ describe('needs input', () => {
       expect(chat.body).toMatchObject({ status: 'needs_input', plan: null, missing_inputs: [{ playbook: 'greet.yml', vars: ['greeting'] }] });
       const id = chat.body.request_id;
 
-      // Values come from a requester (or an admin), and only for what is missing.
-      expect((await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello' } } }, {}, 'approver')).status).toBe(403);
+      // Values come from the person who asked (or an approver or admin), and only for what is missing.
+      const dave = await createApiToken(services.database.prisma, { name: 'dave', role: 'requester' });
+      const notTheirs = await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello' } } }, { authorization: `Bearer ${dave.token}` });
+      expect(notTheirs.status).toBe(403);
       expect((await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { other: 1 } } })).status).toBe(409);
 
       const input = await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello from chiffon' } } });

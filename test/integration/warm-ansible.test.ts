@@ -31,7 +31,7 @@ function repoWith(files: Record<string, string>): string {
 async function warm(repo: string, argv: string[], timeoutMs = 60_000) {
   const outputDir = path.join(scratch, `out-${++outputs}`);
   fs.mkdirSync(outputDir);
-  const run = await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, workDir: path.join(scratch, 'work'), argv, outputDir, timeoutMs, passEnv: [] });
+  const run = await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, argv, outputDir, timeoutMs, passEnv: [] });
   expect(run, 'the warm process ran it').toBeDefined();
   return run!;
 }
