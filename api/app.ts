@@ -23,6 +23,25 @@ import { requestRoutes } from './routes/requests.js';
 import { suggestionRoutes } from './routes/suggestions.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** How long /healthz waits for each dependency. */
+const HEALTH_TIMEOUT_MS = 2_000;
+
+/** 'ok', or the first line of why `probe` failed (or took longer than HEALTH_TIMEOUT_MS). */
+async function checked(probe: () => Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([probe(), timeout]);
+    return 'ok';
+  } catch (err) {
+    const lines = String((err as { message?: unknown })?.message ?? err).split('\n').map((line) => line.trim()).filter(Boolean);
+    return `down: ${lines.at(-1) ?? 'no answer'}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export function createApp(deps: ApiDeps) {
   const dashboard = new Hono<AuthEnv>()
@@ -49,10 +68,28 @@ export function createApp(deps: ApiDeps) {
     .route('/', agentRoutes(deps));
 
   const app = new Hono();
+  const health = z.object({
+    ok: z.boolean(),
+    database: z.string().meta({ description: 'ok, or why PostgreSQL does not answer' }),
+    temporal: z.string().meta({ description: 'ok, or why the Temporal server does not answer' }),
+  });
   app.get(
     '/healthz',
-    docs({ summary: 'Whether the API answers', tags: ['meta'], security: [], responses: { 200: answer('it does', z.object({ ok: z.literal(true) })) } }),
-    (c) => c.json({ ok: true as const }),
+    docs({
+      summary: 'Whether the API and what it depends on answer',
+      tags: ['meta'],
+      security: [],
+      responses: { 200: answer('everything answers', health), 503: answer('PostgreSQL or the Temporal server does not', health) },
+    }),
+    async (c) => {
+      const [database, temporal] = await Promise.all([
+        checked(() => deps.prisma.$queryRaw`SELECT 1`),
+        checked(() => deps.client.connection.withDeadline(Date.now() + HEALTH_TIMEOUT_MS, () => deps.client.workflowService.getSystemInfo({}))),
+      ]);
+      const ok = database === 'ok' && temporal === 'ok';
+      if (!ok) c.header('Retry-After', '5');
+      return c.json({ ok, database, temporal }, ok ? 200 : 503);
+    },
   );
   app.route('/api/dashboard', dashboard);
   app.get(

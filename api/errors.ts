@@ -2,6 +2,10 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { describeUnavailable, unavailableDependency } from './unavailable.js';
+
+/** What a 503 for a dependency that is down asks the client to wait. */
+const RETRY_AFTER_SECONDS = 5;
 
 export interface ErrorBody {
   error: { code: string; message: string; [detail: string]: unknown };
@@ -30,6 +34,11 @@ export function renderError(err: Error, c: Context): Response {
     const status = err.status as ContentfulStatusCode;
     const code = status === 400 ? 'bad_request' : `http_${status}`;
     return c.json(errorBody(code, err.message || 'request refused'), status);
+  }
+  const down = unavailableDependency(err);
+  if (down) {
+    c.header('Retry-After', String(RETRY_AFTER_SECONDS));
+    return c.json(errorBody(`${down}_unavailable`, describeUnavailable(down, err)), 503);
   }
   console.error('chiffon api: unexpected error', err);
   return c.json(errorBody('internal', 'internal error; see the API log'), 500);

@@ -74,6 +74,9 @@ function fakeTemporalClient() {
   });
   const client = {
     withAbortSignal: <T>(_signal: AbortSignal, fn: () => Promise<T>) => fn(),
+    // What /healthz asks the server.
+    connection: { withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() },
+    workflowService: { getSystemInfo: async () => ({}) },
     workflow: {
       getHandle: (workflowId: string) => ({
         async executeUpdate(update: { name: string }, options: { args: unknown[] }) {
