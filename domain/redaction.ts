@@ -33,12 +33,39 @@ function collectStrings(value: unknown, into: Set<string>): void {
   }
 }
 
-/** The secret values of a step: its vars that the playbook's specs mark secret. */
+/** The strings under keys named like secrets (an inventory's `admin_token` inside a list of portals), at any depth. */
+function collectSecretLooking(value: unknown, into: Set<string>): void {
+  if (Array.isArray(value)) {
+    for (const item of value) collectSecretLooking(item, into);
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (SECRET_LOOKING_VAR.test(key)) collectStrings(item, into);
+      else collectSecretLooking(item, into);
+    }
+  }
+}
+
+/**
+ * The secret values of a step: its vars that the playbook's specs mark secret, and whatever sits
+ * under a key named like a secret inside the others (values copied from the inventory).
+ */
 export function secretValues(vars: Record<string, unknown>, specs: readonly Pick<PlaybookVar, 'name' | 'secret'>[]): string[] {
   const secretNames = new Set(specs.filter((spec) => spec.secret).map((spec) => spec.name));
   const found = new Set<string>();
-  for (const [name, value] of Object.entries(vars)) if (secretNames.has(name)) collectStrings(value, found);
+  for (const [name, value] of Object.entries(vars)) {
+    if (secretNames.has(name)) collectStrings(value, found);
+    else collectSecretLooking(value, found);
+  }
   return [...found];
+}
+
+/** A copy of `value` whose values under keys named like secrets are `********`, at any depth. */
+export function hideSecretLookingKeys<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(hideSecretLookingKeys) as T;
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, SECRET_LOOKING_VAR.test(key) ? REDACTED : hideSecretLookingKeys(item)])) as T;
+  }
+  return value;
 }
 
 export interface Redactor {
@@ -113,7 +140,10 @@ export function secretVarNames(
   return Object.keys(step.vars).filter((name) => specs === undefined || isSecretVar(name, specs));
 }
 
-/** A copy of a plan whose secret var values (secretVarNames) are `********`, for showing or storing it. */
+/**
+ * A copy of a plan whose secret var values (secretVarNames), and values under secret-looking keys
+ * inside the other vars, are `********`, for showing or storing it.
+ */
 export function redactPlanVars<P extends { steps: { playbook: string; vars: Record<string, unknown>; secretVars?: string[] }[] }>(
   plan: P,
   specsOf?: (playbook: string) => VarSpecs | undefined,
@@ -122,7 +152,7 @@ export function redactPlanVars<P extends { steps: { playbook: string; vars: Reco
     ...plan,
     steps: plan.steps.map((step) => {
       const secret = new Set(secretVarNames(step, specsOf));
-      const vars = Object.fromEntries(Object.entries(step.vars).map(([name, value]) => [name, secret.has(name) ? REDACTED : value]));
+      const vars = Object.fromEntries(Object.entries(step.vars).map(([name, value]) => [name, secret.has(name) ? REDACTED : hideSecretLookingKeys(value)]));
       return { ...step, vars };
     }),
   };

@@ -87,3 +87,23 @@ describe('redactPlanVars', () => {
     for (const name of ['kuma_port', 'passage', 'kuma_monitors', 'compass']) expect(isSecretVar(name, []), name).toBe(false);
   });
 });
+
+describe('values copied from the inventory', () => {
+  const step = {
+    playbook: 'kuma-config-update.yml',
+    vars: { kuma_monitors: [{ name: 'portal-1', portal_url: 'https://portal-1.lan', admin_token: 'tok-portal-1-secret' }, { name: 'nas', auth: { password: 'nas-pass-123' } }] },
+    secretVars: [],
+  };
+
+  it('hide what sits under a key named like a secret, at any depth, when a plan is shown or stored', () => {
+    const [shown] = redactPlanVars({ steps: [step] }).steps;
+    expect(shown!.vars).toEqual({ kuma_monitors: [{ name: 'portal-1', portal_url: 'https://portal-1.lan', admin_token: REDACTED }, { name: 'nas', auth: { password: REDACTED } }] });
+  });
+
+  it('are secret values of the step, so its output hides them too', () => {
+    const values = secretValues(step.vars, []);
+    expect(values).toEqual(expect.arrayContaining(['tok-portal-1-secret', 'nas-pass-123']));
+    expect(values).not.toContain('portal-1');
+    expect(createRedactor(values).text('login with tok-portal-1-secret failed')).toBe(`login with ${REDACTED} failed`);
+  });
+});
