@@ -9,7 +9,7 @@ import { ownSecretValues } from '../lib/child-env.js';
 import type { Plan } from '../domain/types.js';
 import { summarizeCheck, type CheckRun } from '../domain/check-run.js';
 import { scanCatalogCached } from './catalog-cache.js';
-import { appendRequestEventsStatements } from './request-events.js';
+import { appendRequestEventsStatements, type NewRequestEvent } from './request-events.js';
 
 /** The file committed for a task: what was run, for which request and plan, and what came of it. */
 export function taskAuditDocument(input: TaskAuditInput) {
@@ -202,6 +202,12 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
           })),
         }),
         ...appendRequestEventsStatements(prisma, input.requestId, [
+          // The run's live events the database did not take while it was away, in order, before
+          // the step's final status; and how many did not fit in the result, if any.
+          ...((input.run?.pendingEvents ?? []) as NewRequestEvent[]),
+          ...(input.run?.lostEvents
+            ? [{ kind: 'step_status' as const, stepIndex: input.step.index, taskId: input.step.taskId, payload: { status: 'events_lost', lost_events: input.run.lostEvents }, dedupe: `step:${input.step.taskId}:events_lost` }]
+            : []),
           {
             kind: 'step_status',
             stepIndex: input.step.index,

@@ -123,6 +123,11 @@ export class EventBatcher {
     return ok;
   }
 
+  /** What is still queued (after close() gave up: the events the database did not take). */
+  unwritten(): NewRequestEvent[] {
+    return [...this.queue];
+  }
+
   /** Writes everything still queued, retrying for up to `closeRetryMs`; never throws. */
   async close(): Promise<boolean> {
     clearTimeout(this.timer);

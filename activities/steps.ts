@@ -71,6 +71,20 @@ function eventRecord(event: AnsibleEvent, step: Pick<PlanStep, 'index' | 'taskId
   }
 }
 
+/** At most this many unwritten events travel with a result (payloads crossing Temporal stay small). */
+export const MAX_PENDING_EVENTS = 1_000;
+
+/**
+ * The result's share of the events the database did not take: the first ones, each keyed so that
+ * a retried audit writes it once, and how many more were lost.
+ */
+export function pendingOf(unwritten: NewRequestEvent[], attempt: number): Pick<StepRunResult, 'pendingEvents' | 'lostEvents'> {
+  if (unwritten.length === 0) return {};
+  const lost = unwritten.length - MAX_PENDING_EVENTS;
+  const pendingEvents = unwritten.slice(0, MAX_PENDING_EVENTS).map((event, i) => ({ ...event, dedupe: event.dedupe ?? `pending:${event.taskId}:${attempt}:${i}` }));
+  return { pendingEvents, ...(lost > 0 ? { lostEvents: lost } : {}) };
+}
+
 /** The run result with every text redacted: it goes to Temporal's history, the tasks table and the audit. */
 export function redactRun(run: StepRunResult, redact: Redactor): StepRunResult {
   return redact.value(run);
@@ -147,6 +161,8 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
       },
       dedupe: `step:${step.taskId}:running:${attempt}`,
     });
+    let closing: Promise<unknown> | undefined;
+    const closeEvents = () => (closing ??= events?.close() ?? Promise.resolve());
     let tasksDone = 0;
     heartbeat({ tasksDone });
     // A single long task (a package install) emits no event for a while; the worker is alive all the
@@ -178,16 +194,18 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
           },
         }),
       );
-      return redactRun({ ...run, activityAttempt: attempt, ranOn: `${os.hostname()}:${process.pid}`, agent: config.workerHost }, redact);
+      // Every event of the run is written before the step reports (its final status comes after
+      // them), still heartbeating: with the database away, close() retries for a few seconds, and
+      // what it could not write travels with the result, for the step's audit to write first.
+      await closeEvents();
+      return redactRun({ ...run, activityAttempt: attempt, ranOn: `${os.hostname()}:${process.pid}`, agent: config.workerHost, ...pendingOf(events?.unwritten() ?? [], attempt) }, redact);
     } catch (err) {
       // Temporal reports the activity as cancelled (not failed) only for a CancelledFailure.
       if (err instanceof AnsibleRunCancelledError) throw new CancelledFailure(err.message);
       if (err instanceof Error) err.message = redact.text(err.message);
       throw err;
     } finally {
-      // Every event of the run is written before the step reports (its final status comes after
-      // them), still heartbeating: with the database away, close() retries for a few seconds.
-      await events?.close();
+      await closeEvents();
       clearInterval(keepAlive);
     }
   }

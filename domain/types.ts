@@ -213,6 +213,22 @@ export interface StepRunResult {
   ranOn?: string;
   /** The agent (`--host` name of the worker) that ran it. */
   agent?: string;
+  /**
+   * Live events the database did not take while the step ran (it was down): carried here, through
+   * Temporal, and written by the step's audit before its final status, in order. `lostEvents`
+   * counts any beyond what a result may carry; the audit records that number as an event.
+   */
+  pendingEvents?: PendingEvent[];
+  lostEvents?: number;
+}
+
+/** A live event not yet written (activities/request-events.ts NewRequestEvent, already redacted). */
+export interface PendingEvent {
+  kind: string;
+  stepIndex?: number;
+  taskId?: string;
+  payload: Record<string, unknown>;
+  dedupe?: string;
 }
 
 export type LintCategory = 'idempotency' | 'error_handling' | 'security' | 'deprecation' | 'formatting' | 'other';
