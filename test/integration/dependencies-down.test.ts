@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { createApiToken } from '../../lib/api-tokens.js';
 import { loadConfig } from '../../lib/config.js';
-import { createPrismaClient, type PrismaClient } from '../../lib/prisma.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import type { PrismaClient } from '../../lib/prisma.js';
+import { prismaThroughProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 let database: TestDatabase;
@@ -24,11 +24,7 @@ const temporalUp = {
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const url = new URL(database.url);
-  proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
-  url.hostname = '127.0.0.1';
-  url.port = String(proxy.port);
-  prisma = createPrismaClient(url.toString());
+  ({ proxy, prisma } = await prismaThroughProxy(database.url));
   token = (await createApiToken(database.prisma, { name: 'alice', role: 'requester' })).token;
   temporalDown = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1 second' }) });
 });

@@ -15,8 +15,8 @@ import { createStepActivities } from '../../activities/steps.js';
 import type { PlanStep, StepRunResult } from '../../domain/types.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
-import { createPrismaClient, type PrismaClient } from '../../lib/prisma.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import type { PrismaClient } from '../../lib/prisma.js';
+import { prismaThroughProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const REQUEST_ID = 'lostevents01';
@@ -28,11 +28,7 @@ const scratch = fs.mkdtempSync(path.join(tmpdir(), 'chiffon-lost-events-'));
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const url = new URL(database.url);
-  proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
-  url.hostname = '127.0.0.1';
-  url.port = String(proxy.port);
-  throughProxy = createPrismaClient(url.toString());
+  ({ proxy, prisma: throughProxy } = await prismaThroughProxy(database.url));
   const repo = path.join(scratch, 'playbooks');
   fs.cpSync(fromProjectRoot('playbooks'), repo, { recursive: true });
   config = { ...loadConfig({}), playbookRepo: repo, auditRepo: path.join(scratch, 'audit'), stateDir: path.join(scratch, 'state'), workDir: path.join(scratch, 'work') };

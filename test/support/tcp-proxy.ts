@@ -1,6 +1,7 @@
 // A TCP proxy a test can cut: what a dependency that goes away looks like to the code under test
 // (its connections reset, new ones refused), without killing the server other tests use.
 import net from 'node:net';
+import { createPrismaClient, type PrismaClient } from '../../lib/prisma.js';
 
 export interface TcpProxy {
   port: number;
@@ -36,4 +37,13 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   return { port, cut: stop, restore: () => listen(port), close: () => (server.listening ? stop() : Promise.resolve()) };
+}
+
+/** A Prisma client for `databaseUrl` that connects through a proxy of its own, which the test can cut. */
+export async function prismaThroughProxy(databaseUrl: string): Promise<{ proxy: TcpProxy; prisma: PrismaClient }> {
+  const url = new URL(databaseUrl);
+  const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  return { proxy, prisma: createPrismaClient(url.toString()) };
 }
