@@ -99,6 +99,17 @@ describe('a check run of a plan that never ran', () => {
     expect(log.some((c) => c.message.startsWith(`audit: check run ${checkRun.steps[0].task_id} completed`))).toBe(true);
   });
 
+  it("says a later step's check failed when it depends on what an earlier step would do", async () => {
+    const both = await pendingRequest('Deploy Kuma Uptime to homelab and add our existing portals to the config');
+    expect((await stack.call('POST', `/requests/${both.request_id}/preview`, { check: true })).status).toBe(202);
+    const checked = (await checkDone(both.request_id)).check_run;
+    expect(checked.status).toBe('failed');
+    expect(checked.steps.map((s: any) => s.status)).toEqual(['completed', 'failed']);
+    expect(checked.summary).toMatch(/^the check run failed \(step 2: check failed at task "Require Uptime Kuma to be deployed first" on localhost: Uptime Kuma is not deployed: .*\); 2 tasks would change on 1 host$/);
+    expect(fs.existsSync(kumaDir())).toBe(false);
+    await stack.call('POST', '/approve', { request_id: both.request_id, approved: false, comment: 'checked only' });
+  });
+
   it('the approval then runs the plan for real', async () => {
     const { request_id: id, plan } = await request();
     await checkDone(id);
