@@ -49,7 +49,7 @@ class WarmAnsible {
     passEnv: readonly string[],
   ) {
     // Its stderr is this process's: only a failure to start it writes there.
-    const child = spawn(python, ['-I', SCRIPT], { cwd, env: ansibleEnv(ansiblePlaybook, tempDir, passEnv), stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(python, ['-I', SCRIPT, tempDir], { cwd, env: ansibleEnv(ansiblePlaybook, tempDir, passEnv), stdio: ['pipe', 'pipe', 'inherit'] });
     this.child = child;
     child.on('error', () => {}); // a python that cannot start ends the reader below
     // It must not keep this process alive (it is stopped when this process exits).

@@ -9,7 +9,8 @@ ansible-playbook started there would), then reads one JSON command per line on s
 
 and forks a child for each that runs ansible-playbook's own entry point with those arguments, its
 output in the two files. It answers on stdout, one JSON line each: {"id", "pid"} once the child
-exists, {"id", "exit"} when it ended (its exit code, or -signal). It stops when stdin closes.
+exists, {"id", "exit"} when it ended (its exit code, or -signal). It stops when stdin closes, and
+then removes the folder its first argument names (its local temp folder), if any.
 
 Only commands whose configuration and environment are this process's belong here: the caller keys
 one warm process per working directory and ansible.cfg (warm-ansible.ts).
@@ -17,6 +18,7 @@ one warm process per working directory and ansible.cfg (warm-ansible.ts).
 
 import json
 import os
+import shutil
 import sys
 import threading
 import traceback
@@ -80,6 +82,9 @@ def main():
             pass  # the child did it already, or has ended
         reply({"id": command["id"], "pid": pid})
         threading.Thread(target=wait_for, args=(command["id"], pid), daemon=True).start()
+    # stdin closed: the caller stopped or died. Its temp folder goes with it.
+    if len(sys.argv) > 1:
+        shutil.rmtree(sys.argv[1], ignore_errors=True)
 
 
 if __name__ == "__main__":
