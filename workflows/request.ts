@@ -29,6 +29,7 @@ import {
   type RequestState,
   type RequestStatus,
   type StepState,
+  type TaskAuditInput,
 } from '../domain/request-state.js';
 import { CHECK_RUN_ACTIVE, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue, limitOf } from '../domain/fleet.js';
@@ -655,54 +656,36 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     stepState: StepState,
     result: { status: StepState['status']; outcome: string; run?: StepRunResult; findings?: LintFinding[] },
   ): Promise<void> {
-    const audited = await audits.auditTask.executeWithOptions(
-      { ...auditOptions, summary: `audit step ${stepState.index + 1}: ${stepState.playbook} ${result.status}` },
-      [
-        {
-          requestId: state.requestId,
-          planId: plan!.planId,
-          step: {
-            index: stepState.index,
-            taskId: stepState.taskId,
-            playbook: stepState.playbook,
-            service: plan!.steps[stepState.index]?.service,
-            ...(stepState.host ? { host: stepState.host } : {}),
-            ...(stepState.agent ? { agent: stepState.agent } : {}),
-          },
-          attempt: stepState.attempt,
-          ...(state.decomposition ? { decomposition: state.decomposition } : {}),
-          ...result,
-        },
-      ],
-    );
-    stepState.auditCommit = audited.commit;
+    const step = {
+      index: stepState.index,
+      taskId: stepState.taskId,
+      playbook: stepState.playbook,
+      service: plan!.steps[stepState.index]?.service,
+      ...(stepState.host ? { host: stepState.host } : {}),
+      ...(stepState.agent ? { agent: stepState.agent } : {}),
+    };
+    stepState.auditCommit = await recordTask(`audit step ${stepState.index + 1}: ${stepState.playbook} ${result.status}`, step, stepState.attempt, result);
   }
 
   /** A checked step's record: its own task id, audited as a check run. */
-  async function auditCheck(step: PlanStep, checked: CheckStep, run?: StepRunResult): Promise<string> {
-    const audited = await audits.auditTask.executeWithOptions(
-      { ...auditOptions, summary: `audit check of step ${step.index + 1}: ${step.playbook} ${checked.status}` },
-      [
-        {
-          requestId: state.requestId,
-          planId: plan!.planId,
-          step: {
-            index: step.index,
-            taskId: checked.taskId,
-            playbook: step.playbook,
-            service: step.service,
-            ...(limitOf(step) ? { host: limitOf(step) } : {}),
-            ...(step.agent ? { agent: step.agent } : {}),
-          },
-          attempt: state.steps[step.index]?.attempt ?? 1,
-          ...(state.decomposition ? { decomposition: state.decomposition } : {}),
-          status: checked.status,
-          outcome: describeCheckStep(checked, run),
-          ...(run ? { run } : {}),
-          mode: 'check',
-        },
-      ],
-    );
+  function auditCheck(step: PlanStep, checked: CheckStep, run?: StepRunResult): Promise<string> {
+    const task = {
+      index: step.index,
+      taskId: checked.taskId,
+      playbook: step.playbook,
+      service: step.service,
+      ...(limitOf(step) ? { host: limitOf(step) } : {}),
+      ...(step.agent ? { agent: step.agent } : {}),
+    };
+    const result = { status: checked.status, outcome: describeCheckStep(checked, run), ...(run ? { run } : {}), mode: 'check' as const };
+    return recordTask(`audit check of step ${step.index + 1}: ${step.playbook} ${checked.status}`, task, state.steps[step.index]?.attempt ?? 1, result);
+  }
+
+  /** The audit activity for one task of this request; resolves to its commit. */
+  async function recordTask(summary: string, step: TaskAuditInput['step'], attempt: number, result: Pick<TaskAuditInput, 'status' | 'outcome' | 'run' | 'findings' | 'mode'>): Promise<string> {
+    const audited = await audits.auditTask.executeWithOptions({ ...auditOptions, summary }, [
+      { requestId: state.requestId, planId: plan!.planId, step, attempt, ...(state.decomposition ? { decomposition: state.decomposition } : {}), ...result },
+    ]);
     return audited.commit;
   }
 }
