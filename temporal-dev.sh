@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs a local Temporal dev server for Chiffon: frontend on 127.0.0.1:${TEMPORAL_PORT:-7233}, Web UI on
-# ${TEMPORAL_UI_PORT:-8233}, history persisted in .data/temporal.db so requests survive a restart, and
-# Chiffon's search attributes registered. If a server already answers on the frontend port, it says so
-# and exits 0, so running it twice is harmless. It runs in the foreground; Ctrl-C stops the server.
+# ${TEMPORAL_UI_PORT:-8233} (opening payloads through Chiffon's codec endpoint, CHIFFON_CODEC_ENDPOINT,
+# by default the API's /api/codec), history persisted in .data/temporal.db so requests survive a
+# restart, and Chiffon's search attributes registered. If a server already answers on the frontend
+# port, it says so and exits 0, so running it twice is harmless. It runs in the foreground; Ctrl-C stops the server.
 # Arguments are passed on to `temporal server start-dev` (e.g. --http-port 7243).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,6 +12,8 @@ host=${TEMPORAL_HOST:-127.0.0.1}
 port=${TEMPORAL_PORT:-7233}
 ui_port=${TEMPORAL_UI_PORT:-8233}
 db_file=${TEMPORAL_DB_FILE:-.data/temporal.db}
+# Payloads are sealed (lib/payload-codec.ts): the Web UI opens them through Chiffon's codec endpoint.
+codec_endpoint=${CHIFFON_CODEC_ENDPOINT:-http://${CHIFFON_HOST:-127.0.0.1}:${PORT:-3000}/api/codec}
 
 # Same lookup order as lib/tools.ts: override, project virtualenv, PATH.
 temporal=${TEMPORAL_CLI_PATH:-}
@@ -33,6 +36,7 @@ echo "temporal-dev.sh: Temporal frontend $host:$port, Web UI http://$host:$ui_po
 exec "$temporal" server start-dev \
   --ip "$host" --port "$port" --ui-port "$ui_port" \
   --db-filename "$db_file" \
+  --ui-codec-endpoint "$codec_endpoint" \
   --log-level error \
   --search-attribute ChiffonStatus=Keyword \
   --search-attribute ChiffonServices=KeywordList \

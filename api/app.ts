@@ -1,6 +1,7 @@
 // The HTTP API: small routers composed under /api/dashboard, one error shape for everything. Every
-// route under /api/dashboard needs an API token (api/auth.ts); /healthz and /api/openapi.json (the
-// API described from these routes, api/openapi.ts) are open.
+// route under /api/dashboard needs an API token (api/auth.ts), and so does the codec endpoint
+// /api/codec (routes/codec.ts); /healthz and /api/openapi.json (the API described from these
+// routes, api/openapi.ts) are open.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
@@ -13,6 +14,7 @@ import { agentRoutes } from './routes/agents.js';
 import { approveRoutes } from './routes/approve.js';
 import { auditRoutes } from './routes/audit.js';
 import { chatRoutes } from './routes/chat.js';
+import { codecRoutes } from './routes/codec.js';
 import { dashboardPageRoutes } from './routes/dashboard-page.js';
 import { playbookRoutes } from './routes/playbooks.js';
 import { requestActionRoutes } from './routes/request-actions.js';
@@ -92,6 +94,7 @@ export function createApp(deps: ApiDeps) {
     },
   );
   app.route('/api/dashboard', dashboard);
+  app.route('/api/codec', codecRoutes(deps));
   app.get(
     '/api/openapi.json',
     docs({ summary: 'This document: the API in OpenAPI 3.1', tags: ['meta'], security: [], responses: { 200: { description: 'the OpenAPI document' } } }),

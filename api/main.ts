@@ -5,6 +5,7 @@ import { loadConfig } from '../lib/config.js';
 import { createEventNotifier } from '../lib/event-notifier.js';
 import { openDatabase } from '../lib/database.js';
 import { createPrismaClient } from '../lib/prisma.js';
+import { loadPayloadCodec, sealingDataConverter } from '../lib/payload-codec.js';
 import { temporalConnectSettings } from '../lib/temporal-connection.js';
 import { createApp } from './app.js';
 import { attachLiveEventsWebSocket } from './live-websocket.js';
@@ -14,10 +15,11 @@ async function run(): Promise<void> {
   const config = { ...loadConfig(), temporalNamespace: settings.namespace };
   const database = await openDatabase(config.databaseUrl);
   const prisma = createPrismaClient(database.url);
+  const codec = await loadPayloadCodec(config);
   const connection = await Connection.connect(settings.connectionOptions);
-  const client = new Client({ connection, namespace: config.temporalNamespace });
+  const client = new Client({ connection, namespace: config.temporalNamespace, dataConverter: sealingDataConverter(codec) });
   const events = createEventNotifier(database.url);
-  const server = serve({ fetch: createApp({ client, prisma, config, events }).fetch, port: config.port, hostname: config.host });
+  const server = serve({ fetch: createApp({ client, codec, prisma, config, events }).fetch, port: config.port, hostname: config.host });
   attachLiveEventsWebSocket(server, { prisma, events, client });
   console.log(`chiffon api: http://${config.host}:${config.port}/api/dashboard`);
   const stop = () => {

@@ -15,6 +15,7 @@ import { createPrismaClient, type PrismaClient } from '../lib/prisma.js';
 import { loadConfig, type ChiffonConfig } from '../lib/config.js';
 import { loadLlmConfig } from '../lib/llm-config.js';
 import { startLocalTemporal } from '../lib/local-temporal.js';
+import { newCodecKeyEntry, parseCodecKeys, SealingCodec, sealingDataConverter } from '../lib/payload-codec.js';
 import { createChiffonWorkers, runWorkers, workflowsPath } from '../workers/worker.js';
 import { startAgentReporter } from '../workers/agent-reporter.js';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
@@ -71,6 +72,7 @@ export async function startBenchStack(): Promise<BenchStack> {
     const [env, workflowBundle] = await Promise.all([
       startLocalTemporal({
         searchAttributes: [statusSearchAttribute, servicesSearchAttribute],
+        dataConverter: sealingDataConverter(benchCodec),
         extraArgs: (process.env.BENCH_TEMPORAL_ARGS ?? '').split(/\s+/).filter(Boolean),
       }),
       bundleWorkflowCode({ workflowsPath, logger: quietLogger }) as Promise<WorkflowBundleWithSourceMap>,
@@ -149,9 +151,9 @@ export async function createBenchWorker(options: {
   prisma: PrismaClient;
   workflowBundle: WorkflowBundleWithSourceMap;
 }): Promise<{ running: Promise<void>; stop(): Promise<void> }> {
-  const workers = await createChiffonWorkers({ ...options, llm: loadLlmConfig({}) });
+  const workers = await createChiffonWorkers({ ...options, codec: benchCodec, llm: loadLlmConfig({}) });
   const running = runWorkers(workers);
-  const reporter = startAgentReporter(options.prisma, options.config, new Client({ connection: options.connection, namespace: options.config.temporalNamespace }));
+  const reporter = startAgentReporter(options.prisma, options.config, new Client({ connection: options.connection, namespace: options.config.temporalNamespace, dataConverter: sealingDataConverter(benchCodec) }));
   return {
     running,
     async stop() {
@@ -163,6 +165,9 @@ export async function createBenchWorker(options: {
 }
 
 // The bundler reports every module it packs at info level: only warnings and errors matter here.
+/** Payloads sealed as in a deployment (the codec's cost is part of every figure), with a key of this run's. */
+export const benchCodec = new SealingCodec(parseCodecKeys(newCodecKeyEntry('bench'), 'the bench key'));
+
 const quietLogger = {
   log: () => {},
   trace: () => {},

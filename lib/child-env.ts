@@ -14,7 +14,7 @@ const PASSED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE',
 const ANSIBLE_NOT_PASSED = new Set(['ANSIBLE_CONFIG', 'ANSIBLE_INVENTORY']);
 
 /** Chiffon's own secrets (lib/config.ts, lib/llm-config.ts). */
-export const CHIFFON_SECRET_VARS = ['DATABASE_URL', 'ANTHROPIC_API_KEY', 'CHIFFON_LLM_API_KEY', 'CHIFFON_BECOME_PASSWORD'] as const;
+export const CHIFFON_SECRET_VARS = ['DATABASE_URL', 'ANTHROPIC_API_KEY', 'CHIFFON_LLM_API_KEY', 'CHIFFON_BECOME_PASSWORD', 'CHIFFON_CODEC_KEYS'] as const;
 
 /** CHIFFON_ANSIBLE_ENV: a comma- or space-separated list of names; Chiffon's secrets refused. */
 export function parsePassEnv(raw: string | undefined): string[] {
@@ -46,6 +46,11 @@ export function ownSecretValues(env: NodeJS.ProcessEnv = process.env): string[] 
   for (const name of CHIFFON_SECRET_VARS) {
     const value = env[name];
     if (value) values.push(value);
+  }
+  // Each payload key alone too (CHIFFON_CODEC_KEYS holds `<id>:<key>` entries).
+  for (const entry of (env.CHIFFON_CODEC_KEYS ?? '').split(/[\n,]/)) {
+    const key = entry.slice(entry.indexOf(':') + 1).trim();
+    if (key.length >= 16) values.push(key);
   }
   try {
     const password = env.DATABASE_URL ? decodeURIComponent(new URL(env.DATABASE_URL).password) : '';

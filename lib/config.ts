@@ -55,6 +55,21 @@ export interface ChiffonConfig {
   becomePassword: string | undefined;
   /** CHIFFON_ANSIBLE_ENV: more environment variables Ansible's processes get (lib/child-env.ts). */
   ansiblePassEnv: string[];
+  /** CHIFFON_CODEC_KEYS: the payload keys inline (lib/payload-codec.ts); they win over the key file. */
+  codecKeys: string | undefined;
+  /** CHIFFON_CODEC_KEY_FILE: the payload key file, created with one random key on first start. */
+  codecKeyFile: string;
+  /**
+   * CHIFFON_CODEC_ACCEPT_UNSEALED: also open payloads that were never sealed. Only while requests
+   * started before payloads were sealed are still open (their histories hold them); off by default,
+   * because it lets an unsealed (forged) Update through again.
+   */
+  codecAcceptUnsealed: boolean;
+  /**
+   * CHIFFON_TEMPORAL_UI_ORIGINS: the Temporal Web UI origins (comma-separated) whose browser may call
+   * the codec endpoint (/api/codec) to show decoded payloads; by default the local dev server's UI.
+   */
+  temporalUiOrigins: string[];
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -76,6 +91,24 @@ function booleanFlag(env: NodeJS.ProcessEnv, name: string): boolean {
 export function agentName(value: string, setting: string): string {
   if (!isValidAgentName(value)) throw new Error(`${setting}=${value} is not a host name (letters, digits and . _ : - only)`);
   return value;
+}
+
+/** A comma-separated list of web origins (scheme://host[:port]), each checked. */
+function origins(env: NodeJS.ProcessEnv, name: string, fallback: string): string[] {
+  return (env[name] || fallback)
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((o) => {
+      let url: URL;
+      try {
+        url = new URL(o);
+      } catch {
+        throw new Error(`${name}: ${o} is not an origin (e.g. http://127.0.0.1:8233)`);
+      }
+      if (url.origin !== o.replace(/\/$/, '')) throw new Error(`${name}: ${o} is not an origin (scheme://host[:port], no path)`);
+      return url.origin;
+    });
 }
 
 function resolvePath(value: string | undefined, fallback: string): string {
@@ -108,5 +141,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     allowSelfApproval: booleanFlag(env, 'CHIFFON_ALLOW_SELF_APPROVAL'),
     becomePassword: env.CHIFFON_BECOME_PASSWORD || undefined,
     ansiblePassEnv: parsePassEnv(env.CHIFFON_ANSIBLE_ENV),
+    codecKeys: env.CHIFFON_CODEC_KEYS || undefined,
+    codecKeyFile: resolvePath(env.CHIFFON_CODEC_KEY_FILE, fromProjectRoot('.data', 'codec.keys')),
+    codecAcceptUnsealed: booleanFlag(env, 'CHIFFON_CODEC_ACCEPT_UNSEALED'),
+    temporalUiOrigins: origins(env, 'CHIFFON_TEMPORAL_UI_ORIGINS', `http://127.0.0.1:${env.TEMPORAL_UI_PORT || 8233},http://localhost:${env.TEMPORAL_UI_PORT || 8233}`),
   };
 }

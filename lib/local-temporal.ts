@@ -1,6 +1,7 @@
 // A Temporal dev server for the e2e tests and the bench, through the SDK's test environment, on
 // ports that cannot collide with another start (lib/ports.ts): the frontend, and the HTTP API and
 // metrics ports the CLI would otherwise take at random from the ephemeral range.
+import type { DataConverter } from '@temporalio/common';
 import type { SearchAttributeKey, SearchAttributeType } from '@temporalio/common/lib/search-attributes.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startOnFreePorts } from './ports.js';
@@ -8,6 +9,8 @@ import { tools } from './tools.js';
 
 export interface LocalTemporalOptions {
   searchAttributes: SearchAttributeKey<SearchAttributeType>[];
+  /** The environment's client seals payloads as Chiffon's own do (lib/payload-codec.ts). */
+  dataConverter: DataConverter;
   /** More `temporal server start-dev` flags (the bench's BENCH_TEMPORAL_ARGS). */
   extraArgs?: string[];
 }
@@ -15,6 +18,7 @@ export interface LocalTemporalOptions {
 export function startLocalTemporal(options: LocalTemporalOptions): Promise<TestWorkflowEnvironment> {
   return startOnFreePorts(3, ([port, httpPort, metricsPort]) =>
     TestWorkflowEnvironment.createLocal({
+      client: { dataConverter: options.dataConverter },
       server: {
         executable: { type: 'existing-path', path: tools.temporalCli() },
         ip: '127.0.0.1',

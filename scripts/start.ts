@@ -16,6 +16,7 @@ import { describeLlmConfig, loadLlmConfig } from '../lib/llm-config.js';
 import { migrateDatabase, openDatabase } from '../lib/database.js';
 import { fromProjectRoot } from '../lib/paths.js';
 import { createPrismaClient } from '../lib/prisma.js';
+import { loadPayloadCodec, sealingDataConverter } from '../lib/payload-codec.js';
 import { describeTemporalConnection, temporalConnectSettings } from '../lib/temporal-connection.js';
 import { startAgentReporter } from '../workers/agent-reporter.js';
 import { createChiffonWorkers, runWorkers } from '../workers/worker.js';
@@ -69,6 +70,7 @@ async function run(): Promise<void> {
     const prisma = createPrismaClient(database.url);
     cleanups.push(() => prisma.$disconnect());
     await ensureAuditRepo(config.auditRepo);
+    const codec = await loadPayloadCodec(config);
 
     const temporalSettings = temporalConnectSettings(config);
     let connection: Connection;
@@ -82,20 +84,20 @@ async function run(): Promise<void> {
       });
     }
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: config.temporalNamespace });
+    const client = new Client({ connection, namespace: config.temporalNamespace, dataConverter: sealingDataConverter(codec) });
 
     const workerConnection = await NativeConnection.connect(externalTemporal ? temporalSettings.connectionOptions : { address: config.temporalAddress });
     cleanups.push(() => workerConnection.close());
     // The orchestration worker and this machine's host worker (agent CHIFFON_WORKER_HOST, `localhost`
     // by default: the sample inventory's homelab host).
-    const workers = await createChiffonWorkers({ connection: workerConnection, config, prisma, llm });
+    const workers = await createChiffonWorkers({ connection: workerConnection, config, prisma, codec, llm });
     const reporter = startAgentReporter(prisma, config, client);
     cleanups.push(() => reporter.stop());
     const workerDone = runWorkers(workers);
 
     const events = createEventNotifier(database.url);
     cleanups.push(() => events.close());
-    const server = serve({ fetch: createApp({ client, prisma, config, events }).fetch, port: config.port, hostname: config.host });
+    const server = serve({ fetch: createApp({ client, codec, prisma, config, events }).fetch, port: config.port, hostname: config.host });
     attachLiveEventsWebSocket(server, { prisma, events, client });
     cleanups.push(() => new Promise((resolve) => server.close(resolve)));
 

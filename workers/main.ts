@@ -14,6 +14,7 @@ import { agentName, loadConfig, type ChiffonConfig } from '../lib/config.js';
 import { describeLlmConfig, loadLlmConfig } from '../lib/llm-config.js';
 import { openDatabase } from '../lib/database.js';
 import { createPrismaClient } from '../lib/prisma.js';
+import { loadPayloadCodec, sealingDataConverter } from '../lib/payload-codec.js';
 import { describeTemporalConnection, temporalConnectSettings } from '../lib/temporal-connection.js';
 import { startAgentReporter } from './agent-reporter.js';
 import { createChiffonWorkers, runWorkers } from './worker.js';
@@ -52,10 +53,12 @@ async function run(): Promise<void> {
   config = { ...config, temporalNamespace: temporal.namespace };
   const database = await openDatabase(config.databaseUrl);
   const prisma = createPrismaClient(database.url);
+  const codec = await loadPayloadCodec(config);
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   try {
-    const workers = await createChiffonWorkers({ connection, config, prisma, llm });
-    const reporter = startAgentReporter(prisma, config, new Client({ connection, namespace: config.temporalNamespace }));
+    const workers = await createChiffonWorkers({ connection, config, prisma, codec, llm });
+    const client = new Client({ connection, namespace: config.temporalNamespace, dataConverter: sealingDataConverter(codec) });
+    const reporter = startAgentReporter(prisma, config, client);
     const queues = [hostTaskQueue(config.taskQueue, config.workerHost), ...(config.orchestration ? [config.taskQueue] : [])];
     console.log(
       `chiffon worker: polling task queues ${queues.join(' and ')} as host ${config.workerHost} on ${describeTemporalConnection(temporal)}` +

@@ -8,6 +8,8 @@ import { hostTaskQueue } from '../domain/fleet.js';
 import { createDecomposer } from '../activities/decomposition/chain.js';
 import { loadLlmConfig, type LlmConfig } from '../lib/llm-config.js';
 import type { ChiffonConfig } from '../lib/config.js';
+import { sealingDataConverter } from '../lib/payload-codec.js';
+import type { PayloadCodec } from '@temporalio/common';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -15,6 +17,8 @@ export interface ChiffonWorkerOptions {
   connection: NativeConnection;
   config: ChiffonConfig;
   prisma: PrismaClient;
+  /** Seals and opens every payload (lib/payload-codec.ts): the same keys as the API's. */
+  codec: PayloadCodec;
   /** Decomposition providers; by default those the environment configures (lib/llm-config.ts). */
   llm?: LlmConfig;
   /** A pre-built bundle (tests build one per file); otherwise the worker bundles workflowsPath. */
@@ -22,9 +26,10 @@ export interface ChiffonWorkerOptions {
 }
 
 /** The orchestration worker: the request workflow and every activity, on the shared task queue. */
-export async function createChiffonWorker({ connection, config, prisma, llm = loadLlmConfig(), workflowBundle }: ChiffonWorkerOptions): Promise<Worker> {
+export async function createChiffonWorker({ connection, config, prisma, codec, llm = loadLlmConfig(), workflowBundle }: ChiffonWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
+    dataConverter: sealingDataConverter(codec),
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath }),
@@ -42,10 +47,11 @@ export async function createChiffonWorker({ connection, config, prisma, llm = lo
  * A host worker: the plan steps of one agent (`config.workerHost`), on that agent's own task queue.
  * Each step (or its check run) is a whole ansible-playbook process tree: a few at a time; the rest wait in the queue.
  */
-export async function createHostWorker({ connection, config, prisma }: Omit<ChiffonWorkerOptions, 'llm' | 'workflowBundle'>): Promise<Worker> {
+export async function createHostWorker({ connection, config, prisma, codec }: Omit<ChiffonWorkerOptions, 'llm' | 'workflowBundle'>): Promise<Worker> {
   const { runStep, checkStep } = createStepActivities(config, prisma);
   return Worker.create({
     connection,
+    dataConverter: sealingDataConverter(codec),
     namespace: config.temporalNamespace,
     taskQueue: hostTaskQueue(config.taskQueue, config.workerHost),
     activities: { runStep, checkStep },

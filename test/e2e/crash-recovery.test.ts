@@ -34,6 +34,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { createApp } from '../../api/app.js';
+import { testCodec, testDataConverter } from '../support/codec.js';
 import { createApiToken } from '../../lib/api-tokens.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
@@ -159,7 +160,7 @@ beforeAll(async () => {
     requester: (await createApiToken(database.prisma, { name: 'alice', role: 'requester' })).token,
     approver: (await createApiToken(database.prisma, { name: 'bob', role: 'approver' })).token,
   };
-  const app = createApp({ client: new Client({ connection }), prisma: database.prisma, config });
+  const app = createApp({ client: new Client({ connection, dataConverter: testDataConverter }), codec: testCodec, prisma: database.prisma, config });
   http = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => http?.once('listening', () => resolve()));
   baseUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/api/dashboard`;

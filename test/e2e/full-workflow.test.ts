@@ -36,6 +36,7 @@ import { agentIdFor } from '../../workers/agent-reporter.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
 import { anthropicFake, closeAllFakes, openAiFake, quotaFake } from '../support/provider-fakes.js';
 import { once, playbookRepoCopy, requestRow, sleep, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import { openPayloadsIn } from '../support/codec.js';
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
 const KUMA_PLAYBOOKS = ['kuma-deploy.yml', 'kuma-config-update.yml'];
@@ -72,7 +73,7 @@ interface ActivityRun {
 
 /** A request's Temporal history: its events, and the activities in it in the order they were scheduled. */
 async function historyOf(requestId: string) {
-  const events = (await workflowHandle(requestId).fetchHistory()).events ?? [];
+  const events = (await openPayloadsIn(await workflowHandle(requestId).fetchHistory())).events ?? [];
   const idIndex = new Map(events.map((e, i) => [String(e.eventId), i]));
   const activities: ActivityRun[] = [];
   events.forEach((event, index) => {

@@ -24,6 +24,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { playbookRepoCopy, requestRow, startAgent, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
 import { describeWithSshHosts, ensurePasswordSudoUser, SSH_LOGIN_USER, SSH_PASSWORD_SUDO_USER, startSshHosts, uidOf, type SshHost, type SshHosts } from '../support/ssh-hosts.js';
+import { openPayloadsIn } from '../support/codec.js';
 
 /** Who ran a host's share: the login user (`whoami` there), the address ansible connected to, and the agent. */
 const checkPlaybook = (play: string, hosts: string, dir: string) => `---
@@ -378,7 +379,7 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
       }
       const committed = await secretStack.call('GET', `/audit/task/${step.task_id}`);
       expect(JSON.stringify(committed.body)).not.toContain(password);
-      const history = await services.env.client.workflow.getHandle(`request-${id}`).fetchHistory();
+      const history = await openPayloadsIn(await services.env.client.workflow.getHandle(`request-${id}`).fetchHistory());
       const historyText = historyStrings(history).join('\n');
       expect(historyText).toContain('rootfile.yml');
       expect(historyText).not.toContain(password);

@@ -24,6 +24,7 @@ import { createApiToken, generateToken, revokeApiToken, ROLES, type Role } from 
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { Refused } from '../../workflows/messages.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { testCodec } from '../support/codec.js';
 
 /** The requirement: which roles each mutating route takes (admin takes everything). */
 const ROLE_MAP: Record<string, Role[]> = {
@@ -124,7 +125,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   config = loadConfig({});
   temporal = fakeTemporalClient();
-  app = createApp({ client: temporal.client, prisma: database.prisma, config });
+  app = createApp({ client: temporal.client, codec: testCodec, prisma: database.prisma, config });
   tokens.requester = (await createApiToken(database.prisma, { name: 'alice', role: 'requester' })).token;
   tokens.approver = (await createApiToken(database.prisma, { name: 'bob', role: 'approver' })).token;
   tokens.admin = (await createApiToken(database.prisma, { name: 'carol', role: 'admin' })).token;
@@ -388,7 +389,7 @@ describe('four-eyes approval', () => {
   });
 
   it('lets a requester approve their own request when CHIFFON_ALLOW_SELF_APPROVAL=true', async () => {
-    const lenient = createApp({ client: temporal.client, prisma: database.prisma, config: loadConfig({ CHIFFON_ALLOW_SELF_APPROVAL: 'true' }) });
+    const lenient = createApp({ client: temporal.client, codec: testCodec, prisma: database.prisma, config: loadConfig({ CHIFFON_ALLOW_SELF_APPROVAL: 'true' }) });
     temporal.recorded.length = 0;
     const self = await call('POST', '/api/dashboard/approve', { app: lenient, token: tokens.approver, body: { request_id: 'req-bob', approved: true } });
     expect(self.status, self.text).toBe(200);

@@ -10,6 +10,7 @@ import { loadConfig } from '../../lib/config.js';
 import type { PrismaClient } from '../../lib/prisma.js';
 import { prismaThroughProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { testCodec } from '../support/codec.js';
 
 let database: TestDatabase;
 let proxy: TcpProxy;
@@ -39,7 +40,7 @@ const get = (app: ReturnType<typeof createApp>, path: string) => app.request(pat
 
 describe('PostgreSQL down', () => {
   it('answers 503 database_unavailable with Retry-After, logs one line, and answers again once it is back', async () => {
-    const app = createApp({ client: temporalUp, prisma, config: loadConfig({}) });
+    const app = createApp({ client: temporalUp, codec: testCodec, prisma, config: loadConfig({}) });
     expect((await get(app, '/api/dashboard/requests')).status).toBe(200);
     expect((await app.request('/healthz')).status).toBe(200);
 
@@ -69,7 +70,7 @@ describe('PostgreSQL down', () => {
 
 describe('Temporal down', () => {
   it('answers 503 temporal_unavailable where the API needs the server, and /healthz says so', async () => {
-    const app = createApp({ client: temporalDown, prisma: database.prisma, config: loadConfig({}) });
+    const app = createApp({ client: temporalDown, codec: testCodec, prisma: database.prisma, config: loadConfig({}) });
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       const answer = await get(app, '/api/dashboard/requests/abc123');

@@ -20,6 +20,7 @@ import type { PlaybookSuggestion } from '../../generated/prisma/client.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { testCodec } from '../support/codec.js';
 
 const PLAYBOOK = 'failure-drill.yml';
 const author = { name: 'Test', email: 'test@localhost' };
@@ -370,7 +371,7 @@ describe('the HTTP routes', () => {
   beforeAll(async () => {
     fixture = await failedDrill('http');
     // These routes use PostgreSQL and the repositories only, never Temporal.
-    app = createApp({ client: {} as Client, prisma: database.prisma, config: fixture.config });
+    app = createApp({ client: {} as Client, codec: testCodec, prisma: database.prisma, config: fixture.config });
     tokens.dave = (await createApiToken(database.prisma, { name: 'dave', role: 'approver' })).token;
     tokens.erin = (await createApiToken(database.prisma, { name: 'erin', role: 'admin' })).token;
     tokens.frank = (await createApiToken(database.prisma, { name: 'frank', role: 'requester' })).token;

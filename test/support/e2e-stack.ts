@@ -24,6 +24,7 @@ import { fromProjectRoot } from '../../lib/paths.js';
 import { startAgentReporter } from '../../workers/agent-reporter.js';
 import { createChiffonWorkers, createHostWorker, runWorkers, workflowsPath } from '../../workers/worker.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
+import { testCodec, testDataConverter } from './codec.js';
 import { processesMentioning } from './processes.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
@@ -43,7 +44,7 @@ export interface E2EServices {
 export async function startServices(name: string): Promise<E2EServices> {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `chiffon-${name}-`));
   const [env, database, workflowBundle] = await Promise.all([
-    startLocalTemporal({ searchAttributes: [statusSearchAttribute, servicesSearchAttribute] }),
+    startLocalTemporal({ searchAttributes: [statusSearchAttribute, servicesSearchAttribute], dataConverter: testDataConverter }),
     createTestDatabase(),
     bundleWorkflowCode({ workflowsPath }),
   ]);
@@ -133,6 +134,7 @@ export async function startStack(services: E2EServices, name: string, options: S
       connection: services.env.nativeConnection,
       config,
       prisma: services.database.prisma,
+      codec: testCodec,
       llm: options.llm ?? loadLlmConfig({}),
       workflowBundle: services.workflowBundle,
     });
@@ -154,7 +156,7 @@ export async function startStack(services: E2EServices, name: string, options: S
   await startWorker();
 
   const events = createEventNotifier(services.database.url);
-  const app = createApp({ client: services.env.client, prisma: services.database.prisma, config, events });
+  const app = createApp({ client: services.env.client, codec: testCodec, prisma: services.database.prisma, config, events });
   const server: ServerType = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   attachLiveEventsWebSocket(server, { prisma: services.database.prisma, events, client: services.env.client });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -267,7 +269,7 @@ export async function requestRow(services: E2EServices, id: string, expected: Re
 /** A host-only worker (`npm run worker -- --host NAME --no-orchestration`) with its registry row. */
 export async function startAgent(services: E2EServices, base: ChiffonConfig, name: string, overrides: Partial<ChiffonConfig> = {}) {
   const config: ChiffonConfig = { ...base, workerHost: name, orchestration: false, ...overrides };
-  const worker: Worker = await createHostWorker({ connection: services.env.nativeConnection, config, prisma: services.database.prisma });
+  const worker: Worker = await createHostWorker({ connection: services.env.nativeConnection, config, prisma: services.database.prisma, codec: testCodec });
   const reporter = startAgentReporter(services.database.prisma, config, services.env.client);
   const running = worker.run();
   return {

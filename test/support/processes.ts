@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { tools } from '../../lib/tools.js';
+import { TEST_CODEC_KEYS } from './codec.js';
 
 /** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
 export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
@@ -182,7 +183,7 @@ export async function startWorkerProcess(env: Record<string, string>, logFile: s
   const worker = startProcess('chiffon worker', process.execPath, ['--import', 'tsx', fromProjectRoot('workers', 'main.ts')], {
     cwd: fromProjectRoot(),
     // No decomposition provider from the developer's environment: tests never call a real model.
-    env: { ...withoutProviderSettings(process.env), ...env },
+    env: { ...withoutProviderSettings(process.env), CHIFFON_CODEC_KEYS: TEST_CODEC_KEYS, ...env },
     logFile,
   });
   try {

@@ -12,6 +12,7 @@ import { tools } from '../../lib/tools.js';
 import { workflowsPath } from '../../workers/worker.js';
 import { requestWorkflow } from '../../workflows/index.js';
 import { planReadyUpdate, requestStateQuery, servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
+import { testDataConverter } from './codec.js';
 import type { MockedActivities } from './mock-activities.js';
 
 export type RequestHandle = WorkflowHandle<typeof requestWorkflow>;
@@ -48,6 +49,7 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   const env = await startOnFreePorts(1, ([port]) =>
     TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: tools.temporalTestServer() }, port },
+      client: { dataConverter: testDataConverter },
     }),
   );
   try {
@@ -91,6 +93,7 @@ export async function withWorker<T>(
     taskQueue,
     workflowBundle,
     activities,
+    dataConverter: testDataConverter,
     // The SDK sends at most one heartbeat per 80% of the heartbeat timeout (8 s for runStep), and a
     // cancellation reaches an activity only in a heartbeat's answer: without this a cancelled mocked
     // step would notice up to 8 s later.

@@ -4,6 +4,7 @@
 // removed or reordered, a timer changed, ...) fails here with a DeterminismViolationError instead
 // of breaking requests in flight after a deploy. Intended changes: see README "Workflow changes".
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { replayDataConverter } from '../support/codec.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readHistoryFixtures, type HistoryFixture } from '../support/history-fixtures.js';
 import { bundleChiffonWorkflows, installQuietRuntime } from '../support/workflow-env.js';
@@ -30,7 +31,8 @@ describe('replay guard', () => {
     const failures: string[] = [];
     let replayed = 0;
     const results = Worker.runReplayHistories(
-      { workflowBundle, replayName: 'chiffon-replay-guard' },
+      // Sealed with the test key (histories recorded since payloads are sealed) or not at all (before).
+      { workflowBundle, replayName: 'chiffon-replay-guard', dataConverter: replayDataConverter },
       fixtures.map(({ name, history }) => ({ workflowId: `request-fixture-${name}`, history })),
     );
     for await (const result of results) {
