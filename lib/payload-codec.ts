@@ -102,6 +102,11 @@ export interface SealingCodecOptions {
   acceptUnsealed?: boolean;
 }
 
+/** Whether `payload` is one a SealingCodec sealed (or claims to be). */
+export function isSealed(payload: Payload): boolean {
+  return text(payload.metadata?.[METADATA_ENCODING_KEY]) === SEALED_ENCODING;
+}
+
 /** AES-256-GCM over the whole serialized payload; the key id is in the metadata and bound as associated data. */
 export class SealingCodec implements PayloadCodec {
   private readonly byId: Map<string, Buffer>;
@@ -129,8 +134,7 @@ export class SealingCodec implements PayloadCodec {
   }
 
   private open(payload: Payload): Payload {
-    const encoding = text(payload.metadata?.[METADATA_ENCODING_KEY]);
-    if (encoding !== SEALED_ENCODING) return this.options.acceptUnsealed ? payload : refused('not sealed with a Chiffon payload key');
+    if (!isSealed(payload)) return this.options.acceptUnsealed ? payload : refused('not sealed with a Chiffon payload key');
     const id = text(payload.metadata?.[KEY_ID_METADATA]) ?? '';
     const key = this.byId.get(id);
     if (!key) return refused(`sealed with key ${JSON.stringify(id)}, which this process does not have (CHIFFON_CODEC_KEY_FILE)`);

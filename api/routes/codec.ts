@@ -13,6 +13,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
+import { isSealed } from '../../lib/payload-codec.js';
 import { checkToken, requireRole, wwwAuthenticate, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError, errorBody } from '../errors.js';
@@ -27,7 +28,8 @@ const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
 
 /** Temporal's JSON for a Payload: metadata values and data in base64. */
 const payloadJson = z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() });
-const payloadsBody = z.object({ payloads: z.array(payloadJson) });
+// The CLI sends {} for no payloads.
+const payloadsBody = z.object({ payloads: z.array(payloadJson).default([]) });
 type PayloadJson = z.infer<typeof payloadJson>;
 
 function fromJson({ metadata = {}, data = '' }: PayloadJson): Payload {
@@ -59,11 +61,12 @@ export function codecRoutes(deps: ApiDeps) {
     }
     await next();
   };
-  const transform = (how: 'encode' | 'decode') => async (payloads: PayloadJson[]) => ({
-    payloads: (await deps.codec[how](payloads.map(fromJson))).map(toJson),
+  const encode = async (payloads: PayloadJson[]) => ({ payloads: (await deps.codec.encode(payloads.map(fromJson))).map(toJson) });
+  // For reading, what was never sealed is shown as it is: the server's own (e.g. Temporal's markers).
+  // Only workers refuse it.
+  const decode = async (payloads: PayloadJson[]) => ({
+    payloads: await Promise.all(payloads.map(async (json) => (isSealed(fromJson(json)) ? toJson((await deps.codec.decode([fromJson(json)]))[0]!) : json))),
   });
-  const decode = transform('decode');
-  const encode = transform('encode');
 
   return new Hono<AuthEnv>()
     .use(
@@ -114,7 +117,7 @@ export function codecRoutes(deps: ApiDeps) {
       '/decode',
       docs({
         summary: 'Open sealed payloads (Temporal remote codec protocol)',
-        description: 'Payloads Chiffon did not seal come back as "refused: <why>" in their encoding, as the workers see them.',
+        description: 'Payloads that were never sealed (e.g. the markers Temporal writes itself) come back as they are; sealed ones that do not open come back as "refused: <why>" in their encoding.',
         tags: ['codec'],
         responses: { 200: answer('the payloads, opened', payloadsBody), ...errors({ 400: true, 401: true, 403: true }) },
       }),
