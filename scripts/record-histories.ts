@@ -1,6 +1,7 @@
 // Records the replay guard's fixtures: runs representative request workflows on the time-skipping
 // test server with MOCKED activities (test/support/mock-activities.ts) and writes each closed
-// workflow's event history to test/fixtures/histories/<name>.json. test/workflow/replay.test.ts
+// workflow's event history to test/fixtures/histories/<name>.json, its payloads sealed with the
+// test key (test/support/codec.ts). test/workflow/replay.test.ts
 // replays them with Worker.runReplayHistories against the current workflow code.
 //
 // Format: the History message's own JSON (`JSON.stringify(history)`: protobufjs toJSON, so int64 as
@@ -57,6 +58,15 @@ async function ended(handle: RequestHandle): Promise<void> {
 
 const scenarios: Record<string, Scenario> = {
   happy: {
+    activities: () => mockActivities(),
+    drive: async (handle) => {
+      await approve(handle);
+      await ended(handle);
+    },
+  },
+  // The happy path again, recorded with sealed payloads (as every history is since the payload codec,
+  // test/support/codec.ts): the others were recorded before and hold theirs in clear.
+  sealed: {
     activities: () => mockActivities(),
     drive: async (handle) => {
       await approve(handle);

@@ -104,11 +104,26 @@ function saveToken(event) {
   const value = $('token-input').value.trim();
   if (!value) return;
   sessionStorage.setItem(TOKEN_KEY, value);
+  void codecSession('POST', value);
   tokenChanged();
+}
+
+/**
+ * Signs this browser in to (or out of) the codec endpoint, so the Temporal Web UI can show the
+ * sealed payloads of a request (its cookie; README: Payloads sealed in Temporal). Only approvers'
+ * and admins' tokens may; for any other the answer is a 403, which changes nothing here.
+ */
+async function codecSession(method, value) {
+  try {
+    await fetch('/api/codec/session', { method, headers: value ? { authorization: `Bearer ${value}` } : {} });
+  } catch {
+    // The dashboard works without it.
+  }
 }
 
 function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
+  void codecSession('DELETE');
   stopLive();
   renderTokenState();
   openTokenPanel();

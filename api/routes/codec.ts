@@ -14,7 +14,7 @@ import { cors } from 'hono/cors';
 import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
 import { isSealed } from '../../lib/payload-codec.js';
-import { checkToken, requireRole, wwwAuthenticate, type AuthEnv } from '../auth.js';
+import { anyRole, checkToken, requireRole, wwwAuthenticate, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError, errorBody } from '../errors.js';
 import { answer, docs, errors } from '../openapi.js';
@@ -107,7 +107,9 @@ export function codecRoutes(deps: ApiDeps) {
     )
     .delete(
       '/session',
-      docs({ summary: "Forget this browser's codec cookie", tags: ['codec'], security: [], responses: { 204: { description: 'the cookie is cleared' } } }),
+      docs({ summary: "Forget this browser's codec cookie", tags: ['codec'], responses: { 204: { description: 'the cookie is cleared' } } }),
+      codecAuth(deps, true),
+      anyRole(),
       (c) => {
         deleteCookie(c, COOKIE, { path: '/api/codec' });
         return c.body(null, 204);

@@ -276,6 +276,13 @@ async function kumaThroughTheDashboard(page: Page, problems: string[], tokens: S
   await page.getByTestId('auth-error-change-token').click();
   await useToken(page, tokens.approver);
   await refusal.waitFor({ state: 'hidden' });
+  // The approver's token also signed the browser in to the codec endpoint (for the Temporal Web UI).
+  await expect.poll(async () => (await page.context().cookies(`${origin()}/api/codec/decode`)).find((c) => c.name === 'chiffon_codec'), { timeout: 10_000 }).toMatchObject({
+    httpOnly: true,
+    sameSite: 'Strict',
+    path: '/api/codec',
+  });
+  expect(await page.evaluate(async () => (await fetch('/api/codec/decode', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payloads":[]}' })).status)).toBe(200);
   await page.getByTestId('decision-comment').fill('ship it from the dashboard');
   await page.getByTestId('approve-button').click();
   await page.getByTestId('decision-text').filter({ hasText: 'ship it from the dashboard' }).waitFor({ timeout: 30_000 });

@@ -4,8 +4,8 @@
 // removed or reordered, a timer changed, ...) fails here with a DeterminismViolationError instead
 // of breaking requests in flight after a deploy. Intended changes: see README "Workflow changes".
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { replayDataConverter } from '../support/codec.js';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { replayDataConverter, testDataConverter } from '../support/codec.js';
 import { readHistoryFixtures, type HistoryFixture } from '../support/history-fixtures.js';
 import { bundleChiffonWorkflows, installQuietRuntime } from '../support/workflow-env.js';
 
@@ -23,8 +23,20 @@ beforeAll(async () => {
 describe('replay guard', () => {
   it('has the representative histories', () => {
     expect(fixtures.map((f) => f.name)).toEqual(
-      expect.arrayContaining(['happy', 'failed', 'rejected', 'expired', 'paused-then-resumed', 'operator-resumed', 'cancelled-running', 'retried', 'unplannable']),
+      expect.arrayContaining(['happy', 'sealed', 'failed', 'rejected', 'expired', 'paused-then-resumed', 'operator-resumed', 'cancelled-running', 'retried', 'unplannable']),
     );
+  });
+
+  it('replays a history with sealed payloads through the codec, which refuses one in clear', async () => {
+    const byName = (name: string) => fixtures.find((f) => f.name === name)!;
+    const text = JSON.stringify(byName('sealed').history);
+    expect(text).toContain(Buffer.from('binary/encrypted').toString('base64'));
+    expect(text).not.toContain(Buffer.from('Deploy Kuma').toString('base64').slice(0, 12));
+    const replay = (name: string) =>
+      Worker.runReplayHistory({ workflowBundle, replayName: 'chiffon-replay-sealed', dataConverter: testDataConverter }, byName(name).history, `request-fixture-${name}`);
+    await expect(replay('sealed')).resolves.toBeUndefined();
+    // The strict codec (what the workers run) refuses the unsealed payloads of an older history.
+    await expect(replay('happy')).rejects.toThrow(/refused: not sealed/);
   });
 
   it('replays every recorded history against the current workflow code without a determinism error', async () => {
