@@ -8,12 +8,12 @@
 //      hosts, hosts.ini, inventory.ini, hosts.yml, inventory.yml (and .yaml). Exactly one may exist.
 // Anything else (nothing found, several candidates, a configured path that does not exist) is an
 // InventoryNotFoundError that says what was looked at and what to do.
-import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { allowedEnv } from '../lib/child-env.js';
+import { ansibleConfigKey } from './ansible/config-key.js';
 import { tools } from '../lib/tools.js';
 
 export interface InventoryLocation {
@@ -164,7 +164,7 @@ async function configuredInventory(repo: string, options: LocateInventoryOptions
   } catch (err) {
     throw new InventoryNotFoundError(`cannot ask Ansible which inventory ${repo} configures: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const key = await configKey(repo, binary);
+  const key = await ansibleConfigKey(repo, binary, configEnv(binary));
   let answer = memo.get(key);
   if (answer) {
     // Most recently used last, so the oldest goes first.
@@ -185,23 +185,6 @@ function configEnv(binary: string): Record<string, string> {
   // The allow-listed environment (lib/child-env.ts), as every Ansible process gets it.
   const allowed = allowedEnv();
   return { ...allowed, PATH: [path.dirname(binary), allowed.PATH].filter(Boolean).join(path.delimiter), HOME: allowed.HOME ?? os.homedir(), ANSIBLE_NOCOLOR: '1' };
-}
-
-/** The ansible.cfg bytes Ansible may read (./ansible.cfg, ~/.ansible.cfg, /etc/ansible/ansible.cfg), the folder's mode (Ansible ignores a world-writable one's), the environment and the binary. */
-async function configKey(repo: string, binary: string): Promise<string> {
-  const hash = createHash('sha256');
-  const part = (label: string, value: string | Buffer) => {
-    hash.update(`${label}:${Buffer.byteLength(value)}:`);
-    hash.update(value);
-  };
-  part('binary', binary);
-  part('repo', repo);
-  part('mode', String((await stat(repo).catch(() => undefined))?.mode ?? 'missing'));
-  for (const [name, value] of Object.entries(configEnv(binary)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) part(`env:${name}`, value);
-  for (const file of [path.join(repo, 'ansible.cfg'), path.join(os.homedir(), '.ansible.cfg'), '/etc/ansible/ansible.cfg']) {
-    part(`config:${file}`, (await readFile(file).catch(() => undefined)) ?? 'missing');
-  }
-  return hash.digest('hex');
 }
 
 /** Runs `ansible-config dump --format json` in the repository: DEFAULT_HOST_LIST unless it is Ansible's default. */

@@ -6,9 +6,8 @@
 // directory, and its environment), so there is one per repository and ansible.cfg content: an
 // edited ansible.cfg gets a new one. Anything that goes wrong with it (it cannot start, it dies)
 // answers undefined, and the caller runs a cold ansible-playbook as before.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { ansibleConfigKey } from './config-key.js';
 import { ansibleEnv } from './playbook-command.js';
 
 const SCRIPT = fileURLToPath(new URL('./warm_ansible.py', import.meta.url));
@@ -124,17 +124,12 @@ class WarmAnsible {
   }
 }
 
-/** Warm processes by repository and ansible.cfg, the least recently used first. */
+/** Warm processes by repository and configuration (config-key.ts), the least recently used first. */
 const warm = new Map<string, WarmAnsible>();
 /** Each holds Ansible in memory (~60 MB): a worker has one repository, tests have many. */
 const MAX_WARM = 3;
 let exitHookInstalled = false;
 
-function keyOf(repo: string): string {
-  const cfg = path.join(repo, 'ansible.cfg');
-  const content = existsSync(cfg) ? readFileSync(cfg) : Buffer.alloc(0);
-  return `${repo}\u0000${createHash('sha256').update(content).digest('hex')}`;
-}
 
 /** The python of ansible-playbook's virtualenv; without one there is no Ansible to import. */
 function venvPython(ansiblePlaybook: string): string | undefined {
@@ -161,7 +156,8 @@ export interface WarmCommand {
 export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, argv, outputDir, timeoutMs, passEnv }: WarmCommand): Promise<WarmRun | undefined> {
   const python = venvPython(ansiblePlaybook);
   if (!python) return undefined;
-  const key = `${keyOf(repo)}\u0000${passEnv.join(',')}`;
+  // By repository and everything its configuration depends on (an edited ~/.ansible.cfg too).
+  const key = `${repo}\u0000${await ansibleConfigKey(repo, ansiblePlaybook, ansibleEnv(ansiblePlaybook, '', passEnv))}`;
   let process_ = warm.get(key);
   if (process_) {
     warm.delete(key);
@@ -169,7 +165,7 @@ export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, argv, outp
   }
   if (!process_?.alive) {
     for (const [other, stale] of warm) {
-      // The same repository with another ansible.cfg: that one is out of date.
+      // The same repository with another configuration: that one is out of date.
       if (other.startsWith(`${repo}\u0000`)) {
         stale.stop();
         warm.delete(other);
