@@ -6,7 +6,7 @@ import { createEventNotifier } from '../lib/event-notifier.js';
 import { openDatabase } from '../lib/database.js';
 import { createPrismaClient } from '../lib/prisma.js';
 import { loadPayloadCodec, sealingDataConverter } from '../lib/payload-codec.js';
-import { temporalConnectSettings } from '../lib/temporal-connection.js';
+import { apiConnectionOptions, temporalConnectSettings } from '../lib/temporal-connection.js';
 import { createApp } from './app.js';
 import { attachLiveEventsWebSocket } from './live-websocket.js';
 
@@ -16,7 +16,7 @@ async function run(): Promise<void> {
   const database = await openDatabase(config.databaseUrl);
   const prisma = createPrismaClient(database.url);
   const codec = await loadPayloadCodec(config);
-  const connection = await Connection.connect(settings.connectionOptions);
+  const connection = await Connection.connect(apiConnectionOptions(settings.connectionOptions));
   const client = new Client({ connection, namespace: config.temporalNamespace, dataConverter: sealingDataConverter(codec) });
   const events = createEventNotifier(database.url);
   const server = serve({ fetch: createApp({ client, codec, prisma, config, events }).fetch, port: config.port, hostname: config.host });

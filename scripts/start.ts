@@ -17,7 +17,7 @@ import { migrateDatabase, openDatabase } from '../lib/database.js';
 import { fromProjectRoot } from '../lib/paths.js';
 import { createPrismaClient } from '../lib/prisma.js';
 import { loadPayloadCodec, sealingDataConverter } from '../lib/payload-codec.js';
-import { describeTemporalConnection, temporalConnectSettings } from '../lib/temporal-connection.js';
+import { apiConnectionOptions, describeTemporalConnection, temporalConnectSettings } from '../lib/temporal-connection.js';
 import { startAgentReporter } from '../workers/agent-reporter.js';
 import { createChiffonWorkers, runWorkers } from '../workers/worker.js';
 
@@ -33,7 +33,7 @@ async function startTemporal(address: string): Promise<{ child: ChildProcess; co
   const deadline = Date.now() + TEMPORAL_STARTUP_MS;
   for (;;) {
     try {
-      return { child, connection: await Connection.connect({ address, connectTimeout: '2s' }) };
+      return { child, connection: await Connection.connect(apiConnectionOptions({ address, connectTimeout: '2s' })) };
     } catch (err) {
       if (child.exitCode !== null && child.exitCode !== 0) throw new Error(`temporal-dev.sh exited with code ${child.exitCode}`);
       if (Date.now() > deadline) throw new Error(`Temporal did not answer on ${address} within ${TEMPORAL_STARTUP_MS / 1000}s: ${String(err)}`);
@@ -75,7 +75,7 @@ async function run(): Promise<void> {
     const temporalSettings = temporalConnectSettings(config);
     let connection: Connection;
     if (externalTemporal) {
-      connection = await Connection.connect(temporalSettings.connectionOptions);
+      connection = await Connection.connect(apiConnectionOptions(temporalSettings.connectionOptions));
     } else {
       const temporal = await startTemporal(config.temporalAddress);
       connection = temporal.connection;

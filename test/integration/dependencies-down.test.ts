@@ -11,6 +11,7 @@ import type { PrismaClient } from '../../lib/prisma.js';
 import { prismaThroughProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { testCodec } from '../support/codec.js';
+import { apiConnectionOptions } from '../../lib/temporal-connection.js';
 
 let database: TestDatabase;
 let proxy: TcpProxy;
@@ -27,7 +28,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   ({ proxy, prisma } = await prismaThroughProxy(database.url));
   token = (await createApiToken(database.prisma, { name: 'alice', role: 'requester' })).token;
-  temporalDown = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1 second' }) });
+  temporalDown = new Client({ connection: Connection.lazy(apiConnectionOptions({ address: '127.0.0.1:1', connectTimeout: '1 second' })) });
 });
 
 afterAll(async () => {
