@@ -112,7 +112,13 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
                   payload: redactPatterns.value({
                     status: state.preview.status,
                     plan_hash: state.plan.hash,
-                    steps: state.preview.steps.map((step, index) => ({ index, ok: step.ok, hosts: step.hosts, tasks: step.tasks.length, problems: step.problems })),
+                    steps: state.preview.steps.map((step, index) => ({
+                      index,
+                      ok: step.ok,
+                      hosts: step.hosts,
+                      tasks: step.tasks.length,
+                      problems: step.problems,
+                    })),
                   }),
                   dedupe: `preview:${state.plan.hash}:${state.plan.planId}`,
                 },
@@ -154,7 +160,12 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
         async (tx) => {
           await lockRepository(tx, 'audit', config.auditRepo);
           const what = input.mode === 'check' ? 'check run' : 'task';
-          return commitFile(config.auditRepo, filepath, document, `audit: ${what} ${input.step.taskId} ${input.status} (${input.step.playbook}, request ${input.requestId})`);
+          return commitFile(
+            config.auditRepo,
+            filepath,
+            document,
+            `audit: ${what} ${input.step.taskId} ${input.status} (${input.step.playbook}, request ${input.requestId})`,
+          );
         },
         { maxWait: 60_000, timeout: 60_000 },
       );
@@ -206,7 +217,15 @@ export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClien
           // the step's final status; and how many did not fit in the result, if any.
           ...((input.run?.pendingEvents ?? []) as NewRequestEvent[]),
           ...(input.run?.lostEvents
-            ? [{ kind: 'step_status' as const, stepIndex: input.step.index, taskId: input.step.taskId, payload: { status: 'events_lost', lost_events: input.run.lostEvents }, dedupe: `step:${input.step.taskId}:events_lost` }]
+            ? [
+                {
+                  kind: 'step_status' as const,
+                  stepIndex: input.step.index,
+                  taskId: input.step.taskId,
+                  payload: { status: 'events_lost', lost_events: input.run.lostEvents },
+                  dedupe: `step:${input.step.taskId}:events_lost`,
+                },
+              ]
             : []),
           {
             kind: 'step_status',

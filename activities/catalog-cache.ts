@@ -13,8 +13,16 @@
 // an in-process memo per Prisma client and repository answers when every hash is what it was at
 // the last exchange with the database, up to memoMs after it.
 import type { Catalog } from '../domain/types.js';
-import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
-import { assembleCatalog, parseSource, repoFilesOf, type CatalogWarning, type ParsedSource, type PlaybookSource, type RepoFiles } from './catalog.js';
+import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import {
+  assembleCatalog,
+  parseSource,
+  repoFilesOf,
+  type CatalogWarning,
+  type ParsedSource,
+  type PlaybookSource,
+  type RepoFiles,
+} from './catalog.js';
 import { readRepository } from './catalog-files.js';
 
 export interface CatalogScanStats {
@@ -73,7 +81,11 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
   const { listing, current, support } = await readRepository(repoDir);
   const repo = listing.root;
   let files: RepoFiles | undefined;
-  const repoFiles = () => (files ??= repoFilesOf(current.map((c) => [c.source.playbook, c.content.playbook] as const), support));
+  const repoFiles = () =>
+    (files ??= repoFilesOf(
+      current.map((c) => [c.source.playbook, c.content.playbook] as const),
+      support,
+    ));
 
   const finish = (parsed: ParsedSource[], stats: Omit<CatalogScanStats, 'scanned'>, cacheError?: string): CachedCatalog => ({
     ...assembleCatalog(parsed, listing.warnings),
@@ -84,13 +96,21 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
   let repoMemos = memos.get(prisma);
   if (!repoMemos) memos.set(prisma, (repoMemos = new Map()));
   const memo = repoMemos.get(repo);
-  if (memo && Date.now() - memo.at < memoMs && memo.known.size === current.length && current.every((c) => memo.known.get(c.source.playbook)?.hash === c.hash)) {
+  if (
+    memo &&
+    Date.now() - memo.at < memoMs &&
+    memo.known.size === current.length &&
+    current.every((c) => memo.known.get(c.source.playbook)?.hash === c.hash)
+  ) {
     const stats = { parsed: 0, reused: current.length, dropped: 0, memo: true };
     if (memo.assembled?.from === current) {
       const { playbooks, warnings } = memo.assembled.catalog;
       return { playbooks: [...playbooks], warnings: [...warnings], stats: { scanned: current.length, ...stats } };
     }
-    const answer = finish(current.map((c) => memo.known.get(c.source.playbook)!.parsed!), stats);
+    const answer = finish(
+      current.map((c) => memo.known.get(c.source.playbook)!.parsed!),
+      stats,
+    );
     memo.assembled = { from: current, catalog: { playbooks: [...answer.playbooks], warnings: [...answer.warnings] } };
     return answer;
   }
@@ -98,11 +118,18 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
 
   let cached: Map<string, Known>;
   try {
-    const rows = await prisma.playbookCache.findMany({ where: { repo }, select: { path: true, contentHash: true, entry: true, warnings: true } });
+    const rows = await prisma.playbookCache.findMany({
+      where: { repo },
+      select: { path: true, contentHash: true, entry: true, warnings: true },
+    });
     cached = new Map(rows.map((row) => [row.path, { hash: row.contentHash, parsed: fromRow(row.entry, row.warnings) }]));
   } catch (err) {
     const parsed = current.map((c) => parseSource(c.source, c.content, repoFiles()));
-    return finish(parsed, { parsed: parsed.length, reused: 0, dropped: 0, memo: false }, `cannot read the playbook cache: ${errorMessage(err)}`);
+    return finish(
+      parsed,
+      { parsed: parsed.length, reused: 0, dropped: 0, memo: false },
+      `cannot read the playbook cache: ${errorMessage(err)}`,
+    );
   }
 
   const known = new Map<string, Known>();
@@ -158,7 +185,11 @@ export async function scanCatalogCached(prisma: PrismaClient, repoDir: string, o
  * Parses a pair and returns the result as it will read back from the cache (a JSON round trip), so a
  * cold scan and a warm scan give the same catalog.
  */
-function parseAsStored(source: PlaybookSource, content: Parameters<typeof parseSource>[1], files: RepoFiles): { parsed: ParsedSource; json: string } {
+function parseAsStored(
+  source: PlaybookSource,
+  content: Parameters<typeof parseSource>[1],
+  files: RepoFiles,
+): { parsed: ParsedSource; json: string } {
   const json = JSON.stringify(parseSource(source, content, files));
   return { parsed: JSON.parse(json) as ParsedSource, json };
 }

@@ -21,7 +21,16 @@
 import { lstatSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { resolveInside } from '../lib/paths.js';
-import { hashSource, listPlaybookSources, readBytesSync, supportFilesHash, type CatalogListing, type FileRead, type PlaybookSource, type SourceContent } from './catalog.js';
+import {
+  hashSource,
+  listPlaybookSources,
+  readBytesSync,
+  supportFilesHash,
+  type CatalogListing,
+  type FileRead,
+  type PlaybookSource,
+  type SourceContent,
+} from './catalog.js';
 
 export interface CurrentSource {
   source: PlaybookSource;
@@ -196,7 +205,9 @@ export async function readRepository(repoDir: string, options: { remember?: bool
     const allTrusted =
       [...folders.values()].every((f) => f.trusted) &&
       current.length === pairs.size &&
-      current.every((c) => files.get(c.source.playbook)?.signature.trusted && (!c.source.meta || files.get(c.source.meta)?.signature.trusted)) &&
+      current.every(
+        (c) => files.get(c.source.playbook)?.signature.trusted && (!c.source.meta || files.get(c.source.meta)?.signature.trusted),
+      ) &&
       listing.supportFiles.every((f) => files.get(f)?.signature.trusted);
     repositories.set(root, { listing, folders, files, pairs, current, allTrusted, support, supportHash });
     while (repositories.size > MAX_REPOSITORIES) repositories.delete(repositories.keys().next().value!);

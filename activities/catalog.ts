@@ -96,7 +96,10 @@ export async function scanCatalog(repoDir: string): Promise<Catalog> {
   const listing = await listPlaybookSources(repoDir);
   const contents = await readSources(listing.root, listing.sources);
   const support = new Map(listing.supportFiles.map((file) => [file, readBytesSync(listing.root, file)]));
-  const files = repoFilesOf(listing.sources.map((source, i) => [source.playbook, contents[i]!.playbook] as const), support);
+  const files = repoFilesOf(
+    listing.sources.map((source, i) => [source.playbook, contents[i]!.playbook] as const),
+    support,
+  );
   return assembleCatalog(
     listing.sources.map((source, i) => parseSource(source, contents[i]!, files)),
     listing.warnings,
@@ -206,7 +209,10 @@ export function hashSource(source: PlaybookSource, content: SourceContent, suppo
   part('version', PARSE_VERSION);
   part('meta-path', source.meta ?? '');
   part('support', supportHash);
-  for (const [label, read] of [['playbook', content.playbook], ['meta', content.meta]] as const) {
+  for (const [label, read] of [
+    ['playbook', content.playbook],
+    ['meta', content.meta],
+  ] as const) {
     if (!read) part(`${label}-absent`, '');
     else if ('bytes' in read) part(label, read.bytes);
     else part(`${label}-unreadable`, read.warning.message);
@@ -258,7 +264,10 @@ export function parseSource(source: PlaybookSource, content: SourceContent, file
     const inferred = inferPlaybook(playbook, checked.plays, files);
     return { entries: inferred.entries, warnings: [...warnings, ...inferred.warnings] };
   } catch (err) {
-    return { entries: [], warnings: [...warnings, { file: playbook, message: `cannot read what the playbook does: ${errorMessage(err)}` }] };
+    return {
+      entries: [],
+      warnings: [...warnings, { file: playbook, message: `cannot read what the playbook does: ${errorMessage(err)}` }],
+    };
   }
 }
 
@@ -278,7 +287,11 @@ export function assembleCatalog(parsed: Iterable<ParsedSource>, listingWarnings:
 }
 
 /** Repository-relative, `/`-separated paths of the candidate files and of the support files, sorted. */
-async function listFiles(root: string, warnings: CatalogWarning[], onFolder?: (dir: string) => void): Promise<{ files: string[]; supportFiles: string[] }> {
+async function listFiles(
+  root: string,
+  warnings: CatalogWarning[],
+  onFolder?: (dir: string) => void,
+): Promise<{ files: string[]; supportFiles: string[] }> {
   const found: string[] = [];
   const supportFiles: string[] = [];
   const walk = async (dir: string, support: boolean): Promise<void> => {
@@ -341,7 +354,12 @@ const LOOKS_LIKE_PLAYS = /^-\s+(?:\S.*\n(?:\s+.*\n)*?\s+)?(?:hosts|import_playbo
  * pattern). Anything else is no playbook and says nothing, unless it is clearly meant as one (it
  * has metadata, or reads like a play list) and does not parse.
  */
-function checkPlaybook(file: string, text: string, warnings: CatalogWarning[], hasMeta: boolean): { ok: false } | { ok: true; plays: unknown[]; hosts?: string } {
+function checkPlaybook(
+  file: string,
+  text: string,
+  warnings: CatalogWarning[],
+  hasMeta: boolean,
+): { ok: false } | { ok: true; plays: unknown[]; hosts?: string } {
   try {
     const lineCounter = new LineCounter();
     const doc = parseDocument(text, { lineCounter, prettyErrors: false, version: ANSIBLE_YAML });
@@ -351,7 +369,8 @@ function checkPlaybook(file: string, text: string, warnings: CatalogWarning[], h
       warnings.push({ file, message: 'not valid YAML: the playbook cannot be planned' });
       return { ok: false };
     }
-    const isPlay = (item: unknown) => isMap(item) && (item.has('hosts') || item.has('import_playbook') || item.has('ansible.builtin.import_playbook'));
+    const isPlay = (item: unknown) =>
+      isMap(item) && (item.has('hosts') || item.has('import_playbook') || item.has('ansible.builtin.import_playbook'));
     if (!isSeq(doc.contents) || doc.contents.items.length === 0 || !doc.contents.items.every(isPlay)) {
       if (hasMeta) warnings.push({ file, line: 1, message: 'not a playbook (expected a list of plays): it cannot be planned' });
       return { ok: false };
@@ -376,7 +395,8 @@ function checkCatalog(playbooks: PlaybookEntry[], warnings: CatalogWarning[]): v
   const intentOwners = new Map<string, string[]>();
   for (const p of playbooks) {
     for (const ref of p.after) {
-      if (!paths.has(ref)) warnings.push({ file: p.path, message: `runs after ${ref}, which is not a plannable playbook of the repository` });
+      if (!paths.has(ref))
+        warnings.push({ file: p.path, message: `runs after ${ref}, which is not a plannable playbook of the repository` });
     }
     for (const intent of p.intents) intentOwners.set(intent.name, [...(intentOwners.get(intent.name) ?? []), p.path]);
   }

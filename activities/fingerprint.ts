@@ -103,7 +103,7 @@ function contentHash(full: string, size: bigint): string {
   const fd = fs.openSync(full, 'r');
   try {
     const buffer = Buffer.allocUnsafe(CHUNKED_HASH_BYTES);
-    for (let read: number; (read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, read));
+    for (let read: number; (read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) hash.update(buffer.subarray(0, read));
   } finally {
     fs.closeSync(fd);
   }
@@ -327,7 +327,9 @@ export async function readFingerprint(repoDir: string, inventorySources: string[
 
   const repoCommit = await repoHead(base);
   // The inventory's files are bound (and named) as the inventory, not again as areas of the tree.
-  const tree = repo.derive([...inventoryInRepo].sort(byName).join('\0'), () => treeAreas(new Map([...repo.out].filter(([file]) => !inventoryInRepo.has(file)))));
+  const tree = repo.derive([...inventoryInRepo].sort(byName).join('\0'), () =>
+    treeAreas(new Map([...repo.out].filter(([file]) => !inventoryInRepo.has(file)))),
+  );
   for (const w of walks) w.remember();
 
   // One file inventory hashes as its content alone, as fingerprints always did.

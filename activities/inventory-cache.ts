@@ -119,7 +119,12 @@ export async function inventoryContentHash(context: InventoryReadContext): Promi
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     part(`env:${name}`, value ?? '');
   }
-  const configs = [process.env.ANSIBLE_CONFIG, path.join(context.cwd, 'ansible.cfg'), path.join(os.homedir(), '.ansible.cfg'), '/etc/ansible/ansible.cfg'];
+  const configs = [
+    process.env.ANSIBLE_CONFIG,
+    path.join(context.cwd, 'ansible.cfg'),
+    path.join(os.homedir(), '.ansible.cfg'),
+    '/etc/ansible/ansible.cfg',
+  ];
   for (const config of configs) {
     if (!config) continue;
     const bytes = await readFile(config).catch(() => undefined);

@@ -52,7 +52,11 @@ const MEMO_ENTRIES = 16;
 
 const processMemo = new Map<string, Promise<ConfiguredInventory | undefined>>();
 
-export async function locateInventory(repoDir: string, configured: string | undefined, options: LocateInventoryOptions = {}): Promise<InventoryLocation> {
+export async function locateInventory(
+  repoDir: string,
+  configured: string | undefined,
+  options: LocateInventoryOptions = {},
+): Promise<InventoryLocation> {
   const repo = path.resolve(repoDir);
   const rel = (p: string) => displayPath(repo, p);
 
@@ -60,9 +64,14 @@ export async function locateInventory(repoDir: string, configured: string | unde
     const sources = splitList(configured).map((s) => path.resolve(repo, s));
     const missing = await missingOf(sources);
     if (missing.length > 0) {
-      const what = sources.length === 1 ? `CHIFFON_INVENTORY=${configured} names ${rel(missing[0]!)}, which does not exist` : `CHIFFON_INVENTORY=${configured}: ${missing.map(rel).join(', ')} does not exist`;
+      const what =
+        sources.length === 1
+          ? `CHIFFON_INVENTORY=${configured} names ${rel(missing[0]!)}, which does not exist`
+          : `CHIFFON_INVENTORY=${configured}: ${missing.map(rel).join(', ')} does not exist`;
       const example = await exampleOf(repo, missing);
-      throw new InventoryNotFoundError(example ? `${what}; ${example} or fix CHIFFON_INVENTORY` : `${what}: create it or fix CHIFFON_INVENTORY`);
+      throw new InventoryNotFoundError(
+        example ? `${what}; ${example} or fix CHIFFON_INVENTORY` : `${what}: create it or fix CHIFFON_INVENTORY`,
+      );
     }
     return location(repo, sources, 'CHIFFON_INVENTORY');
   }
@@ -73,9 +82,16 @@ export async function locateInventory(repoDir: string, configured: string | unde
     const missing = await missingOf(fromConfig.sources);
     if (missing.length > 0) {
       const list = fromConfig.sources.map(rel).join(', ');
-      const what = fromConfig.sources.length === 1 ? `${cfg} sets inventory = ${list}, which does not exist` : `${cfg} sets inventory = ${list}; ${missing.map(rel).join(', ')} does not exist`;
+      const what =
+        fromConfig.sources.length === 1
+          ? `${cfg} sets inventory = ${list}, which does not exist`
+          : `${cfg} sets inventory = ${list}; ${missing.map(rel).join(', ')} does not exist`;
       const example = await exampleOf(repo, missing);
-      throw new InventoryNotFoundError(example ? `${what}; ${example} or set CHIFFON_INVENTORY` : `${what}: create it, fix [defaults] inventory in ${cfg} or set CHIFFON_INVENTORY`);
+      throw new InventoryNotFoundError(
+        example
+          ? `${what}; ${example} or set CHIFFON_INVENTORY`
+          : `${what}: create it, fix [defaults] inventory in ${cfg} or set CHIFFON_INVENTORY`,
+      );
     }
     return location(repo, fromConfig.sources, 'ansible.cfg');
   }
@@ -84,9 +100,14 @@ export async function locateInventory(repoDir: string, configured: string | unde
   if (found.length === 1) return location(repo, found, 'convention');
   if (found.length > 1) {
     const names = found.map(rel);
-    throw new InventoryNotFoundError(`found ${names.slice(0, -1).join(', ')} and ${names.at(-1)}: set CHIFFON_INVENTORY=${names[0]} or [defaults] inventory in ansible.cfg`);
+    throw new InventoryNotFoundError(
+      `found ${names.slice(0, -1).join(', ')} and ${names.at(-1)}: set CHIFFON_INVENTORY=${names[0]} or [defaults] inventory in ansible.cfg`,
+    );
   }
-  const example = await exampleOf(repo, CONVENTIONAL.map((name) => path.join(repo, name)));
+  const example = await exampleOf(
+    repo,
+    CONVENTIONAL.map((name) => path.join(repo, name)),
+  );
   throw new InventoryNotFoundError(
     example
       ? `no inventory found in ${repo}; ${example} or set CHIFFON_INVENTORY`
@@ -148,7 +169,9 @@ async function exampleOf(repo: string, missing: string[]): Promise<string | unde
     const dir = path.dirname(file);
     const wanted = path.basename(file);
     const names = await readdir(dir).catch(() => [] as string[]);
-    const example = names.sort().find((name) => name !== wanted && EXAMPLE_WORD.test(name) && name.replace(EXAMPLE_WORD, '').replace(/^[._-]/, '') === wanted);
+    const example = names
+      .sort()
+      .find((name) => name !== wanted && EXAMPLE_WORD.test(name) && name.replace(EXAMPLE_WORD, '').replace(/^[._-]/, '') === wanted);
     if (example) return `the repository has ${displayPath(repo, path.join(dir, example))}: copy it to ${displayPath(repo, file)}`;
   }
   return undefined;
@@ -162,7 +185,9 @@ async function configuredInventory(repo: string, options: LocateInventoryOptions
   try {
     binary = tools.ansibleConfig();
   } catch (err) {
-    throw new InventoryNotFoundError(`cannot ask Ansible which inventory ${repo} configures: ${err instanceof Error ? err.message : String(err)}`);
+    throw new InventoryNotFoundError(
+      `cannot ask Ansible which inventory ${repo} configures: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   const key = await ansibleConfigKey(repo, binary, configEnv(binary));
   let answer = memo.get(key);
@@ -184,7 +209,12 @@ async function configuredInventory(repo: string, options: LocateInventoryOptions
 function configEnv(binary: string): Record<string, string> {
   // The allow-listed environment (lib/child-env.ts), as every Ansible process gets it.
   const allowed = allowedEnv();
-  return { ...allowed, PATH: [path.dirname(binary), allowed.PATH].filter(Boolean).join(path.delimiter), HOME: allowed.HOME ?? os.homedir(), ANSIBLE_NOCOLOR: '1' };
+  return {
+    ...allowed,
+    PATH: [path.dirname(binary), allowed.PATH].filter(Boolean).join(path.delimiter),
+    HOME: allowed.HOME ?? os.homedir(),
+    ANSIBLE_NOCOLOR: '1',
+  };
 }
 
 /** Runs `ansible-config dump --format json` in the repository: DEFAULT_HOST_LIST unless it is Ansible's default. */
@@ -201,7 +231,9 @@ export async function askAnsibleConfig(repoDir: string): Promise<ConfiguredInven
   });
   if (result.failed || result.exitCode !== 0) {
     const stderr = String(result.stderr ?? '').trim();
-    throw new InventoryNotFoundError(`ansible-config could not read the settings of ${repoDir} (${result.timedOut ? 'timed out' : `exit code ${result.exitCode ?? result.signal}`})${stderr ? `: ${stderr.slice(-2000)}` : ''}`);
+    throw new InventoryNotFoundError(
+      `ansible-config could not read the settings of ${repoDir} (${result.timedOut ? 'timed out' : `exit code ${result.exitCode ?? result.signal}`})${stderr ? `: ${stderr.slice(-2000)}` : ''}`,
+    );
   }
   let settings: unknown;
   try {
@@ -209,7 +241,9 @@ export async function askAnsibleConfig(repoDir: string): Promise<ConfiguredInven
   } catch {
     throw new InventoryNotFoundError(`ansible-config printed no JSON for ${repoDir}`);
   }
-  const entry = Array.isArray(settings) ? settings.find((s): s is { origin?: unknown; value?: unknown } => s?.name === 'DEFAULT_HOST_LIST') : undefined;
+  const entry = Array.isArray(settings)
+    ? settings.find((s): s is { origin?: unknown; value?: unknown } => s?.name === 'DEFAULT_HOST_LIST')
+    : undefined;
   // origin is `default` for Ansible's own /etc/ansible/hosts, else the config file (or `env: NAME`).
   if (!entry || typeof entry.origin !== 'string' || entry.origin === 'default') return undefined;
   const values = Array.isArray(entry.value) ? entry.value : typeof entry.value === 'string' ? splitList(entry.value) : [];

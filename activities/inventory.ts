@@ -73,7 +73,9 @@ export async function listInventory(inventory: string | readonly string[], optio
   });
 
   if (result.failed || result.exitCode !== 0) {
-    const why = result.timedOut ? `timed out after ${options.timeoutMs ?? 60_000} ms` : `exit code ${result.exitCode ?? result.signal ?? 'unknown'}`;
+    const why = result.timedOut
+      ? `timed out after ${options.timeoutMs ?? 60_000} ms`
+      : `exit code ${result.exitCode ?? result.signal ?? 'unknown'}`;
     const stderr = String(result.stderr ?? '').trim();
     const detail = stderr ? `:\n${stderr.slice(-STDERR_TAIL_CHARS)}` : result.failed && !result.exitCode ? `: ${result.shortMessage}` : '';
     throw new Error(`ansible-inventory could not read ${source} (${why})${detail}`);
@@ -83,7 +85,7 @@ export async function listInventory(inventory: string | readonly string[], optio
   try {
     json = JSON.parse(String(result.stdout));
   } catch (err) {
-    throw new Error(`ansible-inventory printed no JSON for ${source}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`ansible-inventory printed no JSON for ${source}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   return parseInventoryList(json);
 }

@@ -15,8 +15,7 @@ import { readInventory } from './inventory.js';
 import { InventoryNotFoundError, locateInventory } from './inventory-source.js';
 
 export type PlanActivityResult =
-  | { ok: true; plan: Plan }
-  | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
+  { ok: true; plan: Plan } | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
 
 export function createPlanningActivities(config: ChiffonConfig, prisma: PrismaClient, decomposer: Decomposer) {
   /** The inventory as Ansible finds it in the repository (inventory-source.ts), read there; or why it cannot be. */
@@ -32,7 +31,12 @@ export function createPlanningActivities(config: ChiffonConfig, prisma: PrismaCl
 
   /** `inventorySources`: where the plan's inventory was read; default: located again (none if it cannot be, which changes the hash). */
   async function fingerprinted(planned: PlannedSteps, inventorySources?: string[]): Promise<Plan> {
-    const sources = inventorySources ?? (await locateInventory(config.playbookRepo, config.inventory).then((l) => l.sources, () => []));
+    const sources =
+      inventorySources ??
+      (await locateInventory(config.playbookRepo, config.inventory).then(
+        (l) => l.sources,
+        () => [],
+      ));
     const fingerprint = await readFingerprint(config.playbookRepo, sources, [...new Set(planned.steps.map((s) => s.playbook))]);
     return { ...planned, fingerprint, hash: planHash(planned.steps, fingerprint) };
   }

@@ -25,7 +25,10 @@ export interface PreviewOptions {
   warmAnsible?: boolean;
 }
 
-export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'stateDir' | 'workDir' | 'workerHost' | 'ansiblePassEnv'>, options: PreviewOptions = {}) {
+export function createPreviewActivities(
+  config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'stateDir' | 'workDir' | 'workerHost' | 'ansiblePassEnv'>,
+  options: PreviewOptions = {},
+) {
   const remembered = new Map<string, StepPreview>();
 
   async function previewStep(step: PlanStep, fingerprint: PlanFingerprint, inventory: string[]): Promise<StepPreview> {
@@ -49,7 +52,12 @@ export function createPreviewActivities(config: Pick<ChiffonConfig, 'playbookRep
     });
     // Task names are templated by Ansible and may show a var's value: secrets go, as everywhere.
     const secret = secretVarNames(step, () => undefined);
-    const shown = createRedactor(secretValues(step.vars, secret.map((name) => ({ name, secret: true })))).value(preview);
+    const shown = createRedactor(
+      secretValues(
+        step.vars,
+        secret.map((name) => ({ name, secret: true })),
+      ),
+    ).value(preview);
     remembered.set(key, shown);
     while (remembered.size > REMEMBERED) remembered.delete(remembered.keys().next().value!);
     return structuredClone(shown);

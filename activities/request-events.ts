@@ -9,7 +9,8 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 
 export const EVENTS_CHANNEL = 'chiffon_request_events';
 
-export type RequestEventKind = 'request_status' | 'step_status' | 'preview' | 'check_run' | 'play_start' | 'task_start' | 'task_result' | 'stats';
+export type RequestEventKind =
+  'request_status' | 'step_status' | 'preview' | 'check_run' | 'play_start' | 'task_start' | 'task_result' | 'stats';
 
 export interface NewRequestEvent {
   kind: RequestEventKind;

@@ -39,7 +39,12 @@ export function requestIdOfWorkflow(workflowId: string): string {
 export type RunMode = 'run' | 'check';
 
 /** A parsed ansible event as it is stored and streamed (redacted). */
-export function ansibleEventRecord(event: AnsibleEvent, step: Pick<PlanStep, 'index' | 'taskId'>, redact: Redactor, mode: RunMode = 'run'): NewRequestEvent {
+export function ansibleEventRecord(
+  event: AnsibleEvent,
+  step: Pick<PlanStep, 'index' | 'taskId'>,
+  redact: Redactor,
+  mode: RunMode = 'run',
+): NewRequestEvent {
   const record = eventRecord(event, step, redact);
   return mode === 'check' ? { ...record, payload: { ...(record.payload as object), mode } } : record;
 }
@@ -50,7 +55,11 @@ function eventRecord(event: AnsibleEvent, step: Pick<PlanStep, 'index' | 'taskId
     case 'play_start':
       return { ...base, kind: 'play_start', payload: redact.value({ timestamp: event.timestamp, play: event.play }) };
     case 'task_start':
-      return { ...base, kind: 'task_start', payload: redact.value({ timestamp: event.timestamp, task: event.task, handler: event.handler }) };
+      return {
+        ...base,
+        kind: 'task_start',
+        payload: redact.value({ timestamp: event.timestamp, task: event.task, handler: event.handler }),
+      };
     case 'runner_result':
       return {
         ...base,
@@ -81,7 +90,9 @@ export const MAX_PENDING_EVENTS = 1_000;
 export function pendingOf(unwritten: NewRequestEvent[], attempt: number): Pick<StepRunResult, 'pendingEvents' | 'lostEvents'> {
   if (unwritten.length === 0) return {};
   const lost = unwritten.length - MAX_PENDING_EVENTS;
-  const pendingEvents = unwritten.slice(0, MAX_PENDING_EVENTS).map((event, i) => ({ ...event, dedupe: event.dedupe ?? `pending:${event.taskId}:${attempt}:${i}` }));
+  const pendingEvents = unwritten
+    .slice(0, MAX_PENDING_EVENTS)
+    .map((event, i) => ({ ...event, dedupe: event.dedupe ?? `pending:${event.taskId}:${attempt}:${i}` }));
   return { pendingEvents, ...(lost > 0 ? { lostEvents: lost } : {}) };
 }
 
@@ -106,7 +117,10 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     // The plan names the step's secret vars; only a plan made before it did needs the catalog.
     const specs = step.secretVars ? undefined : await catalogVarSpecs(step.playbook);
     const secret = secretVarNames(step, () => specs);
-    const values = secretValues(step.vars, secret.map((name) => ({ name, secret: true })));
+    const values = secretValues(
+      step.vars,
+      secret.map((name) => ({ name, secret: true })),
+    );
     // Chiffon's own secrets too, should a playbook reach one all the same.
     return createRedactor([...values, ...(config.becomePassword ? [config.becomePassword] : []), ...ownSecretValues()]);
   }
@@ -117,7 +131,11 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     const planned = { ...fingerprint, playbooks: { [step.playbook]: fingerprint.playbooks[step.playbook] ?? 'unplanned' } };
     const changes = describeFingerprintChange(planned, current);
     if (changes.length > 0) {
-      throw ApplicationFailure.create({ type: STALE_PLAN, nonRetryable: true, message: `step ${step.index + 1} (${step.playbook}) was not run: ${changes.join(', ')} since the plan was approved` });
+      throw ApplicationFailure.create({
+        type: STALE_PLAN,
+        nonRetryable: true,
+        message: `step ${step.index + 1} (${step.playbook}) was not run: ${changes.join(', ')} since the plan was approved`,
+      });
     }
   }
 
@@ -125,7 +143,11 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     const inventory = await locateInventory(config.playbookRepo, config.inventory).catch((err: unknown) => {
       // It was found when the plan was made: it moved or went away since.
       if (!(err instanceof InventoryNotFoundError)) throw err;
-      throw ApplicationFailure.create({ type: STALE_PLAN, nonRetryable: true, message: `step ${input.step.index + 1} (${input.step.playbook}) was not run: ${err.message}` });
+      throw ApplicationFailure.create({
+        type: STALE_PLAN,
+        nonRetryable: true,
+        message: `step ${input.step.index + 1} (${input.step.playbook}) was not run: ${err.message}`,
+      });
     });
     await assertStillApproved(input, inventory.sources);
     const { step } = input;
@@ -136,7 +158,9 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
       await getClient()
         .workflow.getHandle(workflowId)
         .signal(stepStartedSignal, { taskId: step.taskId, agent: config.workerHost })
-        .catch((err: unknown) => console.warn(`request ${requestId}: could not tell the workflow step ${step.index + 1} started: ${String(err)}`));
+        .catch((err: unknown) =>
+          console.warn(`request ${requestId}: could not tell the workflow step ${step.index + 1} started: ${String(err)}`),
+        );
     }
     const attempt = activityInfo().attempt;
     const redact = await redactorFor(step);
@@ -198,7 +222,16 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
       // them), still heartbeating: with the database away, close() retries for a few seconds, and
       // what it could not write travels with the result, for the step's audit to write first.
       await closeEvents();
-      return redactRun({ ...run, activityAttempt: attempt, ranOn: `${os.hostname()}:${process.pid}`, agent: config.workerHost, ...pendingOf(events?.unwritten() ?? [], attempt) }, redact);
+      return redactRun(
+        {
+          ...run,
+          activityAttempt: attempt,
+          ranOn: `${os.hostname()}:${process.pid}`,
+          agent: config.workerHost,
+          ...pendingOf(events?.unwritten() ?? [], attempt),
+        },
+        redact,
+      );
     } catch (err) {
       // Temporal reports the activity as cancelled (not failed) only for a CancelledFailure.
       if (err instanceof AnsibleRunCancelledError) throw new CancelledFailure(err.message);

@@ -67,6 +67,7 @@ function conflict(reason: string, message: string): SuggestionError {
 
 /** An identity as it may appear in a commit message: one line, no control characters. */
 function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this removes
   return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 }
 
@@ -118,7 +119,14 @@ async function treeWithBlob(repo: string, treeOid: string, segments: string[], b
  * Writes `content` to the playbook and commits that one file on top of `head`: the commit's tree is
  * HEAD's with the file replaced, so whatever else is staged in the index stays staged, uncommitted.
  */
-async function commitPlaybook(repo: string, head: string, file: string, filepath: string, content: Buffer, message: string): Promise<string> {
+async function commitPlaybook(
+  repo: string,
+  head: string,
+  file: string,
+  filepath: string,
+  content: Buffer,
+  message: string,
+): Promise<string> {
   const before = await readFile(file);
   const { commit } = await git.readCommit({ fs, dir: repo, oid: head });
   const blob = await git.writeBlob({ fs, dir: repo, blob: content });
@@ -145,7 +153,11 @@ async function fixWithAnsibleLint(
   try {
     run = await runAnsibleLint({ playbookRepo: config.playbookRepo, playbook: suggestion.playbook, workDir: config.workDir, fix });
   } catch (error) {
-    throw new SuggestionError(422, 'fix_failed', `ansible-lint --fix=${fix} failed on ${suggestion.playbook}: ${String(error instanceof Error ? error.message : error).slice(-STDERR_TAIL_CHARS)}`);
+    throw new SuggestionError(
+      422,
+      'fix_failed',
+      `ansible-lint --fix=${fix} failed on ${suggestion.playbook}: ${String(error instanceof Error ? error.message : error).slice(-STDERR_TAIL_CHARS)}`,
+    );
   }
   const remaining = (rule: string) => run.findings.filter((f) => f.rule === rule && f.path === suggestion.path).length;
   // A rule can be reported several times in one file (once per task): it was fixed when fewer remain.
@@ -184,30 +196,59 @@ async function applyPatch(config: ChiffonConfig, patch: string, filepath: string
     // paths that leave the tree; no user or system configuration is read.
     const options = {
       cwd: tree,
-      env: { GIT_CEILING_DIRECTORIES: dir, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: path.join(dir, 'gitconfig'), HOME: dir, LC_ALL: 'C' },
+      env: {
+        GIT_CEILING_DIRECTORIES: dir,
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_CONFIG_GLOBAL: path.join(dir, 'gitconfig'),
+        HOME: dir,
+        LC_ALL: 'C',
+      },
       stdin: 'ignore' as const,
       reject: false,
     };
     const touched = await execa('git', ['apply', '--numstat', patchFile], options);
     if (touched.exitCode !== 0) {
-      throw new SuggestionError(422, 'fix_failed', `the stored patch cannot be read: ${touched.stderr.slice(-STDERR_TAIL_CHARS) || touched.shortMessage}`);
+      throw new SuggestionError(
+        422,
+        'fix_failed',
+        `the stored patch cannot be read: ${touched.stderr.slice(-STDERR_TAIL_CHARS) || touched.shortMessage}`,
+      );
     }
-    const files = touched.stdout.split('\n').filter(Boolean).map((line) => line.split('\t')[2]);
+    const files = touched.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split('\t')[2]);
     if (files.length === 0 || files.some((f) => f !== filepath)) {
-      throw new SuggestionError(422, 'fix_failed', `the stored patch must change ${filepath} only; it changes ${files.join(', ') || 'nothing'}`);
+      throw new SuggestionError(
+        422,
+        'fix_failed',
+        `the stored patch must change ${filepath} only; it changes ${files.join(', ') || 'nothing'}`,
+      );
     }
     // Content only: a patch that changes a file's mode, or makes it a symlink (whose target, read
     // back, would be committed as the playbook), is no fix of a playbook.
     const summary = await execa('git', ['apply', '--summary', patchFile], options);
-    const structural = summary.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+    const structural = summary.stdout
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
     if (summary.exitCode !== 0 || structural.length > 0) {
-      throw new SuggestionError(422, 'fix_failed', `the stored patch must change the content of ${filepath} only; it would ${structural.join('; ') || 'not apply'}`);
+      throw new SuggestionError(
+        422,
+        'fix_failed',
+        `the stored patch must change the content of ${filepath} only; it would ${structural.join('; ') || 'not apply'}`,
+      );
     }
     const applied = await execa('git', ['apply', '--whitespace=nowarn', patchFile], options);
     if (applied.exitCode !== 0) {
-      throw new SuggestionError(422, 'fix_failed', `the stored patch does not apply to ${filepath}: ${applied.stderr.slice(-STDERR_TAIL_CHARS) || applied.shortMessage}`);
+      throw new SuggestionError(
+        422,
+        'fix_failed',
+        `the stored patch does not apply to ${filepath}: ${applied.stderr.slice(-STDERR_TAIL_CHARS) || applied.shortMessage}`,
+      );
     }
-    if (!(await lstat(file)).isFile()) throw new SuggestionError(422, 'fix_failed', `the stored patch does not leave ${filepath} a regular file`);
+    if (!(await lstat(file)).isFile())
+      throw new SuggestionError(422, 'fix_failed', `the stored patch does not leave ${filepath} a regular file`);
     return await readFile(file);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -261,10 +302,16 @@ export async function acceptSuggestion(prisma: PrismaClient, config: ChiffonConf
     const filepath = toPosix(path.relative(repo, file));
     const current = await readFile(file);
     if (!suggestion.playbookSha256) {
-      throw conflict('playbook_changed', `suggestion ${id} does not record which version of ${suggestion.playbook} it was made for; dismiss it (the next failure is analyzed afresh)`);
+      throw conflict(
+        'playbook_changed',
+        `suggestion ${id} does not record which version of ${suggestion.playbook} it was made for; dismiss it (the next failure is analyzed afresh)`,
+      );
     }
     if (sha256(current) !== suggestion.playbookSha256) {
-      throw conflict('playbook_changed', `the playbook changed since the suggestion was made: ${suggestion.playbook} is no longer the version ansible-lint analyzed`);
+      throw conflict(
+        'playbook_changed',
+        `the playbook changed since the suggestion was made: ${suggestion.playbook} is no longer the version ansible-lint analyzed`,
+      );
     }
     const head = await headOf(repo);
     const committed = await blobAt(repo, head, filepath);
@@ -297,11 +344,22 @@ export async function acceptSuggestion(prisma: PrismaClient, config: ChiffonConf
     }
     const invalid = parseAllDocuments(content.toString('utf8')).flatMap((doc) => doc.errors);
     if (invalid.length > 0) {
-      throw new SuggestionError(422, 'fix_not_applied', `applying the suggestion would leave ${filepath} invalid YAML: ${invalid[0]!.message}`);
+      throw new SuggestionError(
+        422,
+        'fix_not_applied',
+        `applying the suggestion would leave ${filepath} invalid YAML: ${invalid[0]!.message}`,
+      );
     }
 
     const task = await tx.task.findUnique({ where: { id: suggestion.taskId }, select: { requestId: true } });
-    const commit = await commitPlaybook(repo, head, file, filepath, content, commitMessage(suggestion, task?.requestId ?? 'unknown', who, method));
+    const commit = await commitPlaybook(
+      repo,
+      head,
+      file,
+      filepath,
+      content,
+      commitMessage(suggestion, task?.requestId ?? 'unknown', who, method),
+    );
     const decided = { status: 'accepted', decidedBy: who, decidedAt: new Date(), commitHash: commit };
     // The fixer rewrites every occurrence of the rule in the file: the task's other findings of it
     // are resolved by this commit too. (Only the task's: suggestions do not record which repository

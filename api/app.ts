@@ -38,7 +38,10 @@ async function checked(probe: () => Promise<unknown>): Promise<string> {
     await Promise.race([probe(), timeout]);
     return 'ok';
   } catch (err) {
-    const lines = String((err as { message?: unknown })?.message ?? err).split('\n').map((line) => line.trim()).filter(Boolean);
+    const lines = String((err as { message?: unknown })?.message ?? err)
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
     return `down: ${lines.at(-1) ?? 'no answer'}`;
   } finally {
     clearTimeout(timer);
@@ -86,7 +89,9 @@ export function createApp(deps: ApiDeps) {
     async (c) => {
       const [database, temporal] = await Promise.all([
         checked(() => deps.prisma.$queryRaw`SELECT 1`),
-        checked(() => deps.client.connection.withDeadline(Date.now() + HEALTH_TIMEOUT_MS, () => deps.client.workflowService.getSystemInfo({}))),
+        checked(() =>
+          deps.client.connection.withDeadline(Date.now() + HEALTH_TIMEOUT_MS, () => deps.client.workflowService.getSystemInfo({})),
+        ),
       ]);
       const ok = database === 'ok' && temporal === 'ok';
       if (!ok) c.header('Retry-After', '5');
@@ -97,11 +102,22 @@ export function createApp(deps: ApiDeps) {
   app.route('/api/codec', codecRoutes(deps));
   app.get(
     '/api/openapi.json',
-    docs({ summary: 'This document: the API in OpenAPI 3.1', tags: ['meta'], security: [], responses: { 200: { description: 'the OpenAPI document' } } }),
+    docs({
+      summary: 'This document: the API in OpenAPI 3.1',
+      tags: ['meta'],
+      security: [],
+      responses: { 200: { description: 'the OpenAPI document' } },
+    }),
     openApiDocument(app),
   );
   // The web page (static, no token needed to load it; it sends the person's token to the API).
-  app.route('/', dashboardPageRoutes({ temporalUiUrl: process.env.CHIFFON_TEMPORAL_UI_URL || `http://127.0.0.1:${process.env.TEMPORAL_UI_PORT || 8233}`, namespace: deps.config.temporalNamespace }));
+  app.route(
+    '/',
+    dashboardPageRoutes({
+      temporalUiUrl: process.env.CHIFFON_TEMPORAL_UI_URL || `http://127.0.0.1:${process.env.TEMPORAL_UI_PORT || 8233}`,
+      namespace: deps.config.temporalNamespace,
+    }),
+  );
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError(renderError);
   return app;

@@ -46,11 +46,20 @@ export async function checkToken(
     if (!token) return { ok: false, invalidToken: true, message: 'the Authorization header must be "Bearer <token>"' };
   } else if (request.accessToken) {
     if (!request.queryTokenAllowed) {
-      return { ok: false, invalidToken: false, message: 'send the token as "Authorization: Bearer <token>" (access_token is taken only by the live event streams)' };
+      return {
+        ok: false,
+        invalidToken: false,
+        message: 'send the token as "Authorization: Bearer <token>" (access_token is taken only by the live event streams)',
+      };
     }
     token = request.accessToken;
   }
-  if (!token) return { ok: false, invalidToken: false, message: 'an API token is required: send "Authorization: Bearer <token>" (npm run token -- create)' };
+  if (!token)
+    return {
+      ok: false,
+      invalidToken: false,
+      message: 'an API token is required: send "Authorization: Bearer <token>" (npm run token -- create)',
+    };
   const identity = await findIdentityByToken(prisma, token);
   if (!identity) return { ok: false, invalidToken: true, message: 'the token is not valid (malformed, unknown or revoked)' };
   return { ok: true, identity };
@@ -97,10 +106,14 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<AuthEnv> {
     const { name, role } = identityOf(c);
     if (!allowed.includes(role)) {
       return c.json(
-        errorBody('forbidden', `${c.req.method} ${routePath(c).replace(/^\/api\/dashboard/, '')} needs the role ${allowed.join(' or ')}; the token of ${name} has the role ${role}`, {
-          required_roles: allowed,
-          role,
-        }),
+        errorBody(
+          'forbidden',
+          `${c.req.method} ${routePath(c).replace(/^\/api\/dashboard/, '')} needs the role ${allowed.join(' or ')}; the token of ${name} has the role ${role}`,
+          {
+            required_roles: allowed,
+            role,
+          },
+        ),
         403,
       );
     }

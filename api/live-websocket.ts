@@ -20,10 +20,20 @@ const MAX_CLIENT_MESSAGE = 64 * 1024;
 
 const REASONS = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 500: 'Internal Server Error' } as const;
 
-function rejectHandshake(socket: Duplex, status: keyof typeof REASONS, code: string, message: string, headers: Record<string, string> = {}): void {
+function rejectHandshake(
+  socket: Duplex,
+  status: keyof typeof REASONS,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   const body = JSON.stringify({ error: { code, message } });
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`);
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Sends `text` once the socket has room: a slow client holds back its own stream, nobody else's. */
@@ -42,7 +52,11 @@ export function attachLiveEventsWebSocket(server: ServerType, deps: Pick<ApiDeps
     socket.on('error', () => {});
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (url.pathname !== LIVE_WS_PATH) return rejectHandshake(socket, 404, 'not_found', `no WebSocket at ${url.pathname}`);
-    void checkToken(deps.prisma, { authorization: request.headers.authorization, accessToken: url.searchParams.get('access_token'), queryTokenAllowed: true }).then(
+    void checkToken(deps.prisma, {
+      authorization: request.headers.authorization,
+      accessToken: url.searchParams.get('access_token'),
+      queryTokenAllowed: true,
+    }).then(
       (check) => {
         if (!check.ok) return rejectHandshake(socket, 401, 'unauthorized', check.message, { 'WWW-Authenticate': wwwAuthenticate(check) });
         serveEvents(request, socket, head, url);
@@ -61,14 +75,15 @@ export function attachLiveEventsWebSocket(server: ServerType, deps: Pick<ApiDeps
       () => rejectHandshake(socket, 500, 'internal', 'cannot look the request up now; try again'),
     );
 
-    const follow = () => sockets.handleUpgrade(request, socket, head, (client) => {
-      const abort = new AbortController();
-      client.on('close', () => abort.abort());
-      client.on('error', () => abort.abort());
-      followRequestEvents(deps, requestId, Number(afterText), abort.signal, {
-        event: (event) => send(client, JSON.stringify(event)),
-        keepAlive: async () => client.ping(),
-      }).catch(() => client.close(1011));
-    });
+    const follow = () =>
+      sockets.handleUpgrade(request, socket, head, (client) => {
+        const abort = new AbortController();
+        client.on('close', () => abort.abort());
+        client.on('error', () => abort.abort());
+        followRequestEvents(deps, requestId, Number(afterText), abort.signal, {
+          event: (event) => send(client, JSON.stringify(event)),
+          keepAlive: async () => client.ping(),
+        }).catch(() => client.close(1011));
+      });
   }
 }

@@ -17,7 +17,9 @@ export const QUERY_TOKEN_SCHEME = 'accessTokenQuery';
 export const errorSchema = z
   .object({
     error: z.looseObject({
-      code: z.string().meta({ description: 'machine-readable: invalid_input, unauthorized, forbidden, self_approval, not_found, conflict, ...' }),
+      code: z
+        .string()
+        .meta({ description: 'machine-readable: invalid_input, unauthorized, forbidden, self_approval, not_found, conflict, ...' }),
       message: z.string(),
     }),
   })
@@ -75,7 +77,9 @@ const checkRunSchema = z
           z.object({
             task: z.string(),
             host: z.string(),
-            status: z.enum(['ok', 'changed', 'failed', 'skipped', 'unreachable']).meta({ description: 'changed: it would change the host' }),
+            status: z
+              .enum(['ok', 'changed', 'failed', 'skipped', 'unreachable'])
+              .meta({ description: 'changed: it would change the host' }),
             diff: z.string().nullable().meta({ description: 'what would change, as a unified diff (redacted)' }),
             unchecked: z.string().nullable().meta({ description: 'why it could not be checked' }),
           }),
@@ -99,7 +103,10 @@ export const requestSchema = z
         hash: z.string().meta({ description: 'what an approval approves; pass it as plan_hash to /approve' }),
         repo_commit: z.string().nullable(),
         decided_by: z.string().nullable(),
-        preview_status: z.enum(['running', 'ready', 'unrunnable']).nullable().meta({ description: "the plan's preflight (ansible-playbook --list-hosts --list-tasks per step)" }),
+        preview_status: z
+          .enum(['running', 'ready', 'unrunnable'])
+          .nullable()
+          .meta({ description: "the plan's preflight (ansible-playbook --list-hosts --list-tasks per step)" }),
         steps: z.array(
           z.object({
             index: z.number().int(),
@@ -152,18 +159,25 @@ export const requestSchema = z
         skipped: z.array(z.object({ provider: z.string(), reason: z.string() })),
       })
       .nullable(),
-    operator_actions: z.array(z.object({ action: z.enum(['cancel', 'retry', 'resume', 'input', 'check']), by: z.string(), at: z.string() })),
+    operator_actions: z.array(
+      z.object({ action: z.enum(['cancel', 'retry', 'resume', 'input', 'check']), by: z.string(), at: z.string() }),
+    ),
     missing_inputs: z.array(z.object({ playbook: z.string(), vars: z.array(z.string()) })).nullable(),
     paused_reason: z.string().nullable(),
     error: z.object({ message: z.string(), knownServices: z.array(z.string()).optional() }).nullable(),
-    check_run: checkRunSchema.nullable().meta({ description: 'the latest check run (POST .../preview {"check": true}); null before one is asked for' }),
+    check_run: checkRunSchema
+      .nullable()
+      .meta({ description: 'the latest check run (POST .../preview {"check": true}); null before one is asked for' }),
   })
   .meta({ id: 'Request', description: 'A request as its workflow holds it.' });
 
 export const eventSchema = z
   .object({
     seq: z.number().int(),
-    kind: z.string().meta({ description: 'request_status, step_status, preview, check_run, play_start, task_start, task_result, stats; a check run\'s have payload.mode "check"' }),
+    kind: z.string().meta({
+      description:
+        'request_status, step_status, preview, check_run, play_start, task_start, task_result, stats; a check run\'s have payload.mode "check"',
+    }),
     step_index: z.number().int().nullable(),
     task_id: z.string().nullable(),
     payload: z.unknown(),
@@ -217,7 +231,10 @@ export function answer(description: string, schema: z.ZodType): Responses[string
 /** Error answers, each with the common error shape and a word on what it means here. */
 export function errors(meanings: Partial<Record<400 | 401 | 403 | 404 | 409 | 422 | 503, string | true>>): Responses {
   return Object.fromEntries(
-    Object.entries(meanings).map(([status, meaning]) => [status, answer(meaning === true ? ERROR_MEANINGS[Number(status)]! : meaning, errorSchema)]),
+    Object.entries(meanings).map(([status, meaning]) => [
+      status,
+      answer(meaning === true ? ERROR_MEANINGS[Number(status)]! : meaning, errorSchema),
+    ]),
   );
 }
 
@@ -297,6 +314,7 @@ function noteRoles<T extends { paths?: object }>(spec: T): T {
 }
 
 /** The handler of GET /api/openapi.json for `app` (generated once, on the first call). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any app, whatever its env, schema and base path
 export function openApiDocument(app: Hono<any, any, any>) {
   let document: Promise<object> | undefined;
   return async (c: Context) => {

@@ -84,7 +84,13 @@ function presentCheckRun(state: RequestState) {
       exit_code: step.exitCode ?? null,
       message: step.message ?? null,
       audit_commit: step.auditCommit ?? null,
-      tasks: step.tasks.map((t) => ({ task: t.name, host: t.host, status: t.status, diff: t.diff ?? null, unchecked: t.unchecked ?? null })),
+      tasks: step.tasks.map((t) => ({
+        task: t.name,
+        host: t.host,
+        status: t.status,
+        diff: t.diff ?? null,
+        unchecked: t.unchecked ?? null,
+      })),
     })),
   });
 }

@@ -7,8 +7,22 @@ export type Dependency = 'database' | 'temporal';
 /** Prisma's codes for a database it cannot reach or that went away. */
 const PRISMA_UNREACHABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
 /** Socket errors, and PostgreSQL's own for a server shutting down or not accepting connections. */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
-const DATABASE_WORDS = /Can't reach database server|Connection terminated unexpectedly|server closed the connection unexpectedly|Client has encountered a connection error/i;
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
+const DATABASE_WORDS =
+  /Can't reach database server|Connection terminated unexpectedly|server closed the connection unexpectedly|Client has encountered a connection error/i;
 /** gRPC's UNAVAILABLE, and the client's words for a server it cannot connect to. */
 const GRPC_UNAVAILABLE = 14;
 const TEMPORAL_WORDS = /UNAVAILABLE|Failed to connect before the deadline|TransportError/;
@@ -48,7 +62,11 @@ export function describeUnavailable(dependency: Dependency, err: unknown, now = 
   const message = `${WHAT[dependency]} cannot be reached; try again shortly`;
   if (now - (lastLogged.get(dependency) ?? 0) >= LOG_EVERY_MS) {
     lastLogged.set(dependency, now);
-    const first = String((err as { message?: unknown })?.message ?? err).split('\n').map((line) => line.trim()).filter(Boolean).pop();
+    const first = String((err as { message?: unknown })?.message ?? err)
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .pop();
     console.error(`chiffon api: ${WHAT[dependency]} is unavailable (${first ?? 'no message'}); answering 503`);
   }
   return message;

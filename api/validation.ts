@@ -32,7 +32,8 @@ export const queryParams = <T extends ZodType>(schema: T) => validated('query', 
 export const shallowJsonBody: MiddlewareHandler = async (c, next) => {
   if (c.req.header('content-type')?.includes('json')) {
     const depth = jsonTextDepth(await c.req.text()); // Hono keeps the text for the parse that follows
-    if (depth > MAX_JSON_DEPTH) throw new ApiError(400, 'too_deep', `the body nests ${depth} levels deep; at most ${MAX_JSON_DEPTH} are taken`);
+    if (depth > MAX_JSON_DEPTH)
+      throw new ApiError(400, 'too_deep', `the body nests ${depth} levels deep; at most ${MAX_JSON_DEPTH} are taken`);
   }
   await next();
 };

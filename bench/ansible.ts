@@ -16,23 +16,27 @@ export async function runAnsibleDirectly(repo: string, playbook: string, scratch
   fs.writeFileSync(varsFile, JSON.stringify({ chiffon_state_dir: path.join(dir, 'state') }), { mode: 0o600 });
   const ansiblePlaybook = tools.ansiblePlaybook();
   const started = performance.now();
-  const result = await execa(ansiblePlaybook, ['-i', path.join(repo, 'inventory', 'hosts.yml'), '-e', `@${varsFile}`, path.join(repo, playbook)], {
-    cwd: repo,
-    env: {
-      PATH: [path.dirname(ansiblePlaybook), process.env.PATH].filter(Boolean).join(path.delimiter),
-      ANSIBLE_STDOUT_CALLBACK: 'ansible.posix.jsonl',
-      PYTHONUNBUFFERED: '1',
-      ANSIBLE_JSON_INDENT: '0',
-      ANSIBLE_NOCOLOR: '1',
-      ANSIBLE_FORCE_COLOR: '0',
-      ANSIBLE_RETRY_FILES_ENABLED: '0',
-      ANSIBLE_LOCAL_TEMP: path.join(dir, 'tmp'),
-      ANSIBLE_INVENTORY_UNPARSED_FAILED: '1',
+  const result = await execa(
+    ansiblePlaybook,
+    ['-i', path.join(repo, 'inventory', 'hosts.yml'), '-e', `@${varsFile}`, path.join(repo, playbook)],
+    {
+      cwd: repo,
+      env: {
+        PATH: [path.dirname(ansiblePlaybook), process.env.PATH].filter(Boolean).join(path.delimiter),
+        ANSIBLE_STDOUT_CALLBACK: 'ansible.posix.jsonl',
+        PYTHONUNBUFFERED: '1',
+        ANSIBLE_JSON_INDENT: '0',
+        ANSIBLE_NOCOLOR: '1',
+        ANSIBLE_FORCE_COLOR: '0',
+        ANSIBLE_RETRY_FILES_ENABLED: '0',
+        ANSIBLE_LOCAL_TEMP: path.join(dir, 'tmp'),
+        ANSIBLE_INVENTORY_UNPARSED_FAILED: '1',
+      },
+      stdin: 'ignore',
+      reject: false,
+      timeout: 300_000,
     },
-    stdin: 'ignore',
-    reject: false,
-    timeout: 300_000,
-  });
+  );
   const ms = performance.now() - started;
   fs.rmSync(dir, { recursive: true, force: true });
   return { ms, exitCode: result.exitCode ?? -1 };

@@ -58,7 +58,7 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
   const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 200);
   const errors: string[] = [];
   const times: number[] = [];
-  let chiffonWallMs = 0;
+  let chiffonWallMs: number;
   let chiffonCpu: CpuTime | undefined;
   try {
     cpuAtStart = await readCpuTime();
@@ -71,7 +71,8 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
           if (state.status !== 'pending_approval') throw new Error(`request ${requestId} planned as ${state.status}`);
           await approve(stack.client, requestId, state.plan?.hash);
           const done = await requests.settled(requestId);
-          if (done.status !== 'completed') throw new Error(`request ${requestId} ended ${done.status}${done.pausedReason ? ` (${done.pausedReason})` : ''}`);
+          if (done.status !== 'completed')
+            throw new Error(`request ${requestId} ended ${done.status}${done.pausedReason ? ` (${done.pausedReason})` : ''}`);
           times.push(performance.now() - t);
         } catch (error) {
           errors.push(`lane ${lane}: ${error instanceof Error ? error.message : String(error)}`);
@@ -128,7 +129,10 @@ function followRequests(stack: BenchStack) {
     const ended = new Promise<void>((resolve) => endedWithoutResult.set(requestId, resolve));
     let timeout: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timeout = setTimeout(() => reject(new Error(`request ${requestId}: not settled after ${PER_REQUEST_TIMEOUT_MS} ms`)), PER_REQUEST_TIMEOUT_MS);
+      timeout = setTimeout(
+        () => reject(new Error(`request ${requestId}: not settled after ${PER_REQUEST_TIMEOUT_MS} ms`)),
+        PER_REQUEST_TIMEOUT_MS,
+      );
     });
     const result = handle.result() as Promise<RequestState>;
     try {

@@ -50,5 +50,14 @@ export async function measureDiscovery(stack: BenchStack, playbooks: number, n: 
     if (!memo.stats.memo) throw new Error('the memo did not answer');
   });
   const uncachedMs = await timed(() => scanCatalog(repo));
-  return { playbooks, generateMs, coldMs, warmMs, memoMs, uncachedMs, catalogEntries: cold.playbooks.length, warnings: cold.warnings.length };
+  return {
+    playbooks,
+    generateMs,
+    coldMs,
+    warmMs,
+    memoMs,
+    uncachedMs,
+    catalogEntries: cold.playbooks.length,
+    warnings: cold.warnings.length,
+  };
 }

@@ -138,7 +138,12 @@ function checkCatalog(catalog: Catalog, roles: number, what: string): void {
   if (catalog.warnings.length > 0) throw new Error(`${what}: warnings ${JSON.stringify(catalog.warnings.slice(0, 3))}`);
 }
 
-export async function measureInference(stack: BenchStack, roles: number, n: number, options: { coldN: number; warmN: number }): Promise<InferenceResult> {
+export async function measureInference(
+  stack: BenchStack,
+  roles: number,
+  n: number,
+  options: { coldN: number; warmN: number },
+): Promise<InferenceResult> {
   const errors: string[] = [];
   const base = path.join(stack.scratch, `inference-${roles}`);
   let started = performance.now();
@@ -150,14 +155,14 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
   // worker (its agent reporter has written by the time it scans): the scan is measured, not the connect.
   await stack.prisma.$queryRaw`SELECT 1`;
   const cold: number[] = [];
-  let supportFiles = 0;
   for (let k = 0; k < options.coldN; k++) {
     const copy = writeSiteRolesRepo(`${base}-cold${k}`, roles, `cold copy ${k} ${randomUUID()}`);
     forgetRepositoryFiles();
     started = performance.now();
     const scanned = await scanCatalogCached(stack.prisma, copy, { memoMs: 0 });
     cold.push(performance.now() - started);
-    if (scanned.stats.parsed !== scanned.stats.scanned || scanned.cacheError) throw new Error(`cold scan: ${JSON.stringify(scanned.stats)} ${scanned.cacheError ?? ''}`);
+    if (scanned.stats.parsed !== scanned.stats.scanned || scanned.cacheError)
+      throw new Error(`cold scan: ${JSON.stringify(scanned.stats)} ${scanned.cacheError ?? ''}`);
     checkCatalog(scanned, roles, 'cold scan');
     fs.rmSync(copy, { recursive: true, force: true });
   }
@@ -168,8 +173,11 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
   let t = performance.now();
   const read = await readRepository(copy, { remember: false });
   const readRepositoryMs = performance.now() - t;
-  supportFiles = read.listing.supportFiles.length;
-  const files = repoFilesOf(read.current.map((c) => [c.source.playbook, c.content.playbook] as const), read.support);
+  const supportFiles = read.listing.supportFiles.length;
+  const files = repoFilesOf(
+    read.current.map((c) => [c.source.playbook, c.content.playbook] as const),
+    read.support,
+  );
   t = performance.now();
   for (const file of read.listing.supportFiles) files.yaml(file);
   const supportYamlMs = performance.now() - t;
@@ -183,7 +191,10 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
   checkCatalog(assembleCatalog(stored, read.listing.warnings), roles, 'step-by-step scan');
   const assembleMs = performance.now() - t;
   t = performance.now();
-  await stack.prisma.playbookCache.findMany({ where: { repo: read.listing.root }, select: { path: true, contentHash: true, entry: true, warnings: true } });
+  await stack.prisma.playbookCache.findMany({
+    where: { repo: read.listing.root },
+    select: { path: true, contentHash: true, entry: true, warnings: true },
+  });
   const scannedAt = new Date();
   await stack.prisma.$transaction([
     stack.prisma.playbookCache.createMany({
@@ -228,20 +239,28 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
   const ids = () => ({ planId: randomUUID(), newTaskId: randomUUID });
   const planOf = (message: string) => {
     const decomposed = decomposeRequest(message, catalog);
-    return decomposed.ok ? planRequest(decomposed.intents, catalog, inventory, ids()) : { ok: false as const, message: decomposed.message, missingVars: [] };
+    return decomposed.ok
+      ? planRequest(decomposed.intents, catalog, inventory, ids())
+      : { ok: false as const, message: decomposed.message, missingVars: [] };
   };
   const filled = planOf(`enable ${siteRoleName(4)} on node01`);
   // Without one role's token in the inventory, a request for another role of the play needs it too.
   const lacking = structuredClone(inventory);
   for (const host of lacking.hosts) delete host.vars[`${siteRoleName(2)}_admin_token`];
   const decomposedFour = decomposeRequest(`enable ${siteRoleName(4)} on node01`, catalog);
-  const unfilled = decomposedFour.ok ? planRequest(decomposedFour.intents, catalog, lacking, ids()) : { ok: false as const, message: decomposedFour.message, missingVars: [] };
+  const unfilled = decomposedFour.ok
+    ? planRequest(decomposedFour.intents, catalog, lacking, ids())
+    : { ok: false as const, message: decomposedFour.message, missingVars: [] };
   const checks = {
     filledByInventoryPlans: filled.ok && filled.plan.steps[0]?.varSources[`${siteRoleName(4)}_admin_token`] === 'inventory',
     unfilledNeedsInput: !unfilled.ok && unfilled.missingVars.some((m) => m.vars.includes(`${siteRoleName(2)}_admin_token`)),
   };
-  if (!checks.filledByInventoryPlans) errors.push(`fixture: ${siteRoleName(4)} (admin token in group_vars) does not plan: ${JSON.stringify(filled).slice(0, 300)}`);
-  if (!checks.unfilledNeedsInput) errors.push(`fixture: ${siteRoleName(4)} with ${siteRoleName(2)}'s admin token nowhere does not need input: ${JSON.stringify(unfilled).slice(0, 300)}`);
+  if (!checks.filledByInventoryPlans)
+    errors.push(`fixture: ${siteRoleName(4)} (admin token in group_vars) does not plan: ${JSON.stringify(filled).slice(0, 300)}`);
+  if (!checks.unfilledNeedsInput)
+    errors.push(
+      `fixture: ${siteRoleName(4)} with ${siteRoleName(2)}'s admin token nowhere does not need input: ${JSON.stringify(unfilled).slice(0, 300)}`,
+    );
 
   const decomposeSamples: number[] = [];
   const planSamples: number[] = [];
@@ -303,7 +322,10 @@ export async function measureInference(stack: BenchStack, roles: number, n: numb
       if (state.status === 'pending_approval' && state.plan?.steps.length === 1 && step?.tags?.length === 2 && step.limit) {
         endToEnd.push(ms);
         requestIds.push(requestId);
-      } else errors.push(`request ${requestId} "${messageFor(i, roles)}": ${state.status} ${state.error?.message ?? JSON.stringify(state.plan?.steps ?? [])}`);
+      } else
+        errors.push(
+          `request ${requestId} "${messageFor(i, roles)}": ${state.status} ${state.error?.message ?? JSON.stringify(state.plan?.steps ?? [])}`,
+        );
     }
   } finally {
     await worker.stop();

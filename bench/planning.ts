@@ -133,7 +133,15 @@ export async function planningPhases(stack: BenchStack, requestId: string) {
   const at = (e: (typeof events)[number]) => Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
   const byId = new Map(upTo.map((e) => [String(e.eventId), e]));
   const activityName = new Map<string, string>();
-  const out = { decompose: 0, plan: 0, otherLocal: 0, afterLocal: 0, workflowTasks: 0, dispatch: 0, server: upTo.length ? at(upTo[upTo.length - 1]!) - at(upTo[0]!) : 0 };
+  const out = {
+    decompose: 0,
+    plan: 0,
+    otherLocal: 0,
+    afterLocal: 0,
+    workflowTasks: 0,
+    dispatch: 0,
+    server: upTo.length ? at(upTo[upTo.length - 1]!) - at(upTo[0]!) : 0,
+  };
   /** The start of the running workflow task, then the completion of its last local activity. */
   let lastPoint: number | undefined;
   /** When the running workflow task completed (its markers follow that event). */

@@ -161,13 +161,17 @@ const loadAverage = () => os.loadavg().map((load) => round(load, 2));
 function checkPreview(preview: StepPreview | undefined, what: string): string | undefined {
   if (!preview) return `${what}: no preview`;
   if (!preview.ok) return `${what}: not ok: ${preview.problems.join('; ')}`;
-  if (preview.hosts.length === 0 || preview.tasks.length === 0) return `${what}: ${preview.hosts.length} hosts, ${preview.tasks.length} tasks`;
+  if (preview.hosts.length === 0 || preview.tasks.length === 0)
+    return `${what}: ${preview.hosts.length} hosts, ${preview.tasks.length} tasks`;
   return undefined;
 }
 
 type Previewer = ReturnType<typeof createPreviewActivities>;
 
-export async function measurePreview(stack: BenchStack, options: { coldN: number; warmN: number; endToEndN: number; breakdownN: number }): Promise<PreviewResult> {
+export async function measurePreview(
+  stack: BenchStack,
+  options: { coldN: number; warmN: number; endToEndN: number; breakdownN: number },
+): Promise<PreviewResult> {
   const errors: string[] = [];
   const loadAtStart = loadAverage();
   const sample = path.join(stack.scratch, 'preview-playbooks');
@@ -309,7 +313,11 @@ export async function measurePreview(stack: BenchStack, options: { coldN: number
     coldN: options.coldN,
     warmN: options.warmN,
     scenarios: results,
-    sideBySide: { playbooks: twoStep.steps.map((s) => s.playbook), perStepMs: sideBySide.perStep.map((samples) => summarize(samples)), wallMs: summarize(sideBySide.wall) },
+    sideBySide: {
+      playbooks: twoStep.steps.map((s) => s.playbook),
+      perStepMs: sideBySide.perStep.map((samples) => summarize(samples)),
+      wallMs: summarize(sideBySide.wall),
+    },
     twoStep: {
       ratioToOneStep: round(p50('kuma-two-step') / p50('kuma-deploy'), 2),
       extraMs: round(p50('kuma-two-step') - p50('kuma-deploy')),
@@ -385,9 +393,17 @@ async function phasesOf(config: ChiffonConfig, step: PlanStep, label: string, n:
   const varsFile = path.join(dir, 'extra-vars.yml');
   const localTemp = path.join(dir, 'tmp');
   fs.mkdirSync(localTemp, { recursive: true });
-  fs.writeFileSync(varsFile, serializeVars({ ...step.vars, chiffon_agent: step.agent ?? config.workerHost }, path.resolve(config.stateDir)), { mode: 0o600 });
+  fs.writeFileSync(
+    varsFile,
+    serializeVars({ ...step.vars, chiffon_agent: step.agent ?? config.workerHost }, path.resolve(config.stateDir)),
+    { mode: 0o600 },
+  );
   const limit = limitOf(step);
-  const args = [...playbookArgs({ inventorySources, ...(limit ? { limit } : {}), ...(step.tags ? { tags: step.tags } : {}), varsFile, playbookPath }), '--list-hosts', '--list-tasks'];
+  const args = [
+    ...playbookArgs({ inventorySources, ...(limit ? { limit } : {}), ...(step.tags ? { tags: step.tags } : {}), varsFile, playbookPath }),
+    '--list-hosts',
+    '--list-tasks',
+  ];
   const samples: PreviewPhases[] = [];
   const bare: number[] = [];
   try {
@@ -397,10 +413,17 @@ async function phasesOf(config: ChiffonConfig, step: PlanStep, label: string, n:
       bare.push(performance.now() - t);
       const spawnedAt = performance.timeOrigin + performance.now();
       t = performance.now();
-      const result = await execa(python, ['-c', PHASES_WRAPPER, ...args], { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp), stdin: 'ignore', reject: false });
+      const result = await execa(python, ['-c', PHASES_WRAPPER, ...args], {
+        cwd: repo,
+        env: ansibleEnv(ansiblePlaybook, localTemp),
+        stdin: 'ignore',
+        reject: false,
+      });
       const endedAt = performance.timeOrigin + performance.now();
       const total = performance.now() - t;
-      const line = String(result.stderr ?? '').split('\n').find((l) => l.startsWith('CHIFFON_PHASES '));
+      const line = String(result.stderr ?? '')
+        .split('\n')
+        .find((l) => l.startsWith('CHIFFON_PHASES '));
       if (result.exitCode !== 0 || !line) {
         errors.push(`breakdown ${label}: exit ${result.exitCode} ${String(result.stderr ?? '').slice(-300)}`);
         continue;
@@ -474,7 +497,10 @@ async function measureEndToEnd(stack: BenchStack, repo: string, n: number, error
   }
 }
 
-async function endToEndOf(stack: BenchStack, samples: { requestId: string; submitAt: number; planned: number; seen: number; fingerprint: string }[]): Promise<EndToEndResult> {
+async function endToEndOf(
+  stack: BenchStack,
+  samples: { requestId: string; submitAt: number; planned: number; seen: number; fingerprint: string }[],
+): Promise<EndToEndResult> {
   const phases = await Promise.all(samples.map(async (s) => ({ ...(await previewPhases(stack, s.requestId)), submitAt: s.submitAt })));
   const pick = (get: (p: (typeof phases)[number]) => number) => summarize(phases.map(get));
   return {
@@ -497,11 +523,23 @@ async function endToEndOf(stack: BenchStack, samples: { requestId: string; submi
 async function previewPhases(stack: BenchStack, requestId: string) {
   const history = await stack.client.workflow.getHandle(workflowIdFor(requestId)).fetchHistory();
   const events = history.events ?? [];
-  const at = (e: (typeof events)[number] | undefined) => (e ? Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6 : Number.NaN);
-  const scheduled = events.find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'previewPlan');
+  const at = (e: (typeof events)[number] | undefined) =>
+    e ? Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6 : Number.NaN;
+  const scheduled = events.find(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+      e.activityTaskScheduledEventAttributes?.activityType?.name === 'previewPlan',
+  );
   const id = String(scheduled?.eventId);
-  const started = events.find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED && String(e.activityTaskStartedEventAttributes?.scheduledEventId) === id);
-  const completedIndex = events.findIndex((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED && String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === id);
+  const started = events.find(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED && String(e.activityTaskStartedEventAttributes?.scheduledEventId) === id,
+  );
+  const completedIndex = events.findIndex(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED &&
+      String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === id,
+  );
   const recorded = events.slice(completedIndex + 1).find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
   return {
     start: at(events[0]),

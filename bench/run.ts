@@ -43,14 +43,19 @@ function options() {
     console.log(USAGE);
     process.exit(0);
   }
-  const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (text: string) =>
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const onlyText = values.only ?? process.env.BENCH_ONLY;
   const only = onlyText ? new Set(list(onlyText)) : undefined;
   for (const name of only ?? []) {
     if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: no section ${name} (${SECTIONS.join(', ')})`);
   }
   const levels = list(values.concurrency ?? process.env.BENCH_CONCURRENCY ?? '1,10,50,100').map(Number);
-  if (levels.length === 0 || levels.some((level) => !Number.isInteger(level) || level < 1)) throw new Error('--concurrency: positive whole numbers, e.g. 1,10,50,100');
+  if (levels.length === 0 || levels.some((level) => !Number.isInteger(level) || level < 1))
+    throw new Error('--concurrency: positive whole numbers, e.g. 1,10,50,100');
   return { only, levels, quick: values.quick === true || process.env.BENCH_QUICK === '1' };
 }
 
@@ -64,7 +69,14 @@ try {
 const { only, levels, quick } = parsed;
 const sizes = quick
   ? { stepN: 5, planN: 20, streamRuns: 5, discoveryN: 3, inferenceColdN: 3, preview: { coldN: 3, warmN: 5, endToEndN: 3, breakdownN: 2 } }
-  : { stepN: 20, planN: 100, streamRuns: 20, discoveryN: 10, inferenceColdN: 5, preview: { coldN: 10, warmN: 20, endToEndN: 10, breakdownN: 5 } };
+  : {
+      stepN: 20,
+      planN: 100,
+      streamRuns: 20,
+      discoveryN: 10,
+      inferenceColdN: 5,
+      preview: { coldN: 10, warmN: 20, endToEndN: 10, breakdownN: 5 },
+    };
 const wanted = (name: string) => !only || only.has(name);
 
 interface Results {
@@ -76,7 +88,10 @@ interface Results {
   discovery?: DiscoveryResult;
   /** A 150-role site playbook without Chiffon files (services inferred): cold/warm scan, request → plan. */
   inference?: InferenceResult;
-  /** The plan preflight (ansible-playbook --list-hosts --list-tasks per step): cold/warm per step and plan, breakdown, submit → preview on the request. */
+  /**
+   * The plan preflight (ansible-playbook --list-hosts --list-tasks per step): cold/warm per step and plan, breakdown,
+   * submit → preview on the request.
+   */
   preview?: PreviewResult;
   history?: HistoryResult;
   concurrency?: ConcurrencyResult[];
@@ -205,7 +220,11 @@ function targets(r: Results): Results['targets'] {
     met: c100 ? c100.errors.length === 0 && c100.wallRatio <= 1.2 : null,
   });
   for (const p of r.planning ?? []) {
-    out.push({ target: `plan p95 <= 200 ms (${p.catalogSize} playbooks)`, measured: `${p.endToEndMs.p95} ms`, met: p.endToEndMs.p95 <= 200 });
+    out.push({
+      target: `plan p95 <= 200 ms (${p.catalogSize} playbooks)`,
+      measured: `${p.endToEndMs.p95} ms`,
+      met: p.endToEndMs.p95 <= 200,
+    });
   }
   if (!r.planning) out.push({ target: 'plan p95 <= 200 ms', measured: 'not measured', met: null });
   const st = r.stream;
@@ -252,7 +271,9 @@ function targets(r: Results): Results['targets'] {
   };
   previewRow('playbooks/, one step kuma-deploy', 'kuma-deploy');
   previewRow('playbooks/, two steps kuma-deploy + kuma-config-update side by side', 'kuma-two-step', () =>
-    pv ? `; each step side by side p95 ${pv.sideBySide.perStepMs.map((m) => m.p95).join(' / ')} ms; kuma-config-update alone p95 ${scenario('kuma-config-update')?.coldMs.p95} ms` : '',
+    pv
+      ? `; each step side by side p95 ${pv.sideBySide.perStepMs.map((m) => m.p95).join(' / ')} ms; kuma-config-update alone p95 ${scenario('kuma-config-update')?.coldMs.p95} ms`
+      : '',
   );
   previewRow(`150-role site, "${pv?.scenarios.find((s) => s.id === 'site')?.message ?? 'enable svc001 and svc075 on nas01'}"`, 'site');
   return out;
@@ -260,13 +281,22 @@ function targets(r: Results): Results['targets'] {
 
 function grid(rows: (string | number)[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => String(row[i] ?? '').length)));
-  return rows.map((row) => row.map((cell, i) => String(cell ?? '').padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => String(cell ?? '').padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function table(r: Results): string {
   const lines: string[] = [];
   const m = r.machine;
-  lines.push(`machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, node ${m.node}, ${m.temporal}, ${m.ansible}, ${m.database}; load average at start ${JSON.stringify(m.loadAverageAtStart)}; capacity threshold ${m.maxLoadPerCpu} load/CPU; mode ${r.mode}`);
+  lines.push(
+    `machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, node ${m.node}, ${m.temporal}, ${m.ansible}, ${m.database}; load average at start ${JSON.stringify(m.loadAverageAtStart)}; capacity threshold ${m.maxLoadPerCpu} load/CPU; mode ${r.mode}`,
+  );
   const rows: (string | number)[][] = [['measurement', 'figure', 'value']];
   const s = r.stepOverhead;
   if (s) {
@@ -278,24 +308,44 @@ function table(r: Results): string {
   }
   for (const c of r.concurrency ?? []) {
     rows.push([`2 concurrency ${c.concurrency}`, 'wall raw / chiffon (ratio)', `${c.rawWallMs} / ${c.chiffonWallMs} ms (${c.wallRatio}x)`]);
-    rows.push(['', 'request p50/p95, errors, max RSS', `${c.requestMs.p50} / ${c.requestMs.p95} ms, ${c.errors.length} errors, ${c.maxRssMb} MB`]);
+    rows.push([
+      '',
+      'request p50/p95, errors, max RSS',
+      `${c.requestMs.p50} / ${c.requestMs.p95} ms, ${c.errors.length} errors, ${c.maxRssMb} MB`,
+    ]);
     if (c.rawCpu && c.chiffonCpu) {
       const seconds = (ms: number) => round(ms / 1000);
-      rows.push(['', 'CPU busy raw / chiffon (ratio); steal', `${seconds(c.rawCpu.busyMs)} / ${seconds(c.chiffonCpu.busyMs)} s (${c.cpuRatio}x); ${seconds(c.rawCpu.stealMs)} / ${seconds(c.chiffonCpu.stealMs)} s`]);
+      rows.push([
+        '',
+        'CPU busy raw / chiffon (ratio); steal',
+        `${seconds(c.rawCpu.busyMs)} / ${seconds(c.chiffonCpu.busyMs)} s (${c.cpuRatio}x); ${seconds(c.rawCpu.stealMs)} / ${seconds(c.chiffonCpu.stealMs)} s`,
+      ]);
     }
     if (c.pausedRequests) rows.push(['', 'requests paused for capacity', c.pausedRequests]);
   }
   for (const p of r.planning ?? []) {
     rows.push([`3 planning ${p.catalogSize}`, `request→plan p50/p95 (n=${p.n})`, `${p.endToEndMs.p50} / ${p.endToEndMs.p95} ms`]);
     const b = p.breakdownMs;
-    rows.push(['', 'of which p50: workflow tasks (decompose / plan / recordRequest / after), temporal dispatch', `${b.workflowTasks.p50} (${b.decomposeActivity.p50} / ${b.planActivity.p50} / ${b.otherLocalActivities.p50} / ${b.afterLocalActivities.p50}), ${b.temporalDispatch.p50} ms`]);
+    rows.push([
+      '',
+      'of which p50: workflow tasks (decompose / plan / recordRequest / after), temporal dispatch',
+      `${b.workflowTasks.p50} (${b.decomposeActivity.p50} / ${b.planActivity.p50} / ${b.otherLocalActivities.p50} / ${b.afterLocalActivities.p50}), ${b.temporalDispatch.p50} ms`,
+    ]);
     rows.push(['', 'parse+plan in process p50/p95', `${p.parseAndPlanMs.p50} / ${p.parseAndPlanMs.p95} ms`]);
-    rows.push(['', 'ansible-inventory p50; inventory memo p50/p95', `${p.inventoryReadMs.p50} ms; ${p.inventoryMemoMs.p50} / ${p.inventoryMemoMs.p95} ms`]);
+    rows.push([
+      '',
+      'ansible-inventory p50; inventory memo p50/p95',
+      `${p.inventoryReadMs.p50} ms; ${p.inventoryMemoMs.p50} / ${p.inventoryMemoMs.p95} ms`,
+    ]);
     if (p.errors.length) rows.push(['', 'errors', p.errors.length]);
   }
   const st = r.stream;
   if (st) {
-    rows.push(['4 stream', `emitted→received p50/p95 (${st.events} events, ${st.runs} runs)`, `${st.latencyMs.p50} / ${st.latencyMs.p95} ms (max ${st.latencyMs.max})`]);
+    rows.push([
+      '4 stream',
+      `emitted→received p50/p95 (${st.events} events, ${st.runs} runs)`,
+      `${st.latencyMs.p50} / ${st.latencyMs.p95} ms (max ${st.latencyMs.max})`,
+    ]);
     rows.push(['', 'emitted→stored / stored→received p50', `${st.emittedToStoredMs.p50} / ${st.storedToReceivedMs.p50} ms`]);
     if (st.errors.length) rows.push(['', 'errors', st.errors.length]);
   }
@@ -309,36 +359,100 @@ function table(r: Results): string {
     const c = inf.coldBreakdownMs;
     const q = inf.plan.inProcessMs;
     const b = inf.plan.breakdownMs;
-    rows.push([`7 inference ${inf.roles} roles`, `cold scan p50/max (${inf.supportFiles} role files, ${inf.withArgumentSpecs} argument_specs); samples`, `${inf.coldMs.p50} / ${inf.coldMs.max} ms; ${inf.coldSamplesMs.join(', ')}`]);
-    rows.push(['', 'cold steps: readRepository / support YAML / parse+infer / JSON / assemble / cache query+write', `${c.readRepository} / ${c.supportYaml} / ${c.parseAndInfer} / ${c.jsonRoundTrip} / ${c.assemble} / ${c.cacheQueryAndWrite} ms`]);
-    rows.push(['', 'warm (db cache) p50/p95; of which readRepository p50; memo p50', `${inf.warmMs.p50} / ${inf.warmMs.p95} ms; ${inf.warmReadRepositoryMs.p50} ms; ${inf.memoMs.p50} ms`]);
+    rows.push([
+      `7 inference ${inf.roles} roles`,
+      `cold scan p50/max (${inf.supportFiles} role files, ${inf.withArgumentSpecs} argument_specs); samples`,
+      `${inf.coldMs.p50} / ${inf.coldMs.max} ms; ${inf.coldSamplesMs.join(', ')}`,
+    ]);
+    rows.push([
+      '',
+      'cold steps: readRepository / support YAML / parse+infer / JSON / assemble / cache query+write',
+      `${c.readRepository} / ${c.supportYaml} / ${c.parseAndInfer} / ${c.jsonRoundTrip} / ${c.assemble} / ${c.cacheQueryAndWrite} ms`,
+    ]);
+    rows.push([
+      '',
+      'warm (db cache) p50/p95; of which readRepository p50; memo p50',
+      `${inf.warmMs.p50} / ${inf.warmMs.p95} ms; ${inf.warmReadRepositoryMs.p50} ms; ${inf.memoMs.p50} ms`,
+    ]);
     rows.push(['', `request→plan p50/p95 (n=${inf.plan.endToEndMs.n})`, `${inf.plan.endToEndMs.p50} / ${inf.plan.endToEndMs.p95} ms`]);
-    rows.push(['', 'of which p50: workflow tasks (decompose / plan / recordRequest / after), temporal dispatch', `${b.workflowTasks.p50} (${b.decomposeActivity.p50} / ${b.planActivity.p50} / ${b.otherLocalActivities.p50} / ${b.afterLocalActivities.p50}), ${b.temporalDispatch.p50} ms`]);
-    rows.push(['', 'activities in process p50/p95: decompose / plan', `${q.decomposeActivity.p50}/${q.decomposeActivity.p95} / ${q.planActivity.p50}/${q.planActivity.p95} ms`]);
-    rows.push(['', 'in process p50: catalog memo / locateInventory / readInventory memo / decompose / planRequest', `${q.catalogMemo.p50} / ${q.locateInventory.p50} / ${q.readInventoryMemo.p50} / ${q.decompose.p50} / ${q.planRequest.p50} ms`]);
-    rows.push(['', 'readFingerprint warm p50 (cold); ansible-inventory p50', `${q.readFingerprint.p50} ms (${q.readFingerprintCold} ms); ${inf.plan.ansibleInventoryMs.p50} ms`]);
+    rows.push([
+      '',
+      'of which p50: workflow tasks (decompose / plan / recordRequest / after), temporal dispatch',
+      `${b.workflowTasks.p50} (${b.decomposeActivity.p50} / ${b.planActivity.p50} / ${b.otherLocalActivities.p50} / ${b.afterLocalActivities.p50}), ${b.temporalDispatch.p50} ms`,
+    ]);
+    rows.push([
+      '',
+      'activities in process p50/p95: decompose / plan',
+      `${q.decomposeActivity.p50}/${q.decomposeActivity.p95} / ${q.planActivity.p50}/${q.planActivity.p95} ms`,
+    ]);
+    rows.push([
+      '',
+      'in process p50: catalog memo / locateInventory / readInventory memo / decompose / planRequest',
+      `${q.catalogMemo.p50} / ${q.locateInventory.p50} / ${q.readInventoryMemo.p50} / ${q.decompose.p50} / ${q.planRequest.p50} ms`,
+    ]);
+    rows.push([
+      '',
+      'readFingerprint warm p50 (cold); ansible-inventory p50',
+      `${q.readFingerprint.p50} ms (${q.readFingerprintCold} ms); ${inf.plan.ansibleInventoryMs.p50} ms`,
+    ]);
     if (inf.errors.length) rows.push(['', 'errors', inf.errors.length]);
   }
   const pv = r.preview;
   if (pv) {
     for (const s of pv.scenarios) {
-      const what = s.steps.map((step) => `${step.playbook}${step.tags ? ` --tags ${step.tags.join(',')}` : ''}${step.limit ? ` --limit ${step.limit}` : ''} (${step.hosts} hosts, ${step.tasks} tasks)`).join(' + ');
+      const what = s.steps
+        .map(
+          (step) =>
+            `${step.playbook}${step.tags ? ` --tags ${step.tags.join(',')}` : ''}${step.limit ? ` --limit ${step.limit}` : ''} (${step.hosts} hosts, ${step.tasks} tasks)`,
+        )
+        .join(' + ');
       rows.push([s === pv.scenarios[0] ? '8 preview' : '', `${s.id}: ${what}`, '']);
-      rows.push(['', `  cold plan p50/p95 (n=${s.coldMs.n}); per step p50/p95`, `${s.coldMs.p50} / ${s.coldMs.p95} ms; ${s.coldPerStepMs.p50} / ${s.coldPerStepMs.p95} ms`]);
-      rows.push(['', `  cold, a process per step: plan p50/p95; per step p50/p95`, `${s.coldProcessMs.p50} / ${s.coldProcessMs.p95} ms; ${s.coldProcessPerStepMs.p50} / ${s.coldProcessPerStepMs.p95} ms`]);
+      rows.push([
+        '',
+        `  cold plan p50/p95 (n=${s.coldMs.n}); per step p50/p95`,
+        `${s.coldMs.p50} / ${s.coldMs.p95} ms; ${s.coldPerStepMs.p50} / ${s.coldPerStepMs.p95} ms`,
+      ]);
+      rows.push([
+        '',
+        `  cold, a process per step: plan p50/p95; per step p50/p95`,
+        `${s.coldProcessMs.p50} / ${s.coldProcessMs.p95} ms; ${s.coldProcessPerStepMs.p50} / ${s.coldProcessPerStepMs.p95} ms`,
+      ]);
       rows.push(['', `  warm plan p50/p95 (n=${s.warmMs.n})`, `${s.warmMs.p50} / ${s.warmMs.p95} ms`]);
     }
     const sb = pv.sideBySide;
-    rows.push(['', `two-step: each step side by side p50/p95 (${sb.playbooks.join(' / ')}); wall`, `${sb.perStepMs.map((m) => `${m.p50}/${m.p95}`).join(' / ')} ms; ${sb.wallMs.p50}/${sb.wallMs.p95} ms`]);
-    rows.push(['', 'two-step vs one-step plan p50: ratio, extra; vs one after the other', `${pv.twoStep.ratioToOneStep}x, +${pv.twoStep.extraMs} ms; ${pv.twoStep.sequentialMs} ms sequential (${pv.twoStep.savedPercent}% saved)`]);
+    rows.push([
+      '',
+      `two-step: each step side by side p50/p95 (${sb.playbooks.join(' / ')}); wall`,
+      `${sb.perStepMs.map((m) => `${m.p50}/${m.p95}`).join(' / ')} ms; ${sb.wallMs.p50}/${sb.wallMs.p95} ms`,
+    ]);
+    rows.push([
+      '',
+      'two-step vs one-step plan p50: ratio, extra; vs one after the other',
+      `${pv.twoStep.ratioToOneStep}x, +${pv.twoStep.extraMs} ms; ${pv.twoStep.sequentialMs} ms sequential (${pv.twoStep.savedPercent}% saved)`,
+    ]);
     for (const b of pv.breakdown) {
       const m = b.medianMs;
-      rows.push(['', `breakdown p50 (n=${b.n}) ${b.step}: python start / ansible import / CLI setup / inventory parse / before playbook / playbook parse / executor listing / tag filter+print / exit = total`, `${m.pythonStart} / ${m.ansibleImport} / ${m.cliSetup} / ${m.inventoryParse} / ${m.beforePlaybook} / ${m.playbookParse} / ${m.varsAndListing} / ${m.tagFilterAndPrint} / ${m.processExit} = ${m.total} ms (bare python ${b.pythonBareMs} ms)`]);
+      rows.push([
+        '',
+        `breakdown p50 (n=${b.n}) ${b.step}: python start / ansible import / CLI setup / inventory parse / before playbook / playbook parse / executor listing / tag filter+print / exit = total`,
+        `${m.pythonStart} / ${m.ansibleImport} / ${m.cliSetup} / ${m.inventoryParse} / ${m.beforePlaybook} / ${m.playbookParse} / ${m.varsAndListing} / ${m.tagFilterAndPrint} / ${m.processExit} = ${m.total} ms (bare python ${b.pythonBareMs} ms)`,
+      ]);
     }
-    for (const [name, e] of [['cold', pv.endToEnd.cold], ['warm', pv.endToEnd.warm]] as const) {
+    for (const [name, e] of [
+      ['cold', pv.endToEnd.cold],
+      ['warm', pv.endToEnd.warm],
+    ] as const) {
       const hm = e.historyMs;
-      rows.push(['', `submit→preview ready (${name}, poll ${pv.endToEnd.pollMs} ms) p50/p95 (n=${e.n}, ${e.distinctFingerprints} fingerprints); →planned / planned→preview p50`, `${e.submitToPreviewMs.p50} / ${e.submitToPreviewMs.p95} ms; ${e.submitToPlannedMs.p50} / ${e.plannedToPreviewMs.p50} ms`]);
-      rows.push(['', `  history p50: start→scheduled / dispatch / previewPlan / →recorded; submit→recorded p50/p95`, `${hm.startToScheduled.p50} / ${hm.dispatch.p50} / ${hm.activity.p50} / ${hm.recorded.p50} ms; ${hm.submitToRecorded.p50} / ${hm.submitToRecorded.p95} ms`]);
+      rows.push([
+        '',
+        `submit→preview ready (${name}, poll ${pv.endToEnd.pollMs} ms) p50/p95 (n=${e.n}, ${e.distinctFingerprints} fingerprints); →planned / planned→preview p50`,
+        `${e.submitToPreviewMs.p50} / ${e.submitToPreviewMs.p95} ms; ${e.submitToPlannedMs.p50} / ${e.plannedToPreviewMs.p50} ms`,
+      ]);
+      rows.push([
+        '',
+        `  history p50: start→scheduled / dispatch / previewPlan / →recorded; submit→recorded p50/p95`,
+        `${hm.startToScheduled.p50} / ${hm.dispatch.p50} / ${hm.activity.p50} / ${hm.recorded.p50} ms; ${hm.submitToRecorded.p50} / ${hm.submitToRecorded.p95} ms`,
+      ]);
     }
     rows.push(['', 'load average start / end', `${JSON.stringify(pv.loadAverage.start)} / ${JSON.stringify(pv.loadAverage.end)}`]);
     if (pv.errors.length) rows.push(['', 'errors', pv.errors.length]);
@@ -351,7 +465,10 @@ function table(r: Results): string {
   lines.push(grid(rows));
   const failures = Object.entries(r.failures);
   if (failures.length) lines.push('', ...failures.map(([name, why]) => `${name}: ${why}`));
-  lines.push('', grid([['target', 'measured', 'met'], ...r.targets.map((t) => [t.target, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : 'NO'])]));
+  lines.push(
+    '',
+    grid([['target', 'measured', 'met'], ...r.targets.map((t) => [t.target, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : 'NO'])]),
+  );
   return lines.join('\n');
 }
 

@@ -153,7 +153,15 @@ export async function createBenchWorker(options: {
 }): Promise<{ running: Promise<void>; stop(): Promise<void> }> {
   const workers = await createChiffonWorkers({ ...options, codec: benchCodec, llm: loadLlmConfig({}) });
   const running = runWorkers(workers);
-  const reporter = startAgentReporter(options.prisma, options.config, new Client({ connection: options.connection, namespace: options.config.temporalNamespace, dataConverter: sealingDataConverter(benchCodec) }));
+  const reporter = startAgentReporter(
+    options.prisma,
+    options.config,
+    new Client({
+      connection: options.connection,
+      namespace: options.config.temporalNamespace,
+      dataConverter: sealingDataConverter(benchCodec),
+    }),
+  );
   return {
     running,
     async stop() {

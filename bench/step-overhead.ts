@@ -104,11 +104,17 @@ async function stepRecordedAt(stack: BenchStack, requestId: string): Promise<num
   const events = history.events ?? [];
   const runStepScheduled = new Set(
     events
-      .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep')
+      .filter(
+        (e) =>
+          e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+          e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep',
+      )
       .map((e) => String(e.eventId)),
   );
   const completed = events.findIndex(
-    (e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED && runStepScheduled.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)),
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED &&
+      runStepScheduled.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)),
   );
   const recorded = events.slice(completed + 1).find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
   if (completed < 0 || !recorded?.eventTime) throw new Error(`request ${requestId}: no completed runStep in its history`);

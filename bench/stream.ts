@@ -115,7 +115,13 @@ export async function measureStream(stack: BenchStack, repo: string, runs: numbe
 }
 
 /** One request: subscribe, approve, take every message until the request has settled. */
-async function streamRun(stack: BenchStack, worker: Awaited<ReturnType<BenchStack['startWorker']>>, port: number, token: string, errors: string[]): Promise<Received[]> {
+async function streamRun(
+  stack: BenchStack,
+  worker: Awaited<ReturnType<BenchStack['startWorker']>>,
+  port: number,
+  token: string,
+  errors: string[],
+): Promise<Received[]> {
   const { requestId, state } = await stack.submit(worker, STREAM_MESSAGE);
   if (state.status !== 'pending_approval' || state.plan?.steps.length !== 1) {
     errors.push(`request ${requestId}: planned as ${state.status} with ${state.plan?.steps.length ?? 0} steps`);

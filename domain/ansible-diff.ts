@@ -15,7 +15,15 @@ function sideText(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
   const sorted = (item: unknown): unknown =>
-    isObject(item) ? Object.fromEntries(Object.keys(item).sort().map((key) => [key, sorted(item[key])])) : Array.isArray(item) ? item.map(sorted) : item;
+    isObject(item)
+      ? Object.fromEntries(
+          Object.keys(item)
+            .sort()
+            .map((key) => [key, sorted(item[key])]),
+        )
+      : Array.isArray(item)
+        ? item.map(sorted)
+        : item;
   return `${JSON.stringify(sorted(value), null, 4)}\n`;
 }
 
@@ -35,10 +43,16 @@ function renderOne(diff: Json): string {
     if (before !== after) {
       const beforeHeader = typeof diff.before_header === 'string' ? `before: ${diff.before_header}` : 'before';
       const afterHeader = typeof diff.after_header === 'string' ? `after: ${diff.after_header}` : 'after';
-      parts.push(createTwoFilesPatch(beforeHeader, afterHeader, before, after, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY }));
+      parts.push(
+        createTwoFilesPatch(beforeHeader, afterHeader, before, after, undefined, undefined, {
+          context: 3,
+          headerOptions: FILE_HEADERS_ONLY,
+        }),
+      );
     }
   }
-  if (typeof diff.prepared === 'string' && diff.prepared.length > 0) parts.push(diff.prepared.endsWith('\n') ? diff.prepared : `${diff.prepared}\n`);
+  if (typeof diff.prepared === 'string' && diff.prepared.length > 0)
+    parts.push(diff.prepared.endsWith('\n') ? diff.prepared : `${diff.prepared}\n`);
   return parts.join('');
 }
 

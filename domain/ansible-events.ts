@@ -181,9 +181,7 @@ export function parseAnsibleEventLine(line: string): AnsibleEvent | null {
       const stats: Record<string, Record<string, number>> = {};
       for (const [host, counts] of Object.entries(data.stats)) {
         if (!isObject(counts)) continue;
-        stats[host] = Object.fromEntries(
-          Object.entries(counts).filter((pair): pair is [string, number] => typeof pair[1] === 'number'),
-        );
+        stats[host] = Object.fromEntries(Object.entries(counts).filter((pair): pair is [string, number] => typeof pair[1] === 'number'));
       }
       return { kind: 'stats', timestamp, stats };
     }
@@ -280,9 +278,16 @@ export class AnsibleRunCollector {
       byHost.set(problem.host, [...(byHost.get(problem.host) ?? []), problem]);
     }
     for (const [host, problems] of byHost) {
-      for (const [status, counter] of [['failed', 'failures'], ['unreachable', 'unreachable']] as const) {
+      for (const [status, counter] of [
+        ['failed', 'failures'],
+        ['unreachable', 'unreachable'],
+      ] as const) {
         const count = stats[host]?.[counter] ?? 0;
-        if (count > 0) problems.filter((p) => p.status === status).slice(-count).forEach((p) => fatal.add(p));
+        if (count > 0)
+          problems
+            .filter((p) => p.status === status)
+            .slice(-count)
+            .forEach((p) => fatal.add(p));
       }
     }
     return this.problems.filter((p) => fatal.has(p));

@@ -60,7 +60,11 @@ export function parseListing(stdout: string): ListedPlay[] {
       // "role : task name" for a role's task; a task of the play itself has no role prefix.
       const at = full.indexOf(' : ');
       const tags = tagList(task[2]!);
-      current.tasks.push(at > 0 ? { play: current.name, role: full.slice(0, at).trim(), name: full.slice(at + 3).trim(), tags } : { play: current.name, name: full.trim(), tags });
+      current.tasks.push(
+        at > 0
+          ? { play: current.name, role: full.slice(0, at).trim(), name: full.slice(at + 3).trim(), tags }
+          : { play: current.name, name: full.trim(), tags },
+      );
     }
   }
   return plays;

@@ -22,7 +22,8 @@ export function agentOverloadReason(agent: Omit<AgentCapacity, 'runningSteps' | 
   const loadPerCpu = agent.loadAverage1 / Math.max(1, agent.cpuCount);
   if (loadPerCpu > agent.maxLoadPerCpu) return `${agent.id}: load ${loadPerCpu.toFixed(2)} per CPU is above ${agent.maxLoadPerCpu}`;
   const freePercent = (100 * agent.memoryFreeMb) / Math.max(1, agent.memoryTotalMb);
-  if (freePercent < agent.minFreeMemoryPercent) return `${agent.id}: ${freePercent.toFixed(1)}% memory free is below ${agent.minFreeMemoryPercent}%`;
+  if (freePercent < agent.minFreeMemoryPercent)
+    return `${agent.id}: ${freePercent.toFixed(1)}% memory free is below ${agent.minFreeMemoryPercent}%`;
   return undefined;
 }
 

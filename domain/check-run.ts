@@ -74,7 +74,8 @@ export function summarizeCheck(run: CheckRun): CheckSummary {
   const failed = tasks.filter((t) => t.status === 'failed' || t.status === 'unreachable').length;
   const described = describeTasks(tasks, run.status === 'completed');
   if (run.status === 'completed') return { ...described, failed };
-  if (run.status === 'failed') return { ...described, failed, text: `the check run failed (${run.message ?? 'see its steps'}); ${described.text}` };
+  if (run.status === 'failed')
+    return { ...described, failed, text: `the check run failed (${run.message ?? 'see its steps'}); ${described.text}` };
   const state = run.status === 'not_run' ? 'not run' : run.status;
   return { ...described, failed, text: `check run ${state}${run.message ? `: ${run.message}` : ''}` };
 }

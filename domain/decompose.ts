@@ -3,10 +3,7 @@
 // the config" → deploy_kuma (kuma-deploy.yml), add_portals_to_config (kuma-config-update.yml).
 import type { Catalog, Intent, IntentSpec, PlaybookEntry, ProviderDecision } from './types.js';
 
-export type DecomposeResult = (
-  | { ok: true; intents: Intent[] }
-  | { ok: false; message: string; knownServices: string[] }
-) & {
+export type DecomposeResult = ({ ok: true; intents: Intent[] } | { ok: false; message: string; knownServices: string[] }) & {
   /** Which provider decided (set by the decompose activity's provider chain). */
   provider?: ProviderDecision;
 };
@@ -15,7 +12,11 @@ export type DecomposeResult = (
 const CLAUSE_SEPARATOR = /\s*(?:[,;.!?]|\band then\b|\bthen\b|\band\b|\balso\b)\s*/;
 
 function normalize(text: string): string {
-  return ` ${text.toLowerCase().replace(/[^a-z0-9\s-]/g, ' ').replace(/\s+/g, ' ').trim()} `;
+  return ` ${text
+    .toLowerCase()
+    .replace(/[^a-z0-9\s-]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()} `;
 }
 
 function escapeRegExp(text: string): string {
@@ -59,7 +60,9 @@ function matchingIntents(clause: string, playbooks: PlaybookEntry[], breadth: Re
       if (verbMatches && objectsMatch) matches.push({ playbook, spec });
     }
   }
-  return matches.sort((a, b) => b.spec.objects.length - a.spec.objects.length || breadth.get(a.playbook.path)! - breadth.get(b.playbook.path)!);
+  return matches.sort(
+    (a, b) => b.spec.objects.length - a.spec.objects.length || breadth.get(a.playbook.path)! - breadth.get(b.playbook.path)!,
+  );
 }
 
 export function decomposeRequest(message: string, catalog: Catalog): DecomposeResult {
@@ -84,7 +87,11 @@ export function decomposeRequest(message: string, catalog: Catalog): DecomposeRe
       matchingIntents(clause, inScope, breadth)[0] ??
       (named
         ? matchingIntents(`${previousClause} ${clause}`, inScope, breadth)[0]
-        : matchingIntents(clause, catalog.playbooks.filter((p) => p.intents.some((i) => i.fleet)), breadth).find((c) => c.spec.fleet));
+        : matchingIntents(
+            clause,
+            catalog.playbooks.filter((p) => p.intents.some((i) => i.fleet)),
+            breadth,
+          ).find((c) => c.spec.fleet));
     if (!best || (!currentService && best.spec.objects.length === 0 && !best.spec.fleet)) continue;
     previousClause = clause;
     if (intents.some((i) => i.name === best.spec.name)) continue;

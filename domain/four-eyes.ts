@@ -8,11 +8,15 @@ export function samePerson(a: string, b: string): boolean {
 }
 
 /** Why `approver` may not approve the request (undefined: they may). */
-export function whyNotApprover(state: Pick<RequestState, 'requestId' | 'requestedBy' | 'operatorActions'>, approver: string): string | undefined {
+export function whyNotApprover(
+  state: Pick<RequestState, 'requestId' | 'requestedBy' | 'operatorActions'>,
+  approver: string,
+): string | undefined {
   if (state.requestedBy && samePerson(approver, state.requestedBy)) {
     return `${state.requestedBy} asked for request ${state.requestId} and cannot also approve it; another approver must`;
   }
   const supplier = state.operatorActions.find((action) => action.action === 'input' && samePerson(action.by, approver));
-  if (supplier) return `${supplier.by} gave input to request ${state.requestId} (values its plan runs with) and cannot also approve it; another approver must`;
+  if (supplier)
+    return `${supplier.by} gave input to request ${state.requestId} (values its plan runs with) and cannot also approve it; another approver must`;
   return undefined;
 }

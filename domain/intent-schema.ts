@@ -202,7 +202,12 @@ export function validateModelIntents(raw: unknown, catalog: Catalog): ModelInten
       return { ok: false, reason: bounded(`${where}: playbook ${quoted(answer.playbook)} does not declare intent ${quoted(answer.name)}`) };
     }
     if (answer.service !== undefined && answer.service !== playbook.service) {
-      return { ok: false, reason: bounded(`${where}: playbook ${quoted(answer.playbook)} belongs to service ${quoted(playbook.service)}, not ${quoted(answer.service)}`) };
+      return {
+        ok: false,
+        reason: bounded(
+          `${where}: playbook ${quoted(answer.playbook)} belongs to service ${quoted(playbook.service)}, not ${quoted(answer.service)}`,
+        ),
+      };
     }
     if (intents.some((i) => i.name === answer.name && i.playbook === playbook.path)) continue;
     intents.push({ name: answer.name, service: playbook.service, playbook: playbook.path, source: answer.source });

@@ -45,7 +45,29 @@ const FLEET_ACTIONS: Record<string, readonly string[]> = {
 };
 
 /** Words that may stand beside an action in its name and still mean the hosts themselves. */
-const FLEET_OBJECTS = new Set(['all', 'packages', 'package', 'system', 'systems', 'os', 'servers', 'server', 'hosts', 'host', 'nodes', 'machines', 'security', 'everything', 'apt', 'dnf', 'yum', 'debian', 'ubuntu', 'the', 'and']);
+const FLEET_OBJECTS = new Set([
+  'all',
+  'packages',
+  'package',
+  'system',
+  'systems',
+  'os',
+  'servers',
+  'server',
+  'hosts',
+  'host',
+  'nodes',
+  'machines',
+  'security',
+  'everything',
+  'apt',
+  'dnf',
+  'yum',
+  'debian',
+  'ubuntu',
+  'the',
+  'and',
+]);
 
 /**
  * The verbs of a fleet action named `name` (a file stem, play, role or tag: `update`,

@@ -95,7 +95,12 @@ export function resolveHostPattern(inventory: Inventory, pattern: string): strin
   const matchTerm = (term: string): Set<string> => {
     if (term === ALL_GROUP || term === '*') return new Set(hostNames);
     if (term.includes('*') || term.includes('?')) {
-      const glob = new RegExp(`^${term.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+      const glob = new RegExp(
+        `^${term
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      );
       const matched = new Set([...hostNames].filter((h) => glob.test(h)));
       for (const group of groupNames) if (glob.test(group)) for (const h of hostsInGroup(inventory, group)) matched.add(h.name);
       return matched;

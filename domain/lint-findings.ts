@@ -76,11 +76,7 @@ function isObject(value: unknown): value is Json {
 function lineOf(location: Json): number | undefined {
   const lines = location.lines;
   const positions = location.positions;
-  const line = isObject(lines)
-    ? lines.begin
-    : isObject(positions) && isObject(positions.begin)
-      ? positions.begin.line
-      : undefined;
+  const line = isObject(lines) ? lines.begin : isObject(positions) && isObject(positions.begin) ? positions.begin.line : undefined;
   return typeof line === 'number' && line > 0 ? line : undefined;
 }
 
@@ -91,7 +87,10 @@ function repoPath(file: string, root: string | undefined): string {
     const relative = path.relative(root, file);
     if (relative && !relative.startsWith('..') && !path.isAbsolute(relative)) result = relative;
   }
-  return result.split(path.sep).join('/').replace(/^(\.\/)+/, '');
+  return result
+    .split(path.sep)
+    .join('/')
+    .replace(/^(\.\/)+/, '');
 }
 
 /** The issue's description and details (ansible-lint writes the literal "None" when a rule has none). */
@@ -226,7 +225,9 @@ const SUGGESTIONS: Record<string, Suggest> = {
   fqcn: () => 'use the fully-qualified collection name of the module (ansible.builtin.<module> for a builtin module)',
   'name[missing]': ({ task }) => `give the task a name: add name: <what it does>${task ? ` to the task that runs "${task}"` : ''}`,
   'name[casing]': ({ task }) =>
-    task ? `start the name with an uppercase letter: "${task.charAt(0).toUpperCase()}${task.slice(1)}"` : 'start the name with an uppercase letter',
+    task
+      ? `start the name with an uppercase letter: "${task.charAt(0).toUpperCase()}${task.slice(1)}"`
+      : 'start the name with an uppercase letter',
   'name[play]': () => 'give the play a name: add name: <what it does> to the play',
   'name[template]': () => 'put Jinja templates only at the end of the name',
   'name[prefix]': () => 'prefix the task name with the file name stem: "<stem> | <Task name>"',
@@ -242,13 +243,14 @@ const SUGGESTIONS: Record<string, Suggest> = {
   },
   'risky-shell-pipe': ({ task }) =>
     `start the shell command with set -o pipefail && and set executable: /bin/bash${forTask(task)}, so a failure inside the pipe fails the task`,
-  'ignore-errors': ({ task }) =>
-    `replace ignore_errors: with failed_when: (the condition under which it really failed)${forTask(task)}`,
+  'ignore-errors': ({ task }) => `replace ignore_errors: with failed_when: (the condition under which it really failed)${forTask(task)}`,
   'package-latest': ({ task }) => `use state: present (or pin a version) instead of state: latest${forTask(task)}`,
   latest: () => 'pin version: to a tag or a commit instead of following the latest revision',
   'command-instead-of-module': ({ description }) => {
     const match = /^(\S+) used in place of (\S+) module/.exec(description);
-    return match ? `use the ${match[2]} module instead of running ${match[1]}` : 'use the Ansible module that does this instead of running the command';
+    return match
+      ? `use the ${match[2]} module instead of running ${match[1]}`
+      : 'use the Ansible module that does this instead of running the command';
   },
   'command-instead-of-shell': () => 'use ansible.builtin.command instead of ansible.builtin.shell: the command uses no shell features',
   'deprecated-local-action': () => 'replace local_action: with the module itself plus delegate_to: localhost',
@@ -257,7 +259,9 @@ const SUGGESTIONS: Record<string, Suggest> = {
   'no-jinja-when': () => 'remove the {{ }} around the when: condition (when: is already a Jinja expression)',
   'jinja[spacing]': ({ description }) => {
     const match = /: (.+) -> (.+)$/.exec(description);
-    return match ? `write ${match[2]} instead of ${match[1]}` : 'put one space inside {{ }} and around operators and filters: {{ name | default("x") }}';
+    return match
+      ? `write ${match[2]} instead of ${match[1]}`
+      : 'put one space inside {{ }} and around operators and filters: {{ name | default("x") }}';
   },
   'jinja[invalid]': ({ description, details }) => `fix the Jinja template so that it renders: ${details || description}`,
   'yaml[truthy]': () => 'use true / false instead of yes, no, on or off',

@@ -9,7 +9,10 @@ export function sha256(content: string | Uint8Array): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-export function planHash(steps: Pick<PlanStep, 'index' | 'playbook' | 'vars' | 'host' | 'agent' | 'tags' | 'limit'>[], fingerprint: PlanFingerprint): string {
+export function planHash(
+  steps: Pick<PlanStep, 'index' | 'playbook' | 'vars' | 'host' | 'agent' | 'tags' | 'limit'>[],
+  fingerprint: PlanFingerprint,
+): string {
   // Stable key order, so the same plan always hashes the same however its objects were built.
   // Where a step runs and what of it runs are part of what is approved: host, agent, limit and tags
   // are left out when absent, so plans without them hash as they always did.
@@ -60,6 +63,7 @@ export function describeFingerprintChange(planned: PlanFingerprint, current: Pla
       else say(`${area} changed`);
     }
   }
-  if (planned.repoCommit !== current.repoCommit) say(`the playbook repository moved from ${planned.repoCommit ?? 'no commit'} to ${current.repoCommit ?? 'no commit'}`);
+  if (planned.repoCommit !== current.repoCommit)
+    say(`the playbook repository moved from ${planned.repoCommit ?? 'no commit'} to ${current.repoCommit ?? 'no commit'}`);
   return changes;
 }

@@ -17,8 +17,7 @@ import type { Catalog, Intent, Inventory, Plan, PlanStep, PlaybookEntry, Playboo
 export type PlannedSteps = Omit<Plan, 'fingerprint' | 'hash'>;
 
 export type PlanResult =
-  | { ok: true; plan: PlannedSteps }
-  | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
+  { ok: true; plan: PlannedSteps } | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
 
 /** Values a person supplied for variables the plan could not fill: playbook path → var → value. */
 export type SuppliedVars = Record<string, Record<string, unknown>>;
@@ -75,7 +74,13 @@ interface FilledVars {
  * The values of `specs`: supplied input first, then an inventory group, then the default. A required
  * var that every target host already has (group_vars, host_vars, vault) is left to Ansible.
  */
-function fillVars(specs: PlaybookVar[], inventory: Inventory, supplied: Record<string, unknown>, targets: string[], into: FilledVars): void {
+function fillVars(
+  specs: PlaybookVar[],
+  inventory: Inventory,
+  supplied: Record<string, unknown>,
+  targets: string[],
+  into: FilledVars,
+): void {
   const targetHosts = inventory.hosts.filter((h) => targets.includes(h.name));
   for (const spec of specs) {
     if (spec.name in into.vars || into.missing.includes(spec.name)) continue;
@@ -117,7 +122,10 @@ interface Run {
 }
 
 function entryFor(intent: Intent, catalog: Catalog): PlaybookEntry | undefined {
-  return catalog.playbooks.find((p) => p.path === intent.playbook && p.intents.some((i) => i.name === intent.name)) ?? catalog.playbooks.find((p) => p.path === intent.playbook);
+  return (
+    catalog.playbooks.find((p) => p.path === intent.playbook && p.intents.some((i) => i.name === intent.name)) ??
+    catalog.playbooks.find((p) => p.path === intent.playbook)
+  );
 }
 
 /** Each intent's hosts; an intent without a scope of its own takes the hosts the rest of the request names. */
@@ -147,7 +155,9 @@ function runsOf(selected: Selected[]): Run[] {
     runs.set(key, run);
   }
   // `after` orders playbooks; runs of one playbook keep their request order.
-  const order = orderByDependencies([...new Map([...runs.values()].map((r) => [r.path, { path: r.path, after: r.after }])).values()]).map((p) => p.path);
+  const order = orderByDependencies([...new Map([...runs.values()].map((r) => [r.path, { path: r.path, after: r.after }])).values()]).map(
+    (p) => p.path,
+  );
   return [...runs.values()].sort((a, b) => order.indexOf(a.path) - order.indexOf(b.path));
 }
 
@@ -171,7 +181,11 @@ export function planRequest(
   }
   const scopes = scopesOf(intents, entries, inventory);
   if (!Array.isArray(scopes)) {
-    return { ok: false, message: `"${scopes.unknown}" is not a host or group of the inventory (${describeInventoryNames(inventory)})`, missingVars: [] };
+    return {
+      ok: false,
+      message: `"${scopes.unknown}" is not a host or group of the inventory (${describeInventoryNames(inventory)})`,
+      missingVars: [],
+    };
   }
 
   let runs: Run[];
@@ -192,7 +206,11 @@ export function planRequest(
     if (run.limit.length > 0) {
       targets = playHosts.length > 0 ? playHosts.filter((h) => limitHosts.includes(h)) : limitHosts;
       if (targets.length === 0) {
-        return { ok: false, message: `${run.limit.join(', ')} is not among the hosts ${run.path} applies to (${hostsPattern}: ${playHosts.join(', ')})`, missingVars: [] };
+        return {
+          ok: false,
+          message: `${run.limit.join(', ')} is not among the hosts ${run.path} applies to (${hostsPattern}: ${playHosts.join(', ')})`,
+          missingVars: [],
+        };
       }
     }
 
@@ -220,7 +238,12 @@ export function planRequest(
     }
     const shares: { agent: string; limit?: string }[] =
       byAgent.size <= 1 || coordinated
-        ? [{ agent: byAgent.size === 1 ? [...byAgent.keys()][0]! : context.controllerAgent, ...(run.limit.length > 0 ? { limit: run.limit.join(',') } : {}) }]
+        ? [
+            {
+              agent: byAgent.size === 1 ? [...byAgent.keys()][0]! : context.controllerAgent,
+              ...(run.limit.length > 0 ? { limit: run.limit.join(',') } : {}),
+            },
+          ]
         : [...byAgent].map(([agent, hosts]) => ({ agent, limit: hosts.join(',') }));
 
     for (const share of shares) {

@@ -47,8 +47,13 @@ function isMap(value: unknown): value is Yaml {
 }
 
 function strings(value: unknown): string[] {
-  if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (Array.isArray(value)) return value.flatMap((v) => (typeof v === 'string' || typeof v === 'number' ? [String(v).trim()] : [])).filter(Boolean);
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  if (Array.isArray(value))
+    return value.flatMap((v) => (typeof v === 'string' || typeof v === 'number' ? [String(v).trim()] : [])).filter(Boolean);
   return [];
 }
 
@@ -88,7 +93,6 @@ function stemOf(file: string): string {
 function snake(name: string): string {
   return name.replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
 }
-
 
 /** The switch var a `when:` tests (`sonarr_enabled`, `sonarr_enable | default(false) | bool`). */
 function switchIn(whens: string[]): string | undefined {
@@ -141,14 +145,19 @@ function scanTasks(tasks: unknown, inherited: { tags: string[]; whens: string[] 
       for (const list of ['block', 'rescue', 'always']) scanTasks(task[list], { tags, whens }, into);
       continue;
     }
-    for (const [module, isStatic] of [['import_tasks', true], ['include_tasks', false], ['include', false]] as const) {
+    for (const [module, isStatic] of [
+      ['import_tasks', true],
+      ['include_tasks', false],
+      ['include', false],
+    ] as const) {
       const arg = moduleArg(task, module);
       const file = typeof arg === 'string' ? arg : isMap(arg) && typeof arg.file === 'string' ? arg.file : undefined;
       if (file) into.imports.push({ file, isStatic, tags, whens });
     }
     for (const module of ['import_role', 'include_role']) {
       const arg = moduleArg(task, module);
-      if (isMap(arg) && typeof arg.name === 'string') into.roles.push({ name: arg.name, tags, whens, vars: isMap(task.vars) ? Object.keys(task.vars) : [] });
+      if (isMap(arg) && typeof arg.name === 'string')
+        into.roles.push({ name: arg.name, tags, whens, vars: isMap(task.vars) ? Object.keys(task.vars) : [] });
     }
   }
 }
@@ -162,7 +171,12 @@ function scanPlay(play: Yaml): PlayScan {
       if (!name) continue;
       if (role.become === true) scan.become = true;
       const vars = Object.keys(role).filter((k) => !['role', 'name', 'tags', 'when', 'become', 'vars'].includes(k));
-      scan.roles.push({ name, tags: strings(role.tags), whens: conditions(role.when), vars: [...vars, ...(isMap(role.vars) ? Object.keys(role.vars) : [])] });
+      scan.roles.push({
+        name,
+        tags: strings(role.tags),
+        whens: conditions(role.when),
+        vars: [...vars, ...(isMap(role.vars) ? Object.keys(role.vars) : [])],
+      });
     }
   }
   for (const list of TASK_LISTS) scanTasks(play[list], { tags: [], whens: [] }, scan);
@@ -207,7 +221,13 @@ function readRole(name: string, dir: string, files: RepoFiles): RoleInfo {
   const defaults = firstYaml(files, `${dir}/defaults/main.yml`, `${dir}/defaults/main.yaml`);
   const metaMain = firstYaml(files, `${dir}/meta/main.yml`, `${dir}/meta/main.yaml`);
   const specsFile = firstYaml(files, `${dir}/meta/argument_specs.yml`, `${dir}/meta/argument_specs.yaml`);
-  const specs = (isMap(specsFile) && isMap(specsFile.argument_specs) ? specsFile.argument_specs : isMap(metaMain) && isMap(metaMain.argument_specs) ? metaMain.argument_specs : {}) as Yaml;
+  const specs = (
+    isMap(specsFile) && isMap(specsFile.argument_specs)
+      ? specsFile.argument_specs
+      : isMap(metaMain) && isMap(metaMain.argument_specs)
+        ? metaMain.argument_specs
+        : {}
+  ) as Yaml;
   const main = isMap(specs.main) ? specs.main : {};
   const galaxy = isMap(metaMain) && isMap(metaMain.galaxy_info) ? metaMain.galaxy_info : {};
 
@@ -232,7 +252,11 @@ function readRole(name: string, dir: string, files: RepoFiles): RoleInfo {
     dir,
     defaults: defaultsMap,
     options: isMap(main.options) ? main.options : {},
-    ...(specDescription ? { description: specDescription, described: 'argument_specs' as const } : galaxyDescription ? { description: galaxyDescription, described: 'galaxy_info' as const } : {}),
+    ...(specDescription
+      ? { description: specDescription, described: 'argument_specs' as const }
+      : galaxyDescription
+        ? { description: galaxyDescription, described: 'galaxy_info' as const }
+        : {}),
     ...(switchVar ? { switchVar } : {}),
     coordinated: scan.runOnce || COORDINATING_TEXT.test(JSON.stringify(tasks ?? null)),
     become: scan.become,
@@ -244,7 +268,11 @@ function roleVars(info: RoleInfo, provided: ReadonlySet<string>): PlaybookVar[] 
   return Object.entries(info.options).flatMap(([name, raw]) => {
     if (!isMap(raw) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return [];
     const hasDefault = 'default' in raw || name in info.defaults;
-    const v: PlaybookVar = { name, type: typeof raw.type === 'string' ? raw.type : 'str', required: raw.required === true && !hasDefault && !provided.has(name) };
+    const v: PlaybookVar = {
+      name,
+      type: typeof raw.type === 'string' ? raw.type : 'str',
+      required: raw.required === true && !hasDefault && !provided.has(name),
+    };
     const description = describe(raw.description);
     if (description) v.description = description;
     if (raw.no_log === true) v.secret = true;
@@ -256,7 +284,7 @@ function roleVars(info: RoleInfo, provided: ReadonlySet<string>): PlaybookVar[] 
 }
 
 function alsoValidated(v: PlaybookVar): string {
-  const why = 'required by another role of the play: Ansible checks every role\'s argument_specs, with --tags too';
+  const why = "required by another role of the play: Ansible checks every role's argument_specs, with --tags too";
   return v.description ? `${v.description} (${why})` : why;
 }
 
@@ -311,7 +339,9 @@ function intentsFor(service: string, tags: string[]): IntentSpec[] {
 function toEntry(path: string, c: Candidate, run: boolean): PlaybookEntry {
   const byName = new Map<string, PlaybookVar>();
   for (const v of c.vars) if (!byName.has(v.name)) byName.set(v.name, v);
-  const aliases = [...new Set([c.service.replace(/[-_.]+/g, ' '), ...c.aliases].map((a) => a.toLowerCase()))].filter((a) => a !== c.service);
+  const aliases = [...new Set([c.service.replace(/[-_.]+/g, ' '), ...c.aliases].map((a) => a.toLowerCase()))].filter(
+    (a) => a !== c.service,
+  );
   const switches = Object.fromEntries(c.switches.map((s) => [s, true]));
   const selector = { ...(run && c.tags.length > 0 ? { tags: [...new Set(c.tags)] } : {}), ...(c.switches.length > 0 ? { switches } : {}) };
   return {
@@ -334,7 +364,15 @@ function mergeInto(byService: Map<string, Candidate>, c: Candidate): void {
   const known = byService.get(c.service);
   if (!known) {
     // A copy: candidates of one play share its arrays, and merging appends to them.
-    byService.set(c.service, { ...c, aliases: [...c.aliases], sources: [...c.sources], tags: [...c.tags], switches: [...c.switches], hosts: [...c.hosts], vars: [...c.vars] });
+    byService.set(c.service, {
+      ...c,
+      aliases: [...c.aliases],
+      sources: [...c.sources],
+      tags: [...c.tags],
+      switches: [...c.switches],
+      hosts: [...c.hosts],
+      vars: [...c.vars],
+    });
     return;
   }
   known.aliases.push(...c.aliases);
@@ -359,7 +397,13 @@ function playName(play: Yaml): string | undefined {
 
 /** `requirements.yml` (or roles/requirements.yml) lists the role: it is installed by ansible-galaxy. */
 function requirementsFile(files: RepoFiles): string | undefined {
-  return ['requirements.yml', 'requirements.yaml', 'roles/requirements.yml', 'roles/requirements.yaml', 'collections/requirements.yml'].find((p) => files.has(p));
+  return [
+    'requirements.yml',
+    'requirements.yaml',
+    'roles/requirements.yml',
+    'roles/requirements.yaml',
+    'collections/requirements.yml',
+  ].find((p) => files.has(p));
 }
 
 /** Infers the entries of one playbook (`plays`: its parsed document, a list of plays). */
@@ -402,7 +446,12 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
       const service = serviceNameFrom(use.name.split('/').pop()!.split('.').pop()!) ?? snake(use.name);
       const switchVar = switchIn(use.whens) ?? info.switchVar;
       const vars = [...roleVars(info, new Set([...provided, ...use.vars])), ...prompts];
-      const sources = [`role ${use.name}`, ...(use.tags.length ? [`tag ${use.tags.join('/')}`] : []), ...(switchVar ? [`switch ${switchVar}`] : []), ...(info.described ? [info.described] : [])];
+      const sources = [
+        `role ${use.name}`,
+        ...(use.tags.length ? [`tag ${use.tags.join('/')}`] : []),
+        ...(switchVar ? [`switch ${switchVar}`] : []),
+        ...(info.described ? [info.described] : []),
+      ];
       found.push({
         service,
         aliases: use.name !== service ? [use.name] : [],
@@ -429,7 +478,11 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
       found.push({
         service,
         aliases: [],
-        sources: [`${module} ${imported.file}`, ...(tags.length ? [`tag ${tags.join('/')}`] : []), ...(switchVar ? [`switch ${switchVar}`] : [])],
+        sources: [
+          `${module} ${imported.file}`,
+          ...(tags.length ? [`tag ${tags.join('/')}`] : []),
+          ...(switchVar ? [`switch ${switchVar}`] : []),
+        ],
         tags,
         switches: switchVar ? [switchVar] : [],
         hosts,
@@ -457,7 +510,10 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
     allVars.push(...playRequired);
     // In a play that applies one thing, the play's own tags select it too.
     for (const c of found) {
-      c.vars = [...c.vars, ...playRequired.filter((v) => !c.vars.some((own) => own.name === v.name)).map((v) => ({ ...v, description: alsoValidated(v) }))];
+      c.vars = [
+        ...c.vars,
+        ...playRequired.filter((v) => !c.vars.some((own) => own.name === v.name)).map((v) => ({ ...v, description: alsoValidated(v) })),
+      ];
       if (c.tags.length === 0 && found.length === 1 && playTags.length > 0) c.tags = playTags;
       mergeInto(parts, c);
     }
@@ -466,7 +522,8 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
   if (missingRoles.size > 0) {
     const requirements = requirementsFile(files);
     const install = requirements ? `; install it with: ansible-galaxy install -r ${requirements}` : '';
-    for (const role of missingRoles) warnings.push({ file: path, message: `uses the role ${role}, which is not in the repository${install}` });
+    for (const role of missingRoles)
+      warnings.push({ file: path, message: `uses the role ${role}, which is not in the repository${install}` });
   }
 
   // Tagged plain plays (per-host plays) are parts too; untagged ones are only ever the whole file.
@@ -487,7 +544,9 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
   const fileService = serviceNameFrom(stem);
   const service =
     only?.service ??
-    (fileService && !GENERIC_STEMS.has(stem.toLowerCase()) ? fileService : (firstName && serviceNameFrom(firstName)) || fileService || snake(stem) || 'playbook');
+    (fileService && !GENERIC_STEMS.has(stem.toLowerCase())
+      ? fileService
+      : (firstName && serviceNameFrom(firstName)) || fileService || snake(stem) || 'playbook');
   const whole: Candidate = {
     service,
     aliases: only ? only.aliases : fileService && fileService !== service ? [fileService] : [],
@@ -511,7 +570,9 @@ export function inferPlaybook(path: string, plays: unknown[], files: RepoFiles):
 export function uniqueIntentNames(entries: PlaybookEntry[]): PlaybookEntry[] {
   const perPlaybook = new Map<string, number>();
   for (const e of entries) perPlaybook.set(e.path, (perPlaybook.get(e.path) ?? 0) + 1);
-  const order = [...entries].sort((a, b) => perPlaybook.get(a.path)! - perPlaybook.get(b.path)! || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const order = [...entries].sort(
+    (a, b) => perPlaybook.get(a.path)! - perPlaybook.get(b.path)! || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  );
   const declared = (e: PlaybookEntry) => !e.source || e.source.startsWith('metadata');
   // Names a metadata file declares are its own (a clash between two of those is a catalog warning).
   const taken = new Set(entries.filter(declared).flatMap((e) => e.intents.map((i) => i.name)));

@@ -175,7 +175,11 @@ export function parseMetadata(playbookPath: string, metaText: string, metaPath?:
         parsed.error.issues.map((issue) => {
           if (issue.code === 'unrecognized_keys') {
             const keys = issue.keys;
-            return { path: [...issue.path, keys[0] ?? ''], message: `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`, atKey: true };
+            return {
+              path: [...issue.path, keys[0] ?? ''],
+              message: `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`,
+              atKey: true,
+            };
           }
           if (issue.code === 'invalid_key') {
             return { path: issue.path, message: `invalid key: ${issue.issues.map((i) => i.message).join('; ')}`, atKey: true };
@@ -200,20 +204,26 @@ function buildEntry(playbookPath: string, meta: Metadata): { entry: PlaybookEntr
   const entryName = specNames.includes(MAIN_ENTRY_POINT) ? MAIN_ENTRY_POINT : specNames.length === 1 ? specNames[0]! : undefined;
   if (entryName === undefined) {
     return {
-      problems: [{ path: ['argument_specs'], message: `several entry points (${specNames.join(', ')}) and none is named "${MAIN_ENTRY_POINT}"` }],
+      problems: [
+        { path: ['argument_specs'], message: `several entry points (${specNames.join(', ')}) and none is named "${MAIN_ENTRY_POINT}"` },
+      ],
     };
   }
   const spec = meta.argument_specs[entryName]!;
   const specPath = ['argument_specs', entryName] as const;
 
   if (meta.chiffon && spec.chiffon) {
-    return { problems: [{ path: ['chiffon'], message: `chiffon section given twice (also in ${specPath.join('.')}.chiffon)`, atKey: true }] };
+    return {
+      problems: [{ path: ['chiffon'], message: `chiffon section given twice (also in ${specPath.join('.')}.chiffon)`, atKey: true }],
+    };
   }
   const chiffon = spec.chiffon ?? meta.chiffon;
   const chiffonPath: Path = spec.chiffon ? [...specPath, 'chiffon'] : ['chiffon'];
   if (!chiffon) {
     return {
-      problems: [{ path: [], message: `no chiffon section (at the top level or in ${specPath.join('.')}.chiffon): the playbook cannot be planned` }],
+      problems: [
+        { path: [], message: `no chiffon section (at the top level or in ${specPath.join('.')}.chiffon): the playbook cannot be planned` },
+      ],
     };
   }
 
@@ -222,7 +232,11 @@ function buildEntry(playbookPath: string, meta: Metadata): { entry: PlaybookEntr
 
   for (const [name, option] of Object.entries(options)) {
     if ((RESERVED_VARS as readonly string[]).includes(name)) {
-      problems.push({ path: [...specPath, 'options', name], message: 'is set by Chiffon on every run and cannot be an option', atKey: true });
+      problems.push({
+        path: [...specPath, 'options', name],
+        message: 'is set by Chiffon on every run and cannot be an option',
+        atKey: true,
+      });
     }
     if (option.required && 'default' in option) {
       problems.push({ path: [...specPath, 'options', name, 'default'], message: 'a required option cannot have a default', atKey: true });
@@ -241,7 +255,8 @@ function buildEntry(playbookPath: string, meta: Metadata): { entry: PlaybookEntr
 
   const seenIntents = new Set<string>();
   chiffon.intents.forEach((intent, i) => {
-    if (seenIntents.has(intent.name)) problems.push({ path: [...chiffonPath, 'intents', i, 'name'], message: `intent ${intent.name} is declared twice` });
+    if (seenIntents.has(intent.name))
+      problems.push({ path: [...chiffonPath, 'intents', i, 'name'], message: `intent ${intent.name} is declared twice` });
     seenIntents.add(intent.name);
   });
 

@@ -63,7 +63,9 @@ export function secretValues(vars: Record<string, unknown>, specs: readonly Pick
 export function hideSecretLookingKeys<T>(value: T): T {
   if (Array.isArray(value)) return value.map(hideSecretLookingKeys) as T;
   if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, SECRET_LOOKING_VAR.test(key) ? REDACTED : hideSecretLookingKeys(item)])) as T;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, SECRET_LOOKING_VAR.test(key) ? REDACTED : hideSecretLookingKeys(item)]),
+    ) as T;
   }
   return value;
 }
@@ -152,7 +154,9 @@ export function redactPlanVars<P extends { steps: { playbook: string; vars: Reco
     ...plan,
     steps: plan.steps.map((step) => {
       const secret = new Set(secretVarNames(step, specsOf));
-      const vars = Object.fromEntries(Object.entries(step.vars).map(([name, value]) => [name, secret.has(name) ? REDACTED : hideSecretLookingKeys(value)]));
+      const vars = Object.fromEntries(
+        Object.entries(step.vars).map(([name, value]) => [name, secret.has(name) ? REDACTED : hideSecretLookingKeys(value)]),
+      );
       return { ...step, vars };
     }),
   };

@@ -17,12 +17,39 @@ export type Scope =
 const FILLERS = ['the', 'my', 'our', 'all', 'of', 'every', 'each', 'your', 'both'];
 const FILLER = new Set(FILLERS);
 /** Words after "on" that name a time or a manner, not a place: "start it on boot", "on demand". */
-const NOT_PLACES = new Set(['boot', 'startup', 'start', 'reboot', 'demand', 'schedule', 'it', 'this', 'that', 'them', 'top', 'again', 'now', 'port', 'weekends', 'weekdays', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);
+const NOT_PLACES = new Set([
+  'boot',
+  'startup',
+  'start',
+  'reboot',
+  'demand',
+  'schedule',
+  'it',
+  'this',
+  'that',
+  'them',
+  'top',
+  'again',
+  'now',
+  'port',
+  'weekends',
+  'weekdays',
+  'monday',
+  'tuesday',
+  'wednesday',
+  'thursday',
+  'friday',
+  'saturday',
+  'sunday',
+]);
 /** After "on", a name must resolve; after "to", "at" and "across" it may be something else ("to the config"). */
 const PREPOSITION = new RegExp(`\\b(on|to|at|across|onto)\\s+(?:(?:${FILLERS.join('|')})\\s+)*([a-z0-9][\\w.-]*)`, 'gi');
 
 function words(text: string): string[] {
-  return text.toLowerCase().split(/[^a-z0-9_.-]+/).filter(Boolean);
+  return text
+    .toLowerCase()
+    .split(/[^a-z0-9_.-]+/)
+    .filter(Boolean);
 }
 
 /** The inventory's host or group for a word: exact, or its singular/plural ("servers" → group server). */
@@ -41,7 +68,11 @@ function inventoryName(word: string, inventory: Inventory): string | undefined {
  * The scope of one clause of a request. `bareNames`: a host or group named anywhere in the clause
  * counts (for actions on hosts: "reboot the nas"); otherwise only after a preposition.
  */
-export function scopeOfClause(clause: string, inventory: Inventory, options: { bareNames?: boolean; ignore?: readonly string[] } = {}): Scope {
+export function scopeOfClause(
+  clause: string,
+  inventory: Inventory,
+  options: { bareNames?: boolean; ignore?: readonly string[] } = {},
+): Scope {
   const ignore = new Set((options.ignore ?? []).map((w) => w.toLowerCase()));
   const names: string[] = [];
   let all = false;

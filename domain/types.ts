@@ -203,7 +203,13 @@ export interface StepRunResult {
   /** Per-host totals from the play recap: {host: {ok, changed, failures, ...}}. */
   stats: Record<string, Record<string, number>>;
   /** The tasks that ran, per host, in order; `diff` with `--diff`, `unchecked` in check mode (see AnsibleEvent). */
-  tasks: { name: string; host: string; status: 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable'; diff?: string; unchecked?: string }[];
+  tasks: {
+    name: string;
+    host: string;
+    status: 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable';
+    diff?: string;
+    unchecked?: string;
+  }[];
   failedTasks: FailedTask[];
   /** The last lines of stderr (ansible's own errors, e.g. a syntax error). */
   stderrTail: string;

@@ -85,7 +85,10 @@ const commitQueues = new Map<string, Promise<unknown>>();
 function serialize<T>(repoDir: string, work: () => Promise<T>): Promise<T> {
   const previous = commitQueues.get(repoDir) ?? Promise.resolve();
   const next = previous.then(work, work);
-  commitQueues.set(repoDir, next.catch(() => undefined));
+  commitQueues.set(
+    repoDir,
+    next.catch(() => undefined),
+  );
   return next;
 }
 

@@ -14,14 +14,22 @@ const PASSED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE',
 const ANSIBLE_NOT_PASSED = new Set(['ANSIBLE_CONFIG', 'ANSIBLE_INVENTORY']);
 
 /** Chiffon's own secrets (lib/config.ts, lib/llm-config.ts). */
-export const CHIFFON_SECRET_VARS = ['DATABASE_URL', 'ANTHROPIC_API_KEY', 'CHIFFON_LLM_API_KEY', 'CHIFFON_BECOME_PASSWORD', 'CHIFFON_CODEC_KEYS'] as const;
+export const CHIFFON_SECRET_VARS = [
+  'DATABASE_URL',
+  'ANTHROPIC_API_KEY',
+  'CHIFFON_LLM_API_KEY',
+  'CHIFFON_BECOME_PASSWORD',
+  'CHIFFON_CODEC_KEYS',
+] as const;
 
 /** CHIFFON_ANSIBLE_ENV: a comma- or space-separated list of names; Chiffon's secrets refused. */
 export function parsePassEnv(raw: string | undefined): string[] {
   const names = (raw ?? '').split(/[\s,]+/).filter(Boolean);
   for (const name of names) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`CHIFFON_ANSIBLE_ENV: ${JSON.stringify(name)} is not an environment variable name`);
-    if ((CHIFFON_SECRET_VARS as readonly string[]).includes(name)) throw new Error(`CHIFFON_ANSIBLE_ENV: ${name} is Chiffon's own secret and is never given to Ansible`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw new Error(`CHIFFON_ANSIBLE_ENV: ${JSON.stringify(name)} is not an environment variable name`);
+    if ((CHIFFON_SECRET_VARS as readonly string[]).includes(name))
+      throw new Error(`CHIFFON_ANSIBLE_ENV: ${name} is Chiffon's own secret and is never given to Ansible`);
   }
   return [...new Set(names)];
 }

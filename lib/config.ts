@@ -124,7 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.CHIFFON_TASK_QUEUE || 'chiffon',
     workerHost: agentName(env.CHIFFON_WORKER_HOST || 'localhost', 'CHIFFON_WORKER_HOST'),
-    orchestration: env.CHIFFON_ORCHESTRATION === undefined || env.CHIFFON_ORCHESTRATION === '' ? true : booleanFlag(env, 'CHIFFON_ORCHESTRATION'),
+    orchestration:
+      env.CHIFFON_ORCHESTRATION === undefined || env.CHIFFON_ORCHESTRATION === '' ? true : booleanFlag(env, 'CHIFFON_ORCHESTRATION'),
     host: env.CHIFFON_HOST || '127.0.0.1',
     port,
     playbookRepo: resolvePath(env.CHIFFON_PLAYBOOK_REPO, fromProjectRoot('playbooks')),
@@ -144,6 +145,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     codecKeys: env.CHIFFON_CODEC_KEYS || undefined,
     codecKeyFile: resolvePath(env.CHIFFON_CODEC_KEY_FILE, fromProjectRoot('.data', 'codec.keys')),
     codecAcceptUnsealed: booleanFlag(env, 'CHIFFON_CODEC_ACCEPT_UNSEALED'),
-    temporalUiOrigins: origins(env, 'CHIFFON_TEMPORAL_UI_ORIGINS', `http://127.0.0.1:${env.TEMPORAL_UI_PORT || 8233},http://localhost:${env.TEMPORAL_UI_PORT || 8233}`),
+    temporalUiOrigins: origins(
+      env,
+      'CHIFFON_TEMPORAL_UI_ORIGINS',
+      `http://127.0.0.1:${env.TEMPORAL_UI_PORT || 8233},http://localhost:${env.TEMPORAL_UI_PORT || 8233}`,
+    ),
   };
 }

@@ -146,7 +146,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     if (legacy) {
       // A data directory from before the random password: it gets one now.
       const fresh = randomBytes(24).toString('base64url');
-      await onServer(serverUrl, (client) => client.query(`ALTER USER ${client.escapeIdentifier(embeddedUser)} PASSWORD ${client.escapeLiteral(fresh)}`));
+      await onServer(serverUrl, (client) =>
+        client.query(`ALTER USER ${client.escapeIdentifier(embeddedUser)} PASSWORD ${client.escapeLiteral(fresh)}`),
+      );
       await writeFile(passwordFileOf(options.dataDir), `${fresh}\n`, { mode: 0o600, flag: 'wx' });
       password = fresh;
       legacy = false;
@@ -229,7 +231,5 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<string> 
 /** Drops database `name` (if present), closing any connections still open to it. */
 export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
   checkDatabaseName(name);
-  await onServer(serverUrl, (client) =>
-    client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`),
-  );
+  await onServer(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`));
 }

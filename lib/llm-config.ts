@@ -100,7 +100,8 @@ function fraction(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   const raw = nonEmpty(env, name);
   if (raw === undefined) return fallback;
   const value = raw.endsWith('%') ? Number(raw.slice(0, -1)) / 100 : Number(raw);
-  if (!Number.isFinite(value) || value < 0 || value > 1) throw new Error(`${name}=${raw} is not a fraction between 0 and 1 (or a percentage)`);
+  if (!Number.isFinite(value) || value < 0 || value > 1)
+    throw new Error(`${name}=${raw} is not a fraction between 0 and 1 (or a percentage)`);
   return value;
 }
 

@@ -50,7 +50,8 @@ export function parseCodecKeys(text: string, source: string): CodecKeys {
     const id = entry.slice(0, separator).trim();
     const key = Buffer.from(entry.slice(separator + 1).trim(), 'base64');
     if (!KEY_ID.test(id)) throw new Error(`${where}: the key id must be 1-64 letters, digits, . _ or -`);
-    if (key.length !== KEY_BYTES) throw new Error(`${where} (key ${id}): the key must be ${KEY_BYTES} bytes in base64 (openssl rand -base64 32), not ${key.length}`);
+    if (key.length !== KEY_BYTES)
+      throw new Error(`${where} (key ${id}): the key must be ${KEY_BYTES} bytes in base64 (openssl rand -base64 32), not ${key.length}`);
     if (keys.some((k) => k.id === id)) throw new Error(`${where}: the key id ${id} appears twice`);
     keys.push({ id, key });
   }

@@ -91,6 +91,7 @@ type RowsWithCharColumns = unknown[] & { [charColumnsKey]?: number[] };
 
 class CatalogReadingClient extends pg.Client {
   // pg's query() has many overloads; this passes every call through unchanged but for the result.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one signature for all of pg's overloads
   override query(...args: any[]): any {
     // Submittable queries (cursors, streams) report through their own events; leave them alone.
     if (typeof args[0]?.submit === 'function') return super.query(...(args as [pg.QueryConfig]));
@@ -98,7 +99,10 @@ class CatalogReadingClient extends pg.Client {
     const pending = super.query(...(args as [pg.QueryConfig])) as Promise<pg.QueryResult>;
     const reported = pending.then(reportCharColumnsAsText);
     if (!callback) return reported;
-    reported.then((result) => callback(null, result), (error: unknown) => callback(error));
+    reported.then(
+      (result) => callback(null, result),
+      (error: unknown) => callback(error),
+    );
     return undefined;
   }
 }
@@ -164,11 +168,7 @@ async function withSchemaEngine<T>(
   let engine: SchemaEngine | undefined;
   try {
     const adapterFactory = bindMigrationAwareSqlAdapterFactory(new SchemaEnginePrismaPg(pool));
-    engine = await engineBindings.SchemaEngine.new(
-      { datamodels: schemaFiles },
-      (line: string) => engineLog.push(line),
-      adapterFactory,
-    );
+    engine = await engineBindings.SchemaEngine.new({ datamodels: schemaFiles }, (line: string) => engineLog.push(line), adapterFactory);
     return await work(engine);
   } catch (error) {
     throw describeEngineError(error, engineLog);
@@ -260,11 +260,7 @@ export async function diffDatabaseAgainstSchema(databaseUrl: string, schemaPath:
  * The SQL of the next migration: applies the migrations in `migrationsDir` to the empty scratch
  * database at `scratchDatabaseUrl`, then diffs that against the schema. Empty when they agree.
  */
-export async function diffMigrationsAgainstSchema(
-  scratchDatabaseUrl: string,
-  migrationsDir: string,
-  schemaPath: string,
-): Promise<string> {
+export async function diffMigrationsAgainstSchema(scratchDatabaseUrl: string, migrationsDir: string, schemaPath: string): Promise<string> {
   await applyMigrations(scratchDatabaseUrl, migrationsDir);
   return diffDatabaseAgainstSchema(scratchDatabaseUrl, schemaPath);
 }

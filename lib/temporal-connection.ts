@@ -27,7 +27,10 @@ export function temporalConnectSettings(config: Pick<ChiffonConfig, 'temporalAdd
  * instead of a request that hangs. Workers keep the default and ride out longer outages.
  */
 export function apiConnectionOptions(options: ConnectionOptions): ConnectionOptions {
-  return { ...options, interceptors: [...(options.interceptors ?? []), makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 5 }))] };
+  return {
+    ...options,
+    interceptors: [...(options.interceptors ?? []), makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 5 }))],
+  };
 }
 
 /** Where, in words for a log line: the address, and whether TLS or an API key is in use (never the key). */

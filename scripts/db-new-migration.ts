@@ -24,7 +24,11 @@ function migrationFolderName(name: string, now: Date): string {
 function parseName(argument: string | undefined): string {
   if (!argument) throw new Error('usage: npm run db:new-migration -- <name>   (e.g. add_request_tags)');
   // Lower snake case, like the names `prisma migrate dev` makes from whatever it is given.
-  const name = argument.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const name = argument
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   if (!name) throw new Error(`${JSON.stringify(argument)} has no letters or digits to name a migration with`);
   return name;
 }

@@ -23,7 +23,16 @@ import { STALE_PLAN, type RequestInput } from '../domain/request-state.js';
 import { hostTaskQueue } from '../domain/fleet.js';
 import { decideUpdate, resumeUpdate, retryUpdate, stepStartedSignal } from '../workflows/messages.js';
 import { historiesDir, historyFixtureText } from '../test/support/history-fixtures.js';
-import { deferred, failedRun, fakeFleetPlan, fakePlan, mockActivities, runUntilCancelled, succeededRun, type MockedActivities } from '../test/support/mock-activities.js';
+import {
+  deferred,
+  failedRun,
+  fakeFleetPlan,
+  fakePlan,
+  mockActivities,
+  runUntilCancelled,
+  succeededRun,
+  type MockedActivities,
+} from '../test/support/mock-activities.js';
 import {
   bundleChiffonWorkflows,
   createTimeSkippingEnv,
@@ -40,7 +49,8 @@ const PLAN = fakePlan();
 const approve = (handle: RequestHandle, planHash = PLAN.hash) =>
   handle.executeUpdate(decideUpdate, { args: [{ approver: 'alice', approved: true, comment: 'ship it', planHash }] });
 /** runStep: the second step's playbook fails (a result, not an exception); the others succeed. */
-const failSecondStep = () => async (input: RunStepInput) => (input.step.taskId === 'task-1' ? failedRun(input.step.playbook) : succeededRun(input.step.playbook));
+const failSecondStep = () => async (input: RunStepInput) =>
+  input.step.taskId === 'task-1' ? failedRun(input.step.playbook) : succeededRun(input.step.playbook);
 
 interface Scenario {
   input?: Partial<RequestInput>;
@@ -95,7 +105,9 @@ const scenarios: Record<string, Scenario> = {
   'paused-then-resumed': {
     activities: () => {
       let checks = 0;
-      return mockActivities({ checkCapacity: async () => (++checks === 1 ? { ok: false, reason: 'agent-1: load 3.00 per CPU is above 2' } : { ok: true }) });
+      return mockActivities({
+        checkCapacity: async () => (++checks === 1 ? { ok: false, reason: 'agent-1: load 3.00 per CPU is above 2' } : { ok: true }),
+      });
     },
     drive: async (handle) => {
       await approve(handle);
@@ -106,7 +118,9 @@ const scenarios: Record<string, Scenario> = {
     input: { capacityRecheckMs: 6 * 60 * 60 * 1000 },
     activities: () => {
       let checks = 0;
-      return mockActivities({ checkCapacity: async () => (++checks <= 2 ? { ok: false, reason: 'agent-1: already runs 4/4 steps' } : { ok: true }) });
+      return mockActivities({
+        checkCapacity: async () => (++checks <= 2 ? { ok: false, reason: 'agent-1: already runs 4/4 steps' } : { ok: true }),
+      });
     },
     drive: async (handle) => {
       await approve(handle);
@@ -148,7 +162,11 @@ const scenarios: Record<string, Scenario> = {
     activities: () =>
       mockActivities({
         runStep: failSecondStep(),
-        refreshPlan: async (plan) => ({ ...plan, fingerprint: { ...plan.fingerprint, playbooks: { ...plan.fingerprint.playbooks, 'kuma-config-update.yml': 'sha-config-fixed' } }, hash: 'hash-v2' }),
+        refreshPlan: async (plan) => ({
+          ...plan,
+          fingerprint: { ...plan.fingerprint, playbooks: { ...plan.fingerprint.playbooks, 'kuma-config-update.yml': 'sha-config-fixed' } },
+          hash: 'hash-v2',
+        }),
       }),
     drive: async (handle) => {
       await approve(handle);
@@ -164,7 +182,11 @@ const scenarios: Record<string, Scenario> = {
       mockActivities({
         runStep: async (input) => {
           if (input.step.taskId === 'task-1') {
-            throw ApplicationFailure.create({ type: STALE_PLAN, nonRetryable: true, message: 'step 2 (kuma-config-update.yml) was not run: playbook kuma-config-update.yml changed since the plan was approved' });
+            throw ApplicationFailure.create({
+              type: STALE_PLAN,
+              nonRetryable: true,
+              message: 'step 2 (kuma-config-update.yml) was not run: playbook kuma-config-update.yml changed since the plan was approved',
+            });
           }
           return succeededRun(input.step.playbook);
         },
@@ -210,7 +232,14 @@ const scenarios: Record<string, Scenario> = {
   })(),
   unplannable: {
     input: { message: 'Make me a sandwich' },
-    activities: () => mockActivities({ decompose: async () => ({ ok: false as const, message: 'nothing in the request names a known service', knownServices: ['caddy', 'kuma'] }) }),
+    activities: () =>
+      mockActivities({
+        decompose: async () => ({
+          ok: false as const,
+          message: 'nothing in the request names a known service',
+          knownServices: ['caddy', 'kuma'],
+        }),
+      }),
     drive: ended,
   },
 };
@@ -245,7 +274,9 @@ async function main(): Promise<void> {
       );
       const file = path.join(historiesDir, `${name}.json`);
       await writeFile(file, historyFixtureText(history.history));
-      console.log(`${path.relative(process.cwd(), file)}: ${history.history.events?.length ?? 0} events, workflow ${history.status.toLowerCase()}`);
+      console.log(
+        `${path.relative(process.cwd(), file)}: ${history.history.events?.length ?? 0} events, workflow ${history.status.toLowerCase()}`,
+      );
     }
   } finally {
     await env.teardown();

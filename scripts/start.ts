@@ -35,8 +35,10 @@ async function startTemporal(address: string): Promise<{ child: ChildProcess; co
     try {
       return { child, connection: await Connection.connect(apiConnectionOptions({ address, connectTimeout: '2s' })) };
     } catch (err) {
-      if (child.exitCode !== null && child.exitCode !== 0) throw new Error(`temporal-dev.sh exited with code ${child.exitCode}`);
-      if (Date.now() > deadline) throw new Error(`Temporal did not answer on ${address} within ${TEMPORAL_STARTUP_MS / 1000}s: ${String(err)}`);
+      if (child.exitCode !== null && child.exitCode !== 0)
+        throw new Error(`temporal-dev.sh exited with code ${child.exitCode}`, { cause: err });
+      if (Date.now() > deadline)
+        throw new Error(`Temporal did not answer on ${address} within ${TEMPORAL_STARTUP_MS / 1000}s: ${String(err)}`, { cause: err });
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
@@ -86,7 +88,9 @@ async function run(): Promise<void> {
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporalNamespace, dataConverter: sealingDataConverter(codec) });
 
-    const workerConnection = await NativeConnection.connect(externalTemporal ? temporalSettings.connectionOptions : { address: config.temporalAddress });
+    const workerConnection = await NativeConnection.connect(
+      externalTemporal ? temporalSettings.connectionOptions : { address: config.temporalAddress },
+    );
     cleanups.push(() => workerConnection.close());
     // The orchestration worker and this machine's host worker (agent CHIFFON_WORKER_HOST, `localhost`
     // by default: the sample inventory's homelab host).

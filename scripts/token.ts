@@ -20,10 +20,7 @@ const USAGE = `usage:
 
 class UsageError extends Error {}
 
-type Command =
-  | { command: 'create'; name: string; role: string }
-  | { command: 'list' }
-  | { command: 'revoke'; key: string };
+type Command = { command: 'create'; name: string; role: string } | { command: 'list' } | { command: 'revoke'; key: string };
 
 function parseCommand(argv: string[]): Command {
   let parsed;
@@ -55,7 +52,8 @@ function parseCommand(argv: string[]): Command {
       if (rest.length > 0 || values.name || values.role) throw new UsageError('list takes no arguments');
       return { command };
     case 'revoke':
-      if (rest.length !== 1 || values.name || values.role) throw new UsageError('revoke takes exactly one argument: the token id or prefix');
+      if (rest.length !== 1 || values.name || values.role)
+        throw new UsageError('revoke takes exactly one argument: the token id or prefix');
       return { command, key: rest[0]! };
     case undefined:
       throw new UsageError('say what to do: create, list or revoke');
@@ -74,7 +72,13 @@ function printTable(tokens: ApiTokenInfo[]): void {
   const header = ['id', 'name', 'role', 'prefix', 'created', 'last used', 'revoked'];
   const rows = tokens.map((t) => [t.id, t.name, t.role, t.prefix, when(t.createdAt), when(t.lastUsedAt), when(t.revokedAt)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const row of [header, ...rows])
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 async function execute(prisma: PrismaClient, command: Command): Promise<void> {

@@ -1,6 +1,6 @@
 // Builds a Chiffon worker: the request workflow plus the activities bound to config and database.
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { createActivities } from '../activities/index.js';
 import { createStepActivities } from '../activities/steps.js';
@@ -26,7 +26,14 @@ export interface ChiffonWorkerOptions {
 }
 
 /** The orchestration worker: the request workflow and every activity, on the shared task queue. */
-export async function createChiffonWorker({ connection, config, prisma, codec, llm = loadLlmConfig(), workflowBundle }: ChiffonWorkerOptions): Promise<Worker> {
+export async function createChiffonWorker({
+  connection,
+  config,
+  prisma,
+  codec,
+  llm = loadLlmConfig(),
+  workflowBundle,
+}: ChiffonWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     dataConverter: sealingDataConverter(codec),
@@ -47,7 +54,12 @@ export async function createChiffonWorker({ connection, config, prisma, codec, l
  * A host worker: the plan steps of one agent (`config.workerHost`), on that agent's own task queue.
  * Each step (or its check run) is a whole ansible-playbook process tree: a few at a time; the rest wait in the queue.
  */
-export async function createHostWorker({ connection, config, prisma, codec }: Omit<ChiffonWorkerOptions, 'llm' | 'workflowBundle'>): Promise<Worker> {
+export async function createHostWorker({
+  connection,
+  config,
+  prisma,
+  codec,
+}: Omit<ChiffonWorkerOptions, 'llm' | 'workflowBundle'>): Promise<Worker> {
   const { runStep, checkStep } = createStepActivities(config, prisma);
   return Worker.create({
     connection,

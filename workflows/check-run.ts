@@ -1,7 +1,16 @@
 // A check run of the pending plan (the checkRun Update): each step with `ansible-playbook --check
 // --diff` on the agent that would run it, its events streamed, each step audited as a check run.
 // Every step is checked, also after one failed: the person asked what the whole plan would do.
-import { ActivityCancellationType, ActivityFailure, CancellationScope, condition, isCancellation, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { ChiffonActivities } from '../activities/index.js';
 import { checkTaskId, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue } from '../domain/fleet.js';

@@ -239,14 +239,22 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       validator: (action: InputAction) => {
         requireIdentity(action.by, 'input');
         // Bounded here too (the API refuses it first): deeper values would overflow the plan hash.
-        const tooDeep = Object.values(action.values ?? {}).some((vars) => Object.values(vars ?? {}).some((value) => jsonValueDepth(value) > MAX_JSON_DEPTH));
+        const tooDeep = Object.values(action.values ?? {}).some((vars) =>
+          Object.values(vars ?? {}).some((value) => jsonValueDepth(value) > MAX_JSON_DEPTH),
+        );
         if (tooDeep) refuse(Refused.notNeedingInput, `a value nests deeper than ${MAX_JSON_DEPTH} levels`);
-        if (state.status !== 'needs_input' || inputRequest) refuse(Refused.notNeedingInput, `request ${state.requestId} is ${state.status}, not waiting for input`);
+        if (state.status !== 'needs_input' || inputRequest)
+          refuse(Refused.notNeedingInput, `request ${state.requestId} is ${state.status}, not waiting for input`);
         const wanted = new Set((state.missingInputs ?? []).flatMap((m) => m.vars.map((v) => `${m.playbook}:${v}`)));
-        const given = Object.entries(action.values ?? {}).flatMap(([playbook, vars]) => Object.keys(vars ?? {}).map((v) => `${playbook}:${v}`));
+        const given = Object.entries(action.values ?? {}).flatMap(([playbook, vars]) =>
+          Object.keys(vars ?? {}).map((v) => `${playbook}:${v}`),
+        );
         const unknown = given.filter((key) => !wanted.has(key));
         if (given.length === 0 || unknown.length > 0) {
-          refuse(Refused.notNeedingInput, `give values for the missing variables (${[...wanted].join(', ')})${unknown.length ? `; not asked for: ${unknown.join(', ')}` : ''}`);
+          refuse(
+            Refused.notNeedingInput,
+            `give values for the missing variables (${[...wanted].join(', ')})${unknown.length ? `; not asked for: ${unknown.join(', ')}` : ''}`,
+          );
         }
       },
     },
@@ -256,7 +264,9 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     if (!started) return;
     started.status = 'running';
     delete started.waitingReason;
-    setCurrentDetails(`Running step ${started.index + 1}/${state.steps.length}: ${started.playbook}${started.agent ? ` on ${started.agent}` : ''}`);
+    setCurrentDetails(
+      `Running step ${started.index + 1}/${state.steps.length}: ${started.playbook}${started.agent ? ` on ${started.agent}` : ''}`,
+    );
   });
   let capacityChanged = false;
   setHandler(capacityChangedSignal, () => {
@@ -274,7 +284,8 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     {
       validator: (action: OperatorAction) => {
         requireIdentity(action.by, 'a cancel');
-        if (ENDED_STATUSES.includes(state.status) || state.cancelledBy) refuse(Refused.alreadyEnded, `request ${state.requestId} has already ended (${state.status})`);
+        if (ENDED_STATUSES.includes(state.status) || state.cancelledBy)
+          refuse(Refused.alreadyEnded, `request ${state.requestId} has already ended (${state.status})`);
       },
     },
   );
@@ -303,12 +314,21 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     (action: OperatorAction) => {
       recordAction('check', action);
       const by = action.by.trim();
-      const checkRun: CheckRun = { number: (state.checkRun?.number ?? 0) + 1, status: 'waiting', requestedBy: by, requestedAt: new Date().toISOString(), planHash: plan!.hash, steps: [] };
+      const checkRun: CheckRun = {
+        number: (state.checkRun?.number ?? 0) + 1,
+        status: 'waiting',
+        requestedBy: by,
+        requestedAt: new Date().toISOString(),
+        planHash: plan!.hash,
+        steps: [],
+      };
       state.checkRun = checkRun;
       const deps = { state, plan: plan!, audit: auditCheck, record: () => records.recordRequest(state) };
-      checking = new CancellationScope({ cancellable: true, parent: work }).run(() => checkPlan(deps, checkRun)).catch((err: unknown) => {
-        if (!isCancellation(err)) throw err;
-      });
+      checking = new CancellationScope({ cancellable: true, parent: work })
+        .run(() => checkPlan(deps, checkRun))
+        .catch((err: unknown) => {
+          if (!isCancellation(err)) throw err;
+        });
       return state;
     },
     {
@@ -317,7 +337,8 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
         if (state.status !== 'pending_approval' || !plan) {
           refuse(Refused.notPendingApproval, `request ${state.requestId} is ${state.status}: only a plan waiting for approval is checked`);
         }
-        if (checkRunning()) refuse(Refused.checkRunGoing, `check run ${state.checkRun!.number} of request ${state.requestId} is still going`);
+        if (checkRunning())
+          refuse(Refused.checkRunGoing, `check run ${state.checkRun!.number} of request ${state.requestId} is still going`);
       },
     },
   );
@@ -368,7 +389,8 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       let from = 0;
       for (;;) {
         const outcome = await runSteps(from);
-        if (outcome !== 'failed') return await finish(outcome, outcome === 'completed' ? 'Completed' : `Stale plan: ${state.error?.message}`);
+        if (outcome !== 'failed')
+          return await finish(outcome, outcome === 'completed' ? 'Completed' : `Stale plan: ${state.error?.message}`);
         const failed = state.steps.find((s) => s.status === 'failed')!;
         await finish('failed', `Failed at step ${failed.index + 1} (${failed.playbook}); POST .../retry re-runs it`);
         if (!(await condition(() => retryRequest !== undefined, retryWindow))) return state;
@@ -449,9 +471,16 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
     } catch (err) {
       if (isCancellation(err)) return false;
       const cause = err instanceof ActivityFailure ? err.cause : undefined;
-      steps = previewed.steps.map(() => ({ ok: false, hosts: [], tasks: [], problems: [`the preview could not be made: ${cause?.message ?? String(err)}`] }));
+      steps = previewed.steps.map(() => ({
+        ok: false,
+        hosts: [],
+        tasks: [],
+        problems: [`the preview could not be made: ${cause?.message ?? String(err)}`],
+      }));
     }
-    const problems = steps.flatMap((preview, i) => preview.problems.map((problem) => `step ${i + 1} (${previewed.steps[i]!.playbook}): ${problem}`));
+    const problems = steps.flatMap((preview, i) =>
+      preview.problems.map((problem) => `step ${i + 1} (${previewed.steps[i]!.playbook}): ${problem}`),
+    );
     state.preview = { status: problems.length > 0 ? 'unrunnable' : 'ready', steps };
     if (problems.length > 0) state.error = { message: problems.join('; ') };
     await records.recordRequest(state); // the preview on the request and its stream, as soon as it is there
@@ -466,7 +495,10 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
   async function awaitDecision(preflighted?: Promise<boolean>): Promise<'approved' | 'ended' | 'unrunnable'> {
     let runnable: boolean | undefined;
     void preflighted?.then((ok) => (runnable = ok));
-    await finish('pending_approval', `Waiting for approval of plan ${plan!.hash.slice(0, 12)} (${plan!.steps.length} step(s)): POST /api/dashboard/approve`);
+    await finish(
+      'pending_approval',
+      `Waiting for approval of plan ${plan!.hash.slice(0, 12)} (${plan!.steps.length} step(s)): POST /api/dashboard/approve`,
+    );
     if (!(await condition(() => state.decision !== undefined || runnable === false, approvalTimeout))) {
       await skipPending(`not run: no decision within ${approvalTimeout}`);
       await finish('expired', `Expired: no decision within ${approvalTimeout}`);
@@ -664,7 +696,12 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       ...(stepState.host ? { host: stepState.host } : {}),
       ...(stepState.agent ? { agent: stepState.agent } : {}),
     };
-    stepState.auditCommit = await recordTask(`audit step ${stepState.index + 1}: ${stepState.playbook} ${result.status}`, step, stepState.attempt, result);
+    stepState.auditCommit = await recordTask(
+      `audit step ${stepState.index + 1}: ${stepState.playbook} ${result.status}`,
+      step,
+      stepState.attempt,
+      result,
+    );
   }
 
   /** A checked step's record: its own task id, audited as a check run. */
@@ -678,13 +715,30 @@ export async function requestWorkflow(input: RequestInput): Promise<RequestState
       ...(step.agent ? { agent: step.agent } : {}),
     };
     const result = { status: checked.status, outcome: describeCheckStep(checked, run), ...(run ? { run } : {}), mode: 'check' as const };
-    return recordTask(`audit check of step ${step.index + 1}: ${step.playbook} ${checked.status}`, task, state.steps[step.index]?.attempt ?? 1, result);
+    return recordTask(
+      `audit check of step ${step.index + 1}: ${step.playbook} ${checked.status}`,
+      task,
+      state.steps[step.index]?.attempt ?? 1,
+      result,
+    );
   }
 
   /** The audit activity for one task of this request; resolves to its commit. */
-  async function recordTask(summary: string, step: TaskAuditInput['step'], attempt: number, result: Pick<TaskAuditInput, 'status' | 'outcome' | 'run' | 'findings' | 'mode'>): Promise<string> {
+  async function recordTask(
+    summary: string,
+    step: TaskAuditInput['step'],
+    attempt: number,
+    result: Pick<TaskAuditInput, 'status' | 'outcome' | 'run' | 'findings' | 'mode'>,
+  ): Promise<string> {
     const audited = await audits.auditTask.executeWithOptions({ ...auditOptions, summary }, [
-      { requestId: state.requestId, planId: plan!.planId, step, attempt, ...(state.decomposition ? { decomposition: state.decomposition } : {}), ...result },
+      {
+        requestId: state.requestId,
+        planId: plan!.planId,
+        step,
+        attempt,
+        ...(state.decomposition ? { decomposition: state.decomposition } : {}),
+        ...result,
+      },
     ]);
     return audited.commit;
   }

@@ -100,8 +100,7 @@ export async function runAnsibleLint(options: AnsibleLintOptions): Promise<Ansib
     await cp(repo, copy, {
       recursive: true,
       verbatimSymlinks: true,
-      filter: (source) =>
-        !(path.basename(source) === '.git' && path.dirname(source) === repo) && source !== workDir,
+      filter: (source) => !(path.basename(source) === '.git' && path.dirname(source) === repo) && source !== workDir,
     });
     await mkdir(localTemp);
 

@@ -73,7 +73,9 @@ function unsafeYaml(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(unsafeYaml).join(', ')}]`;
   if (typeof value === 'object' && value !== null) {
     // Keys too: a loop over `dict2items` or `.keys()` templates them like any value.
-    return `{${Object.entries(value).map(([key, item]) => `!unsafe ${yamlQuoted(key)}: ${unsafeYaml(item)}`).join(', ')}}`;
+    return `{${Object.entries(value)
+      .map(([key, item]) => `!unsafe ${yamlQuoted(key)}: ${unsafeYaml(item)}`)
+      .join(', ')}}`;
   }
   return String(value); // true, false, null
 }

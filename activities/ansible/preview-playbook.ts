@@ -16,7 +16,10 @@ import type { RunPlaybookOptions } from './run-playbook.js';
 import { runWarmAnsiblePlaybook } from './warm-ansible.js';
 
 /** What the run would get (run-playbook.ts), and how long the listing may take. */
-export type PreviewPlaybookOptions = Pick<RunPlaybookOptions, 'playbookRepo' | 'playbook' | 'inventory' | 'limit' | 'tags' | 'vars' | 'stateDir' | 'workDir' | 'passEnv'> & {
+export type PreviewPlaybookOptions = Pick<
+  RunPlaybookOptions,
+  'playbookRepo' | 'playbook' | 'inventory' | 'limit' | 'tags' | 'vars' | 'stateDir' | 'workDir' | 'passEnv'
+> & {
   timeoutMs?: number;
   /** false: always its own ansible-playbook process, never the warm one. */
   warmAnsible?: boolean;
@@ -37,10 +40,14 @@ function errorsOf(stderr: string): string[] {
 function installHint(repo: string, error: string): string | undefined {
   const requirements = REQUIREMENTS.find((file) => existsSync(path.join(repo, file)));
   if (/the role '[^']+' was not found/.test(error)) {
-    return requirements ? `install it with: ansible-galaxy install -r ${requirements}` : 'install it with ansible-galaxy install, or add it under roles/';
+    return requirements
+      ? `install it with: ansible-galaxy install -r ${requirements}`
+      : 'install it with ansible-galaxy install, or add it under roles/';
   }
   if (/couldn't resolve module\/action|collection .* not found|unable to find .* collection/i.test(error)) {
-    return requirements ? `install it with: ansible-galaxy collection install -r ${requirements}` : 'install the collection with ansible-galaxy collection install';
+    return requirements
+      ? `install it with: ansible-galaxy collection install -r ${requirements}`
+      : 'install the collection with ansible-galaxy collection install';
   }
   return undefined;
 }
@@ -64,13 +71,29 @@ export async function previewPlaybook(options: PreviewPlaybookOptions): Promise<
     await writeFile(varsFile, serializeVars(options.vars, path.resolve(options.stateDir)), { mode: 0o600, flag: 'wx' });
     await mkdir(localTemp);
     const ansiblePlaybook = tools.ansiblePlaybook();
-    const command = { inventorySources, ...(options.limit ? { limit: options.limit } : {}), ...(options.tags ? { tags: options.tags } : {}), varsFile, playbookPath };
+    const command = {
+      inventorySources,
+      ...(options.limit ? { limit: options.limit } : {}),
+      ...(options.tags ? { tags: options.tags } : {}),
+      varsFile,
+      playbookPath,
+    };
     const argv = [...playbookArgs(command), '--list-hosts', '--list-tasks'];
     const timeoutMs = options.timeoutMs ?? 120_000;
-    const warm = options.warmAnsible === false ? undefined : await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, argv, outputDir: runDir, timeoutMs, passEnv: options.passEnv ?? [] });
+    const warm =
+      options.warmAnsible === false
+        ? undefined
+        : await runWarmAnsiblePlaybook({ ansiblePlaybook, repo, argv, outputDir: runDir, timeoutMs, passEnv: options.passEnv ?? [] });
     const result =
       warm ??
-      (await execa(ansiblePlaybook, argv, { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp, options.passEnv), extendEnv: false, stdin: 'ignore', reject: false, timeout: timeoutMs }));
+      (await execa(ansiblePlaybook, argv, {
+        cwd: repo,
+        env: ansibleEnv(ansiblePlaybook, localTemp, options.passEnv),
+        extendEnv: false,
+        stdin: 'ignore',
+        reject: false,
+        timeout: timeoutMs,
+      }));
     const plays = parseListing(String(result.stdout ?? ''));
     const hosts = [...new Set(plays.flatMap((p) => p.hosts))];
     const tasks = plays.flatMap((p) => p.tasks);
@@ -78,14 +101,23 @@ export async function previewPlaybook(options: PreviewPlaybookOptions): Promise<
     if (result.timedOut) problems.push(`ansible-playbook --list-tasks did not answer within ${timeoutMs / 1000} s`);
     else if (result.exitCode !== 0) {
       const errors = errorsOf(String(result.stderr ?? ''));
-      if (errors.length === 0) errors.push(`ansible-playbook exited with code ${result.exitCode}: ${String(result.stderr ?? '').trim().split('\n').pop() ?? ''}`);
+      if (errors.length === 0)
+        errors.push(
+          `ansible-playbook exited with code ${result.exitCode}: ${
+            String(result.stderr ?? '')
+              .trim()
+              .split('\n')
+              .pop() ?? ''
+          }`,
+        );
       for (const error of errors) {
         const hint = installHint(repo, error);
         problems.push(hint ? `${error}; ${hint}` : error);
       }
     } else {
       if (hosts.length === 0) problems.push(`no host matches the run${options.limit ? ` (--limit ${options.limit})` : ''}`);
-      if (options.tags?.length && tasks.length === 0) problems.push(`--tags ${options.tags.join(',')} selects no task of ${options.playbook}`);
+      if (options.tags?.length && tasks.length === 0)
+        problems.push(`--tags ${options.tags.join(',')} selects no task of ${options.playbook}`);
     }
     return { ok: problems.length === 0, hosts, tasks, problems };
   } finally {

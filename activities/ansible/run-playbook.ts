@@ -143,7 +143,14 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
         ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
         '--',
         ansiblePlaybook,
-        ...playbookArgs({ inventorySources, ...(options.limit ? { limit: options.limit } : {}), ...(options.tags ? { tags: options.tags } : {}), ...(options.check ? { check: true } : {}), varsFile, playbookPath }),
+        ...playbookArgs({
+          inventorySources,
+          ...(options.limit ? { limit: options.limit } : {}),
+          ...(options.tags ? { tags: options.tags } : {}),
+          ...(options.check ? { check: true } : {}),
+          varsFile,
+          playbookPath,
+        }),
       ],
       {
         cwd: repo,

@@ -49,7 +49,11 @@ class WarmAnsible {
     passEnv: readonly string[],
   ) {
     // Its stderr is this process's: only a failure to start it writes there.
-    const child = spawn(python, ['-I', SCRIPT, tempDir], { cwd, env: ansibleEnv(ansiblePlaybook, tempDir, passEnv), stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(python, ['-I', SCRIPT, tempDir], {
+      cwd,
+      env: ansibleEnv(ansiblePlaybook, tempDir, passEnv),
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     this.child = child;
     child.on('error', () => {}); // a python that cannot start ends the reader below
     // It must not keep this process alive (it is stopped when this process exits).
@@ -113,7 +117,10 @@ class WarmAnsible {
     this.child.stdin.write(`${JSON.stringify({ id, argv, stdout: stdoutFile, stderr: stderrFile })}\n`);
     const exitCode = await exited.finally(() => clearTimeout(timer));
     if (exitCode === undefined) return undefined;
-    const [stdout, stderr] = await Promise.all([readFile(stdoutFile, 'utf8').catch(() => ''), readFile(stderrFile, 'utf8').catch(() => '')]);
+    const [stdout, stderr] = await Promise.all([
+      readFile(stdoutFile, 'utf8').catch(() => ''),
+      readFile(stderrFile, 'utf8').catch(() => ''),
+    ]);
     return { exitCode, stdout, stderr, timedOut };
   }
 
@@ -129,7 +136,6 @@ const warm = new Map<string, WarmAnsible>();
 /** Each holds Ansible in memory (~60 MB): a worker has one repository, tests have many. */
 const MAX_WARM = 3;
 let exitHookInstalled = false;
-
 
 /** The python of ansible-playbook's virtualenv; without one there is no Ansible to import. */
 function venvPython(ansiblePlaybook: string): string | undefined {
@@ -153,7 +159,14 @@ export interface WarmCommand {
  * Runs ansible-playbook `argv` in `repo` through the repository's warm process (started on first
  * use). Undefined when no warm process can run it: the caller runs ansible-playbook itself.
  */
-export async function runWarmAnsiblePlaybook({ ansiblePlaybook, repo, argv, outputDir, timeoutMs, passEnv }: WarmCommand): Promise<WarmRun | undefined> {
+export async function runWarmAnsiblePlaybook({
+  ansiblePlaybook,
+  repo,
+  argv,
+  outputDir,
+  timeoutMs,
+  passEnv,
+}: WarmCommand): Promise<WarmRun | undefined> {
   const python = venvPython(ansiblePlaybook);
   if (!python) return undefined;
   // By repository and everything its configuration depends on (an edited ~/.ansible.cfg too).

@@ -53,7 +53,11 @@ function describeError(error: unknown): string {
 }
 
 /** Runs `call` with a signal that aborts on `timeoutMs` or on the outer signal, and never waits longer. */
-async function bounded<T>(timeoutMs: number, outer: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<{ value: T } | { error: unknown; timedOut: boolean }> {
+async function bounded<T>(
+  timeoutMs: number,
+  outer: AbortSignal | undefined,
+  call: (signal: AbortSignal) => Promise<T>,
+): Promise<{ value: T } | { error: unknown; timedOut: boolean }> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
   let onAbort: (() => void) | undefined;

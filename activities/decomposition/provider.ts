@@ -79,7 +79,8 @@ async function readBounded(response: Response, what: string): Promise<string> {
 function errorType(body: string): string | undefined {
   try {
     const parsed = JSON.parse(body) as { error?: { type?: unknown; code?: unknown } | unknown; type?: unknown };
-    const error = typeof parsed.error === 'object' && parsed.error !== null ? (parsed.error as { type?: unknown; code?: unknown }) : undefined;
+    const error =
+      typeof parsed.error === 'object' && parsed.error !== null ? (parsed.error as { type?: unknown; code?: unknown }) : undefined;
     for (const candidate of [error?.code, error?.type]) {
       if (typeof candidate === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(candidate)) return candidate;
     }

@@ -156,7 +156,7 @@ class ApiCallError extends Error {
 /** The API's errors come as {error: {code, message}} or {error: 'code', message}. */
 function errorFrom(status, body) {
   const nested = body && typeof body.error === 'object' && body.error !== null ? body.error : {};
-  const code = typeof body?.error === 'string' ? body.error : nested.code ?? `http_${status}`;
+  const code = typeof body?.error === 'string' ? body.error : (nested.code ?? `http_${status}`);
   const message = body?.message ?? nested.message ?? `HTTP ${status}`;
   return new ApiCallError(status, code, message, body);
 }
@@ -246,10 +246,24 @@ function renderList(items, note) {
   const list = $('request-list');
   list.replaceChildren(
     ...items.map((item) => {
-      const open = el('button', { type: 'button', className: 'link', onclick: () => openRequest(item.request_id) },
-        el('code', { text: item.request_id }), ' ', statusBadge(item.status ?? 'unknown'));
+      const open = el(
+        'button',
+        { type: 'button', className: 'link', onclick: () => openRequest(item.request_id) },
+        el('code', { text: item.request_id }),
+        ' ',
+        statusBadge(item.status ?? 'unknown'),
+      );
       const line = el('div', { className: 'list-message', text: item.message ?? '' });
-      return el('li', { testid: 'request-list-item', data: { requestId: item.request_id }, className: item.request_id === view.current?.id ? 'selected' : '' }, open, line);
+      return el(
+        'li',
+        {
+          testid: 'request-list-item',
+          data: { requestId: item.request_id },
+          className: item.request_id === view.current?.id ? 'selected' : '',
+        },
+        open,
+        line,
+      );
     }),
   );
 }
@@ -394,9 +408,14 @@ function renderFacts(request) {
 function renderIntents(request) {
   $('intents').replaceChildren(
     ...(request.intents ?? []).map((intent) =>
-      el('li', { testid: 'intent' },
-        el('strong', { text: intent.name }), ` ${intent.service ?? ''} → `, el('code', { text: intent.playbook ?? '' }),
-        intent.source ? el('span', { className: 'hint', text: ` (from “${intent.source}”)` }) : null),
+      el(
+        'li',
+        { testid: 'intent' },
+        el('strong', { text: intent.name }),
+        ` ${intent.service ?? ''} → `,
+        el('code', { text: intent.playbook ?? '' }),
+        intent.source ? el('span', { className: 'hint', text: ` (from “${intent.source}”)` }) : null,
+      ),
     ),
   );
   if (!request.intents?.length) $('intents').append(el('li', { className: 'hint', text: 'none' }));
@@ -405,7 +424,7 @@ function renderIntents(request) {
 // ---------------------------------------------------------------- needs_input
 
 function renderInputForm(request) {
-  const missing = request.status === 'needs_input' ? request.missing_inputs ?? [] : [];
+  const missing = request.status === 'needs_input' ? (request.missing_inputs ?? []) : [];
   show($('input-section'), missing.length > 0);
   const key = JSON.stringify(missing);
   if (key === view.current.inputKey) return;
@@ -413,9 +432,12 @@ function renderInputForm(request) {
   const fields = missing.flatMap((entry) =>
     entry.vars.map((name) => {
       const id = `input-${entry.playbook}-${name}`.replace(/[^A-Za-z0-9_-]/g, '_');
-      return el('div', { className: 'field' },
+      return el(
+        'div',
+        { className: 'field' },
         el('label', { for: id }, el('code', { text: entry.playbook }), ` ${name}`),
-        el('textarea', { id, rows: 2, testid: 'input-value', data: { playbook: entry.playbook, name } }));
+        el('textarea', { id, rows: 2, testid: 'input-value', data: { playbook: entry.playbook, name } }),
+      );
     }),
   );
   const submit = el('button', { type: 'submit', testid: 'input-submit', text: 'Plan again with these values' });
@@ -440,7 +462,9 @@ async function submitInput(event) {
     values[playbook] = { ...(values[playbook] ?? {}), [name]: parseInputValue(field.value.trim()) };
   }
   const id = view.current.id;
-  const request = await withButton($('input-submit'), 'detail-error', () => api('POST', `/requests/${encodeURIComponent(id)}/input`, { values }));
+  const request = await withButton($('input-submit'), 'detail-error', () =>
+    api('POST', `/requests/${encodeURIComponent(id)}/input`, { values }),
+  );
   if (request) renderRequest(request);
 }
 
@@ -478,15 +502,21 @@ function renderCheckSummary(request) {
 async function checkPlan() {
   const id = view.current?.id;
   if (!id) return;
-  const request = await withButton($('check-button'), 'detail-error', () => api('POST', `/requests/${encodeURIComponent(id)}/preview`, { check: true }));
+  const request = await withButton($('check-button'), 'detail-error', () =>
+    api('POST', `/requests/${encodeURIComponent(id)}/preview`, { check: true }),
+  );
   if (request) renderRequest(request);
 }
 
 function describeDecision(decision) {
   const verdict = decision.approved ? 'Approved' : 'Rejected';
-  return el('p', { testid: 'decision-text', className: decision.approved ? 'approved' : 'rejected' },
-    el('strong', { text: verdict }), ` by ${decision.approver} at ${formatTime(decision.decided_at)}`,
-    decision.comment ? el('q', { text: decision.comment }) : null);
+  return el(
+    'p',
+    { testid: 'decision-text', className: decision.approved ? 'approved' : 'rejected' },
+    el('strong', { text: verdict }),
+    ` by ${decision.approver} at ${formatTime(decision.decided_at)}`,
+    decision.comment ? el('q', { text: decision.comment }) : null,
+  );
 }
 
 async function decide(approved) {
@@ -516,7 +546,9 @@ function renderActions(request) {
 async function operatorAction(action) {
   const id = view.current?.id;
   if (!id) return;
-  const request = await withButton($(`action-${action}`), 'detail-error', () => api('POST', `/requests/${encodeURIComponent(id)}/${action}`, {}));
+  const request = await withButton($(`action-${action}`), 'detail-error', () =>
+    api('POST', `/requests/${encodeURIComponent(id)}/${action}`, {}),
+  );
   if (request) renderRequest(request);
 }
 
@@ -549,38 +581,57 @@ function planMeta(request) {
 }
 
 function stepCard(step) {
-  return el('li', { className: 'step', testid: 'plan-step', data: { stepIndex: step.index } },
-    el('div', { className: 'step-head' },
+  return el(
+    'li',
+    { className: 'step', testid: 'plan-step', data: { stepIndex: step.index } },
+    el(
+      'div',
+      { className: 'step-head' },
       el('span', { className: 'step-number', text: `${step.index + 1}` }),
       el('code', { className: 'playbook', testid: 'step-playbook', text: step.playbook }),
       el('span', { className: 'hint', text: `${step.service} · ${step.intent}` }),
       el('span', { className: 'spacer' }),
-      statusBadge(step.status ?? 'pending', 'step-status')),
+      statusBadge(step.status ?? 'pending', 'step-status'),
+    ),
     varsTable(step),
-    el('details', { className: 'preview', testid: 'step-preview', hidden: '' },
+    el(
+      'details',
+      { className: 'preview', testid: 'step-preview', hidden: '' },
       el('summary', { testid: 'preview-summary' }),
       el('div', { testid: 'preview-hosts', className: 'hint' }),
-      el('ol', { testid: 'preview-tasks', className: 'preview-tasks' })),
-    el('details', { className: 'check', testid: 'step-check', hidden: '' },
+      el('ol', { testid: 'preview-tasks', className: 'preview-tasks' }),
+    ),
+    el(
+      'details',
+      { className: 'check', testid: 'step-check', hidden: '' },
       el('summary', { testid: 'check-step-summary' }),
-      el('ol', { testid: 'check-tasks', className: 'check-tasks' })),
+      el('ol', { testid: 'check-tasks', className: 'check-tasks' }),
+    ),
     el('div', { className: 'step-timing hint', testid: 'step-timing' }),
     el('div', { className: 'banner error', testid: 'step-failure', hidden: '' }),
     el('ol', { className: 'events', testid: 'step-events' }),
-    el('div', { className: 'audit', testid: 'step-audit', hidden: '' }));
+    el('div', { className: 'audit', testid: 'step-audit', hidden: '' }),
+  );
 }
 
 function varsTable(step) {
   const names = Object.keys(step.vars ?? {});
   if (names.length === 0) return el('p', { className: 'hint', text: 'no variables' });
   const rows = names.map((name) =>
-    el('tr', { testid: 'var-row', data: { var: name } },
+    el(
+      'tr',
+      { testid: 'var-row', data: { var: name } },
       el('th', { scope: 'row' }, el('code', { text: name })),
       el('td', {}, el('pre', { text: formatValue(step.vars[name]) })),
-      el('td', {}, el('span', { className: 'source', testid: 'var-source', text: step.var_sources?.[name] ?? 'request' }))));
-  return el('table', { className: 'vars', testid: 'step-vars' },
+      el('td', {}, el('span', { className: 'source', testid: 'var-source', text: step.var_sources?.[name] ?? 'request' })),
+    ),
+  );
+  return el(
+    'table',
+    { className: 'vars', testid: 'step-vars' },
     el('thead', {}, el('tr', {}, el('th', { text: 'variable' }), el('th', { text: 'value' }), el('th', { text: 'from' }))),
-    el('tbody', {}, ...rows));
+    el('tbody', {}, ...rows),
+  );
 }
 
 /** What Ansible will do for the step (its --list-hosts --list-tasks), or why it cannot run. */
@@ -595,10 +646,15 @@ function renderPreview(card, preview) {
   $('preview-hosts', card).textContent = preview.hosts.length ? `hosts: ${preview.hosts.join(', ')}` : 'no host';
   $('preview-tasks', card).replaceChildren(
     ...preview.tasks.map((task) =>
-      el('li', { testid: 'preview-task' },
+      el(
+        'li',
+        { testid: 'preview-task' },
         task.role ? el('code', { text: `${task.role} : ` }) : null,
         task.name,
-        task.tags.length ? el('span', { className: 'hint', text: ` [${task.tags.join(', ')}]` }) : null)));
+        task.tags.length ? el('span', { className: 'hint', text: ` [${task.tags.join(', ')}]` }) : null,
+      ),
+    ),
+  );
 }
 
 /** What the step's check run found: the tasks that would change (with their diffs) or were not checked. */
@@ -616,9 +672,14 @@ function renderCheckStep(card, check, index) {
   $('check-step-summary', card).textContent = `check: ${parts.join(' · ')}`;
   $('check-tasks', card).replaceChildren(
     ...[...changed, ...unchecked].map((task) =>
-      el('li', { testid: 'check-task', data: { status: task.status, host: task.host } },
+      el(
+        'li',
+        { testid: 'check-task', data: { status: task.status, host: task.host } },
         el('span', { text: `${task.task} on ${task.host}: ${task.unchecked ? `not checked (${task.unchecked})` : 'would change'}` }),
-        task.diff ? el('pre', { className: 'diff', testid: 'check-diff', text: task.diff }) : null)));
+        task.diff ? el('pre', { className: 'diff', testid: 'check-diff', text: task.diff }) : null,
+      ),
+    ),
+  );
 }
 
 function cardOf(index) {
@@ -721,7 +782,10 @@ function parseEvent(text) {
 async function reconnect(live, opened) {
   if (!opened) {
     try {
-      const page = await api('GET', `/requests/${encodeURIComponent(live.current.id)}/events?format=json&after_seq=${live.current.lastSeq}`);
+      const page = await api(
+        'GET',
+        `/requests/${encodeURIComponent(live.current.id)}/events?format=json&after_seq=${live.current.lastSeq}`,
+      );
       for (const event of page.events ?? []) receive(event);
     } catch (err) {
       if (err instanceof ApiCallError && (err.status === 401 || err.status === 403)) {
@@ -786,9 +850,19 @@ function taskRow(log, event) {
   let row = rows.get(key);
   if (!row || !row.isConnected) {
     const check = event.payload?.mode === 'check';
-    row = el('li', { className: check ? 'task check' : 'task', testid: 'task-event', data: { taskName: task.name ?? '', mode: check ? 'check' : 'run' } },
-      el('span', { className: 'task-name', text: `${check ? '[check] ' : ''}${task.name ?? 'task'}${event.payload?.handler ? ' (handler)' : ''}` }),
-      el('span', { className: 'results' }));
+    row = el(
+      'li',
+      {
+        className: check ? 'task check' : 'task',
+        testid: 'task-event',
+        data: { taskName: task.name ?? '', mode: check ? 'check' : 'run' },
+      },
+      el('span', {
+        className: 'task-name',
+        text: `${check ? '[check] ' : ''}${task.name ?? 'task'}${event.payload?.handler ? ' (handler)' : ''}`,
+      }),
+      el('span', { className: 'results' }),
+    );
     log.append(row);
     rows.set(key, row);
   }
@@ -797,16 +871,26 @@ function taskRow(log, event) {
 
 function addTaskResult(row, payload) {
   row.dataset.status = payload.status;
-  const chip = el('span', { className: `result status-${payload.status}`, testid: 'task-result', data: { status: payload.status, host: payload.host } },
-    `${payload.host}: ${payload.status}`);
+  const chip = el(
+    'span',
+    { className: `result status-${payload.status}`, testid: 'task-result', data: { status: payload.status, host: payload.host } },
+    `${payload.host}: ${payload.status}`,
+  );
   if (payload.action) chip.title = payload.action;
   row.querySelector('.results').append(chip);
   if (payload.message) row.append(el('div', { className: 'task-message', text: payload.message }));
 }
 
 function statsRow(stats) {
-  const hosts = Object.entries(stats).map(([host, counts]) =>
-    `${host}: ${Object.entries(counts).filter(([, n]) => n > 0).map(([name, n]) => `${name}=${n}`).join(' ') || 'nothing'}`);
+  const hosts = Object.entries(stats).map(
+    ([host, counts]) =>
+      `${host}: ${
+        Object.entries(counts)
+          .filter(([, n]) => n > 0)
+          .map(([name, n]) => `${name}=${n}`)
+          .join(' ') || 'nothing'
+      }`,
+  );
   return el('li', { className: 'stats', testid: 'step-stats', text: `recap ${hosts.join(' · ')}` });
 }
 
@@ -844,7 +928,9 @@ function renderAudit(card, audit) {
     el('p', {}, 'task ', el('code', { text: task.task_id }), ` ${task.status} · commit `, commit, git.path ? ` · ${git.path}` : ''),
     task.outcome && !failed ? el('p', { className: 'hint', text: task.outcome }) : null,
     suggestionsSection(card, task),
-    git.content ? el('details', {}, el('summary', { text: 'audit record' }), el('pre', { text: JSON.stringify(git.content, null, 2) })) : null,
+    git.content
+      ? el('details', {}, el('summary', { text: 'audit record' }), el('pre', { text: JSON.stringify(git.content, null, 2) }))
+      : null,
   ];
   box.replaceChildren(...parts.filter(Boolean));
   show(box, true);
@@ -853,29 +939,66 @@ function renderAudit(card, audit) {
 function suggestionsSection(card, task) {
   const suggestions = task.suggestions ?? [];
   if (suggestions.length === 0) return task.status === 'failed' ? el('p', { className: 'hint', text: 'no suggestions' }) : null;
-  return el('div', { className: 'suggestions', testid: 'suggestions' },
+  return el(
+    'div',
+    { className: 'suggestions', testid: 'suggestions' },
     el('h4', { text: `Suggestions (${suggestions.length})` }),
     el('ul', {}, ...suggestions.map((s) => suggestionItem(card, task, s))),
-    el('div', { className: 'banner error', testid: 'suggestion-error', hidden: '' }));
+    el('div', { className: 'banner error', testid: 'suggestion-error', hidden: '' }),
+  );
 }
 
 function suggestionItem(card, task, s) {
   const where = [s.path, s.line].filter((part) => part !== null && part !== undefined).join(':');
-  const item = el('li', { testid: 'suggestion', data: { suggestionId: s.id, status: s.status } },
-    el('div', {}, el('span', { className: 'badge', text: s.category }), ' ', el('code', { text: s.rule }), where ? ` ${where}` : '',
-      ' ', statusBadge(s.status, 'suggestion-status')),
+  const item = el(
+    'li',
+    { testid: 'suggestion', data: { suggestionId: s.id, status: s.status } },
+    el(
+      'div',
+      {},
+      el('span', { className: 'badge', text: s.category }),
+      ' ',
+      el('code', { text: s.rule }),
+      where ? ` ${where}` : '',
+      ' ',
+      statusBadge(s.status, 'suggestion-status'),
+    ),
     el('div', { text: s.message }),
     s.suggested_change ? el('div', { className: 'hint', text: `→ ${s.suggested_change}` }) : null,
-    s.commit_hash ? el('div', { className: 'hint' }, 'applied in ', el('code', { text: s.commit_hash })) : null);
+    s.commit_hash ? el('div', { className: 'hint' }, 'applied in ', el('code', { text: s.commit_hash })) : null,
+  );
   if (s.status === 'open') {
     // Accepting applies the change (ansible-lint's fix or the stored patch) and commits it; a finding
     // without either is fixed by hand and then dismissed.
     const automatic = s.fixable || Boolean(s.patch);
-    item.append(el('div', { className: 'row' },
-      automatic
-        ? el('button', { type: 'button', className: 'small', testid: 'suggestion-accept', onclick: (e) => decideSuggestion(card, task, s, 'accept', e.currentTarget) }, 'Accept (apply and commit)')
-        : el('span', { className: 'hint', text: 'no automatic fix: edit the playbook, then dismiss' }),
-      el('button', { type: 'button', className: 'small secondary', testid: 'suggestion-dismiss', onclick: (e) => decideSuggestion(card, task, s, 'dismiss', e.currentTarget) }, 'Dismiss')));
+    item.append(
+      el(
+        'div',
+        { className: 'row' },
+        automatic
+          ? el(
+              'button',
+              {
+                type: 'button',
+                className: 'small',
+                testid: 'suggestion-accept',
+                onclick: (e) => decideSuggestion(card, task, s, 'accept', e.currentTarget),
+              },
+              'Accept (apply and commit)',
+            )
+          : el('span', { className: 'hint', text: 'no automatic fix: edit the playbook, then dismiss' }),
+        el(
+          'button',
+          {
+            type: 'button',
+            className: 'small secondary',
+            testid: 'suggestion-dismiss',
+            onclick: (e) => decideSuggestion(card, task, s, 'dismiss', e.currentTarget),
+          },
+          'Dismiss',
+        ),
+      ),
+    );
   }
   return item;
 }

@@ -39,7 +39,10 @@ export function agentRoutes({ prisma, config }: ApiDeps) {
     }),
     anyRole(),
     async (c) => {
-      const rows = await prisma.agent.findMany({ where: { taskQueue: config.taskQueue }, orderBy: [{ name: 'asc' }, { lastSeenAt: 'desc' }] });
+      const rows = await prisma.agent.findMany({
+        where: { taskQueue: config.taskQueue },
+        orderBy: [{ name: 'asc' }, { lastSeenAt: 'desc' }],
+      });
       const now = new Date();
       return c.json({
         offline_after_ms: AGENT_OFFLINE_AFTER_MS,

@@ -16,7 +16,10 @@ const approveBody = z.object({
   request_id: z.string().trim().min(1, 'request_id is required').max(100),
   approved: z.boolean({ error: 'approved must be true or false' }),
   comment: z.string().max(2000).optional(),
-  plan_hash: z.string().regex(/^[0-9a-f]{64}$/, 'plan_hash is the 64-hex plan.hash of the request').optional(),
+  plan_hash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'plan_hash is the 64-hex plan.hash of the request')
+    .optional(),
 });
 
 const approveAnswer = z.object({
@@ -32,11 +35,15 @@ export function approveRoutes(deps: ApiDeps) {
       summary: 'Approve or reject the plan of a request',
       description:
         'Recorded under the name of the token. Pass the plan.hash you reviewed as plan_hash to approve exactly that plan. ' +
-        'The person who asked for the request may not approve it (403 self_approval) unless CHIFFON_ALLOW_SELF_APPROVAL=true; rejecting one\'s own request is allowed.',
+        "The person who asked for the request may not approve it (403 self_approval) unless CHIFFON_ALLOW_SELF_APPROVAL=true; rejecting one's own request is allowed.",
       tags: ['decisions'],
       responses: {
         200: answer('decided', approveAnswer),
-        ...errors({ 403: "the token's role may not decide, or (self_approval) it is the requester's own request", 404: true, 409: 'already decided, not waiting for approval, or the plan hash no longer matches' }),
+        ...errors({
+          403: "the token's role may not decide, or (self_approval) it is the requester's own request",
+          404: true,
+          409: 'already decided, not waiting for approval, or the plan hash no longer matches',
+        }),
       },
     }),
     requireRole('approver'),
@@ -45,7 +52,11 @@ export function approveRoutes(deps: ApiDeps) {
       const body = c.req.valid('json');
       const approver = identityOf(c).name;
       if (body.approved && !deps.config.allowSelfApproval && (await requesterOf(deps, body.request_id)) === approver) {
-        throw new ApiError(403, 'self_approval', `${approver} asked for request ${body.request_id} and may not approve it too: another approver must (four-eyes)`);
+        throw new ApiError(
+          403,
+          'self_approval',
+          `${approver} asked for request ${body.request_id} and may not approve it too: another approver must (four-eyes)`,
+        );
       }
       const decision = { approver, approved: body.approved, comment: body.comment, planHash: body.plan_hash };
       const state = await sendUpdate(deps.client, body.request_id, decideUpdate, [decision]);

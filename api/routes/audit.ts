@@ -134,10 +134,16 @@ export function auditRoutes({ prisma, config }: ApiDeps) {
             suggestions: task._count.suggestions,
           })),
           ...(byService && {
-            by_service: ranked(byService.map((row) => ({ service: row.service, failures: row._count._all })), (row) => row.service),
+            by_service: ranked(
+              byService.map((row) => ({ service: row.service, failures: row._count._all })),
+              (row) => row.service,
+            ),
           }),
           ...(byPlaybook && {
-            by_playbook: ranked(byPlaybook.map((row) => ({ playbook: row.playbook, failures: row._count._all })), (row) => row.playbook),
+            by_playbook: ranked(
+              byPlaybook.map((row) => ({ playbook: row.playbook, failures: row._count._all })),
+              (row) => row.playbook,
+            ),
           }),
         });
       },
@@ -147,7 +153,10 @@ export function auditRoutes({ prisma, config }: ApiDeps) {
       docs({
         summary: "A task's record and its commit in the audit repository",
         tags: ['audit'],
-        responses: { 200: answer("the PostgreSQL record (with the task's suggestions) and the audited file", taskAnswer), ...errors({ 404: true }) },
+        responses: {
+          200: answer("the PostgreSQL record (with the task's suggestions) and the audited file", taskAnswer),
+          ...errors({ 404: true }),
+        },
       }),
       anyRole(),
       async (c) => {

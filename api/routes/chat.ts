@@ -34,7 +34,10 @@ export function chatRoutes({ client, config }: ApiDeps) {
       tags: ['requests'],
       responses: {
         201: answer('planned: pending_approval, or needs_input when a required variable has no value', requestSchema),
-        ...errors({ 422: 'nothing in the message is plannable (known_services lists what is)', 503: 'no worker planned the request in time' }),
+        ...errors({
+          422: 'nothing in the message is plannable (known_services lists what is)',
+          503: 'no worker planned the request in time',
+        }),
       },
     }),
     requireRole('requester'),
@@ -66,9 +69,14 @@ export function chatRoutes({ client, config }: ApiDeps) {
         )
         .catch((err: unknown) => {
           if (err instanceof Error && /abort|cancel/i.test(`${err.name} ${err.message}`)) {
-            throw new ApiError(503, 'planning_timeout', `request ${requestId} was not planned within ${PLANNING_WAIT_MS} ms: is a Chiffon worker running on task queue ${config.taskQueue}?`, {
-              request_id: requestId,
-            });
+            throw new ApiError(
+              503,
+              'planning_timeout',
+              `request ${requestId} was not planned within ${PLANNING_WAIT_MS} ms: is a Chiffon worker running on task queue ${config.taskQueue}?`,
+              {
+                request_id: requestId,
+              },
+            );
           }
           throw err;
         });

@@ -33,7 +33,10 @@ const payloadsBody = z.object({ payloads: z.array(payloadJson).default([]) });
 type PayloadJson = z.infer<typeof payloadJson>;
 
 function fromJson({ metadata = {}, data = '' }: PayloadJson): Payload {
-  return { metadata: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])), data: Buffer.from(data, 'base64') };
+  return {
+    metadata: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+    data: Buffer.from(data, 'base64'),
+  };
 }
 
 function toJson(payload: Payload): PayloadJson {
@@ -46,7 +49,10 @@ function codecAuth(deps: ApiDeps, cookieAllowed: boolean): MiddlewareHandler<Aut
   return async (c, next) => {
     const header = c.req.header('authorization');
     const cookie = cookieAllowed ? getCookie(c, COOKIE) : undefined;
-    const check = await checkToken(deps.prisma, { authorization: header ?? (cookie ? `Bearer ${cookie}` : undefined), queryTokenAllowed: false });
+    const check = await checkToken(deps.prisma, {
+      authorization: header ?? (cookie ? `Bearer ${cookie}` : undefined),
+      queryTokenAllowed: false,
+    });
     if (!check.ok) return c.json(errorBody('unauthorized', check.message), 401, { 'WWW-Authenticate': wwwAuthenticate(check) });
     c.set('identity', check.identity);
     await next();
@@ -65,7 +71,9 @@ export function codecRoutes(deps: ApiDeps) {
   // For reading, what was never sealed is shown as it is: the server's own (e.g. Temporal's markers).
   // Only workers refuse it.
   const decode = async (payloads: PayloadJson[]) => ({
-    payloads: await Promise.all(payloads.map(async (json) => (isSealed(fromJson(json)) ? toJson((await deps.codec.decode([fromJson(json)]))[0]!) : json))),
+    payloads: await Promise.all(
+      payloads.map(async (json) => (isSealed(fromJson(json)) ? toJson((await deps.codec.decode([fromJson(json)]))[0]!) : json)),
+    ),
   });
 
   return new Hono<AuthEnv>()
@@ -98,16 +106,29 @@ export function codecRoutes(deps: ApiDeps) {
       codecAuth(deps, false),
       requireRole('approver'),
       (c) => {
-        const token = c.req.header('authorization')!.replace(/^Bearer[ \t]+/i, '').trim();
+        const token = c.req
+          .header('authorization')!
+          .replace(/^Bearer[ \t]+/i, '')
+          .trim();
         // Strict: a page of another site never gets the browser to send it. The UI's origin differs from the
         // API's by its port only, which is the same site.
-        setCookie(c, COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/api/codec', maxAge: COOKIE_MAX_AGE_SECONDS, secure: c.req.url.startsWith('https:') });
+        setCookie(c, COOKIE, token, {
+          httpOnly: true,
+          sameSite: 'Strict',
+          path: '/api/codec',
+          maxAge: COOKIE_MAX_AGE_SECONDS,
+          secure: c.req.url.startsWith('https:'),
+        });
         return c.body(null, 204);
       },
     )
     .delete(
       '/session',
-      docs({ summary: "Forget this browser's codec cookie", tags: ['codec'], responses: { 204: { description: 'the cookie is cleared' } } }),
+      docs({
+        summary: "Forget this browser's codec cookie",
+        tags: ['codec'],
+        responses: { 204: { description: 'the cookie is cleared' } },
+      }),
       codecAuth(deps, true),
       anyRole(),
       (c) => {
@@ -119,7 +140,8 @@ export function codecRoutes(deps: ApiDeps) {
       '/decode',
       docs({
         summary: 'Open sealed payloads (Temporal remote codec protocol)',
-        description: 'Payloads that were never sealed (e.g. the markers Temporal writes itself) come back as they are; sealed ones that do not open come back as "refused: <why>" in their encoding.',
+        description:
+          'Payloads that were never sealed (e.g. the markers Temporal writes itself) come back as they are; sealed ones that do not open come back as "refused: <why>" in their encoding.',
         tags: ['codec'],
         responses: { 200: answer('the payloads, opened', payloadsBody), ...errors({ 400: true, 401: true, 403: true }) },
       }),
@@ -133,7 +155,8 @@ export function codecRoutes(deps: ApiDeps) {
       '/encode',
       docs({
         summary: 'Seal payloads (Temporal remote codec protocol)',
-        description: 'What the Web UI uses to send a signal or an Update; a sealed payload passes for one of Chiffon\'s own, so admins only.',
+        description:
+          "What the Web UI uses to send a signal or an Update; a sealed payload passes for one of Chiffon's own, so admins only.",
         tags: ['codec'],
         responses: { 200: answer('the payloads, sealed', payloadsBody), ...errors({ 400: true, 401: true, 403: true }) },
       }),

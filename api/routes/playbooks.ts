@@ -25,8 +25,11 @@ const catalogAnswer = z.object({
       service: z.string(),
       aliases: z.array(z.string()),
       description: z.string().optional(),
-      source: z.string().meta({ description: 'where Chiffon learned of it: `metadata x.meta.yml`, `role jellyfin, tag jellyfin, switch jellyfin_enabled`, `file update.yml`' }),
-      hosts: z.string().nullable().meta({ description: "the `hosts:` pattern of the plays that do it" }),
+      source: z.string().meta({
+        description:
+          'where Chiffon learned of it: `metadata x.meta.yml`, `role jellyfin, tag jellyfin, switch jellyfin_enabled`, `file update.yml`',
+      }),
+      hosts: z.string().nullable().meta({ description: 'the `hosts:` pattern of the plays that do it' }),
       run: z.object({
         tags: z.array(z.string()).meta({ description: 'the --tags that select it; empty: the whole playbook' }),
         switches: z.record(z.string(), z.boolean()).meta({ description: 'extra vars that switch it on' }),
@@ -41,7 +44,9 @@ const catalogAnswer = z.object({
           required: z.boolean(),
           default: z.unknown().meta({ description: 'null for a secret var' }),
           has_default: z.boolean(),
-          ansible_default: z.unknown().meta({ description: "a default Ansible applies itself (role defaults, argument_specs): shown, never passed; null for a secret var" }),
+          ansible_default: z.unknown().meta({
+            description: 'a default Ansible applies itself (role defaults, argument_specs): shown, never passed; null for a secret var',
+          }),
           choices: z.array(z.unknown()).nullable(),
           description: z.string().nullable(),
           secret: z.boolean(),
@@ -67,7 +72,8 @@ export function playbookRoutes({ prisma, config }: ApiDeps) {
     '/playbooks',
     docs({
       summary: 'The playbook catalog, its warnings and the inventory',
-      description: "From the cached scan of CHIFFON_PLAYBOOK_REPO; a bad file is a warning, never a failure. Secret values are never shown.",
+      description:
+        'From the cached scan of CHIFFON_PLAYBOOK_REPO; a bad file is a warning, never a failure. Secret values are never shown.',
       tags: ['playbooks'],
       responses: { 200: answer('the catalog', catalogAnswer), ...errors({ 503: 'the playbook repository cannot be scanned' }) },
     }),
@@ -111,7 +117,11 @@ export function playbookRoutes({ prisma, config }: ApiDeps) {
           services,
         };
       } else {
-        warnings.push({ file: inventoryFile || 'inventory', line: null, message: location ? `cannot read the inventory: ${inventory.error}` : inventory.error });
+        warnings.push({
+          file: inventoryFile || 'inventory',
+          line: null,
+          message: location ? `cannot read the inventory: ${inventory.error}` : inventory.error,
+        });
         inventorySection = { file: inventoryFile, origin: inventoryOrigin, groups: {}, hosts: [], services: [], error: inventory.error };
       }
 
@@ -172,7 +182,14 @@ function consumersOf(playbooks: PlaybookEntry[]): Consumer[] {
   return playbooks.flatMap((p) =>
     p.vars
       .filter((v) => v.fromInventoryGroup !== undefined)
-      .map((v) => ({ group: v.fromInventoryGroup!, playbook: p.path, service: p.service, var: v.name, required: v.required, intents: p.intents.map((i) => i.name) })),
+      .map((v) => ({
+        group: v.fromInventoryGroup!,
+        playbook: p.path,
+        service: p.service,
+        var: v.name,
+        required: v.required,
+        intents: p.intents.map((i) => i.name),
+      })),
   );
 }
 
@@ -201,7 +218,12 @@ function discoverServices(inventory: Inventory, playbooks: PlaybookEntry[]) {
       fills,
       suggestion:
         fills.length > 0
-          ? fills.map((f) => `${f.playbook} (${f.service}) fills ${f.var} with the ${hostNames.length} host${hostNames.length === 1 ? '' : 's'} of ${group}: ${hostNames.join(', ')}`).join('; ')
+          ? fills
+              .map(
+                (f) =>
+                  `${f.playbook} (${f.service}) fills ${f.var} with the ${hostNames.length} host${hostNames.length === 1 ? '' : 's'} of ${group}: ${hostNames.join(', ')}`,
+              )
+              .join('; ')
           : `no playbook takes the group ${group} in yet`,
     });
   }

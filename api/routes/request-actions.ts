@@ -47,17 +47,25 @@ export function requestActionRoutes(deps: ApiDeps) {
         summary,
         description,
         tags: ['requests'],
-        responses: { 202: answer('accepted; the request moves on in its workflow (GET it to follow)', requestSchema), ...errors({ 403: forbidden, 404: true, 409: conflict }) },
+        responses: {
+          202: answer('accepted; the request moves on in its workflow (GET it to follow)', requestSchema),
+          ...errors({ 403: forbidden, 404: true, 409: conflict }),
+        },
       }),
       requireRole(...roles),
       async (c) => {
         const requestId = c.req.param('request_id');
         const { name, role } = identityOf(c);
         if (role === 'requester' && (await requesterOf(deps, requestId)) !== name) {
-          throw new ApiError(403, 'forbidden', `a requester may ${action} only their own requests, and ${name} did not ask for request ${requestId}`, {
-            required_roles: ['approver', 'admin'],
-            role,
-          });
+          throw new ApiError(
+            403,
+            'forbidden',
+            `a requester may ${action} only their own requests, and ${name} did not ask for request ${requestId}`,
+            {
+              required_roles: ['approver', 'admin'],
+              role,
+            },
+          );
         }
         const state = await sendUpdate(deps.client, requestId, update, [{ by: name }]);
         // 202: accepted; the request moves on in its workflow (GET it to follow).

@@ -26,12 +26,22 @@ export const FALLBACK_POLL_MS = 3_000;
 const KEEPALIVE_MS = 15_000;
 
 const eventsQuery = z.object({
-  after_seq: z.coerce.number().int().min(0).optional().meta({ description: 'events after this seq (default: the Last-Event-ID header, else 0)' }),
+  after_seq: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'events after this seq (default: the Last-Event-ID header, else 0)' }),
   format: z.enum(['sse', 'json']).default('sse'),
   limit: z.coerce.number().int().min(1).max(PAGE).default(PAGE).meta({ description: 'page size of format=json' }),
 });
 
-const eventsPage = z.object({ request_id: z.string(), after_seq: z.number().int(), events: z.array(eventSchema), last_seq: z.number().int() });
+const eventsPage = z.object({
+  request_id: z.string(),
+  after_seq: z.number().int(),
+  events: z.array(eventSchema),
+  last_seq: z.number().int(),
+});
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,200}$/;
 
@@ -53,7 +63,14 @@ async function eventsAfter(prisma: PrismaClient, requestId: string, afterSeq: nu
   return rows.map((row) => {
     const payload = { ...(row.payload as Record<string, unknown>) };
     delete payload.dedupe;
-    return { seq: row.seq, kind: row.kind, step_index: row.stepIndex, task_id: row.taskId, payload, created_at: row.createdAt.toISOString() };
+    return {
+      seq: row.seq,
+      kind: row.kind,
+      step_index: row.stepIndex,
+      task_id: row.taskId,
+      payload,
+      created_at: row.createdAt.toISOString(),
+    };
   });
 }
 

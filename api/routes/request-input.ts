@@ -28,7 +28,11 @@ export function requestInputRoutes(deps: ApiDeps) {
       tags: ['requests'],
       responses: {
         202: answer('accepted; the request is planned again', requestSchema),
-        ...errors({ 403: 'a requester may give input only to their own requests', 404: true, 409: 'the request does not need input, or the values do not fill what it lacks' }),
+        ...errors({
+          403: 'a requester may give input only to their own requests',
+          404: true,
+          409: 'the request does not need input, or the values do not fill what it lacks',
+        }),
       },
     }),
     requireRole('requester', 'approver'),
@@ -39,10 +43,15 @@ export function requestInputRoutes(deps: ApiDeps) {
       const { name: by, role } = identityOf(c);
       // The values a plan runs with are its requester's to give (or an approver's, who then may not approve it).
       if (role === 'requester' && (await requesterOf(deps, requestId)) !== by) {
-        throw new ApiError(403, 'forbidden', `a requester may give input only to their own requests, and ${by} did not ask for request ${requestId}`, {
-          required_roles: ['approver', 'admin'],
-          role,
-        });
+        throw new ApiError(
+          403,
+          'forbidden',
+          `a requester may give input only to their own requests, and ${by} did not ask for request ${requestId}`,
+          {
+            required_roles: ['approver', 'admin'],
+            role,
+          },
+        );
       }
       const state = await sendUpdate(deps.client, requestId, provideInputUpdate, [{ by, values: body.values }]);
       return c.json(presentRequest(state), 202);

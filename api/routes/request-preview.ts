@@ -23,11 +23,16 @@ export function requestPreviewRoutes(deps: ApiDeps) {
     docs({
       summary: 'Check what the pending plan would change (ansible-playbook --check --diff)',
       description:
-        "Runs every step in check mode on its hosts: nothing changes; tasks whose module has no check mode are reported as not checked. Follow it on the request's events (payload.mode \"check\"); its outcome is the request's check_run. An approval that comes meanwhile waits for it. A requester may check only their own requests.",
+        'Runs every step in check mode on its hosts: nothing changes; tasks whose module has no check mode are reported as not checked. Follow it on the request\'s events (payload.mode "check"); its outcome is the request\'s check_run. An approval that comes meanwhile waits for it. A requester may check only their own requests.',
       tags: ['requests'],
       responses: {
-        202: answer("accepted; the check run goes on (GET the request or follow its events)", requestSchema),
-        ...errors({ 400: true, 403: 'a requester may check only their own requests', 404: true, 409: 'the request is not waiting for approval (it ended or runs), or a check run of it is still going' }),
+        202: answer('accepted; the check run goes on (GET the request or follow its events)', requestSchema),
+        ...errors({
+          400: true,
+          403: 'a requester may check only their own requests',
+          404: true,
+          409: 'the request is not waiting for approval (it ended or runs), or a check run of it is still going',
+        }),
       },
     }),
     requireRole('requester', 'approver'),
@@ -36,10 +41,15 @@ export function requestPreviewRoutes(deps: ApiDeps) {
       const requestId = c.req.param('request_id');
       const { name, role } = identityOf(c);
       if (role === 'requester' && (await requesterOf(deps, requestId)) !== name) {
-        throw new ApiError(403, 'forbidden', `a requester may check only their own requests, and ${name} did not ask for request ${requestId}`, {
-          required_roles: ['approver', 'admin'],
-          role,
-        });
+        throw new ApiError(
+          403,
+          'forbidden',
+          `a requester may check only their own requests, and ${name} did not ask for request ${requestId}`,
+          {
+            required_roles: ['approver', 'admin'],
+            role,
+          },
+        );
       }
       const state = await sendUpdate(deps.client, requestId, checkRunUpdate, [{ by: name }]);
       return c.json(presentRequest(state), 202);

@@ -29,7 +29,12 @@ const requestSummary = z.object({
   updated_at: z.string(),
 });
 
-const listAnswer = z.object({ requests: z.array(requestSummary), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+const listAnswer = z.object({
+  requests: z.array(requestSummary),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+});
 
 export function requestRoutes({ client, prisma }: ApiDeps) {
   return new Hono<AuthEnv>()
@@ -72,23 +77,23 @@ export function requestRoutes({ client, prisma }: ApiDeps) {
       },
     )
     .get(
-    '/requests/:request_id',
-    docs({
-      summary: 'The live state of a request',
-      description: 'Status, plan (with its hash), decision, operator actions and each step, from the workflow.',
-      tags: ['requests'],
-      responses: { 200: answer('the request', requestSchema), ...errors({ 404: true }) },
-    }),
-    anyRole(),
-    async (c) => {
-      const requestId = c.req.param('request_id');
-      const state = await client.workflow
-        .getHandle(workflowIdFor(requestId))
-        .query(requestStateQuery)
-        .catch((err: unknown) => {
-          throw toApiError(err, requestId);
-        });
-      return c.json(presentRequest(state));
-    },
-  );
+      '/requests/:request_id',
+      docs({
+        summary: 'The live state of a request',
+        description: 'Status, plan (with its hash), decision, operator actions and each step, from the workflow.',
+        tags: ['requests'],
+        responses: { 200: answer('the request', requestSchema), ...errors({ 404: true }) },
+      }),
+      anyRole(),
+      async (c) => {
+        const requestId = c.req.param('request_id');
+        const state = await client.workflow
+          .getHandle(workflowIdFor(requestId))
+          .query(requestStateQuery)
+          .catch((err: unknown) => {
+            throw toApiError(err, requestId);
+          });
+        return c.json(presentRequest(state));
+      },
+    );
 }

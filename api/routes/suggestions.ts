@@ -90,9 +90,7 @@ export function suggestionRoutes({ prisma, config }: ApiDeps) {
             ...(playbook ? { playbook } : {}),
             ...(status ? { status } : {}),
             ...(taskId ? { taskId } : {}),
-            ...(cursor
-              ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] }
-              : {}),
+            ...(cursor ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] } : {}),
           },
           include: { task: { select: { requestId: true } } },
           orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -110,7 +108,8 @@ export function suggestionRoutes({ prisma, config }: ApiDeps) {
       '/suggestions/:id/accept',
       docs({
         summary: 'Accept a suggestion: apply it to the playbook and commit',
-        description: 'Runs ansible-lint --fix for a fixable rule (or applies the stored patch) on a copy and commits the playbook, naming the person.',
+        description:
+          'Runs ansible-lint --fix for a fixable rule (or applies the stored patch) on a copy and commits the playbook, naming the person.',
         tags: ['suggestions'],
         responses: {
           200: answer('applied and committed', acceptAnswer),

@@ -29,10 +29,20 @@ const kumaDir = () => path.join(stack.config.stateDir, 'kuma');
 async function pendingRequest(message: string): Promise<any> {
   const chat = await stack.call('POST', '/chat', { message });
   expect(chat.status).toBe(201);
-  return stack.waitForRequest(chat.body.request_id, 'a clean preview', (r) => r.status === 'pending_approval' && r.plan?.preview_status === 'ready');
+  return stack.waitForRequest(
+    chat.body.request_id,
+    'a clean preview',
+    (r) => r.status === 'pending_approval' && r.plan?.preview_status === 'ready',
+  );
 }
 
-const checkDone = (id: string) => stack.waitForRequest(id, 'the check run ended', (r) => ['completed', 'failed', 'not_run', 'cancelled'].includes(r.check_run?.status), 120_000);
+const checkDone = (id: string) =>
+  stack.waitForRequest(
+    id,
+    'the check run ended',
+    (r) => ['completed', 'failed', 'not_run', 'cancelled'].includes(r.check_run?.status),
+    120_000,
+  );
 
 async function eventsOf(id: string): Promise<any[]> {
   const page = await stack.call('GET', `/requests/${id}/events?format=json&after_seq=0`);
@@ -68,7 +78,12 @@ describe('a check run of a plan that never ran', () => {
     const done = await checkDone(id);
     expect(done.status).toBe('pending_approval');
     const checkRun = done.check_run;
-    expect(checkRun).toMatchObject({ status: 'completed', for_current_plan: true, nothing_would_change: false, hosts_changed: ['localhost'] });
+    expect(checkRun).toMatchObject({
+      status: 'completed',
+      for_current_plan: true,
+      nothing_would_change: false,
+      hosts_changed: ['localhost'],
+    });
     expect(checkRun.summary).toBe(`${checkRun.would_change} tasks would change on 1 host`);
     const tasks = checkRun.steps[0].tasks;
     expect(checkRun.steps[0].task_id).toBe(`${plan.steps[0].task_id}.check1`);
@@ -105,7 +120,9 @@ describe('a check run of a plan that never ran', () => {
     const checked = (await checkDone(both.request_id)).check_run;
     expect(checked.status).toBe('failed');
     expect(checked.steps.map((s: any) => s.status)).toEqual(['completed', 'failed']);
-    expect(checked.summary).toMatch(/^the check run failed \(step 2: check failed at task "Require Uptime Kuma to be deployed first" on localhost: Uptime Kuma is not deployed: .*\); 2 tasks would change on 1 host$/);
+    expect(checked.summary).toMatch(
+      /^the check run failed \(step 2: check failed at task "Require Uptime Kuma to be deployed first" on localhost: Uptime Kuma is not deployed: .*\); 2 tasks would change on 1 host$/,
+    );
     expect(fs.existsSync(kumaDir())).toBe(false);
     await stack.call('POST', '/approve', { request_id: both.request_id, approved: false, comment: 'checked only' });
   });

@@ -160,7 +160,12 @@ beforeAll(async () => {
     requester: (await createApiToken(database.prisma, { name: 'alice', role: 'requester' })).token,
     approver: (await createApiToken(database.prisma, { name: 'bob', role: 'approver' })).token,
   };
-  const app = createApp({ client: new Client({ connection, dataConverter: testDataConverter }), codec: testCodec, prisma: database.prisma, config });
+  const app = createApp({
+    client: new Client({ connection, dataConverter: testDataConverter }),
+    codec: testCodec,
+    prisma: database.prisma,
+    config,
+  });
   http = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => http?.once('listening', () => resolve()));
   baseUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/api/dashboard`;

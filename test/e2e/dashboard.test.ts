@@ -17,7 +17,14 @@ import { startServices, startStack, type E2EServices, type Stack } from '../supp
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
 const SCREENSHOTS = fromProjectRoot('test-artifacts', 'dashboard');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const IN_CI = /^(1|true|yes)$/i.test(process.env.CI ?? '');
 
 /** Where Chromium is, looked for as scripts/setup.sh does: CHIFFON_CHROMIUM, /usr/bin/chromium, the PATH. */
@@ -31,12 +38,19 @@ function findChromium(): string | undefined {
     }
   };
   if (process.env.CHIFFON_CHROMIUM) return executable(process.env.CHIFFON_CHROMIUM) ? process.env.CHIFFON_CHROMIUM : undefined;
-  const candidates = ['/usr/bin/chromium', ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'chromium'))];
+  const candidates = [
+    '/usr/bin/chromium',
+    ...(process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((dir) => path.join(dir, 'chromium')),
+  ];
   return candidates.find(executable);
 }
 
 const chromiumPath = findChromium();
-const NO_CHROMIUM = 'no Chromium for the dashboard browser test: install Debian\'s chromium (npm test runs scripts/setup.sh, which does when it can run apt-get as root) or set CHIFFON_CHROMIUM';
+const NO_CHROMIUM =
+  "no Chromium for the dashboard browser test: install Debian's chromium (npm test runs scripts/setup.sh, which does when it can run apt-get as root) or set CHIFFON_CHROMIUM";
 if (!chromiumPath && !IN_CI) console.warn(`\n!!! SKIPPING the dashboard browser tests: ${NO_CHROMIUM} !!!\n`);
 
 /** The tokens the stack made: requester alice, approver bob, admin carol. */
@@ -148,22 +162,31 @@ describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
     await page.context().close();
   });
 
-  it('plans the Kuma request, takes the approver’s decision and follows both steps to their audit commits', { timeout: 300_000 }, async () => {
-    const tokens = stack.tokens;
-    const { page, problems } = await openPage();
-    try {
-      await kumaThroughTheDashboard(page, problems, tokens);
-    } catch (error) {
-      // What the page showed when it went wrong, and what the API said, for the test's artifacts.
-      await screenshot(page, '99-failure').catch(() => {});
-      const id = (await page.getByTestId('request-id').textContent().catch(() => null))?.trim();
-      const state = id ? await stack.call('GET', `/requests/${id}`, undefined, {}, 'admin').catch(() => undefined) : undefined;
-      if (state && error instanceof Error) error.message += `\nrequest ${id} according to the API: ${JSON.stringify(state.body)}`;
-      throw error;
-    } finally {
-      await page.context().close();
-    }
-  });
+  it(
+    'plans the Kuma request, takes the approver’s decision and follows both steps to their audit commits',
+    { timeout: 300_000 },
+    async () => {
+      const tokens = stack.tokens;
+      const { page, problems } = await openPage();
+      try {
+        await kumaThroughTheDashboard(page, problems, tokens);
+      } catch (error) {
+        // What the page showed when it went wrong, and what the API said, for the test's artifacts.
+        await screenshot(page, '99-failure').catch(() => {});
+        const id = (
+          await page
+            .getByTestId('request-id')
+            .textContent()
+            .catch(() => null)
+        )?.trim();
+        const state = id ? await stack.call('GET', `/requests/${id}`, undefined, {}, 'admin').catch(() => undefined) : undefined;
+        if (state && error instanceof Error) error.message += `\nrequest ${id} according to the API: ${JSON.stringify(state.body)}`;
+        throw error;
+      } finally {
+        await page.context().close();
+      }
+    },
+  );
 });
 
 describe.skipIf(!chromiumPath)('a check run from the dashboard', () => {
@@ -212,7 +235,9 @@ describe.skipIf(!chromiumPath)('a failed request in the dashboard', () => {
       const requestId = (await page.getByTestId('request-id').textContent())!.trim();
       // Approved by someone else (bob) through the API; the page follows.
       const hash = (await stack.call('GET', `/requests/${requestId}`)).body.plan.hash;
-      expect((await stack.call('POST', '/approve', { request_id: requestId, approved: true, plan_hash: hash }, {}, 'approver')).status).toBe(200);
+      expect(
+        (await stack.call('POST', '/approve', { request_id: requestId, approved: true, plan_hash: hash }, {}, 'approver')).status,
+      ).toBe(200);
 
       await page.getByTestId('request-status').filter({ hasText: 'failed' }).waitFor({ timeout: 90_000 });
       const step = page.locator('[data-testid="plan-step"][data-status="failed"]').first();
@@ -225,7 +250,8 @@ describe.skipIf(!chromiumPath)('a failed request in the dashboard', () => {
 
       await suggestion.getByTestId('suggestion-dismiss').click();
       await step.locator('[data-testid="suggestion"][data-status="dismissed"]').first().waitFor({ timeout: 15_000 });
-      const failedTask = (await stack.call('GET', `/requests/${requestId}`)).body.steps.find((s: any) => s.status === 'failed').task_id as string;
+      const failedTask = (await stack.call('GET', `/requests/${requestId}`)).body.steps.find((s: any) => s.status === 'failed')
+        .task_id as string;
       const dismissed = await stack.call('GET', `/suggestions?status=dismissed&task_id=${encodeURIComponent(failedTask)}`);
       expect(dismissed.body.suggestions).toHaveLength(1);
       expect(dismissed.body.suggestions[0].decided_by).toBe('carol');
@@ -277,12 +303,22 @@ async function kumaThroughTheDashboard(page: Page, problems: string[], tokens: S
   await useToken(page, tokens.approver);
   await refusal.waitFor({ state: 'hidden' });
   // The approver's token also signed the browser in to the codec endpoint (for the Temporal Web UI).
-  await expect.poll(async () => (await page.context().cookies(`${origin()}/api/codec/decode`)).find((c) => c.name === 'chiffon_codec'), { timeout: 10_000 }).toMatchObject({
-    httpOnly: true,
-    sameSite: 'Strict',
-    path: '/api/codec',
-  });
-  expect(await page.evaluate(async () => (await fetch('/api/codec/decode', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payloads":[]}' })).status)).toBe(200);
+  await expect
+    .poll(async () => (await page.context().cookies(`${origin()}/api/codec/decode`)).find((c) => c.name === 'chiffon_codec'), {
+      timeout: 10_000,
+    })
+    .toMatchObject({
+      httpOnly: true,
+      sameSite: 'Strict',
+      path: '/api/codec',
+    });
+  expect(
+    await page.evaluate(
+      async () =>
+        (await fetch('/api/codec/decode', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payloads":[]}' }))
+          .status,
+    ),
+  ).toBe(200);
   await page.getByTestId('decision-comment').fill('ship it from the dashboard');
   await page.getByTestId('approve-button').click();
   await page.getByTestId('decision-text').filter({ hasText: 'ship it from the dashboard' }).waitFor({ timeout: 30_000 });
@@ -304,7 +340,10 @@ async function kumaThroughTheDashboard(page: Page, problems: string[], tokens: S
     const step = page.locator(`[data-testid="plan-step"][data-step-index="${index}"]`);
     const results = await step.getByTestId('task-result').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-status')));
     expect(results.length, `task results of step ${index}`).toBeGreaterThan(0);
-    expect(results.every((status) => status === 'ok' || status === 'changed' || status === 'skipped'), String(results)).toBe(true);
+    expect(
+      results.every((status) => status === 'ok' || status === 'changed' || status === 'skipped'),
+      String(results),
+    ).toBe(true);
     expect(await step.getByTestId('step-stats').count()).toBeGreaterThan(0);
   }
   const detail = await stack.call('GET', `/requests/${requestId}`, undefined, {}, 'admin');

@@ -1,6 +1,7 @@
 // Through the HTTP API on the real stack (see test/support/e2e-stack.ts): a rejected request, and
-// every kind of bad input (and a missing token or a role that may not) getting a clear JSON error. The Kuma request to completion and a failing
-// playbook are in full-workflow.test.ts; cancel, retry, stale plans and expiry in request-lifecycle.
+// every kind of bad input (and a missing token or a role that may not) getting a clear JSON error.
+// The Kuma request to completion and a failing playbook are in full-workflow.test.ts; cancel, retry,
+// stale plans and expiry in request-lifecycle.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,7 +31,11 @@ describe('a rejected request', () => {
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('conflict');
 
-    const done = await stack.waitForRequest(requestId, 'an audited skipped step', (body) => body.steps[0].status === 'skipped' && body.steps[0].audit_commit !== null);
+    const done = await stack.waitForRequest(
+      requestId,
+      'an audited skipped step',
+      (body) => body.steps[0].status === 'skipped' && body.steps[0].audit_commit !== null,
+    );
     expect(done.status).toBe('rejected');
     expect(done.decision).toMatchObject({ approver: 'carol', approved: false, comment: 'not today', plan_hash: chat.body.plan.hash });
     expect(fs.existsSync(path.join(stack.config.stateDir, 'postgres'))).toBe(false);
@@ -50,10 +55,20 @@ describe('four-eyes approval', () => {
     expect(chat.body.requested_by).toBe('carol');
     await requestRow(services, requestId, { requestedBy: 'carol', status: 'pending_approval' });
 
-    const self = await stack.call('POST', '/approve', { request_id: requestId, approved: true, plan_hash: chat.body.plan.hash }, {}, 'admin');
+    const self = await stack.call(
+      'POST',
+      '/approve',
+      { request_id: requestId, approved: true, plan_hash: chat.body.plan.hash },
+      {},
+      'admin',
+    );
     expect(self.status).toBe(403);
     expect(self.body.error.code).toBe('self_approval');
-    expect((await stack.call('GET', `/requests/${requestId}`)).body).toMatchObject({ status: 'pending_approval', decision: null, requested_by: 'carol' });
+    expect((await stack.call('GET', `/requests/${requestId}`)).body).toMatchObject({
+      status: 'pending_approval',
+      decision: null,
+      requested_by: 'carol',
+    });
 
     // Someone else decides (a rejection here, so nothing runs).
     const other = await stack.call('POST', '/approve', { request_id: requestId, approved: false, comment: 'four eyes' });
@@ -87,7 +102,8 @@ describe('bad input to the API', () => {
     expect(notBoolean.status).toBe(400);
     const badHash = await stack.call('POST', '/approve', { request_id: 'abc', approved: true, plan_hash: 'nothex' });
     expect(badHash.status).toBe(400);
-    for (const response of [badJson, oversized, anonymous, requester, notBoolean]) expect(JSON.stringify(response.body)).not.toMatch(/\bat .*\.ts:\d+/);
+    for (const response of [badJson, oversized, anonymous, requester, notBoolean])
+      expect(JSON.stringify(response.body)).not.toMatch(/\bat .*\.ts:\d+/);
   });
 
   it('answers 404 for unknown requests, tasks and routes', async () => {

@@ -91,7 +91,14 @@ describe('multiple agents tracked independently', () => {
   const fleetAgents = async () => {
     const answer = await stack.call('GET', '/agents');
     expect(answer.status).toBe(200);
-    return answer.body.agents as { name: string; online: boolean; task_queue: string; max_steps: number; running_steps: number; cpu_count: number }[];
+    return answer.body.agents as {
+      name: string;
+      online: boolean;
+      task_queue: string;
+      max_steps: number;
+      running_steps: number;
+      cpu_count: number;
+    }[];
   };
 
   const submitCheck = async () => {
@@ -101,7 +108,9 @@ describe('multiple agents tracked independently', () => {
   };
 
   it('lists each agent, online, with its own task queue and capacity', async () => {
-    await expect.poll(async () => (await fleetAgents()).filter((a) => a.online).map((a) => a.name), { timeout: 15_000 }).toEqual([...HOSTS]);
+    await expect
+      .poll(async () => (await fleetAgents()).filter((a) => a.online).map((a) => a.name), { timeout: 15_000 })
+      .toEqual([...HOSTS]);
     for (const agent of await fleetAgents()) {
       expect(agent.task_queue).toBe(hostTaskQueue(stack.config.taskQueue, agent.name));
       expect(agent.max_steps).toBe(stack.config.maxConcurrentSteps);
@@ -134,7 +143,14 @@ describe('multiple agents tracked independently', () => {
     const listed = await stack.call('GET', '/requests?status=completed');
     expect(listed.status).toBe(200);
     expect(listed.body.requests).toContainEqual(
-      expect.objectContaining({ request_id: request.request_id, status: 'completed', requested_by: 'alice', approver: 'bob', services: ['fleet'], steps: 3 }),
+      expect.objectContaining({
+        request_id: request.request_id,
+        status: 'completed',
+        requested_by: 'alice',
+        approver: 'bob',
+        services: ['fleet'],
+        steps: 3,
+      }),
     );
   });
 
@@ -151,7 +167,9 @@ describe('multiple agents tracked independently', () => {
     expect(waiting.steps.slice(0, 2).map((s: any) => s.status)).toEqual(['completed', 'completed']);
     expect(waiting.steps[2].waiting_reason).toMatch(/no worker is online for host gamma/);
     const events = await stack.call('GET', `/requests/${request.request_id}/events?format=json`);
-    expect(events.body.events).toContainEqual(expect.objectContaining({ kind: 'step_status', payload: expect.objectContaining({ status: 'waiting', agent: 'gamma' }) }));
+    expect(events.body.events).toContainEqual(
+      expect.objectContaining({ kind: 'step_status', payload: expect.objectContaining({ status: 'waiting', agent: 'gamma' }) }),
+    );
     expect(fs.existsSync(path.join(stack.config.stateDir, 'fleet', 'gamma.txt'))).toBe(false);
 
     // Still waiting a while later: nothing else picked the step up, and nothing lost it.

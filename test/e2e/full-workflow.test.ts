@@ -35,7 +35,16 @@ import { fromProjectRoot } from '../../lib/paths.js';
 import { agentIdFor } from '../../workers/agent-reporter.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
 import { anthropicFake, closeAllFakes, openAiFake, quotaFake } from '../support/provider-fakes.js';
-import { once, playbookRepoCopy, requestRow, sleep, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import {
+  once,
+  playbookRepoCopy,
+  requestRow,
+  sleep,
+  startServices,
+  startStack,
+  type E2EServices,
+  type Stack,
+} from '../support/e2e-stack.js';
 import { openPayloadsIn } from '../support/codec.js';
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
@@ -81,7 +90,8 @@ async function historyOf(requestId: string) {
     if (!scheduled?.activityType?.name) return;
     const input = (scheduled.input?.payloads ?? []).map((p) => JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')));
     const completed = events.findIndex(
-      (e) => e.activityTaskCompletedEventAttributes && idIndex.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId)) === index,
+      (e) =>
+        e.activityTaskCompletedEventAttributes && idIndex.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId)) === index,
     );
     activities.push({ name: scheduled.activityType.name, input, scheduled: index, completed });
   });
@@ -104,7 +114,9 @@ async function historyFacts(requestId: string): Promise<HistoryFacts> {
       const { step } = input[0] as { step: { playbook: string; taskId: string } };
       return { scheduled, completed, playbook: step.playbook, taskId: step.taskId };
     });
-  const decisionAccepted = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'decide');
+  const decisionAccepted = events.findIndex(
+    (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'decide',
+  );
   return { decisionAccepted, runSteps };
 }
 
@@ -148,7 +160,12 @@ describe('E2E-01 full request flow', () => {
     expect(description.typedSearchAttributes.get(servicesSearchAttribute)).toEqual(['kuma']);
 
     // ... and a row of the requests table.
-    await requestRow(services, request.request_id, { workflowId: `request-${request.request_id}`, message: KUMA_REQUEST, status: 'pending_approval', approver: null });
+    await requestRow(services, request.request_id, {
+      workflowId: `request-${request.request_id}`,
+      message: KUMA_REQUEST,
+      status: 'pending_approval',
+      approver: null,
+    });
 
     const fetched = await stack.call('GET', `/requests/${request.request_id}`);
     expect(fetched.status).toBe(200);
@@ -159,7 +176,12 @@ describe('E2E-01 full request flow', () => {
     const request = await submitted();
     expect(request.intents).toEqual([
       { name: 'deploy_kuma', service: 'kuma', playbook: 'kuma-deploy.yml', source: 'Deploy Kuma Uptime to homelab' },
-      { name: 'add_portals_to_config', service: 'kuma', playbook: 'kuma-config-update.yml', source: 'add our existing portals to the config' },
+      {
+        name: 'add_portals_to_config',
+        service: 'kuma',
+        playbook: 'kuma-config-update.yml',
+        source: 'add our existing portals to the config',
+      },
     ]);
     const row = await requestRow(services, request.request_id, { status: 'pending_approval' });
     expect((row.intents as { name: string }[]).map((i) => i.name)).toEqual(['deploy_kuma', 'add_portals_to_config']);
@@ -197,9 +219,13 @@ describe('E2E-01 full request flow', () => {
     const stored = row.plan as unknown as Plan;
     expect(row.planId).toBe(plan.plan_id);
     expect(stored.hash).toBe(plan.hash);
-    expect(stored.fingerprint.playbooks).toEqual(Object.fromEntries(KUMA_PLAYBOOKS.map((p) => [p, fileSha(fromProjectRoot('playbooks', p))])));
+    expect(stored.fingerprint.playbooks).toEqual(
+      Object.fromEntries(KUMA_PLAYBOOKS.map((p) => [p, fileSha(fromProjectRoot('playbooks', p))])),
+    );
     // The sample repository's inventory is its conventional inventory/ folder (inventory-source.ts).
-    expect(stored.fingerprint.inventory).toBe((await readFingerprint(fromProjectRoot('playbooks'), [fromProjectRoot('playbooks', 'inventory')], [])).inventory);
+    expect(stored.fingerprint.inventory).toBe(
+      (await readFingerprint(fromProjectRoot('playbooks'), [fromProjectRoot('playbooks', 'inventory')], [])).inventory,
+    );
     expect(planHash(stored.steps, stored.fingerprint)).toBe(plan.hash);
   });
 
@@ -301,8 +327,16 @@ describe('E2E-02 config discovery', () => {
 
   it('finds kuma playbooks', async () => {
     const body = await catalog();
-    expect(body.playbooks.map((p: any) => p.path)).toEqual(['failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']);
-    expect(body.playbooks.filter((p: any) => p.service === 'kuma').map((p: any) => p.path)).toEqual(['kuma-config-update.yml', 'kuma-deploy.yml']);
+    expect(body.playbooks.map((p: any) => p.path)).toEqual([
+      'failure-drill.yml',
+      'kuma-config-update.yml',
+      'kuma-deploy.yml',
+      'postgres-setup.yml',
+    ]);
+    expect(body.playbooks.filter((p: any) => p.service === 'kuma').map((p: any) => p.path)).toEqual([
+      'kuma-config-update.yml',
+      'kuma-deploy.yml',
+    ]);
     expect(body.scan).toMatchObject({ scanned: 5 });
 
     // The malformed metadata is a warning with its file and line; the scan went on.
@@ -345,15 +379,27 @@ describe('E2E-02 config discovery', () => {
     expect(byPath['kuma-config-update.yml']).toMatchObject({
       service: 'kuma',
       description: 'Update the Uptime Kuma monitors',
-      intents: [expect.objectContaining({ name: 'add_portals_to_config', objects: ['portals'] }), expect.objectContaining({ name: 'configure_kuma' })],
+      intents: [
+        expect.objectContaining({ name: 'add_portals_to_config', objects: ['portals'] }),
+        expect.objectContaining({ name: 'configure_kuma' }),
+      ],
       after: ['kuma-deploy.yml'],
     });
     expect(byPath['kuma-config-update.yml'].vars).toContainEqual(
-      expect.objectContaining({ name: 'kuma_monitors', type: 'list', required: true, default: null, has_default: false, from_inventory_group: 'portals' }),
+      expect.objectContaining({
+        name: 'kuma_monitors',
+        type: 'list',
+        required: true,
+        default: null,
+        has_default: false,
+        from_inventory_group: 'portals',
+      }),
     );
     expect(byPath['postgres-setup.yml']).toMatchObject({ service: 'postgres', aliases: ['postgresql', 'database'] });
     // A secret var is marked; its default (if any) is never shown.
-    expect(byPath['postgres-setup.yml'].vars).toContainEqual(expect.objectContaining({ name: 'postgres_superuser_password', secret: true, default: null }));
+    expect(byPath['postgres-setup.yml'].vars).toContainEqual(
+      expect.objectContaining({ name: 'postgres_superuser_password', secret: true, default: null }),
+    );
   });
 
   it('suggests portals to include', async () => {
@@ -368,7 +414,15 @@ describe('E2E-02 config discovery', () => {
           { name: 'portal-1', url: 'https://portal-1.homelab.lan' },
           { name: 'portal-2', url: 'https://portal-2.homelab.lan' },
         ],
-        fills: [{ playbook: 'kuma-config-update.yml', service: 'kuma', var: 'kuma_monitors', required: true, intents: ['add_portals_to_config', 'configure_kuma'] }],
+        fills: [
+          {
+            playbook: 'kuma-config-update.yml',
+            service: 'kuma',
+            var: 'kuma_monitors',
+            required: true,
+            intents: ['add_portals_to_config', 'configure_kuma'],
+          },
+        ],
         suggestion: expect.stringContaining('portal-1, portal-2'),
       },
     ]);
@@ -385,11 +439,19 @@ describe('E2E-02 config discovery', () => {
     await submitted();
     const rowsOf = () => services.database.prisma.playbookCache.findMany({ where: { repo: path.resolve(repo) }, orderBy: { path: 'asc' } });
     const rows = await rowsOf();
-    expect(rows.map((r) => r.path)).toEqual(['broken.yml', 'failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']);
+    expect(rows.map((r) => r.path)).toEqual([
+      'broken.yml',
+      'failure-drill.yml',
+      'kuma-config-update.yml',
+      'kuma-deploy.yml',
+      'postgres-setup.yml',
+    ]);
     for (const row of rows) expect(row.contentHash).toMatch(/^[0-9a-f]{64}$/);
     const byPath = Object.fromEntries(rows.map((r) => [r.path, r]));
     expect(byPath['kuma-deploy.yml']!.entry).toMatchObject([{ path: 'kuma-deploy.yml', service: 'kuma' }]);
-    expect(byPath['kuma-config-update.yml']!.entry).toMatchObject([{ vars: expect.arrayContaining([expect.objectContaining({ name: 'kuma_monitors', fromInventoryGroup: 'portals' })]) }]);
+    expect(byPath['kuma-config-update.yml']!.entry).toMatchObject([
+      { vars: expect.arrayContaining([expect.objectContaining({ name: 'kuma_monitors', fromInventoryGroup: 'portals' })]) },
+    ]);
     // The unplannable one is cached with its warnings, so it is not parsed again either.
     expect(byPath['broken.yml']!.entry).toEqual([]);
     expect(byPath['broken.yml']!.warnings).toContainEqual(expect.objectContaining({ file: 'broken.meta.yml', line: 5 }));
@@ -451,7 +513,12 @@ describe('E2E-03 deployment execution', () => {
   it('approve then execution starts', async () => {
     const { request, before, approve } = await approved();
     const id = request.request_id;
-    expect(before).toEqual({ status: 'pending_approval', kumaDirExists: false, taskRows: 0, history: { decisionAccepted: -1, runSteps: [] } });
+    expect(before).toEqual({
+      status: 'pending_approval',
+      kumaDirExists: false,
+      taskRows: 0,
+      history: { decisionAccepted: -1, runSteps: [] },
+    });
     expect(approve).toEqual({ status: 200, body: { request_id: id, dispatch_started: true, status: 'running' } });
 
     // The first step starts after the decision, without anything else asked of anyone.
@@ -587,7 +654,9 @@ describe('E2E-03 deployment execution', () => {
     expect(result.tasks).toContainEqual({ name: 'fail on purpose', host: 'localhost', status: 'failed' });
     expect(result.stats.localhost.failures).toBe(1);
     expect(audit.body.task.suggestions.length).toBeGreaterThan(0);
-    expect(await services.database.prisma.playbookSuggestion.count({ where: { taskId: drill.task_id } })).toBe(audit.body.task.suggestions.length);
+    expect(await services.database.prisma.playbookSuggestion.count({ where: { taskId: drill.task_id } })).toBe(
+      audit.body.task.suggestions.length,
+    );
     const skipped = await stack.call('GET', `/audit/task/${postgres.task_id}`);
     expect(skipped.body.task).toMatchObject({ status: 'skipped', exit_code: null, outcome: 'not run: an earlier step failed' });
     expect(skipped.body.git.commit).toBe(postgres.audit_commit);
@@ -648,7 +717,11 @@ describe('E2E-04 suggestions and audit', () => {
   async function runDrill(): Promise<{ request: any; done: any }> {
     const chat = await stack.call('POST', '/chat', { message: DRILL });
     expect(chat.status, JSON.stringify(chat.body)).toBe(201);
-    const approve = await stack.call('POST', '/approve', { request_id: chat.body.request_id, approved: true, plan_hash: chat.body.plan.hash });
+    const approve = await stack.call('POST', '/approve', {
+      request_id: chat.body.request_id,
+      approved: true,
+      plan_hash: chat.body.plan.hash,
+    });
     expect(approve.status, JSON.stringify(approve.body)).toBe(200);
     const done = await stack.waitForStatus(chat.body.request_id, 'failed');
     return { request: chat.body, done };
@@ -719,7 +792,12 @@ describe('E2E-04 suggestions and audit', () => {
     const findings = content.analysis.lint_findings;
     expect(findings.length).toBeGreaterThan(0);
     for (const finding of findings) {
-      expect(finding).toMatchObject({ path: PLAYBOOK, playbookSha256: originalSha, suggestedChange: expect.any(String), fixable: expect.any(Boolean) });
+      expect(finding).toMatchObject({
+        path: PLAYBOOK,
+        playbookSha256: originalSha,
+        suggestedChange: expect.any(String),
+        fixable: expect.any(Boolean),
+      });
       expect(finding.line).toBeGreaterThan(0);
     }
   });
@@ -735,16 +813,35 @@ describe('E2E-04 suggestions and audit', () => {
       expect(s.suggested_change.length).toBeGreaterThan(0);
     }
     // Placed by the rules' tags (and ids), each with a concrete change.
-    expect(find(suggestions, 'fqcn[action-core]', 23)).toMatchObject({ category: 'formatting', fixable: true, suggested_change: 'use ansible.builtin.shell instead of shell' });
-    expect(find(suggestions, 'fqcn[action-core]', 26)).toMatchObject({ category: 'formatting', fixable: true, suggested_change: 'use ansible.builtin.command instead of command' });
+    expect(find(suggestions, 'fqcn[action-core]', 23)).toMatchObject({
+      category: 'formatting',
+      fixable: true,
+      suggested_change: 'use ansible.builtin.shell instead of shell',
+    });
+    expect(find(suggestions, 'fqcn[action-core]', 26)).toMatchObject({
+      category: 'formatting',
+      fixable: true,
+      suggested_change: 'use ansible.builtin.command instead of command',
+    });
     expect(find(suggestions, 'no-changed-when', 25)).toMatchObject({
       category: 'idempotency',
       fixable: false,
       suggested_change: expect.stringMatching(/^add changed_when: \(a condition\) to the command task "fail on purpose"/),
     });
-    expect(find(suggestions, 'risky-file-permissions', 18)).toMatchObject({ category: 'security', fixable: false, suggested_change: expect.stringContaining('set mode: explicitly') });
-    expect(find(suggestions, 'name[missing]', 23)).toMatchObject({ category: 'other', suggested_change: expect.stringMatching(/^give the task a name/) });
-    expect(find(suggestions, 'name[casing]', 25)).toMatchObject({ category: 'other', fixable: true, suggested_change: 'start the name with an uppercase letter: "Fail on purpose"' });
+    expect(find(suggestions, 'risky-file-permissions', 18)).toMatchObject({
+      category: 'security',
+      fixable: false,
+      suggested_change: expect.stringContaining('set mode: explicitly'),
+    });
+    expect(find(suggestions, 'name[missing]', 23)).toMatchObject({
+      category: 'other',
+      suggested_change: expect.stringMatching(/^give the task a name/),
+    });
+    expect(find(suggestions, 'name[casing]', 25)).toMatchObject({
+      category: 'other',
+      fixable: true,
+      suggested_change: 'start the name with an uppercase letter: "Fail on purpose"',
+    });
   });
 
   it('suggestions stored in database', async () => {
@@ -754,7 +851,15 @@ describe('E2E-04 suggestions and audit', () => {
     expect(new Set(rows.map((r) => r.id))).toEqual(new Set(suggestions.map((s) => s.id)));
     for (const row of rows) {
       // Linked to the failed task, with the version of the playbook they were made for.
-      expect(row).toMatchObject({ taskId, playbook: PLAYBOOK, status: 'open', playbookSha256: originalSha, decidedBy: null, decidedAt: null, commitHash: null });
+      expect(row).toMatchObject({
+        taskId,
+        playbook: PLAYBOOK,
+        status: 'open',
+        playbookSha256: originalSha,
+        decidedBy: null,
+        decidedAt: null,
+        commitHash: null,
+      });
       expect(row.suggestedChange).toBe(suggestions.find((s) => s.id === row.id).suggested_change);
     }
     const task = await services.database.prisma.task.findUniqueOrThrow({ where: { id: taskId }, include: { suggestions: true } });
@@ -792,11 +897,17 @@ describe('E2E-04 suggestions and audit', () => {
     expect((await stack.call('POST', `/suggestions/${dismissedOne.id}/dismiss`, undefined, {}, 'admin')).status).toBe(409);
     const stale = await stack.call('POST', `/suggestions/${find(suggestions, 'name[casing]', 25).id}/accept`);
     expect(stale.status).toBe(409);
-    expect(stale.body.error).toMatchObject({ code: 'conflict', reason: 'playbook_changed', message: expect.stringContaining('the playbook changed since the suggestion was made') });
+    expect(stale.body.error).toMatchObject({
+      code: 'conflict',
+      reason: 'playbook_changed',
+      message: expect.stringContaining('the playbook changed since the suggestion was made'),
+    });
 
     // The lists follow the decisions.
     const byStatus = async (status: string) =>
-      (await stack.call('GET', `/suggestions?playbook=${PLAYBOOK}&status=${status}&task_id=${taskId}`)).body.suggestions.map((s: any) => s.id).sort();
+      (await stack.call('GET', `/suggestions?playbook=${PLAYBOOK}&status=${status}&task_id=${taskId}`)).body.suggestions
+        .map((s: any) => s.id)
+        .sort();
     expect(await byStatus('accepted')).toEqual([fqcn.id, find(suggestions, 'fqcn[action-core]', 26).id].sort());
     expect(await byStatus('dismissed')).toEqual([dismissedOne.id]);
     expect(await byStatus('open')).toHaveLength(suggestions.length - 3);
@@ -848,7 +959,13 @@ describe('E2E-04 suggestions and audit', () => {
     expect(message).toContain(`ansible-lint found fqcn[action-core] when task ${taskId} of request ${request.request_id} failed.`);
     expect(message).toContain('Applied with ansible-lint --fix=fqcn; accepted by bob in Chiffon.');
     expect(message).toContain(
-      [`Chiffon-Suggestion: ${fqcn.id}`, 'Chiffon-Rule: fqcn[action-core]', `Chiffon-Task: ${taskId}`, `Chiffon-Request: ${request.request_id}`, 'Accepted-By: bob'].join('\n'),
+      [
+        `Chiffon-Suggestion: ${fqcn.id}`,
+        'Chiffon-Rule: fqcn[action-core]',
+        `Chiffon-Task: ${taskId}`,
+        `Chiffon-Request: ${request.request_id}`,
+        'Accepted-By: bob',
+      ].join('\n'),
     );
     expect(commit.author.name).toBe('Chiffon');
   });
@@ -958,12 +1075,18 @@ describe('E2E-04 suggestions and audit', () => {
     const pageOne = await stack.call('GET', '/audit/failures?days=7&limit=1');
     const pageTwo = await stack.call('GET', `/audit/failures?days=7&limit=1&offset=${pageOne.body.next_offset}`);
     expect(pageOne.body).toMatchObject({ total, next_offset: 1, failures: [expect.objectContaining({ task_id: secondTask })] });
-    expect(pageTwo.body).toMatchObject({ total, next_offset: total > 2 ? 2 : null, failures: [expect.objectContaining({ task_id: first.taskId })] });
+    expect(pageTwo.body).toMatchObject({
+      total,
+      next_offset: total > 2 ? 2 : null,
+      failures: [expect.objectContaining({ task_id: first.taskId })],
+    });
     expect((await stack.call('GET', '/audit/failures?days=7&service=kuma')).body).toMatchObject({ total: 0, failures: [], by_service: [] });
     expect((await stack.call('GET', `/audit/failures?days=7&playbook=${PLAYBOOK}`)).body.total).toBe(earlierWith('playbook', PLAYBOOK) + 2);
 
     // The same in PostgreSQL.
-    expect(await services.database.prisma.task.count({ where: { status: 'failed', service: 'failure-drill' } })).toBe(earlierWith('service', 'failure-drill') + 2);
+    expect(await services.database.prisma.task.count({ where: { status: 'failed', service: 'failure-drill' } })).toBe(
+      earlierWith('service', 'failure-drill') + 2,
+    );
 
     // A window that is not a whole number of days is refused.
     for (const days of ['0', '-3', 'week', '2.5']) {
@@ -1016,7 +1139,12 @@ describe('full workflow integration', () => {
         const audit = await stack.call('GET', `/audit/task/${step.task_id}`);
         expect(audit.body.task).toMatchObject({ task_id: step.task_id, request_id: id, status: 'completed', exit_code: 0 });
         expect(audit.body.git).toMatchObject({ commit: step.audit_commit, path: `.audit/tasks/${step.task_id}.json` });
-        expect(audit.body.git.content).toMatchObject({ task_id: step.task_id, plan_id: request.plan.plan_id, attempt: 1, status: 'completed' });
+        expect(audit.body.git.content).toMatchObject({
+          task_id: step.task_id,
+          plan_id: request.plan.plan_id,
+          attempt: 1,
+          status: 'completed',
+        });
         const committed = fs.readFileSync(path.join(stack.config.auditRepo, `.audit/tasks/${step.task_id}.json`), 'utf8');
         expect(JSON.parse(committed)).toEqual(audit.body.git.content);
       }
@@ -1046,7 +1174,9 @@ describe('full workflow integration', () => {
     const agentId = agentIdFor(stack.config); // the stack's worker reports itself, as `npm run worker` does
     try {
       await expect
-        .poll(() => services.database.prisma.agent.count({ where: { id: agentId, taskQueue: stack.config.taskQueue } }), { timeout: 10_000 })
+        .poll(() => services.database.prisma.agent.count({ where: { id: agentId, taskQueue: stack.config.taskQueue } }), {
+          timeout: 10_000,
+        })
         .toBe(1);
       const request = await submitKuma(stack);
       const id = request.request_id;

@@ -154,7 +154,12 @@ async function readStream(
     }
   } catch (err) {
     if (!abort.signal.aborted) throw err;
-    throw new Error(`stream of ${requestId} timed out after ${timeoutMs} ms with ${events.length} events: ${events.map((e) => e.event.kind).join(', ')}`);
+    throw new Error(
+      `stream of ${requestId} timed out after ${timeoutMs} ms with ${events.length} events: ${events.map((e) => e.event.kind).join(', ')}`,
+      {
+        cause: err,
+      },
+    );
   } finally {
     clearTimeout(timer);
     abort.abort();
@@ -211,7 +216,8 @@ function wsConnect(stack: Stack, query: string): Promise<WsClient> {
   });
 }
 
-const statusEvents = (events: StreamedEvent[], kind: string) => events.filter((e) => e.event.kind === kind).map((e) => e.event.payload.status);
+const statusEvents = (events: StreamedEvent[], kind: string) =>
+  events.filter((e) => e.event.kind === kind).map((e) => e.event.payload.status);
 
 let services: E2EServices;
 let stack: Stack;
@@ -264,7 +270,11 @@ describe('live output', () => {
     expect(statusEvents(before, 'step_status')).toEqual(['running']);
     expect(before.map((e) => e.event.kind)).toContain('play_start');
     const created = before.find((e) => e.event.kind === 'task_result' && e.event.payload.task.name === 'Create the gate directory');
-    expect(created?.event).toMatchObject({ step_index: 0, task_id: request.plan.steps[0].task_id, payload: { host: 'localhost', status: 'changed', action: 'ansible.builtin.file' } });
+    expect(created?.event).toMatchObject({
+      step_index: 0,
+      task_id: request.plan.steps[0].task_id,
+      payload: { host: 'localhost', status: 'changed', action: 'ansible.builtin.file' },
+    });
     const lastSeen = Number(before.at(-1)!.id);
 
     // Disconnected; meanwhile the playbook goes on and the request completes.
@@ -272,9 +282,14 @@ describe('live output', () => {
     await stack.waitForStatus(id, 'completed', 60_000);
 
     // Reconnect as an EventSource does (Last-Event-ID): exactly what was missed.
-    const rest = await readStream(stack, id, (events) => events.some((e) => e.event.kind === 'request_status' && e.event.payload.status === 'completed'), {
-      lastEventId: lastSeen,
-    });
+    const rest = await readStream(
+      stack,
+      id,
+      (events) => events.some((e) => e.event.kind === 'request_status' && e.event.payload.status === 'completed'),
+      {
+        lastEventId: lastSeen,
+      },
+    );
     const all = [...before, ...rest];
     const seqs = all.map((e) => e.event.seq);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
@@ -316,7 +331,9 @@ describe('live output', () => {
     expect(JSON.stringify(settled)).not.toContain(SECRET);
     const taskId = settled.steps[0].task_id as string;
 
-    const streamed = await readStream(stack, id, (events) => events.some((e) => e.event.kind === 'request_status' && e.event.payload.status === 'failed'));
+    const streamed = await readStream(stack, id, (events) =>
+      events.some((e) => e.event.kind === 'request_status' && e.event.payload.status === 'failed'),
+    );
     const streamText = streamed.map((e) => e.raw).join('\n');
     expect(streamText).not.toContain(SECRET);
 
@@ -374,7 +391,12 @@ describe('live output', () => {
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     const rows = await services.database.prisma.requestEvent.count({ where: { requestId: id } });
     expect(seqs.length).toBe(rows);
-    expect(statusEvents([...before, ...second.messages].map((event) => ({ id: String(event.seq), event, raw: '' })), 'step_status')).toEqual(['running', 'completed']);
+    expect(
+      statusEvents(
+        [...before, ...second.messages].map((event) => ({ id: String(event.seq), event, raw: '' })),
+        'step_status',
+      ),
+    ).toEqual(['running', 'completed']);
 
     // A handshake with a bad request id is refused with the API's error shape.
     await expect(wsConnect(stack, 'request_id=not%20an%20id')).rejects.toThrow('HTTP 400');

@@ -42,7 +42,10 @@ function fixtureCopy(name: string): string {
 function stateLines(stack: Stack, ...parts: string[]): string[] | null {
   const file = path.join(stack.config.stateDir, ...parts);
   if (!fs.existsSync(file)) return null;
-  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line !== '');
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '');
 }
 
 /** Every file under the state directory, relative to it, sorted. */
@@ -107,7 +110,9 @@ describe('site-roles: a site playbook of tagged, switched roles', () => {
     expect(stateFiles(stack)).toEqual([]);
 
     const done = await approveAndComplete(stack, request);
-    expect(done.steps.map((s: any) => [s.playbook, s.host, s.agent, s.status])).toEqual([['site.yml', 'nas', stack.config.workerHost, 'completed']]);
+    expect(done.steps.map((s: any) => [s.playbook, s.host, s.agent, s.status])).toEqual([
+      ['site.yml', 'nas', stack.config.workerHost, 'completed'],
+    ]);
 
     // What the playbook wrote: one line for sonarr and one for radarr, on nas; nothing else anywhere.
     expect(stateFiles(stack)).toEqual(['nas/radarr.log', 'nas/sonarr.log']);
@@ -145,31 +150,47 @@ describe('cluster: a play that coordinates its hosts', () => {
     await stack?.stop();
   });
 
-  it('deploys k3s as one step over all its servers: one token, every server joined through k3s-1, one kubeconfig', { timeout: 240_000 }, async () => {
-    const asked = await stack.call('POST', '/chat', { message: 'deploy k3s' });
-    expect(asked.status, JSON.stringify(asked.body)).toBe(201);
-    const request = asked.body;
-    expect(request.status).toBe('pending_approval');
-    expect(request.plan.steps).toHaveLength(1);
-    expect(request.plan.steps[0]).toMatchObject({ playbook: 'k3s.yml', host: null, tags: [], become: false, agent: stack.config.workerHost });
+  it(
+    'deploys k3s as one step over all its servers: one token, every server joined through k3s-1, one kubeconfig',
+    { timeout: 240_000 },
+    async () => {
+      const asked = await stack.call('POST', '/chat', { message: 'deploy k3s' });
+      expect(asked.status, JSON.stringify(asked.body)).toBe(201);
+      const request = asked.body;
+      expect(request.status).toBe('pending_approval');
+      expect(request.plan.steps).toHaveLength(1);
+      expect(request.plan.steps[0]).toMatchObject({
+        playbook: 'k3s.yml',
+        host: null,
+        tags: [],
+        become: false,
+        agent: stack.config.workerHost,
+      });
 
-    const done = await approveAndComplete(stack, request);
-    expect(done.steps.map((s: any) => [s.playbook, s.host, s.status])).toEqual([['k3s.yml', null, 'completed']]);
+      const done = await approveAndComplete(stack, request);
+      expect(done.steps.map((s: any) => [s.playbook, s.host, s.status])).toEqual([['k3s.yml', null, 'completed']]);
 
-    // run_once made the token once, on the first server.
-    expect(stateLines(stack, 'k3s', 'token.log')).toEqual([expect.stringMatching(/^token made by k3s-1 \d+$/)]);
-    // Every server joined through the first one, in a play of all three.
-    for (const host of K3S_SERVERS) {
-      expect(stateLines(stack, 'k3s', `${host}.joined`), host).toEqual(['joined via k3s-1 with 3 servers']);
-    }
-    expect(stateLines(stack, 'k3s', 'kubeconfig.log')).toEqual([expect.stringMatching(/^server https:\/\/k3s-1:6443 \d+$/)]);
-    expect(stateFiles(stack)).toEqual(['k3s/k3s-1.joined', 'k3s/k3s-2.joined', 'k3s/k3s-3.joined', 'k3s/kubeconfig.log', 'k3s/token.log']);
+      // run_once made the token once, on the first server.
+      expect(stateLines(stack, 'k3s', 'token.log')).toEqual([expect.stringMatching(/^token made by k3s-1 \d+$/)]);
+      // Every server joined through the first one, in a play of all three.
+      for (const host of K3S_SERVERS) {
+        expect(stateLines(stack, 'k3s', `${host}.joined`), host).toEqual(['joined via k3s-1 with 3 servers']);
+      }
+      expect(stateLines(stack, 'k3s', 'kubeconfig.log')).toEqual([expect.stringMatching(/^server https:\/\/k3s-1:6443 \d+$/)]);
+      expect(stateFiles(stack)).toEqual([
+        'k3s/k3s-1.joined',
+        'k3s/k3s-2.joined',
+        'k3s/k3s-3.joined',
+        'k3s/kubeconfig.log',
+        'k3s/token.log',
+      ]);
 
-    const record = await expectAudited(stack, request.request_id, done.steps[0]);
-    expect(Object.keys(record.execution_result.stats).sort()).toEqual([...K3S_SERVERS, 'localhost']);
-  });
+      const record = await expectAudited(stack, request.request_id, done.steps[0]);
+      expect(Object.keys(record.execution_result.stats).sort()).toEqual([...K3S_SERVERS, 'localhost']);
+    },
+  );
 
-  it('answers 422 naming the inventory\'s hosts and groups for a host it does not have', { timeout: 120_000 }, async () => {
+  it("answers 422 naming the inventory's hosts and groups for a host it does not have", { timeout: 120_000 }, async () => {
     const asked = await stack.call('POST', '/chat', { message: 'deploy k3s on nowhere' });
     expect(asked.status, JSON.stringify(asked.body)).toBe(422);
     expect(asked.body.error.code).toBe('unplannable');

@@ -242,7 +242,13 @@ async function ask(stack: Stack, message: string, playbooks: string[]): Promise<
 
 /** Approves with the approver's token (bob), or the admin's (carol). */
 async function approve(stack: Stack, request: any, as: 'approver' | 'admin' = 'approver') {
-  const answer = await stack.call('POST', '/approve', { request_id: request.request_id, approved: true, plan_hash: request.plan.hash }, {}, as);
+  const answer = await stack.call(
+    'POST',
+    '/approve',
+    { request_id: request.request_id, approved: true, plan_hash: request.plan.hash },
+    {},
+    as,
+  );
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
   expect(answer.body).toMatchObject({ dispatch_started: true, status: 'running' });
 }
@@ -297,7 +303,12 @@ describe('cancel during a running playbook', () => {
         outcome: 'cancelled by alice while running; its process tree was stopped',
         auditCommit: gate.audit_commit,
       });
-      expect(await taskRow(postgres.task_id)).toMatchObject({ status: 'skipped', outcome: 'not run: request cancelled by alice', exitCode: null, auditCommit: postgres.audit_commit });
+      expect(await taskRow(postgres.task_id)).toMatchObject({
+        status: 'skipped',
+        outcome: 'not run: request cancelled by alice',
+        exitCode: null,
+        auditCommit: postgres.audit_commit,
+      });
       const messages = (await stack.auditLog()).map((c) => c.message);
       expect(messages).toContain(`audit: task ${gate.task_id} cancelled (gate.yml, request ${id})`);
       expect(messages).toContain(`audit: task ${postgres.task_id} skipped (postgres-setup.yml, request ${id})`);
@@ -375,7 +386,9 @@ describe('retry from the failed step', () => {
       expect(pending.plan.plan_id).toBe(request.plan.plan_id);
       expect(pending.plan.hash).not.toBe(request.plan.hash);
       expect(pending.decision).toBeNull();
-      expect(pending.previous_decisions).toEqual([expect.objectContaining({ approver: 'bob', approved: true, plan_hash: request.plan.hash })]);
+      expect(pending.previous_decisions).toEqual([
+        expect.objectContaining({ approver: 'bob', approved: true, plan_hash: request.plan.hash }),
+      ]);
       expect(pending.operator_actions).toEqual([expect.objectContaining({ action: 'retry', by: 'bob' })]);
       expect(pending.steps.map((s: any) => [s.task_id, s.status, s.attempt])).toEqual([
         [noteTaskId, 'completed', 1],
@@ -404,7 +417,11 @@ describe('retry from the failed step', () => {
       expect(oldAudit.body.git.content).toMatchObject({ task_id: flakyTaskId, status: 'failed', attempt: 1 });
       const newAudit = await stack.call('GET', `/audit/task/${flakyTaskId}.r2`);
       expect(newAudit.body.git.content).toMatchObject({ task_id: `${flakyTaskId}.r2`, status: 'completed', attempt: 2, step_index: 1 });
-      expect(newAudit.body.git.content.execution_result.tasks).toContainEqual({ name: 'Record the fix', host: 'localhost', status: 'changed' });
+      expect(newAudit.body.git.content.execution_result.tasks).toContainEqual({
+        name: 'Record the fix',
+        host: 'localhost',
+        status: 'changed',
+      });
       const messages = (await stack.auditLog()).map((c) => c.message);
       expect(messages).toEqual([
         `audit: task ${flakyTaskId}.r2 completed (flaky.yml, request ${id})`,
@@ -533,19 +550,32 @@ describe('needs input', () => {
     try {
       const chat = await stack.call('POST', '/chat', { message: 'Write the greeting' });
       expect(chat.status, JSON.stringify(chat.body)).toBe(201);
-      expect(chat.body).toMatchObject({ status: 'needs_input', plan: null, missing_inputs: [{ playbook: 'greet.yml', vars: ['greeting'] }] });
+      expect(chat.body).toMatchObject({
+        status: 'needs_input',
+        plan: null,
+        missing_inputs: [{ playbook: 'greet.yml', vars: ['greeting'] }],
+      });
       const id = chat.body.request_id;
 
       // Values come from the person who asked (or an approver or admin), and only for what is missing.
       const dave = await createApiToken(services.database.prisma, { name: 'dave', role: 'requester' });
-      const notTheirs = await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello' } } }, { authorization: `Bearer ${dave.token}` });
+      const notTheirs = await stack.call(
+        'POST',
+        `/requests/${id}/input`,
+        { values: { 'greet.yml': { greeting: 'hello' } } },
+        { authorization: `Bearer ${dave.token}` },
+      );
       expect(notTheirs.status).toBe(403);
       expect((await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { other: 1 } } })).status).toBe(409);
 
       const input = await stack.call('POST', `/requests/${id}/input`, { values: { 'greet.yml': { greeting: 'hello from chiffon' } } });
       expect(input.status, JSON.stringify(input.body)).toBe(202);
       const planned = await stack.waitForStatus(id, 'pending_approval');
-      expect(planned.plan.steps[0]).toMatchObject({ playbook: 'greet.yml', vars: { greeting: 'hello from chiffon' }, var_sources: { greeting: 'input' } });
+      expect(planned.plan.steps[0]).toMatchObject({
+        playbook: 'greet.yml',
+        vars: { greeting: 'hello from chiffon' },
+        var_sources: { greeting: 'input' },
+      });
       expect(planned.missing_inputs).toBeNull();
       expect(planned.operator_actions).toEqual([expect.objectContaining({ action: 'input', by: 'alice' })]);
 

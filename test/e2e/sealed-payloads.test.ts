@@ -48,7 +48,10 @@ async function pendingRequest(): Promise<{ requestId: string; planHash: string; 
 }
 
 function temporalCli(args: string[]) {
-  return execa(tools.temporalCli(), [...args, '--address', services.env.address, '--namespace', stack.config.temporalNamespace], { reject: false, timeout: 60_000 });
+  return execa(tools.temporalCli(), [...args, '--address', services.env.address, '--namespace', stack.config.temporalNamespace], {
+    reject: false,
+    timeout: 60_000,
+  });
 }
 
 describe('payloads sealed in the Temporal history', () => {
@@ -65,11 +68,20 @@ describe('payloads sealed in the Temporal history', () => {
     const { requestId, planHash } = await pendingRequest();
     const handle = keyless.workflow.getHandle(workflowIdFor(requestId));
     const forged = handle.executeUpdate(decideUpdate, { args: [{ approver: 'nobody-forged', approved: true, planHash }] });
-    await expect(forged).rejects.toMatchObject({ cause: { message: expect.stringContaining('refused: not sealed with a Chiffon payload key') } });
+    await expect(forged).rejects.toMatchObject({
+      cause: { message: expect.stringContaining('refused: not sealed with a Chiffon payload key') },
+    });
 
     const cli = await temporalCli([
-      'workflow', 'update', 'execute', '--workflow-id', workflowIdFor(requestId), '--name', 'decide',
-      '--input', JSON.stringify({ approver: 'nobody-forged', approved: true, planHash }),
+      'workflow',
+      'update',
+      'execute',
+      '--workflow-id',
+      workflowIdFor(requestId),
+      '--name',
+      'decide',
+      '--input',
+      JSON.stringify({ approver: 'nobody-forged', approved: true, planHash }),
     ]);
     expect(cli.exitCode).not.toBe(0);
     expect(`${cli.stdout}\n${cli.stderr}`).toContain('refused: not sealed with a Chiffon payload key');
@@ -94,7 +106,19 @@ describe('the codec endpoint', () => {
     expect((await stack.call('POST', '/approve', { request_id: requestId, approved: false, comment: 'codec test' })).status).toBe(200);
     await stack.waitForStatus(requestId, 'rejected');
     const show = (auth?: string, timeout = '30s') =>
-      temporalCli(['workflow', 'show', '--workflow-id', workflowIdFor(requestId), '--output', 'json', '--codec-endpoint', codecUrl, '--command-timeout', timeout, ...(auth ? ['--codec-auth', auth] : [])]);
+      temporalCli([
+        'workflow',
+        'show',
+        '--workflow-id',
+        workflowIdFor(requestId),
+        '--output',
+        'json',
+        '--codec-endpoint',
+        codecUrl,
+        '--command-timeout',
+        timeout,
+        ...(auth ? ['--codec-auth', auth] : []),
+      ]);
 
     /** The workflow's input as `workflow show --output json` printed it: encoding and JSON value. */
     const startInput = (stdout: string) => {
@@ -105,7 +129,10 @@ describe('the codec endpoint', () => {
 
     const opened = await show(`Bearer ${stack.tokens.approver}`);
     expect(opened.exitCode, opened.stderr).toBe(0);
-    expect(startInput(opened.stdout)).toMatchObject({ encoding: 'json/plain', value: { requestId, message: MESSAGE, requestedBy: 'alice' } });
+    expect(startInput(opened.stdout)).toMatchObject({
+      encoding: 'json/plain',
+      value: { requestId, message: MESSAGE, requestedBy: 'alice' },
+    });
 
     // Without a token, with a requester's or a made-up one, the codec endpoint refuses (401/403, tested
     // below; the CLI retries those until its deadline) and nothing is opened.
@@ -127,7 +154,10 @@ describe('the codec endpoint', () => {
     const ui = stack.config.temporalUiOrigins[0]!;
 
     const preflight = (origin: string) =>
-      fetch(`${codecUrl}/decode`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } });
+      fetch(`${codecUrl}/decode`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' },
+      });
     const allowed = await preflight(ui);
     expect(allowed.headers.get('access-control-allow-origin')).toBe(ui);
     expect(allowed.headers.get('access-control-allow-credentials')).toBe('true');
@@ -144,7 +174,11 @@ describe('the codec endpoint', () => {
     expect(cookie).toMatch(/Path=\/api\/codec/);
 
     const decode = (headers: Record<string, string>) =>
-      fetch(`${codecUrl}/decode`, { method: 'POST', headers: { 'content-type': 'application/json', origin: ui, ...headers }, body: JSON.stringify({ payloads: sealed }) });
+      fetch(`${codecUrl}/decode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: ui, ...headers },
+        body: JSON.stringify({ payloads: sealed }),
+      });
     const withCookie = await decode({ cookie: cookie.split(';')[0]!, 'x-namespace': stack.config.temporalNamespace });
     expect(withCookie.status).toBe(200);
     expect(withCookie.headers.get('access-control-allow-origin')).toBe(ui);
@@ -156,7 +190,11 @@ describe('the codec endpoint', () => {
     expect((await decode({ authorization: `Bearer ${stack.tokens.approver}`, 'x-namespace': 'elsewhere' })).status).toBe(400);
     // Sealing is what a forged Update needs: admins only.
     const encode = (token: string) =>
-      fetch(`${codecUrl}/encode`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ payloads: [] }) });
+      fetch(`${codecUrl}/encode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ payloads: [] }),
+      });
     expect((await encode(stack.tokens.approver)).status).toBe(403);
     expect((await encode(stack.tokens.admin)).status).toBe(200);
   });

@@ -23,7 +23,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { playbookRepoCopy, requestRow, startAgent, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
-import { describeWithSshHosts, ensurePasswordSudoUser, SSH_LOGIN_USER, SSH_PASSWORD_SUDO_USER, startSshHosts, uidOf, type SshHost, type SshHosts } from '../support/ssh-hosts.js';
+import {
+  describeWithSshHosts,
+  ensurePasswordSudoUser,
+  SSH_LOGIN_USER,
+  SSH_PASSWORD_SUDO_USER,
+  startSshHosts,
+  uidOf,
+  type SshHost,
+  type SshHosts,
+} from '../support/ssh-hosts.js';
 import { openPayloadsIn } from '../support/codec.js';
 
 /** Who ran a host's share: the login user (`whoami` there), the address ansible connected to, and the agent. */
@@ -134,7 +143,10 @@ function stateFile(on: Stack, ...parts: string[]): string {
 
 /** How many key logins of `user` the host's sshd accepted so far (its log says "Accepted publickey for <user>"). */
 function acceptedLogins(host: SshHost, user = SSH_LOGIN_USER): number {
-  return fs.readFileSync(host.logFile, 'utf8').split('\n').filter((line) => line.includes(`Accepted publickey for ${user} `)).length;
+  return fs
+    .readFileSync(host.logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(`Accepted publickey for ${user} `)).length;
 }
 
 /** Names and statuses of the workflow's activities, in the order they were scheduled. */
@@ -156,7 +168,9 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
       mixed: [host2, { host: host3, vars: { chiffon_agent: 'edge' } }],
     });
     // The controller is the stack's own worker (agent `controller`); `edge` is a host worker beside it.
-    stack = await startStack(services, 'ssh', { config: { playbookRepo: sshRepo('main', inventory), workerHost: 'controller', stateDir: ssh.sharedStateDir('main') } });
+    stack = await startStack(services, 'ssh', {
+      config: { playbookRepo: sshRepo('main', inventory), workerHost: 'controller', stateDir: ssh.sharedStateDir('main') },
+    });
     edge = await startAgent(services, stack.config, 'edge');
   });
 
@@ -176,7 +190,9 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
     expect((await stack.call('POST', `/requests/${request.request_id}/preview`, { check: true })).status).toBe(202);
     const checked = await stack.waitForRequest(request.request_id, 'the check run', (r) => r.check_run?.status === 'completed');
     expect(checked.check_run).toMatchObject({ hosts_changed: ['ssh-1'], nothing_would_change: false });
-    expect(checked.check_run.steps[0].tasks).toContainEqual(expect.objectContaining({ task: 'Write the Uptime Kuma compose file', host: 'ssh-1', status: 'changed' }));
+    expect(checked.check_run.steps[0].tasks).toContainEqual(
+      expect.objectContaining({ task: 'Write the Uptime Kuma compose file', host: 'ssh-1', status: 'changed' }),
+    );
     expect(acceptedLogins(host1)).toBeGreaterThan(logins);
     expect(fs.existsSync(stateFile(stack, 'kuma'))).toBe(false);
 
@@ -212,7 +228,12 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
 
     const result = (await auditOf(stack, request.request_id, done.steps[0], 'completed')).git.content.execution_result;
     expect(Object.keys(result.stats).sort()).toEqual(['ssh-1', 'ssh-2']);
-    expect(result.tasks.filter((t: any) => t.name === 'Record the check-in').map((t: any) => t.host).sort()).toEqual(['ssh-1', 'ssh-2']);
+    expect(
+      result.tasks
+        .filter((t: any) => t.name === 'Record the check-in')
+        .map((t: any) => t.host)
+        .sort(),
+    ).toEqual(['ssh-1', 'ssh-2']);
     expect(fs.readFileSync(stateFile(stack, 'pair', 'ssh-1.txt'), 'utf8')).toBe(`${SSH_LOGIN_USER} ${host1.address} controller\n`);
     expect(fs.readFileSync(stateFile(stack, 'pair', 'ssh-2.txt'), 'utf8')).toBe(`${SSH_LOGIN_USER} ${host2.address} controller\n`);
     expect(fs.statSync(stateFile(stack, 'pair', 'ssh-2.txt')).uid).toBe(uidOf(SSH_LOGIN_USER));
@@ -220,7 +241,7 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
 
   it('fails the step with exit code 4 when a host is unreachable (sshd stopped), analyzed and audited; a retry once it is back completes', async () => {
     await host2.stop();
-    let id = '';
+    let id: string;
     try {
       const request = await ask(stack, PAIR_REQUEST);
       id = request.request_id;
@@ -230,10 +251,14 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
       expect(step).toMatchObject({ playbook: 'pair-check.yml', status: 'failed', exit_code: 4 });
 
       // Ansible's own words, in the run's record and in the audit.
-      const unreachable = expect.stringMatching(new RegExp(`Data could not be sent to remote host "${host2.address.replaceAll('.', '\\.')}".*Connection refused`, 's'));
+      const unreachable = expect.stringMatching(
+        new RegExp(`Data could not be sent to remote host "${host2.address.replaceAll('.', '\\.')}".*Connection refused`, 's'),
+      );
       const audit = await auditOf(stack, id, step, 'failed');
       expect(audit.task).toMatchObject({ status: 'failed', exit_code: 4 });
-      expect(audit.task.outcome).toMatch(new RegExp(`^failed at task "Ask who the login user is" on ssh-2: .*Data could not be sent to remote host`, 's'));
+      expect(audit.task.outcome).toMatch(
+        new RegExp(`^failed at task "Ask who the login user is" on ssh-2: .*Data could not be sent to remote host`, 's'),
+      );
       const result = audit.git.content.execution_result;
       expect(result.exit_code).toBe(4);
       expect(result.failed_tasks).toEqual([{ task: 'Ask who the login user is', host: 'ssh-2', message: unreachable }]);
@@ -249,7 +274,10 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
       // The live events said so as it happened.
       const events = await stack.call('GET', `/requests/${id}/events?format=json`);
       expect(events.body.events).toContainEqual(
-        expect.objectContaining({ kind: 'task_result', payload: expect.objectContaining({ host: 'ssh-2', status: 'unreachable', message: unreachable }) }),
+        expect.objectContaining({
+          kind: 'task_result',
+          payload: expect.objectContaining({ host: 'ssh-2', status: 'unreachable', message: unreachable }),
+        }),
       );
 
       // The failure was analyzed (ansible-lint over the playbook) before it was audited: its findings are suggestions.
@@ -258,7 +286,9 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
       expect(names.indexOf('analyzeFailure')).toBeGreaterThan(names.indexOf('runStep'));
       expect(names.lastIndexOf('auditTask')).toBeGreaterThan(names.indexOf('analyzeFailure'));
       expect(runs.find((r) => r.name === 'analyzeFailure')?.completed).toBe(true);
-      expect(audit.git.content.analysis.lint_findings).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'no-changed-when', path: 'pair-check.yml' })]));
+      expect(audit.git.content.analysis.lint_findings).toEqual(
+        expect.arrayContaining([expect.objectContaining({ rule: 'no-changed-when', path: 'pair-check.yml' })]),
+      );
       expect(audit.task.suggestions).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'no-changed-when' })]));
     } finally {
       await host2.start();
@@ -317,13 +347,18 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
     // Each worker passes its own agent name as chiffon_agent: the playbook wrote who ran each host.
     expect(fs.readFileSync(stateFile(stack, 'route', 'ssh-2.txt'), 'utf8')).toBe(`${SSH_LOGIN_USER} ${host2.address} controller\n`);
     expect(fs.readFileSync(stateFile(stack, 'route', 'ssh-3.txt'), 'utf8')).toBe(`${SSH_LOGIN_USER} ${host3.address} edge\n`);
-    for (const [i, [host, agent]] of [['ssh-2', 'controller'], ['ssh-3', 'edge']].entries()) {
+    for (const [i, [host, agent]] of [
+      ['ssh-2', 'controller'],
+      ['ssh-3', 'edge'],
+    ].entries()) {
       const audit = (await auditOf(stack, request.request_id, done.steps[i], 'completed')).git.content;
       expect([audit.host, audit.agent]).toEqual([host, agent]);
       expect(Object.keys(audit.execution_result.stats)).toEqual([host]);
     }
     const events = await stack.call('GET', `/requests/${request.request_id}/events?format=json`);
-    const running = events.body.events.filter((e: any) => e.kind === 'step_status' && e.payload.status === 'running').map((e: any) => [e.payload.host, e.payload.agent]);
+    const running = events.body.events
+      .filter((e: any) => e.kind === 'step_status' && e.payload.status === 'running')
+      .map((e: any) => [e.payload.host, e.payload.agent]);
     expect(running).toEqual([
       ['ssh-2', 'controller'],
       ['ssh-3', 'edge'],
@@ -350,7 +385,12 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
 
     const inventory = ssh.inventory({ homelab: [{ host: host1, vars: { ansible_user: SSH_PASSWORD_SUDO_USER } }] });
     const secretStack = await startStack(services, 'ssh-become', {
-      config: { playbookRepo: sshRepo('become', inventory), workerHost: 'controller', stateDir: ssh.sharedStateDir('become'), becomePassword: password },
+      config: {
+        playbookRepo: sshRepo('become', inventory),
+        workerHost: 'controller',
+        stateDir: ssh.sharedStateDir('become'),
+        becomePassword: password,
+      },
     });
     try {
       const request = await ask(secretStack, ROOTFILE_REQUEST);
@@ -375,7 +415,8 @@ describeWithSshHosts('playbooks on hosts reached over SSH', () => {
       const auditFile = path.join(secretStack.config.auditRepo, '.audit', 'tasks', `${step.task_id}.json`);
       expect(fs.readFileSync(auditFile, 'utf8')).not.toContain(password);
       for (const file of fs.readdirSync(secretStack.config.auditRepo, { recursive: true, withFileTypes: true }) as fs.Dirent[]) {
-        if (file.isFile() && !file.parentPath.includes(`${path.sep}.git`)) expect(fs.readFileSync(path.join(file.parentPath, file.name), 'utf8')).not.toContain(password);
+        if (file.isFile() && !file.parentPath.includes(`${path.sep}.git`))
+          expect(fs.readFileSync(path.join(file.parentPath, file.name), 'utf8')).not.toContain(password);
       }
       const committed = await secretStack.call('GET', `/audit/task/${step.task_id}`);
       expect(JSON.stringify(committed.body)).not.toContain(password);

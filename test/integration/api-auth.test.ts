@@ -17,8 +17,8 @@ import type { z } from 'zod';
 import { WebSocket } from 'ws';
 import { createApp } from '../../api/app.js';
 import { attachLiveEventsWebSocket } from '../../api/live-websocket.js';
-import { requestSchema, suggestionSchema } from '../../api/openapi.js';
-import { presentRequest, presentSuggestion } from '../../api/present.js';
+import { type requestSchema, type suggestionSchema } from '../../api/openapi.js';
+import { type presentRequest, type presentSuggestion } from '../../api/present.js';
 import type { RequestState } from '../../domain/request-state.js';
 import { createApiToken, generateToken, revokeApiToken, ROLES, type Role } from '../../lib/api-tokens.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
@@ -105,7 +105,10 @@ function fakeTemporalClient() {
           throw new WorkflowNotFoundError(`workflow ${workflowId} not found`, workflowId, undefined);
         },
       }),
-      async executeUpdateWithStart(update: { name: string }, { startWorkflowOperation }: { startWorkflowOperation: { options: { workflowId: string; args: unknown[] } } }) {
+      async executeUpdateWithStart(
+        update: { name: string },
+        { startWorkflowOperation }: { startWorkflowOperation: { options: { workflowId: string; args: unknown[] } } },
+      ) {
         const { workflowId, args } = startWorkflowOperation.options;
         recorded.push({ kind: 'start', workflowId, name: update.name, args });
         return state(workflowId);
@@ -148,7 +151,9 @@ beforeAll(async () => {
     ['req-bob', 'bob'],
     ['req-other', 'erin'],
   ]) {
-    await database.prisma.request.create({ data: { id: id!, workflowId: `request-${id}`, message: 'Set up postgres', status: 'pending_approval', intents: [], requestedBy: by } });
+    await database.prisma.request.create({
+      data: { id: id!, workflowId: `request-${id}`, message: 'Set up postgres', status: 'pending_approval', intents: [], requestedBy: by },
+    });
   }
 });
 
@@ -161,7 +166,9 @@ const printed: string[] = [];
 beforeEach(() => {
   for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
     vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
-      printed.push(args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+      printed.push(
+        args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : typeof a === 'string' ? a : JSON.stringify(a))).join(' '),
+      );
     });
   }
 });
@@ -178,7 +185,11 @@ interface Answer {
   headers: Headers;
 }
 
-async function call(method: string, path: string, options: { token?: string; authorization?: string; body?: unknown; app?: ReturnType<typeof createApp> } = {}): Promise<Answer> {
+async function call(
+  method: string,
+  path: string,
+  options: { token?: string; authorization?: string; body?: unknown; app?: ReturnType<typeof createApp> } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (options.authorization !== undefined) headers.authorization = options.authorization;
   else if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
@@ -200,7 +211,8 @@ async function call(method: string, path: string, options: { token?: string; aut
 /** The app's routes (method + path), without middleware entries, each once. */
 function appRoutes(): { method: string; path: string }[] {
   const seen = new Map<string, { method: string; path: string }>();
-  for (const route of app.routes) if (route.method !== 'ALL') seen.set(`${route.method} ${route.path}`, { method: route.method, path: route.path });
+  for (const route of app.routes)
+    if (route.method !== 'ALL') seen.set(`${route.method} ${route.path}`, { method: route.method, path: route.path });
   return [...seen.values()];
 }
 
@@ -242,11 +254,17 @@ describe('every mutating route', () => {
         expect(answer.body.error.code).toBe('unauthorized');
         expect(answer.body.error.message).toEqual(expect.any(String));
         expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
-        expect(answer.headers.get('www-authenticate')).toBe(invalid ? 'Bearer realm="chiffon", error="invalid_token"' : 'Bearer realm="chiffon"');
+        expect(answer.headers.get('www-authenticate')).toBe(
+          invalid ? 'Bearer realm="chiffon", error="invalid_token"' : 'Bearer realm="chiffon"',
+        );
         expectNoTokenIn(answer);
       }
       // The query parameter is for the live streams only.
-      const viaQuery = await app.request(`${urlOf(path)}?access_token=${tokens.admin}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(BODIES[key] ?? {}) });
+      const viaQuery = await app.request(`${urlOf(path)}?access_token=${tokens.admin}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(BODIES[key] ?? {}),
+      });
       expect(viaQuery.status, `${key} with ?access_token=`).toBe(401);
       expect(await viaQuery.text()).not.toContain(tokens.admin);
     }
@@ -270,7 +288,7 @@ describe('every mutating route', () => {
     expect(temporal.recorded).toEqual([]);
   });
 
-  it('lets each role it takes through, recording the token\'s name as the identity', async () => {
+  it("lets each role it takes through, recording the token's name as the identity", async () => {
     for (const { method, path } of mutatingRoutes()) {
       const key = `${method} ${path}`;
       for (const role of ROLE_MAP[key]!) {
@@ -294,9 +312,17 @@ describe('every mutating route', () => {
         expect(temporal.recorded, key).toHaveLength(1);
         const [sent] = temporal.recorded;
         if (key === 'POST /api/dashboard/chat') {
-          expect(sent).toMatchObject({ kind: 'start', args: [{ message: 'Set up postgres', requestedBy: name, allowSelfApproval: false }] });
+          expect(sent).toMatchObject({
+            kind: 'start',
+            args: [{ message: 'Set up postgres', requestedBy: name, allowSelfApproval: false }],
+          });
         } else if (key === 'POST /api/dashboard/approve') {
-          expect(sent).toMatchObject({ kind: 'update', name: 'decide', workflowId: 'request-req-other', args: [{ approver: name, approved: true }] });
+          expect(sent).toMatchObject({
+            kind: 'update',
+            name: 'decide',
+            workflowId: 'request-req-other',
+            args: [{ approver: name, approved: true }],
+          });
         } else {
           expect(sent).toMatchObject({ kind: 'update', workflowId: `request-${requestId}`, args: [expect.objectContaining({ by: name })] });
         }
@@ -320,22 +346,31 @@ describe('bodies nested too deep', () => {
   it('are refused with 400 too_deep before anything walks them, and the workflow never hears of them', async () => {
     temporal.recorded.length = 0;
     const deep = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
-    const input = await call('POST', '/api/dashboard/requests/req-alice/input', { token: tokens.requester, body: `{"values": {"greet.yml": {"greeting": ${deep(4_000)}}}}` });
+    const input = await call('POST', '/api/dashboard/requests/req-alice/input', {
+      token: tokens.requester,
+      body: `{"values": {"greet.yml": {"greeting": ${deep(4_000)}}}}`,
+    });
     expect(input.status, input.text).toBe(400);
     expect(input.body.error).toEqual({ code: 'too_deep', message: 'the body nests 4003 levels deep; at most 32 are taken' });
     const chat = await call('POST', '/api/dashboard/chat', { token: tokens.requester, body: `{"message": "x", "extra": ${deep(6_000)}}` });
     expect(chat.status, chat.text).toBe(400);
     expect(chat.body.error.code).toBe('too_deep');
     // 32 levels are taken.
-    const fine = await call('POST', '/api/dashboard/requests/req-alice/input', { token: tokens.requester, body: `{"values": {"greet.yml": {"greeting": ${deep(29)}}}}` });
+    const fine = await call('POST', '/api/dashboard/requests/req-alice/input', {
+      token: tokens.requester,
+      body: `{"values": {"greet.yml": {"greeting": ${deep(29)}}}}`,
+    });
     expect(fine.status, fine.text).toBe(202);
     expect(temporal.recorded).toHaveLength(1);
   });
 });
 
 describe('a requester giving input or asking for a check run', () => {
-  it('may do so for their own request only, not anyone else\'s', async () => {
-    for (const [action, body] of [['input', { values: { 'greet.yml': { greeting: 'hi' } } }], ['preview', { check: true }]] as const) {
+  it("may do so for their own request only, not anyone else's", async () => {
+    for (const [action, body] of [
+      ['input', { values: { 'greet.yml': { greeting: 'hi' } } }],
+      ['preview', { check: true }],
+    ] as const) {
       temporal.recorded.length = 0;
       const own = await call('POST', `/api/dashboard/requests/req-alice/${action}`, { token: tokens.requester, body });
       expect(own.status, own.text).toBe(202);
@@ -350,7 +385,7 @@ describe('a requester giving input or asking for a check run', () => {
 });
 
 describe('a requester cancelling', () => {
-  it('may cancel their own request, not anyone else\'s', async () => {
+  it("may cancel their own request, not anyone else's", async () => {
     temporal.recorded.length = 0;
     const own = await call('POST', '/api/dashboard/requests/req-alice/cancel', { token: tokens.requester });
     expect(own.status, own.text).toBe(202);
@@ -371,15 +406,28 @@ describe('four-eyes approval', () => {
     expect(self.body.error.code).toBe('self_approval');
     expect(self.body.error.message).toContain('bob');
     // An admin is a person too.
-    await database.prisma.request.create({ data: { id: 'req-carol', workflowId: 'request-req-carol', message: 'x', status: 'pending_approval', intents: [], requestedBy: 'carol' } });
+    await database.prisma.request.create({
+      data: {
+        id: 'req-carol',
+        workflowId: 'request-req-carol',
+        message: 'x',
+        status: 'pending_approval',
+        intents: [],
+        requestedBy: 'carol',
+      },
+    });
     const admin = await call('POST', '/api/dashboard/approve', { token: tokens.admin, body: { request_id: 'req-carol', approved: true } });
     expect(admin.status, admin.text).toBe(403);
     expect(admin.body.error.code).toBe('self_approval');
     expect(temporal.recorded).toEqual([]);
 
     // Another person may; and the requester may reject (withdraw) their own request.
-    expect((await call('POST', '/api/dashboard/approve', { token: tokens.admin, body: { request_id: 'req-bob', approved: true } })).status).toBe(200);
-    expect((await call('POST', '/api/dashboard/approve', { token: tokens.approver, body: { request_id: 'req-bob', approved: false } })).status).toBe(200);
+    expect(
+      (await call('POST', '/api/dashboard/approve', { token: tokens.admin, body: { request_id: 'req-bob', approved: true } })).status,
+    ).toBe(200);
+    expect(
+      (await call('POST', '/api/dashboard/approve', { token: tokens.approver, body: { request_id: 'req-bob', approved: false } })).status,
+    ).toBe(200);
     expect(temporal.recorded.map((r) => r.args[0])).toEqual([
       expect.objectContaining({ approver: 'carol', approved: true }),
       expect.objectContaining({ approver: 'bob', approved: false }),
@@ -388,29 +436,51 @@ describe('four-eyes approval', () => {
 
   it('knows the requester from the workflow when the requests row does not say yet', async () => {
     temporal.requestedBy.set('request-req-fresh', 'bob');
-    const self = await call('POST', '/api/dashboard/approve', { token: tokens.approver, body: { request_id: 'req-fresh', approved: true } });
+    const self = await call('POST', '/api/dashboard/approve', {
+      token: tokens.approver,
+      body: { request_id: 'req-fresh', approved: true },
+    });
     expect(self.status, self.text).toBe(403);
     expect(self.body.error.code).toBe('self_approval');
   });
 
   it('answers 403 self_approval when the workflow refuses it', async () => {
     temporal.refuseNextUpdate(
-      new WorkflowUpdateFailedError('Workflow Update failed', ApplicationFailure.create({ type: Refused.selfApproval, message: 'bob asked for this request', nonRetryable: true })),
+      new WorkflowUpdateFailedError(
+        'Workflow Update failed',
+        ApplicationFailure.create({ type: Refused.selfApproval, message: 'bob asked for this request', nonRetryable: true }),
+      ),
     );
-    const refused = await call('POST', '/api/dashboard/approve', { token: tokens.approver, body: { request_id: 'req-unknown-requester', approved: true } });
+    const refused = await call('POST', '/api/dashboard/approve', {
+      token: tokens.approver,
+      body: { request_id: 'req-unknown-requester', approved: true },
+    });
     expect(refused.status, refused.text).toBe(403);
     expect(refused.body.error).toEqual({ code: 'self_approval', message: 'bob asked for this request' });
   });
 
   it('lets a requester approve their own request when CHIFFON_ALLOW_SELF_APPROVAL=true', async () => {
-    const lenient = createApp({ client: temporal.client, codec: testCodec, prisma: database.prisma, config: loadConfig({ CHIFFON_ALLOW_SELF_APPROVAL: 'true' }) });
+    const lenient = createApp({
+      client: temporal.client,
+      codec: testCodec,
+      prisma: database.prisma,
+      config: loadConfig({ CHIFFON_ALLOW_SELF_APPROVAL: 'true' }),
+    });
     temporal.recorded.length = 0;
-    const self = await call('POST', '/api/dashboard/approve', { app: lenient, token: tokens.approver, body: { request_id: 'req-bob', approved: true } });
+    const self = await call('POST', '/api/dashboard/approve', {
+      app: lenient,
+      token: tokens.approver,
+      body: { request_id: 'req-bob', approved: true },
+    });
     expect(self.status, self.text).toBe(200);
     expect(temporal.recorded[0]?.args).toEqual([expect.objectContaining({ approver: 'bob', approved: true })]);
 
     // And the request tells its workflow so, with who asked.
-    const chat = await call('POST', '/api/dashboard/chat', { app: lenient, token: tokens.bobRequester, body: { message: 'Set up postgres' } });
+    const chat = await call('POST', '/api/dashboard/chat', {
+      app: lenient,
+      token: tokens.bobRequester,
+      body: { message: 'Set up postgres' },
+    });
     expect(chat.status, chat.text).toBe(201);
     expect(temporal.recorded[1]?.args).toEqual([expect.objectContaining({ requestedBy: 'bob', allowSelfApproval: true })]);
   });
@@ -516,14 +586,21 @@ describe('GET /api/openapi.json', () => {
     const documented = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, methods]) =>
       Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
     );
-    expect(documented.sort()).toEqual(apiRoutes().map((r) => `${r.method} ${toOpenApi(r.path)}`).sort());
+    expect(documented.sort()).toEqual(
+      apiRoutes()
+        .map((r) => `${r.method} ${toOpenApi(r.path)}`)
+        .sort(),
+    );
 
     for (const { method, path } of apiRoutes()) {
       const operation = doc.paths[toOpenApi(path)][method.toLowerCase()];
       const where = `${method} ${path}`;
       expect(operation.summary, where).toEqual(expect.any(String));
       expect(operation.tags, where).toEqual([expect.any(String)]);
-      expect(Object.keys(operation.responses).some((status) => status.startsWith('2')), where).toBe(true);
+      expect(
+        Object.keys(operation.responses).some((status) => status.startsWith('2')),
+        where,
+      ).toBe(true);
       if (!path.startsWith('/api/dashboard/') && !path.startsWith('/api/codec/')) {
         expect(operation.security, where).toEqual([]);
         continue;
@@ -543,9 +620,13 @@ describe('GET /api/openapi.json', () => {
       properties: { request_id: { type: 'string' }, approved: { type: 'boolean' }, plan_hash: { type: 'string' } },
     });
     expect(approve.requestBody.content['application/json'].schema.properties.approver).toBeUndefined();
-    expect(doc.paths['/api/dashboard/audit/failures'].get.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['days', 'group_by', 'limit', 'offset']));
+    expect(doc.paths['/api/dashboard/audit/failures'].get.parameters.map((p: any) => p.name)).toEqual(
+      expect.arrayContaining(['days', 'group_by', 'limit', 'offset']),
+    );
     expect(doc.paths['/api/dashboard/requests/{request_id}/events'].get.security).toEqual([{ bearerToken: [] }, { accessTokenQuery: [] }]);
-    expect(doc.paths['/api/dashboard/chat'].post.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Request' });
+    expect(doc.paths['/api/dashboard/chat'].post.responses['201'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Request',
+    });
     expect(doc.components.schemas.Error.required).toEqual(['error']);
   });
 
@@ -553,6 +634,8 @@ describe('GET /api/openapi.json', () => {
     // As JSON (dates become strings). A suggestion's status is a plain string column, documented
     // as the enum of its values.
     expectTypeOf<JSONParsed<ReturnType<typeof presentRequest>>>().toExtend<z.input<typeof requestSchema>>();
-    expectTypeOf<Omit<JSONParsed<ReturnType<typeof presentSuggestion>>, 'status'>>().toExtend<Omit<z.input<typeof suggestionSchema>, 'status'>>();
+    expectTypeOf<Omit<JSONParsed<ReturnType<typeof presentSuggestion>>, 'status'>>().toExtend<
+      Omit<z.input<typeof suggestionSchema>, 'status'>
+    >();
   });
 });

@@ -20,14 +20,28 @@ beforeEach(async () => {
 });
 
 const head = () => git.resolveRef({ fs, dir: repo, ref: 'HEAD' });
-const gitCli = (...args: string[]) => execa('git', args, { cwd: repo, reject: false, env: { GIT_CONFIG_NOSYSTEM: '1', HOME: root, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+const gitCli = (...args: string[]) =>
+  execa('git', args, {
+    cwd: repo,
+    reject: false,
+    env: {
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: root,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  });
 
 describe('commitFile and git locks', () => {
   for (const lock of ['index.lock', 'refs/heads/main.lock']) {
     it(`waits while git holds .git/${lock}, then fails naming it, with nothing written or moved`, async () => {
       const before = await head();
       fs.writeFileSync(path.join(repo, '.git', lock), 'held by git\n');
-      const error = await commitFile(repo, '.audit/tasks/second.json', '{"n": 2}\n', 'audit: second', { lockWaitMs: 300 }).catch((err: unknown) => err);
+      const error = await commitFile(repo, '.audit/tasks/second.json', '{"n": 2}\n', 'audit: second', { lockWaitMs: 300 }).catch(
+        (err: unknown) => err,
+      );
       expect(error).toBeInstanceOf(GitLockedError);
       expect((error as Error).message).toContain(`.git/${lock}`);
       expect(await head()).toBe(before);

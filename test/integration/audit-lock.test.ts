@@ -19,7 +19,9 @@ let auditRepo: string;
 beforeAll(async () => {
   database = await createTestDatabase();
   auditRepo = fs.mkdtempSync(path.join(tmpdir(), 'chiffon-audit-lock-'));
-  await database.prisma.request.create({ data: { id: 'audit-lock', workflowId: 'request-audit-lock', message: 'audit lock', status: 'running', intents: [] } });
+  await database.prisma.request.create({
+    data: { id: 'audit-lock', workflowId: 'request-audit-lock', message: 'audit lock', status: 'running', intents: [] },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -31,7 +33,9 @@ it('keeps every commit when several processes audit into one repository at once'
   const writer = fromProjectRoot('test', 'support', 'audit-writer.ts');
   const tsx = fromProjectRoot('node_modules', '.bin', 'tsx');
   await Promise.all(
-    Array.from({ length: PROCESSES }, (_, p) => execa(tsx, [writer, database.url, auditRepo, 'audit-lock', `proc${p}`, String(TASKS_EACH)], { timeout: 90_000 })),
+    Array.from({ length: PROCESSES }, (_, p) =>
+      execa(tsx, [writer, database.url, auditRepo, 'audit-lock', `proc${p}`, String(TASKS_EACH)], { timeout: 90_000 }),
+    ),
   );
 
   const log = await git.log({ fs, dir: auditRepo });

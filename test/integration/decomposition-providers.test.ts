@@ -13,7 +13,15 @@ import { decomposeRequest } from '../../domain/decompose.js';
 import type { Catalog } from '../../domain/types.js';
 import { describeLlmConfig, loadLlmConfig, Secret } from '../../lib/llm-config.js';
 import { fromProjectRoot } from '../../lib/paths.js';
-import { anthropicFake, closeAllFakes, messagesRequestProblem, openAiFake, quotaFake, startFake, type Fake } from '../support/provider-fakes.js';
+import {
+  anthropicFake,
+  closeAllFakes,
+  messagesRequestProblem,
+  openAiFake,
+  quotaFake,
+  startFake,
+  type Fake,
+} from '../support/provider-fakes.js';
 
 const OPENAI_KEY = 'sk-test-openai-KEY-8f3a91c2d4';
 const ANTHROPIC_KEY = 'sk-ant-test-KEY-77e1b0aa93';
@@ -77,7 +85,9 @@ function env({ openai, quota, anthropic: claude, timeoutMs = 2_000 }: Setup): No
     CHIFFON_LLM_TIMEOUT_MS: String(timeoutMs),
     ...(openai ? { CHIFFON_LLM_BASE_URL: `${openai.url}/v1`, CHIFFON_LLM_MODEL: 'llama3.1:8b', CHIFFON_LLM_API_KEY: OPENAI_KEY } : {}),
     ...(quota ? { CHIFFON_LLM_QUOTA_URL: `${quota.url}/quota` } : {}),
-    ...(claude ? { ANTHROPIC_API_KEY: ANTHROPIC_KEY, CHIFFON_ANTHROPIC_BASE_URL: claude.url, CHIFFON_ANTHROPIC_MODEL: 'claude-haiku-4-5' } : {}),
+    ...(claude
+      ? { ANTHROPIC_API_KEY: ANTHROPIC_KEY, CHIFFON_ANTHROPIC_BASE_URL: claude.url, CHIFFON_ANTHROPIC_MODEL: 'claude-haiku-4-5' }
+      : {}),
   };
 }
 
@@ -155,7 +165,9 @@ describe('decomposition provider chain', () => {
     const outcome = await decompose({ openai: invalidJsonOpenAi, anthropic });
     expectKumaIntents(outcome);
     expect(outcome.decidedBy).toBe('anthropic');
-    expect(outcome.skipped).toEqual([{ provider: 'openai-compatible', reason: "the model's answer was refused: the answer is not valid JSON" }]);
+    expect(outcome.skipped).toEqual([
+      { provider: 'openai-compatible', reason: "the model's answer was refused: the answer is not valid JSON" },
+    ]);
   });
 
   it('falls back to Anthropic when the primary names a playbook the catalog does not have', async () => {
@@ -181,7 +193,10 @@ describe('decomposition provider chain', () => {
     expectKumaIntents(outcome);
     expect(outcome.decidedBy).toBe('anthropic');
     expect(outcome.skipped).toEqual([
-      { provider: 'openai-compatible', reason: `chat/completions at ${failingOpenAi.url}/v1/chat/completions answered HTTP 500 (server_error)` },
+      {
+        provider: 'openai-compatible',
+        reason: `chat/completions at ${failingOpenAi.url}/v1/chat/completions answered HTTP 500 (server_error)`,
+      },
     ]);
   });
 
@@ -232,13 +247,17 @@ describe('decomposition provider chain', () => {
     expect(decided).toMatchObject({ decidedBy: 'openai-compatible', skipped: [] });
     const fellBack = await decompose({ openai: failingOpenAi, quota: quotaBroken, anthropic });
     expect(fellBack.decidedBy).toBe('anthropic');
-    expect(fellBack.skipped[0]!.reason).toMatch(/^quota unknown \(the quota endpoint answered none of the documented shapes\); chat\/completions .* HTTP 500/);
+    expect(fellBack.skipped[0]!.reason).toMatch(
+      /^quota unknown \(the quota endpoint answered none of the documented shapes\); chat\/completions .* HTTP 500/,
+    );
   });
 
   it('never puts a key into a result, a recorded reason, a thrown error or the printed configuration', async () => {
     const echoed = await decompose({ openai: keyEchoingOpenAi, anthropic: failingAnthropic });
     expect(echoed.decidedBy).toBe('deterministic');
-    expect(echoed.skipped[0]!.reason).toBe(`chat/completions at ${keyEchoingOpenAi.url}/v1/chat/completions answered HTTP 401 (invalid_api_key)`);
+    expect(echoed.skipped[0]!.reason).toBe(
+      `chat/completions at ${keyEchoingOpenAi.url}/v1/chat/completions answered HTTP 401 (invalid_api_key)`,
+    );
 
     const config = loadLlmConfig(env({ openai: keyEchoingOpenAi, quota: quotaHigh, anthropic: failingAnthropic }));
     const openai = createOpenAiCompatibleProvider(config.openai!);
@@ -249,7 +268,12 @@ describe('decomposition provider chain', () => {
       () => claude.decompose(KUMA_REQUEST, catalog, AbortSignal.timeout(2_000)),
       () => decomposeWithProviders(KUMA_REQUEST, catalog, [openai, claude], { timeoutMs: 2_000, minQuota: 0.2 }),
     ]) {
-      errors.push(await call().then(() => undefined, (error: unknown) => error));
+      errors.push(
+        await call().then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+      );
     }
     expect(errors.every((e) => e instanceof Error)).toBe(true);
     for (const error of errors as Error[]) {
@@ -308,7 +332,8 @@ describe('loadLlmConfig', () => {
     expect(() => loadLlmConfig({ CHIFFON_LLM_BASE_URL: 'http://127.0.0.1:4000' })).toThrow('CHIFFON_LLM_MODEL');
     expect(() => loadLlmConfig({ CHIFFON_LLM_MIN_QUOTA: '2' })).toThrow('CHIFFON_LLM_MIN_QUOTA');
     expect(() => loadLlmConfig({ CHIFFON_LLM_TIMEOUT_MS: '0' })).toThrow('CHIFFON_LLM_TIMEOUT_MS');
-    const withCredentials = () => loadLlmConfig({ CHIFFON_LLM_BASE_URL: `http://user:${OPENAI_KEY}@127.0.0.1:4000`, CHIFFON_LLM_MODEL: 'm' });
+    const withCredentials = () =>
+      loadLlmConfig({ CHIFFON_LLM_BASE_URL: `http://user:${OPENAI_KEY}@127.0.0.1:4000`, CHIFFON_LLM_MODEL: 'm' });
     expect(withCredentials).toThrow('must not carry credentials');
     try {
       withCredentials();

@@ -52,7 +52,9 @@ describe('PostgreSQL down', () => {
         const answer = await get(app, '/api/dashboard/requests');
         expect(answer.status).toBe(503);
         expect(answer.headers.get('retry-after')).toBe('5');
-        expect(await answer.json()).toEqual({ error: { code: 'database_unavailable', message: 'PostgreSQL cannot be reached; try again shortly' } });
+        expect(await answer.json()).toEqual({
+          error: { code: 'database_unavailable', message: 'PostgreSQL cannot be reached; try again shortly' },
+        });
       }
       const health = await app.request('/healthz');
       expect(health.status).toBe(503);

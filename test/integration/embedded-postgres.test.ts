@@ -32,32 +32,36 @@ async function connects(url: string, password?: string): Promise<boolean> {
   }
 }
 
-it('makes a random password with the data directory, keeps it 0600, and replaces the fixed one of older directories', { timeout: 180_000 }, async () => {
-  const first = await start();
-  try {
-    const password = fs.readFileSync(passwordFile, 'utf8').trim();
-    expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    expect(fs.statSync(passwordFile).mode & 0o777).toBe(0o600);
-    expect(decodeURIComponent(new URL(first.url).password)).toBe(password);
-    expect(await connects(first.url)).toBe(true);
-    expect(await connects(first.url, 'chiffon')).toBe(false);
-    // Back to how directories were made before: the fixed password, no file.
-    const client = new pg.Client({ connectionString: first.url });
-    await client.connect();
-    await client.query("ALTER USER postgres PASSWORD 'chiffon'");
-    await client.end();
-  } finally {
-    await first.stop();
-  }
-  fs.rmSync(passwordFile);
+it(
+  'makes a random password with the data directory, keeps it 0600, and replaces the fixed one of older directories',
+  { timeout: 180_000 },
+  async () => {
+    const first = await start();
+    try {
+      const password = fs.readFileSync(passwordFile, 'utf8').trim();
+      expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(fs.statSync(passwordFile).mode & 0o777).toBe(0o600);
+      expect(decodeURIComponent(new URL(first.url).password)).toBe(password);
+      expect(await connects(first.url)).toBe(true);
+      expect(await connects(first.url, 'chiffon')).toBe(false);
+      // Back to how directories were made before: the fixed password, no file.
+      const client = new pg.Client({ connectionString: first.url });
+      await client.connect();
+      await client.query("ALTER USER postgres PASSWORD 'chiffon'");
+      await client.end();
+    } finally {
+      await first.stop();
+    }
+    fs.rmSync(passwordFile);
 
-  const second = await start();
-  try {
-    const rotated = fs.readFileSync(passwordFile, 'utf8').trim();
-    expect(rotated).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    expect(await connects(second.url)).toBe(true);
-    expect(await connects(second.url, 'chiffon')).toBe(false);
-  } finally {
-    await second.stop();
-  }
-});
+    const second = await start();
+    try {
+      const rotated = fs.readFileSync(passwordFile, 'utf8').trim();
+      expect(rotated).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(await connects(second.url)).toBe(true);
+      expect(await connects(second.url, 'chiffon')).toBe(false);
+    } finally {
+      await second.stop();
+    }
+  },
+);

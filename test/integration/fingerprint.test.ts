@@ -32,7 +32,12 @@ function writeFiles(root: string, files: Record<string, string>): void {
 }
 
 const git = (repo: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], { cwd: repo, stdio: 'pipe' }).toString().trim();
+  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], {
+    cwd: repo,
+    stdio: 'pipe',
+  })
+    .toString()
+    .trim();
 
 /** Files older than a second: their signatures are trusted, so reads below go through what is remembered. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -98,7 +103,16 @@ describe('readFingerprint', () => {
     expect(fingerprint.playbooks['site.yml']).toBe(sha256(fs.readFileSync(path.join(repo, 'site.yml'))));
     expect(fingerprint.repoCommit).toBe(git(repo, 'rev-parse', 'HEAD'));
     // The inventory's files are bound as the inventory, hidden entries and node_modules not at all.
-    expect(Object.keys(fingerprint.tree!)).toEqual(['ansible.cfg', 'group_vars', 'host_vars', 'other.yml', 'requirements.yml', 'roles/caddy', 'roles/jellyfin', 'site.yml']);
+    expect(Object.keys(fingerprint.tree!)).toEqual([
+      'ansible.cfg',
+      'group_vars',
+      'host_vars',
+      'other.yml',
+      'requirements.yml',
+      'roles/caddy',
+      'roles/jellyfin',
+      'site.yml',
+    ]);
   });
 
   it.each([
@@ -206,7 +220,10 @@ describe('readFingerprint of a single inventory file', () => {
     // A plan recorded before fingerprints had a tree compares only what it has.
     const old: PlanFingerprint = { playbooks: before.playbooks, inventory: before.inventory };
     expect(describeFingerprintChange(old, before)).toEqual([]);
-    expect(await readFingerprint(repo, [path.join(repo, 'missing.yml')], ['site.yml', 'gone.yml'])).toMatchObject({ inventory: 'missing', playbooks: { 'gone.yml': 'missing' } });
+    expect(await readFingerprint(repo, [path.join(repo, 'missing.yml')], ['site.yml', 'gone.yml'])).toMatchObject({
+      inventory: 'missing',
+      playbooks: { 'gone.yml': 'missing' },
+    });
   });
 
   it('reads (a copy of) the sample repository warm in a few milliseconds, with no file read', async () => {

@@ -139,10 +139,14 @@ describe('the inventory memo', () => {
     const script = path.join(dir, 'inventory.sh');
     await writeFile(script, '#!/bin/sh\necho \'{"homelab": {"hosts": ["localhost"]}, "_meta": {"hostvars": {}}}\'\n');
     await chmod(script, 0o755);
-    expect(await inventoryContentHash({ sources: [script], cwd: dir, binary: 'x' })).toEqual({ uncacheable: expect.stringMatching(/executable/) });
+    expect(await inventoryContentHash({ sources: [script], cwd: dir, binary: 'x' })).toEqual({
+      uncacheable: expect.stringMatching(/executable/),
+    });
     const plugin = path.join(dir, 'aws_ec2.yml');
     await writeFile(plugin, 'plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n');
-    expect(await inventoryContentHash({ sources: [plugin], cwd: dir, binary: 'x' })).toEqual({ uncacheable: expect.stringMatching(/plugin/) });
+    expect(await inventoryContentHash({ sources: [plugin], cwd: dir, binary: 'x' })).toEqual({
+      uncacheable: expect.stringMatching(/plugin/),
+    });
 
     expect((await read(script)).hosts.map((h) => h.name)).toEqual(['localhost']);
     await read(script);

@@ -78,7 +78,11 @@ describe('ansible.cfg [defaults] inventory', () => {
     process.chdir(os.tmpdir());
     try {
       const found = await locate(path.relative(os.tmpdir(), repo));
-      expect(found).toEqual({ sources: [path.join(repo, 'inventories/home/hosts.ini')], origin: 'ansible.cfg', display: 'inventories/home/hosts.ini' });
+      expect(found).toEqual({
+        sources: [path.join(repo, 'inventories/home/hosts.ini')],
+        origin: 'ansible.cfg',
+        display: 'inventories/home/hosts.ini',
+      });
     } finally {
       process.chdir(cwd);
     }
@@ -112,21 +116,31 @@ describe('ansible.cfg [defaults] inventory', () => {
   it('names the configured file and the example next to it when only the example is committed', async () => {
     const repo = await repoWith({ 'ansible.cfg': '[defaults]\ninventory = ./inventory.ini\n', 'example.inventory.ini': INI });
     const err = await failure(locate(repo));
-    expect(err.message).toBe('ansible.cfg sets inventory = inventory.ini, which does not exist; the repository has example.inventory.ini: copy it to inventory.ini or set CHIFFON_INVENTORY');
+    expect(err.message).toBe(
+      'ansible.cfg sets inventory = inventory.ini, which does not exist; the repository has example.inventory.ini: copy it to inventory.ini or set CHIFFON_INVENTORY',
+    );
   });
 
   it('says what to do when the configured file is missing and there is no example', async () => {
     const repo = await repoWith({ 'ansible.cfg': '[defaults]\ninventory = ./hosts.ini\n', 'hosts.yml': YAML });
     const err = await failure(locate(repo));
-    expect(err.message).toBe('ansible.cfg sets inventory = hosts.ini, which does not exist: create it, fix [defaults] inventory in ansible.cfg or set CHIFFON_INVENTORY');
+    expect(err.message).toBe(
+      'ansible.cfg sets inventory = hosts.ini, which does not exist: create it, fix [defaults] inventory in ansible.cfg or set CHIFFON_INVENTORY',
+    );
   });
 
   it('loses to CHIFFON_INVENTORY, which does not ask ansible-config at all', async () => {
     const repo = await repoWith({ 'ansible.cfg': '[defaults]\ninventory = hosts.ini\n', 'hosts.ini': INI, 'inventory/x.yml': YAML });
-    expect(await locate(repo, 'inventory/x.yml')).toEqual({ sources: [path.join(repo, 'inventory/x.yml')], origin: 'CHIFFON_INVENTORY', display: 'inventory/x.yml' });
+    expect(await locate(repo, 'inventory/x.yml')).toEqual({
+      sources: [path.join(repo, 'inventory/x.yml')],
+      origin: 'CHIFFON_INVENTORY',
+      display: 'inventory/x.yml',
+    });
     expect(asked).toEqual([]);
     const err = await failure(locate(repo, 'inventory/nope.yml'));
-    expect(err.message).toBe('CHIFFON_INVENTORY=inventory/nope.yml names inventory/nope.yml, which does not exist: create it or fix CHIFFON_INVENTORY');
+    expect(err.message).toBe(
+      'CHIFFON_INVENTORY=inventory/nope.yml names inventory/nope.yml, which does not exist: create it or fix CHIFFON_INVENTORY',
+    );
   });
 });
 
@@ -145,9 +159,13 @@ describe('conventional names', () => {
 
   it('names several candidates and how to choose', async () => {
     const repo = await repoWith({ 'inventories/home/hosts.ini': INI, 'inventories/lab/hosts.yml': YAML });
-    expect((await failure(locate(repo))).message).toBe('found inventories/home and inventories/lab: set CHIFFON_INVENTORY=inventories/home or [defaults] inventory in ansible.cfg');
-    const three = await repoWith({ 'inventory/hosts.yml': YAML, 'hosts': INI, 'hosts.yml': YAML });
-    expect((await failure(locate(three))).message).toBe('found inventory, hosts and hosts.yml: set CHIFFON_INVENTORY=inventory or [defaults] inventory in ansible.cfg');
+    expect((await failure(locate(repo))).message).toBe(
+      'found inventories/home and inventories/lab: set CHIFFON_INVENTORY=inventories/home or [defaults] inventory in ansible.cfg',
+    );
+    const three = await repoWith({ 'inventory/hosts.yml': YAML, hosts: INI, 'hosts.yml': YAML });
+    expect((await failure(locate(three))).message).toBe(
+      'found inventory, hosts and hosts.yml: set CHIFFON_INVENTORY=inventory or [defaults] inventory in ansible.cfg',
+    );
   });
 
   it('says what it looked for when there is nothing, and names an example when there is one', async () => {
@@ -156,7 +174,9 @@ describe('conventional names', () => {
       `no inventory found in ${empty}: looked for [defaults] inventory in ansible.cfg, inventory/, inventories/<name>/, hosts, hosts.ini, inventory.ini, hosts.yml, inventory.yml; set CHIFFON_INVENTORY`,
     );
     const example = await repoWith({ 'hosts.ini.example': INI });
-    expect((await failure(locate(example))).message).toBe(`no inventory found in ${example}; the repository has hosts.ini.example: copy it to hosts.ini or set CHIFFON_INVENTORY`);
+    expect((await failure(locate(example))).message).toBe(
+      `no inventory found in ${example}; the repository has hosts.ini.example: copy it to hosts.ini or set CHIFFON_INVENTORY`,
+    );
   });
 
   it('finds the sample repository inventory/ folder', async () => {
@@ -213,20 +233,32 @@ describe("the repository's ansible.cfg when planning", () => {
   it('makes the plan activity answer unplannable with the message, never throw', async () => {
     const database = await createTestDatabase();
     try {
-      const repo = await repoWith({ 'ansible.cfg': '[defaults]\ninventory = ./hosts.ini\n', 'example.hosts.ini': INI, 'site.yml': '---\n- hosts: all\n  tasks: []\n' });
+      const repo = await repoWith({
+        'ansible.cfg': '[defaults]\ninventory = ./hosts.ini\n',
+        'example.hosts.ini': INI,
+        'site.yml': '---\n- hosts: all\n  tasks: []\n',
+      });
       const config = { ...loadConfig({}), playbookRepo: repo };
-      const decomposer = Object.assign(async (): Promise<never> => {
-        throw new Error('not used');
-      }, { providers: [] });
+      const decomposer = Object.assign(
+        async (): Promise<never> => {
+          throw new Error('not used');
+        },
+        { providers: [] },
+      );
       const { plan } = createPlanningActivities(config, database.prisma, decomposer);
       expect(await plan([])).toEqual({
         ok: false,
-        message: 'ansible.cfg sets inventory = hosts.ini, which does not exist; the repository has example.hosts.ini: copy it to hosts.ini or set CHIFFON_INVENTORY',
+        message:
+          'ansible.cfg sets inventory = hosts.ini, which does not exist; the repository has example.hosts.ini: copy it to hosts.ini or set CHIFFON_INVENTORY',
         missingVars: [],
       });
       await writeFile(path.join(repo, 'hosts.ini'), '[home\nnas\n');
       const broken = await plan([]);
-      expect(broken).toMatchObject({ ok: false, missingVars: [], message: expect.stringMatching(/^cannot read the inventory: ansible-inventory could not read .*hosts\.ini/) });
+      expect(broken).toMatchObject({
+        ok: false,
+        missingVars: [],
+        message: expect.stringMatching(/^cannot read the inventory: ansible-inventory could not read .*hosts\.ini/),
+      });
     } finally {
       await database.drop();
     }

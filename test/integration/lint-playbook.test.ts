@@ -45,7 +45,9 @@ const CLEAN = `---
 `;
 
 async function digest(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 beforeAll(async () => {

@@ -31,8 +31,16 @@ beforeAll(async () => {
   ({ proxy, prisma: throughProxy } = await prismaThroughProxy(database.url));
   const repo = path.join(scratch, 'playbooks');
   fs.cpSync(fromProjectRoot('playbooks'), repo, { recursive: true });
-  config = { ...loadConfig({}), playbookRepo: repo, auditRepo: path.join(scratch, 'audit'), stateDir: path.join(scratch, 'state'), workDir: path.join(scratch, 'work') };
-  await database.prisma.request.create({ data: { id: REQUEST_ID, workflowId: `request-${REQUEST_ID}`, message: 'deploy kuma', status: 'running', intents: [] } });
+  config = {
+    ...loadConfig({}),
+    playbookRepo: repo,
+    auditRepo: path.join(scratch, 'audit'),
+    stateDir: path.join(scratch, 'state'),
+    workDir: path.join(scratch, 'work'),
+  };
+  await database.prisma.request.create({
+    data: { id: REQUEST_ID, workflowId: `request-${REQUEST_ID}`, message: 'deploy kuma', status: 'running', intents: [] },
+  });
 });
 
 afterAll(async () => {
@@ -42,35 +50,58 @@ afterAll(async () => {
   fs.rmSync(scratch, { recursive: true, force: true });
 });
 
-it('keeps the events of a step run while PostgreSQL is down, and writes them with its audit, in order and once', { timeout: 120_000 }, async () => {
-  const step: PlanStep = { index: 0, taskId: 'lost-task-1', playbook: 'kuma-deploy.yml', service: 'kuma', intent: 'deploy_kuma', vars: {}, varSources: {}, secretVars: [] };
-  const inventory = await locateInventory(config.playbookRepo, config.inventory);
-  const fingerprint = await readFingerprint(config.playbookRepo, inventory.sources, [step.playbook]);
-  const env = new MockActivityEnvironment({ workflowExecution: { workflowId: `request-${REQUEST_ID}`, runId: 'run-1' } });
+it(
+  'keeps the events of a step run while PostgreSQL is down, and writes them with its audit, in order and once',
+  { timeout: 120_000 },
+  async () => {
+    const step: PlanStep = {
+      index: 0,
+      taskId: 'lost-task-1',
+      playbook: 'kuma-deploy.yml',
+      service: 'kuma',
+      intent: 'deploy_kuma',
+      vars: {},
+      varSources: {},
+      secretVars: [],
+    };
+    const inventory = await locateInventory(config.playbookRepo, config.inventory);
+    const fingerprint = await readFingerprint(config.playbookRepo, inventory.sources, [step.playbook]);
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: `request-${REQUEST_ID}`, runId: 'run-1' } });
 
-  await proxy.cut();
-  let run: StepRunResult;
-  try {
-    run = (await env.run(createStepActivities(config, throughProxy).runStep, { step, fingerprint })) as StepRunResult;
-  } finally {
-    await proxy.restore();
-  }
-  expect(run.succeeded, run.stderrTail).toBe(true);
-  const pending = run.pendingEvents ?? [];
-  // The step's running status, the play, each task's start and results, the recap.
-  expect(pending.map((e) => e.kind)).toEqual(expect.arrayContaining(['step_status', 'play_start', 'task_start', 'task_result', 'stats']));
-  expect(pending.filter((e) => e.kind === 'task_result')).toHaveLength(run.tasks.length);
-  expect(run.lostEvents).toBeUndefined();
-  expect(await database.prisma.requestEvent.count({ where: { requestId: REQUEST_ID } })).toBe(0);
+    await proxy.cut();
+    let run: StepRunResult;
+    try {
+      run = (await env.run(createStepActivities(config, throughProxy).runStep, { step, fingerprint })) as StepRunResult;
+    } finally {
+      await proxy.restore();
+    }
+    expect(run.succeeded, run.stderrTail).toBe(true);
+    const pending = run.pendingEvents ?? [];
+    // The step's running status, the play, each task's start and results, the recap.
+    expect(pending.map((e) => e.kind)).toEqual(expect.arrayContaining(['step_status', 'play_start', 'task_start', 'task_result', 'stats']));
+    expect(pending.filter((e) => e.kind === 'task_result')).toHaveLength(run.tasks.length);
+    expect(run.lostEvents).toBeUndefined();
+    expect(await database.prisma.requestEvent.count({ where: { requestId: REQUEST_ID } })).toBe(0);
 
-  // The audit (retried until the database answers) writes them before the final status.
-  const audits = createAuditActivities(config, database.prisma);
-  const audit = { requestId: REQUEST_ID, planId: 'plan-1', step: { index: 0, taskId: step.taskId, playbook: step.playbook }, attempt: 1, status: 'completed' as const, outcome: 'completed', run };
-  await audits.auditTask(audit);
-  await audits.auditTask(audit); // a retried audit writes nothing twice
-  const rows = await database.prisma.requestEvent.findMany({ where: { requestId: REQUEST_ID }, orderBy: { seq: 'asc' } });
-  expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
-  expect(rows.map((r) => r.kind)).toEqual([...pending.map((e) => e.kind), 'step_status']);
-  expect(rows.at(-1)!.payload).toMatchObject({ status: 'completed' });
-  expect(rows.filter((r) => r.kind === 'task_result').map((r) => (r.payload as { task: { name: string } }).task.name)).toEqual(run.tasks.map((t) => t.name));
-});
+    // The audit (retried until the database answers) writes them before the final status.
+    const audits = createAuditActivities(config, database.prisma);
+    const audit = {
+      requestId: REQUEST_ID,
+      planId: 'plan-1',
+      step: { index: 0, taskId: step.taskId, playbook: step.playbook },
+      attempt: 1,
+      status: 'completed' as const,
+      outcome: 'completed',
+      run,
+    };
+    await audits.auditTask(audit);
+    await audits.auditTask(audit); // a retried audit writes nothing twice
+    const rows = await database.prisma.requestEvent.findMany({ where: { requestId: REQUEST_ID }, orderBy: { seq: 'asc' } });
+    expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
+    expect(rows.map((r) => r.kind)).toEqual([...pending.map((e) => e.kind), 'step_status']);
+    expect(rows.at(-1)!.payload).toMatchObject({ status: 'completed' });
+    expect(rows.filter((r) => r.kind === 'task_result').map((r) => (r.payload as { task: { name: string } }).task.name)).toEqual(
+      run.tasks.map((t) => t.name),
+    );
+  },
+);

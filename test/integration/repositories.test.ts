@@ -32,7 +32,14 @@ function ask(repo: Repository, message: string): PlanResult {
   const decomposed = decomposeRequest(message, repo.catalog);
   if (!decomposed.ok) return { ok: false, message: decomposed.message, missingVars: [] };
   let next = 0;
-  return planRequest(decomposed.intents, repo.catalog, repo.inventory, { planId: 'p', newTaskId: () => `t${next++}` }, {}, { controllerAgent: 'controller' });
+  return planRequest(
+    decomposed.intents,
+    repo.catalog,
+    repo.inventory,
+    { planId: 'p', newTaskId: () => `t${next++}` },
+    {},
+    { controllerAgent: 'controller' },
+  );
 }
 
 /** The parts of each step that make its command line. */
@@ -51,10 +58,16 @@ describe('a playbook per service (one-per-service)', () => {
       ['jellyfin.yml', 'jellyfin'],
       ['update.yml', 'update'],
     ]);
-    expect(commandLines(ask(repo, 'install jellyfin'))).toEqual([{ playbook: 'jellyfin.yml', tags: undefined, limit: undefined, vars: {}, agent: 'controller' }]);
+    expect(commandLines(ask(repo, 'install jellyfin'))).toEqual([
+      { playbook: 'jellyfin.yml', tags: undefined, limit: undefined, vars: {}, agent: 'controller' },
+    ]);
     // "all my servers" names the group `servers` here; without such a group it would be every host.
-    expect(commandLines(ask(repo, 'update all my servers'))).toEqual([{ playbook: 'update.yml', tags: undefined, limit: 'servers', vars: {}, agent: 'controller' }]);
-    expect(commandLines(ask(repo, 'update everything'))).toEqual([{ playbook: 'update.yml', tags: undefined, limit: undefined, vars: {}, agent: 'controller' }]);
+    expect(commandLines(ask(repo, 'update all my servers'))).toEqual([
+      { playbook: 'update.yml', tags: undefined, limit: 'servers', vars: {}, agent: 'controller' },
+    ]);
+    expect(commandLines(ask(repo, 'update everything'))).toEqual([
+      { playbook: 'update.yml', tags: undefined, limit: undefined, vars: {}, agent: 'controller' },
+    ]);
     expect(commandLines(ask(repo, 'deploy nextcloud on nc1'))).toMatchObject([{ playbook: 'deploy-nextcloud.yml', limit: 'nc1' }]);
   });
 
@@ -90,7 +103,13 @@ describe('a site playbook of tagged roles with switches (site-roles)', () => {
   it('"enable sonarr and radarr on the nas" is one run of site.yml with both tags, both switches, limited to the nas', async () => {
     const repo = await open('site-roles');
     expect(commandLines(ask(repo, 'Enable sonarr and radarr on the nas'))).toEqual([
-      { playbook: 'site.yml', tags: ['sonarr', 'radarr'], limit: 'nas', vars: { sonarr_enabled: true, radarr_enabled: true }, agent: 'controller' },
+      {
+        playbook: 'site.yml',
+        tags: ['sonarr', 'radarr'],
+        limit: 'nas',
+        vars: { sonarr_enabled: true, radarr_enabled: true },
+        agent: 'controller',
+      },
     ]);
     // Never the whole site: a role alone is its tag and its switch.
     expect(commandLines(ask(repo, 'deploy jellyfin'))).toEqual([
@@ -104,11 +123,21 @@ describe('task files imported behind switches, inventory named by ansible.cfg (t
     const repo = await open('tasks-switches');
     expect(repo.inventoryDisplay).toBe('lab.ini');
     expect(repo.inventory.hosts.map((h) => h.name)).toEqual(['box1']);
-    expect(commandLines(ask(repo, 'deploy jellyfin'))).toEqual([{ playbook: 'main.yml', tags: ['jellyfin'], limit: undefined, vars: { jellyfin_enable: true }, agent: 'controller' }]);
-    expect(commandLines(ask(repo, 'set up paperless and syncthing'))).toEqual([
-      { playbook: 'main.yml', tags: undefined, limit: undefined, vars: { paperless_enable: true, syncthing_enable: true }, agent: 'controller' },
+    expect(commandLines(ask(repo, 'deploy jellyfin'))).toEqual([
+      { playbook: 'main.yml', tags: ['jellyfin'], limit: undefined, vars: { jellyfin_enable: true }, agent: 'controller' },
     ]);
-    expect(repo.catalog.playbooks.find((p) => p.service === 'syncthing')?.source).toBe('include_tasks tasks/syncthing.yml, switch syncthing_enable');
+    expect(commandLines(ask(repo, 'set up paperless and syncthing'))).toEqual([
+      {
+        playbook: 'main.yml',
+        tags: undefined,
+        limit: undefined,
+        vars: { paperless_enable: true, syncthing_enable: true },
+        agent: 'controller',
+      },
+    ]);
+    expect(repo.catalog.playbooks.find((p) => p.service === 'syncthing')?.source).toBe(
+      'include_tasks tasks/syncthing.yml, switch syncthing_enable',
+    );
   });
 });
 
@@ -121,8 +150,13 @@ describe('per-host plays (per-host-plays)', () => {
       ['plex', 'meeseeks'],
       ['samba', 'nas'],
     ]);
-    expect(commandLines(ask(repo, 'deploy samba on nas'))).toEqual([{ playbook: 'servers.yml', tags: ['samba'], limit: 'nas', vars: {}, agent: 'controller' }]);
-    expect(ask(repo, 'deploy samba on pi')).toMatchObject({ ok: false, message: expect.stringContaining('pi is not among the hosts servers.yml applies to') });
+    expect(commandLines(ask(repo, 'deploy samba on nas'))).toEqual([
+      { playbook: 'servers.yml', tags: ['samba'], limit: 'nas', vars: {}, agent: 'controller' },
+    ]);
+    expect(ask(repo, 'deploy samba on pi')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('pi is not among the hosts servers.yml applies to'),
+    });
   });
 });
 
@@ -130,7 +164,9 @@ describe('a cluster play (cluster)', () => {
   it('runs as one step over all its hosts, never split per host', async () => {
     const repo = await open('cluster');
     expect(repo.catalog.playbooks).toMatchObject([{ path: 'k3s.yml', service: 'k3s', coordinated: true, hosts: 'servers,localhost' }]);
-    expect(commandLines(ask(repo, 'deploy k3s'))).toEqual([{ playbook: 'k3s.yml', tags: undefined, limit: undefined, vars: {}, agent: 'controller' }]);
+    expect(commandLines(ask(repo, 'deploy k3s'))).toEqual([
+      { playbook: 'k3s.yml', tags: undefined, limit: undefined, vars: {}, agent: 'controller' },
+    ]);
   });
 
   it('routes to the agent the inventory names, as one step even when hosts name several agents', async () => {
@@ -138,7 +174,10 @@ describe('a cluster play (cluster)', () => {
     try {
       fs.cpSync(path.join(reposDir, 'cluster'), dir, { recursive: true });
       const hosts = fs.readFileSync(path.join(dir, 'inventory', 'hosts.yml'), 'utf8');
-      fs.writeFileSync(path.join(dir, 'inventory', 'hosts.yml'), hosts.replace('k3s-1: {}', 'k3s-1: { chiffon_agent: rack }').replace('k3s-2: {}', 'k3s-2: { chiffon_agent: shelf }'));
+      fs.writeFileSync(
+        path.join(dir, 'inventory', 'hosts.yml'),
+        hosts.replace('k3s-1: {}', 'k3s-1: { chiffon_agent: rack }').replace('k3s-2: {}', 'k3s-2: { chiffon_agent: shelf }'),
+      );
       const repo = await open('cluster', dir);
       expect(commandLines(ask(repo, 'deploy k3s'))).toMatchObject([{ playbook: 'k3s.yml', agent: 'controller' }]);
     } finally {
@@ -166,11 +205,19 @@ describe('role argument_specs and vars_prompt (argspecs-prompts)', () => {
     const decomposed = decomposeRequest('deploy vaultwarden', repo.catalog);
     if (!decomposed.ok) throw new Error(decomposed.message);
     const supplied = { 'vaultwarden.yml': { vaultwarden_domain: 'vault.lan', vaultwarden_admin_token: 's3cret' } };
-    const planned = planRequest(decomposed.intents, repo.catalog, repo.inventory, { planId: 'p', newTaskId: () => 't' }, supplied, { controllerAgent: 'controller' });
+    const planned = planRequest(decomposed.intents, repo.catalog, repo.inventory, { planId: 'p', newTaskId: () => 't' }, supplied, {
+      controllerAgent: 'controller',
+    });
     if (!planned.ok) throw new Error(planned.message);
-    expect(planned.plan.steps[0]).toMatchObject({ vars: supplied['vaultwarden.yml'], secretVars: expect.arrayContaining(['vaultwarden_admin_token']) });
+    expect(planned.plan.steps[0]).toMatchObject({
+      vars: supplied['vaultwarden.yml'],
+      secretVars: expect.arrayContaining(['vaultwarden_admin_token']),
+    });
 
-    expect(ask(repo, 'run the backup')).toMatchObject({ ok: false, missingVars: [{ playbook: 'backup.yml', vars: ['backup_passphrase'] }] });
+    expect(ask(repo, 'run the backup')).toMatchObject({
+      ok: false,
+      missingVars: [{ playbook: 'backup.yml', vars: ['backup_passphrase'] }],
+    });
     expect(repo.catalog.playbooks.find((p) => p.service === 'backup')!.vars).toEqual([
       { name: 'backup_passphrase', type: 'str', required: true, description: 'Passphrase of the backup archive', secret: true },
       { name: 'backup_target', type: 'str', required: false, description: 'Where the archive goes', default: '/srv/backup' },
@@ -181,7 +228,10 @@ describe('role argument_specs and vars_prompt (argspecs-prompts)', () => {
     const repo = await open('argspecs-prompts');
     const app1 = repo.inventory.hosts.find((h) => h.name === 'app1')!;
     app1.vars.vaultwarden_domain = 'vault.lan';
-    expect(ask(repo, 'deploy vaultwarden')).toMatchObject({ ok: false, missingVars: [{ playbook: 'vaultwarden.yml', vars: ['vaultwarden_admin_token'] }] });
+    expect(ask(repo, 'deploy vaultwarden')).toMatchObject({
+      ok: false,
+      missingVars: [{ playbook: 'vaultwarden.yml', vars: ['vaultwarden_admin_token'] }],
+    });
   });
 });
 
@@ -190,7 +240,11 @@ describe('playbooks among compose files, charts, molecule and CI files (mixed-fi
     const repo = await open('mixed-files');
     expect(repo.catalog.playbooks.map((p) => p.path)).toEqual(['monitoring.yml', 'web.yml']);
     expect(repo.catalog.warnings).toEqual([
-      { file: 'monitoring.yml', message: 'uses the role geerlingguy.node_exporter, which is not in the repository; install it with: ansible-galaxy install -r requirements.yml' },
+      {
+        file: 'monitoring.yml',
+        message:
+          'uses the role geerlingguy.node_exporter, which is not in the repository; install it with: ansible-galaxy install -r requirements.yml',
+      },
     ]);
   });
 });

@@ -29,13 +29,20 @@ describe('appendRequestEvents', () => {
     await appendRequestEvents(database.prisma, 'seq-b', [taskEvent(1)]);
     await appendRequestEvents(database.prisma, 'seq-a', [taskEvent(4)]);
     const rows = await database.prisma.requestEvent.findMany({ where: { requestId: 'seq-a' }, orderBy: { seq: 'asc' } });
-    expect(rows.map((r) => [r.seq, (r.payload as { n: number }).n])).toEqual([[1, 1], [2, 2], [3, 3], [4, 4]]);
+    expect(rows.map((r) => [r.seq, (r.payload as { n: number }).n])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+    ]);
     expect(rows[0]).toMatchObject({ kind: 'task_start', stepIndex: 0, taskId: 't1' });
     expect(await seqsOf('seq-b')).toEqual([1]);
   });
 
   it('gives concurrent writers of one request distinct, gap-free numbers', async () => {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => appendRequestEvents(database.prisma, 'seq-concurrent', [taskEvent(i), taskEvent(i + 100)])));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => appendRequestEvents(database.prisma, 'seq-concurrent', [taskEvent(i), taskEvent(i + 100)])),
+    );
     expect(await seqsOf('seq-concurrent')).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 
@@ -44,7 +51,13 @@ describe('appendRequestEvents', () => {
     for (const s of ['pending_approval', 'pending_approval', 'running', 'running', 'paused', 'running']) {
       await appendRequestEvents(database.prisma, 'seq-status', [status(s)]);
     }
-    const step: NewRequestEvent = { kind: 'step_status', stepIndex: 0, taskId: 't', payload: { status: 'completed' }, dedupe: 'step:t:completed' };
+    const step: NewRequestEvent = {
+      kind: 'step_status',
+      stepIndex: 0,
+      taskId: 't',
+      payload: { status: 'completed' },
+      dedupe: 'step:t:completed',
+    };
     expect(await appendRequestEvents(database.prisma, 'seq-status', [step])).toBe(1);
     expect(await appendRequestEvents(database.prisma, 'seq-status', [step])).toBe(0);
     const rows = await database.prisma.requestEvent.findMany({ where: { requestId: 'seq-status' }, orderBy: { seq: 'asc' } });

@@ -202,7 +202,9 @@ describe('runPlaybook', () => {
       ),
     );
     const injected = `{{ lookup('pipe', 'touch ${marker}') }}`;
-    const result = await runPlaybook(options('keys.yml', { vars: { probe_map: { [injected]: 1, inner: { list: { [`${injected}-deep`]: true } } } } }));
+    const result = await runPlaybook(
+      options('keys.yml', { vars: { probe_map: { [injected]: 1, inner: { list: { [`${injected}-deep`]: true } } } } }),
+    );
     expect(result.exitCode, result.stderrTail).toBe(0);
     expect(existsSync(marker)).toBe(false);
     const written = await readFile(path.join(stateDir, 'keys.txt'), 'utf8');
@@ -275,7 +277,9 @@ describe('runPlaybook', () => {
       ),
     );
     const sources = [path.join(repo, 'inventory', 'hosts.ini'), path.join(repo, 'inventory', 'more.ini')];
-    const tagged = await runPlaybook(options('tagged.yml', { inventory: sources, tags: ['alpha', 'gamma'], vars: { expected_second_source: 'present' } }));
+    const tagged = await runPlaybook(
+      options('tagged.yml', { inventory: sources, tags: ['alpha', 'gamma'], vars: { expected_second_source: 'present' } }),
+    );
     expect(tagged).toMatchObject({ exitCode: 0, failedTasks: [] });
     expect(tagged.tasks.map((t) => t.name)).toEqual(['Alpha', 'Gamma']);
     const all = await runPlaybook(options('tagged.yml', { tags: [], vars: { expected_second_source: 'absent' } }));
@@ -399,7 +403,8 @@ describe('a run whose caller dies', () => {
     const killedAt = Date.now();
     const isLeftover = (line: string) => line.includes(marker) || line.includes(path.join(repo, 'orphan.yml'));
     try {
-      while (processCommandLines().some(isLeftover) && Date.now() - killedAt < 15_000) await new Promise((resolve) => setTimeout(resolve, 100));
+      while (processCommandLines().some(isLeftover) && Date.now() - killedAt < 15_000)
+        await new Promise((resolve) => setTimeout(resolve, 100));
       expect(processCommandLines().filter(isLeftover)).toEqual([]);
       // The wrapper's grace period (2 s) and a little more, not the 1100 s of the command.
       expect(Date.now() - killedAt).toBeLessThan(10_000);
@@ -424,9 +429,13 @@ describe('a run whose caller dies', () => {
     const wrapper = fileURLToPath(new URL('../../activities/ansible/measure_rusage.py', import.meta.url));
     const started = path.join(root, 'should-not-exist');
     // Pid 1 is never this test's pid: to the wrapper, its parent has died already.
-    const result = spawnSync('python3', [wrapper, path.join(runDir, 'rusage.json'), '--parent-pid', '1', '--remove-if-orphaned', runDir, '--', 'touch', started], {
-      encoding: 'utf8',
-    });
+    const result = spawnSync(
+      'python3',
+      [wrapper, path.join(runDir, 'rusage.json'), '--parent-pid', '1', '--remove-if-orphaned', runDir, '--', 'touch', started],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(result.status).toBe(128 + 15);
     expect(existsSync(started)).toBe(false);
     expect(existsSync(runDir)).toBe(false);
@@ -434,7 +443,12 @@ describe('a run whose caller dies', () => {
 
   it('refuses arguments it does not understand', () => {
     const wrapper = fileURLToPath(new URL('../../activities/ansible/measure_rusage.py', import.meta.url));
-    for (const args of [['out.json', 'true'], ['out.json', '--parent-pid', 'x', '--', 'true'], ['out.json', '--bogus', '1', '--', 'true'], ['out.json', '--']]) {
+    for (const args of [
+      ['out.json', 'true'],
+      ['out.json', '--parent-pid', 'x', '--', 'true'],
+      ['out.json', '--bogus', '1', '--', 'true'],
+      ['out.json', '--'],
+    ]) {
       const result = spawnSync('python3', [wrapper, ...args], { encoding: 'utf8' });
       expect(result.status).toBe(126);
       expect(result.stderr).toMatch(/^usage:/);

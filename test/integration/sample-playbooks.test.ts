@@ -57,7 +57,9 @@ interface Run {
  * Runs playbooks one after the other in a fresh sandbox, as Chiffon does: argument array, no shell,
  * extra vars in a 0600 JSON file passed with `-e @file`, chiffon_state_dir inside the sandbox.
  */
-async function runInSandbox(steps: { playbook: string; vars?: Record<string, unknown>; stateDir?: (root: string) => unknown }[]): Promise<Run[]> {
+async function runInSandbox(
+  steps: { playbook: string; vars?: Record<string, unknown>; stateDir?: (root: string) => unknown }[],
+): Promise<Run[]> {
   const root = await tempDir('chiffon-playbook-run-');
   const stateDir = path.join(root, 'state');
   const cwd = path.join(root, 'cwd');
@@ -103,7 +105,12 @@ describe('the sample playbook catalog', () => {
   it('finds the four playbooks with their metadata and no warnings', async () => {
     const catalog = await scanCatalog(repo);
     expect(catalog.warnings).toEqual([]);
-    expect(catalog.playbooks.map((p) => p.path)).toEqual(['failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']);
+    expect(catalog.playbooks.map((p) => p.path)).toEqual([
+      'failure-drill.yml',
+      'kuma-config-update.yml',
+      'kuma-deploy.yml',
+      'postgres-setup.yml',
+    ]);
     const byPath = Object.fromEntries(catalog.playbooks.map((p) => [p.path, p]));
 
     expect(byPath['kuma-deploy.yml']).toMatchObject({
@@ -112,7 +119,9 @@ describe('the sample playbook catalog', () => {
       intents: [{ name: 'deploy_kuma', verbs: ['deploy', 'install', 'set up', 'start'], objects: [] }],
       after: [],
     });
-    expect(byPath['kuma-deploy.yml']!.vars).toContainEqual(expect.objectContaining({ name: 'kuma_port', type: 'int', required: false, default: 3001 }));
+    expect(byPath['kuma-deploy.yml']!.vars).toContainEqual(
+      expect.objectContaining({ name: 'kuma_port', type: 'int', required: false, default: 3001 }),
+    );
 
     expect(byPath['kuma-config-update.yml']).toMatchObject({
       service: 'kuma',
@@ -126,8 +135,14 @@ describe('the sample playbook catalog', () => {
       expect.objectContaining({ name: 'kuma_monitors', type: 'list', required: true, fromInventoryGroup: 'portals' }),
     );
 
-    expect(byPath['postgres-setup.yml']).toMatchObject({ service: 'postgres', aliases: ['postgresql', 'database'], intents: [{ name: 'setup_postgres' }] });
-    expect(byPath['postgres-setup.yml']!.vars).toContainEqual(expect.objectContaining({ name: 'postgres_superuser_password', secret: true, required: false }));
+    expect(byPath['postgres-setup.yml']).toMatchObject({
+      service: 'postgres',
+      aliases: ['postgresql', 'database'],
+      intents: [{ name: 'setup_postgres' }],
+    });
+    expect(byPath['postgres-setup.yml']!.vars).toContainEqual(
+      expect.objectContaining({ name: 'postgres_superuser_password', secret: true, required: false }),
+    );
 
     expect(byPath['failure-drill.yml']).toMatchObject({
       service: 'failure-drill',
@@ -141,7 +156,8 @@ describe('the sample playbook catalog', () => {
     const dir = await tempDir('chiffon-catalog-');
     const files: Record<string, string> = {
       'good.yml': '- hosts: homelab\n  tasks: []\n',
-      'good.meta.yml': 'argument_specs:\n  main:\n    options: {}\n    chiffon:\n      service: good\n      intents: [{name: do_good, verbs: [do]}]\n      after: [nested/deep.yml, missing.yml]\n',
+      'good.meta.yml':
+        'argument_specs:\n  main:\n    options: {}\n    chiffon:\n      service: good\n      intents: [{name: do_good, verbs: [do]}]\n      after: [nested/deep.yml, missing.yml]\n',
       'no-meta.yaml': '- hosts: homelab\n  tasks: []\n',
       'broken.yml': '- hosts: homelab\n',
       'broken.meta.yml': 'argument_specs:\n  main:\n    options: {kuma_port: {type: int\n',
@@ -149,7 +165,8 @@ describe('the sample playbook catalog', () => {
       'not-a-playbook.meta.yml': 'argument_specs:\n  main:\n    options: {}\n    chiffon: {service: x, intents: [{name: x, verbs: [x]}]}\n',
       'orphan.meta.yml': 'argument_specs: {}\n',
       'nested/deep.yml': '- hosts: homelab\n  tasks: []\n',
-      'nested/deep.meta.yaml': 'argument_specs:\n  main:\n    options: {}\n    chiffon:\n      service: deep\n      intents: [{name: do_good, verbs: [go]}]\n      after: [../good.yml]\n',
+      'nested/deep.meta.yaml':
+        'argument_specs:\n  main:\n    options: {}\n    chiffon:\n      service: deep\n      intents: [{name: do_good, verbs: [go]}]\n      after: [../good.yml]\n',
       'inventory/hosts.yml': 'all: {}\n',
       'group_vars/all.yml': 'x: 1\n',
       'nested/host_vars/h.yml': 'x: 1\n',
@@ -178,7 +195,10 @@ describe('the sample playbook catalog', () => {
     expect(catalog.playbooks.find((p) => p.path === 'no-meta.yaml')).toMatchObject({ service: 'no-meta', source: 'file no-meta.yaml' });
     const byFile = (file: string) => catalog.warnings.filter((w) => w.file === file).map((w) => w.message);
     expect(byFile('no-meta.yaml')).toEqual([]);
-    expect(catalog.warnings.find((w) => w.file === 'broken.meta.yml')).toMatchObject({ line: expect.any(Number), message: expect.stringMatching(/^YAML: /) });
+    expect(catalog.warnings.find((w) => w.file === 'broken.meta.yml')).toMatchObject({
+      line: expect.any(Number),
+      message: expect.stringMatching(/^YAML: /),
+    });
     expect(byFile('broken.yml')).toEqual([expect.stringContaining('not valid')]);
     expect(byFile('not-a-playbook.yml')).toEqual([expect.stringContaining('not a playbook')]);
     expect(byFile('orphan.meta.yml')).toEqual([expect.stringContaining('without a playbook')]);
@@ -246,7 +266,9 @@ describe('running the sample playbooks', () => {
       ]),
       runInSandbox([{ playbook: 'kuma-config-update.yml', vars: { kuma_monitors: monitors } }]),
       runInSandbox([{ playbook: 'failure-drill.yml' }]),
-      runInSandbox([{ playbook: 'postgres-setup.yml', vars: { postgres_databases: ['app', 'grafana'], postgres_superuser_password: 's3cret-pw' } }]),
+      runInSandbox([
+        { playbook: 'postgres-setup.yml', vars: { postgres_databases: ['app', 'grafana'], postgres_superuser_password: 's3cret-pw' } },
+      ]),
       runInSandbox([
         { playbook: 'kuma-deploy.yml', stateDir: () => undefined },
         { playbook: 'postgres-setup.yml', stateDir: () => 'relative/state' },
@@ -274,13 +296,20 @@ describe('running the sample playbooks', () => {
         { name: 'status-page', type: 'http', url: 'https://status.homelab.lan/health', interval: 60 },
       ],
     });
-    expect([...(await tree(deploy.stateDir)).keys()].sort()).toEqual(['kuma/', 'kuma/data/', 'kuma/docker-compose.yml', 'kuma/monitors.json']);
+    expect([...(await tree(deploy.stateDir)).keys()].sort()).toEqual([
+      'kuma/',
+      'kuma/data/',
+      'kuma/docker-compose.yml',
+      'kuma/monitors.json',
+    ]);
   });
 
   it('kuma-config-update alone fails with a clear message and writes nothing', async () => {
     const [run] = updateAlone as [Run];
     expect(run.exitCode).toBe(2);
-    expect(run.output).toContain(`Uptime Kuma is not deployed: ${run.stateDir}/kuma/docker-compose.yml is missing. Run kuma-deploy.yml first.`);
+    expect(run.output).toContain(
+      `Uptime Kuma is not deployed: ${run.stateDir}/kuma/docker-compose.yml is missing. Run kuma-deploy.yml first.`,
+    );
     expect(await tree(run.stateDir)).toEqual(new Map());
   });
 
@@ -300,7 +329,10 @@ describe('running the sample playbooks', () => {
     expect(conf).toContain('port = 5432');
     expect(conf).toContain("listen_addresses = 'localhost'");
     expect(conf).toContain('max_connections = 100');
-    expect(JSON.parse(await readFile(path.join(run.stateDir, 'postgres', 'databases.json'), 'utf8'))).toEqual({ version: '16', databases: ['app', 'grafana'] });
+    expect(JSON.parse(await readFile(path.join(run.stateDir, 'postgres', 'databases.json'), 'utf8'))).toEqual({
+      version: '16',
+      databases: ['app', 'grafana'],
+    });
     const secretFile = path.join(run.stateDir, 'postgres', 'superuser-password');
     expect(await readFile(secretFile, 'utf8')).toBe('s3cret-pw');
     expect((await lstat(secretFile)).mode & 0o777).toBe(0o600);

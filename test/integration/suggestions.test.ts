@@ -97,7 +97,16 @@ async function failedDrill(name: string, options: { git?: boolean } = {}): Promi
   const auditAgain = () => createAuditActivities(config, database.prisma).auditTask(audit);
   await auditAgain();
   const rows = await database.prisma.playbookSuggestion.findMany({ where: { taskId } });
-  return { config, repo, initialCommit, requestId, taskId, byKey: new Map(rows.map((r) => [`${r.rule}@${r.line}`, r])), file: path.join(repo, PLAYBOOK), auditAgain };
+  return {
+    config,
+    repo,
+    initialCommit,
+    requestId,
+    taskId,
+    byKey: new Map(rows.map((r) => [`${r.rule}@${r.line}`, r])),
+    file: path.join(repo, PLAYBOOK),
+    auditAgain,
+  };
 }
 
 function suggestion(fixture: Fixture, key: string): PlaybookSuggestion {
@@ -127,7 +136,11 @@ async function headOf(repo: string) {
 /** The files whose content differs between two commits. */
 async function changedFiles(repo: string, from: string, to: string): Promise<string[]> {
   const files = new Set([...(await git.listFiles({ fs, dir: repo, ref: from })), ...(await git.listFiles({ fs, dir: repo, ref: to }))]);
-  const oid = (commit: string, filepath: string) => git.readBlob({ fs, dir: repo, oid: commit, filepath }).then((b) => b.oid, () => 'missing');
+  const oid = (commit: string, filepath: string) =>
+    git.readBlob({ fs, dir: repo, oid: commit, filepath }).then(
+      (b) => b.oid,
+      () => 'missing',
+    );
   const changed: string[] = [];
   for (const file of files) if ((await oid(from, file)) !== (await oid(to, file))) changed.push(file);
   return changed.sort();
@@ -138,17 +151,42 @@ describe('the stored suggestions', () => {
     const fixture = await failedDrill('stored');
     const sha = sha256(fs.readFileSync(fixture.file));
     expect([...fixture.byKey.keys()].sort()).toEqual(
-      ['fqcn[action-core]@23', 'fqcn[action-core]@26', 'name[casing]@25', 'name[missing]@23', 'no-changed-when@23', 'no-changed-when@25', 'risky-file-permissions@18'].sort(),
+      [
+        'fqcn[action-core]@23',
+        'fqcn[action-core]@26',
+        'name[casing]@25',
+        'name[missing]@23',
+        'no-changed-when@23',
+        'no-changed-when@25',
+        'risky-file-permissions@18',
+      ].sort(),
     );
     for (const s of fixture.byKey.values()) {
-      expect(s).toMatchObject({ taskId: fixture.taskId, playbook: PLAYBOOK, path: PLAYBOOK, status: 'open', playbookSha256: sha, commitHash: null, decidedBy: null });
+      expect(s).toMatchObject({
+        taskId: fixture.taskId,
+        playbook: PLAYBOOK,
+        path: PLAYBOOK,
+        status: 'open',
+        playbookSha256: sha,
+        commitHash: null,
+        decidedBy: null,
+      });
       expect(s.suggestedChange?.length).toBeGreaterThan(0);
     }
-    expect(suggestion(fixture, 'fqcn[action-core]@23')).toMatchObject({ category: 'formatting', fixable: true, suggestedChange: 'use ansible.builtin.shell instead of shell' });
-    expect(suggestion(fixture, 'fqcn[action-core]@26')).toMatchObject({ suggestedChange: 'use ansible.builtin.command instead of command' });
+    expect(suggestion(fixture, 'fqcn[action-core]@23')).toMatchObject({
+      category: 'formatting',
+      fixable: true,
+      suggestedChange: 'use ansible.builtin.shell instead of shell',
+    });
+    expect(suggestion(fixture, 'fqcn[action-core]@26')).toMatchObject({
+      suggestedChange: 'use ansible.builtin.command instead of command',
+    });
     expect(suggestion(fixture, 'no-changed-when@25')).toMatchObject({ category: 'idempotency', fixable: false });
     expect(suggestion(fixture, 'risky-file-permissions@18')).toMatchObject({ category: 'security', fixable: false });
-    expect(suggestion(fixture, 'name[casing]@25')).toMatchObject({ fixable: true, suggestedChange: 'start the name with an uppercase letter: "Fail on purpose"' });
+    expect(suggestion(fixture, 'name[casing]@25')).toMatchObject({
+      fixable: true,
+      suggestedChange: 'start the name with an uppercase letter: "Fail on purpose"',
+    });
   });
 });
 
@@ -163,9 +201,9 @@ describe('acceptSuggestion', () => {
     expect(content).toContain('- ansible.builtin.shell: date -u');
     expect(content).toContain("  ansible.builtin.command: sh -c 'echo");
     expect(content).not.toMatch(/^\s+(- )?(shell|command):/m);
-    expect((await lintPlaybook({ playbookRepo: fixture.repo, playbook: PLAYBOOK, workDir: fixture.config.workDir })).map((f) => f.rule)).not.toContain(
-      'fqcn[action-core]',
-    );
+    expect(
+      (await lintPlaybook({ playbookRepo: fixture.repo, playbook: PLAYBOOK, workDir: fixture.config.workDir })).map((f) => f.rule),
+    ).not.toContain('fqcn[action-core]');
 
     // One commit on top of the first, changing that file only, and the working tree matches it.
     const head = await headOf(fixture.repo);
@@ -183,7 +221,9 @@ describe('acceptSuggestion', () => {
     expect(message.split('\n')[0]).toBe(`Apply suggestion ${fqcn.id}: fqcn[action-core] in ${PLAYBOOK}`);
     expect(message).toContain('use ansible.builtin.shell instead of shell (failure-drill.yml:23).');
     expect(message).toContain(`when task ${fixture.taskId} of request ${fixture.requestId} failed`);
-    expect(message).toContain(`Chiffon-Suggestion: ${fqcn.id}\nChiffon-Rule: fqcn[action-core]\nChiffon-Task: ${fixture.taskId}\nChiffon-Request: ${fixture.requestId}\nAccepted-By: alice`);
+    expect(message).toContain(
+      `Chiffon-Suggestion: ${fqcn.id}\nChiffon-Rule: fqcn[action-core]\nChiffon-Task: ${fixture.taskId}\nChiffon-Request: ${fixture.requestId}\nAccepted-By: alice`,
+    );
 
     // Recorded: accepted by alice with the commit; the other fqcn finding went with the same fix.
     const accepted = await row(fqcn.id);
@@ -228,7 +268,9 @@ describe('acceptSuggestion', () => {
     await git.add({ fs, dir: fixture.repo, filepath: PLAYBOOK });
     const head = await git.commit({ fs, dir: fixture.repo, message: 'Another version', author, committer: author });
     fs.writeFileSync(fixture.file, linted);
-    const uncommitted = await refusal(acceptSuggestion(database.prisma, fixture.config, suggestion(fixture, 'fqcn[action-core]@23').id, 'alice'));
+    const uncommitted = await refusal(
+      acceptSuggestion(database.prisma, fixture.config, suggestion(fixture, 'fqcn[action-core]@23').id, 'alice'),
+    );
     expect(uncommitted).toMatchObject({ status: 409, details: { reason: 'uncommitted_changes' } });
     expect(uncommitted.message).toContain('failure-drill.yml has uncommitted changes');
     expect(await headOf(fixture.repo)).toBe(head);
@@ -256,7 +298,10 @@ describe('acceptSuggestion', () => {
       where: { id: permissions.id },
       data: { patch: '--- a/inventory/hosts.yml\n+++ b/inventory/hosts.yml\n@@ -1,1 +1,1 @@\n----\n+--- # x\n' },
     });
-    expect(await refusal(acceptSuggestion(database.prisma, fixture.config, permissions.id, 'alice'))).toMatchObject({ status: 422, code: 'fix_failed' });
+    expect(await refusal(acceptSuggestion(database.prisma, fixture.config, permissions.id, 'alice'))).toMatchObject({
+      status: 422,
+      code: 'fix_failed',
+    });
 
     // A patch that changes the playbook's mode, or makes it a symlink (to a file outside the
     // repository, whose content would be committed as the playbook), is refused too.
@@ -282,7 +327,11 @@ describe('acceptSuggestion', () => {
     for (const structural of [modeChange, symlink]) {
       await database.prisma.playbookSuggestion.update({ where: { id: permissions.id }, data: { patch: structural } });
       const refused = await refusal(acceptSuggestion(database.prisma, fixture.config, permissions.id, 'alice'));
-      expect(refused, structural.slice(0, 80)).toMatchObject({ status: 422, code: 'fix_failed', message: expect.stringContaining(`must change the content of ${PLAYBOOK} only`) });
+      expect(refused, structural.slice(0, 80)).toMatchObject({
+        status: 422,
+        code: 'fix_failed',
+        message: expect.stringContaining(`must change the content of ${PLAYBOOK} only`),
+      });
     }
     expect(fs.lstatSync(fixture.file).isFile()).toBe(true);
     expect(await row(permissions.id)).toMatchObject({ status: 'open' });
@@ -301,7 +350,12 @@ describe('acceptSuggestion', () => {
     await database.prisma.playbookSuggestion.update({ where: { id: permissions.id }, data: { patch } });
     const result = await acceptSuggestion(database.prisma, fixture.config, permissions.id, 'carol');
     expect(result).toMatchObject({ method: 'patch', alsoAccepted: [] });
-    expect(fs.readFileSync(fixture.file, 'utf8').split('\n').slice(at, at + 2)).toEqual(['        state: directory', '        mode: "0755"']);
+    expect(
+      fs
+        .readFileSync(fixture.file, 'utf8')
+        .split('\n')
+        .slice(at, at + 2),
+    ).toEqual(['        state: directory', '        mode: "0755"']);
     const [last] = await git.log({ fs, dir: fixture.repo, depth: 1 });
     expect(last!.oid).toBe(result.commit);
     expect(last!.commit.message).toContain(`Apply suggestion ${permissions.id}: risky-file-permissions in ${PLAYBOOK}`);
@@ -336,10 +390,19 @@ describe('dismissSuggestion', () => {
     expect(dismissed).toMatchObject({ id: noChange.id, status: 'dismissed', decidedBy: 'bob', commitHash: null });
     expect(await row(noChange.id)).toMatchObject({ status: 'dismissed', decidedBy: 'bob' });
 
-    expect(await refusal(dismissSuggestion(database.prisma, noChange.id, 'carol'))).toMatchObject({ status: 409, details: { reason: 'already_decided' } });
-    expect(await refusal(acceptSuggestion(database.prisma, fixture.config, noChange.id, 'carol'))).toMatchObject({ status: 409, details: { reason: 'already_decided' } });
+    expect(await refusal(dismissSuggestion(database.prisma, noChange.id, 'carol'))).toMatchObject({
+      status: 409,
+      details: { reason: 'already_decided' },
+    });
+    expect(await refusal(acceptSuggestion(database.prisma, fixture.config, noChange.id, 'carol'))).toMatchObject({
+      status: 409,
+      details: { reason: 'already_decided' },
+    });
     expect(await refusal(dismissSuggestion(database.prisma, randomUUID(), 'carol'))).toMatchObject({ status: 404, code: 'not_found' });
-    expect(await refusal(acceptSuggestion(database.prisma, fixture.config, randomUUID(), 'carol'))).toMatchObject({ status: 404, code: 'not_found' });
+    expect(await refusal(acceptSuggestion(database.prisma, fixture.config, randomUUID(), 'carol'))).toMatchObject({
+      status: 404,
+      code: 'not_found',
+    });
     // Nothing was committed.
     expect(await git.log({ fs, dir: fixture.repo })).toHaveLength(1);
   });
@@ -396,7 +459,10 @@ describe('the HTTP routes', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { status: number; body: any } = await call('GET', `/suggestions?task_id=${fixture.taskId}&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { status: number; body: any } = await call(
+        'GET',
+        `/suggestions?task_id=${fixture.taskId}&limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(page.status).toBe(200);
       expect(page.body.suggestions.length).toBeLessThanOrEqual(3);
       seen.push(...page.body.suggestions.map((s: any) => s.id));

@@ -38,7 +38,13 @@ async function warm(repo: string, argv: string[], timeoutMs = 60_000) {
 
 async function cold(repo: string, argv: string[]) {
   const localTemp = fs.mkdtempSync(path.join(scratch, 'tmp-'));
-  const result = await execa(ansiblePlaybook, argv, { cwd: repo, env: ansibleEnv(ansiblePlaybook, localTemp), extendEnv: false, stdin: 'ignore', reject: false });
+  const result = await execa(ansiblePlaybook, argv, {
+    cwd: repo,
+    env: ansibleEnv(ansiblePlaybook, localTemp),
+    extendEnv: false,
+    stdin: 'ignore',
+    reject: false,
+  });
   return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -47,7 +53,12 @@ const ROLE = { 'roles/web/tasks/main.yml': '- name: Say hello\n  ansible.builtin
 
 describe('the warm ansible-playbook', () => {
   it('answers as ansible-playbook does: the same listing, and the same exit code and error for a broken playbook', async () => {
-    const repo = repoWith({ 'hosts.ini': 'web1 ansible_connection=local\nweb2 ansible_connection=local\n', 'site.yml': PLAY, ...ROLE, 'broken.yml': '- hosts: all\n  tasks:\n    - not.a.module: {}\n' });
+    const repo = repoWith({
+      'hosts.ini': 'web1 ansible_connection=local\nweb2 ansible_connection=local\n',
+      'site.yml': PLAY,
+      ...ROLE,
+      'broken.yml': '- hosts: all\n  tasks:\n    - not.a.module: {}\n',
+    });
     const list = ['-i', 'hosts.ini', '--limit=web2', 'site.yml', '--list-hosts', '--list-tasks'];
     const [warmList, coldList] = [await warm(repo, list), await cold(repo, list)];
     expect(warmList).toMatchObject({ exitCode: 0, timedOut: false });
@@ -64,7 +75,11 @@ describe('the warm ansible-playbook', () => {
 
   it('reads an edited ansible.cfg: a warm process of its own', async () => {
     // The role lives where only ansible.cfg's roles_path says.
-    const repo = repoWith({ 'hosts.ini': 'web1 ansible_connection=local\n', 'site.yml': PLAY, 'elsewhere/web/tasks/main.yml': ROLE['roles/web/tasks/main.yml'] });
+    const repo = repoWith({
+      'hosts.ini': 'web1 ansible_connection=local\n',
+      'site.yml': PLAY,
+      'elsewhere/web/tasks/main.yml': ROLE['roles/web/tasks/main.yml'],
+    });
     const list = ['-i', 'hosts.ini', 'site.yml', '--list-tasks'];
     expect((await warm(repo, list)).exitCode).not.toBe(0);
     fs.writeFileSync(path.join(repo, 'ansible.cfg'), '[defaults]\nroles_path = elsewhere\n');

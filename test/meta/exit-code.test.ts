@@ -22,7 +22,13 @@ async function npmTest(suite: string) {
   delete env.DATABASE_URL;
   const before = new Set(serverDirs());
   // extendEnv: false, or execa would merge this process's environment (DATABASE_URL included) back in.
-  const run = await execa('npm', ['test', '--', '--config', suitesConfig, suite], { cwd: fromProjectRoot(), env, extendEnv: false, reject: false, all: true });
+  const run = await execa('npm', ['test', '--', '--config', suitesConfig, suite], {
+    cwd: fromProjectRoot(),
+    env,
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
   const leftDirs = serverDirs().filter((dir) => !before.has(dir));
   const leftServers = leftDirs.flatMap((dir) => processesMentioning(path.join(serversDir, dir)));
   return { exitCode: run.exitCode, output: run.all ?? '', leftDirs, leftServers };
@@ -58,19 +64,27 @@ describe('npm test without DATABASE_URL (embedded PostgreSQL)', () => {
     delete env.DATABASE_URL;
     const before = new Set(serverDirs());
     // vitest itself (not npm or npx around it), so the SIGKILL reaches the process that owns the server.
-    const run = execa(process.execPath, [fromProjectRoot('node_modules', 'vitest', 'vitest.mjs'), 'run', '--config', suitesConfig, 'waiting.suite.ts'], {
-      cwd: fromProjectRoot(),
-      env,
-      extendEnv: false,
-      reject: false,
-      all: true,
-    });
+    const run = execa(
+      process.execPath,
+      [fromProjectRoot('node_modules', 'vitest', 'vitest.mjs'), 'run', '--config', suitesConfig, 'waiting.suite.ts'],
+      {
+        cwd: fromProjectRoot(),
+        env,
+        extendEnv: false,
+        reject: false,
+        all: true,
+      },
+    );
     const dir = await waitFor('the run to start its PostgreSQL', () => serverDirs().find((d) => !before.has(d)), 60_000);
     await waitFor('its postgres process', () => (processesMentioning(path.join(serversDir, dir)).length > 0 ? true : undefined), 60_000);
     await sleep(500);
     run.kill('SIGKILL');
     const killed = await run;
     onTestFailed(() => console.error(`the killed run's output:\n${killed.all}`));
-    await waitFor('the server to stop and its data to go', () => (!serverDirs().includes(dir) && processesMentioning(path.join(serversDir, dir)).length === 0 ? true : undefined), 30_000);
+    await waitFor(
+      'the server to stop and its data to go',
+      () => (!serverDirs().includes(dir) && processesMentioning(path.join(serversDir, dir)).length === 0 ? true : undefined),
+      30_000,
+    );
   });
 });

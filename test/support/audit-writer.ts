@@ -7,7 +7,8 @@ import { createPrismaClient } from '../../lib/prisma.js';
 
 async function run(): Promise<void> {
   const [url, auditRepo, requestId, prefix, count] = process.argv.slice(2);
-  if (!url || !auditRepo || !requestId || !prefix || !count) throw new Error('usage: audit-writer <database url> <audit repo> <request id> <task prefix> <count>');
+  if (!url || !auditRepo || !requestId || !prefix || !count)
+    throw new Error('usage: audit-writer <database url> <audit repo> <request id> <task prefix> <count>');
   const prisma = createPrismaClient(url);
   try {
     const { auditTask } = createAuditActivities({ ...loadConfig({}), auditRepo }, prisma);

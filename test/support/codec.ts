@@ -11,7 +11,9 @@ export const testCodec = new SealingCodec(parseCodecKeys(TEST_CODEC_KEYS, 'test/
 export const testDataConverter = sealingDataConverter(testCodec);
 
 /** The replay guard's: the test key, and the histories recorded before payloads were sealed. */
-export const replayDataConverter = sealingDataConverter(new SealingCodec(parseCodecKeys(TEST_CODEC_KEYS, 'test/support/codec.ts'), { acceptUnsealed: true }));
+export const replayDataConverter = sealingDataConverter(
+  new SealingCodec(parseCodecKeys(TEST_CODEC_KEYS, 'test/support/codec.ts'), { acceptUnsealed: true }),
+);
 
 /**
  * Opens, in place, every sealed payload in `value` (a history as fetchHistory() gives it, or a part

@@ -170,7 +170,13 @@ export async function startStack(services: E2EServices, name: string, options: S
   const defaultCaller = (method: string, route: string): CallAs =>
     method === 'POST' && (route === '/chat' || /^\/requests\/[^/]+\/input$/.test(route)) ? 'requester' : 'approver';
 
-  const call = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}, as?: CallAs): Promise<HttpAnswer> => {
+  const call = async (
+    method: string,
+    route: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    as?: CallAs,
+  ): Promise<HttpAnswer> => {
     const caller = as ?? defaultCaller(method, route);
     const authorization: Record<string, string> = caller === 'none' ? {} : { authorization: `Bearer ${tokens[caller]}` };
     const response = await fetch(`${baseUrl}${route}`, {
@@ -188,7 +194,8 @@ export async function startStack(services: E2EServices, name: string, options: S
     for (;;) {
       last = await call('GET', `/requests/${requestId}`);
       if (last.status === 200 && accept(last.body)) return last.body;
-      if (Date.now() > deadline) throw new Error(`request ${requestId}: no ${what} after ${timeoutMs} ms; last answer ${last.status} ${JSON.stringify(last.body)}`);
+      if (Date.now() > deadline)
+        throw new Error(`request ${requestId}: no ${what} after ${timeoutMs} ms; last answer ${last.status} ${JSON.stringify(last.body)}`);
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
   };
@@ -200,7 +207,8 @@ export async function startStack(services: E2EServices, name: string, options: S
       `status ${statuses.join('/')}`,
       (body) => {
         if (statuses.includes(body.status)) return true;
-        if (SETTLED.includes(body.status)) throw new Error(`request ${requestId} is ${body.status}, not ${statuses.join('/')}: ${JSON.stringify(body)}`);
+        if (SETTLED.includes(body.status))
+          throw new Error(`request ${requestId} is ${body.status}, not ${statuses.join('/')}: ${JSON.stringify(body)}`);
         return false;
       },
       timeoutMs,
@@ -269,7 +277,12 @@ export async function requestRow(services: E2EServices, id: string, expected: Re
 /** A host-only worker (`npm run worker -- --host NAME --no-orchestration`) with its registry row. */
 export async function startAgent(services: E2EServices, base: ChiffonConfig, name: string, overrides: Partial<ChiffonConfig> = {}) {
   const config: ChiffonConfig = { ...base, workerHost: name, orchestration: false, ...overrides };
-  const worker: Worker = await createHostWorker({ connection: services.env.nativeConnection, config, prisma: services.database.prisma, codec: testCodec });
+  const worker: Worker = await createHostWorker({
+    connection: services.env.nativeConnection,
+    config,
+    prisma: services.database.prisma,
+    codec: testCodec,
+  });
   const reporter = startAgentReporter(services.database.prisma, config, services.env.client);
   const running = worker.run();
   return {

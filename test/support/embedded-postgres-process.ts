@@ -21,7 +21,12 @@ if (!dataRoot) {
 // The parent may go while the server is still starting: the stop then waits for the start, so a
 // server that comes up after all is stopped too (and its data directory removed).
 const starting: Promise<DatabaseHandle | undefined> = startOnFreePorts(1, ([port]) =>
-  startEmbeddedPostgres({ dataDir: path.join(dataRoot, `run-${process.ppid}-${port}`), port: port!, database: 'postgres', ephemeral: true }),
+  startEmbeddedPostgres({
+    dataDir: path.join(dataRoot, `run-${process.ppid}-${port}`),
+    port: port!,
+    database: 'postgres',
+    ephemeral: true,
+  }),
 ).then(
   (server) => {
     process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);

@@ -28,10 +28,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => {};
   }
   await removeAbandonedServerDirs();
-  const child = spawn(process.execPath, ['--import', 'tsx', fromProjectRoot('test', 'support', 'embedded-postgres-process.ts'), testServersDir], {
-    cwd: fromProjectRoot(),
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fromProjectRoot('test', 'support', 'embedded-postgres-process.ts'), testServersDir],
+    {
+      cwd: fromProjectRoot(),
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const url = await firstLine(child).then((line) => {
     const answer = JSON.parse(line) as { url?: string; error?: string };
     if (!answer.url) throw new Error(`the embedded PostgreSQL for the tests did not start: ${answer.error ?? line}`);

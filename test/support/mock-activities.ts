@@ -45,7 +45,15 @@ export function fakePlan(hash = 'hash-v1'): Plan {
   return {
     planId: 'plan-fake-1',
     steps: [
-      { index: 0, taskId: 'task-0', playbook: 'kuma-deploy.yml', service: 'kuma', intent: 'deploy_kuma', vars: { kuma_port: 3001 }, varSources: { kuma_port: 'default' } },
+      {
+        index: 0,
+        taskId: 'task-0',
+        playbook: 'kuma-deploy.yml',
+        service: 'kuma',
+        intent: 'deploy_kuma',
+        vars: { kuma_port: 3001 },
+        varSources: { kuma_port: 'default' },
+      },
       {
         index: 1,
         taskId: 'task-1',
@@ -104,7 +112,14 @@ export function failedRun(playbook = 'playbook.yml'): StepRunResult {
 }
 
 export const FAKE_FINDINGS: LintFinding[] = [
-  { rule: 'no-changed-when', category: 'idempotency', severity: 'major', message: 'Commands should not change things if nothing needs doing', path: 'x.yml', line: 3 },
+  {
+    rule: 'no-changed-when',
+    category: 'idempotency',
+    severity: 'major',
+    message: 'Commands should not change things if nothing needs doing',
+    path: 'x.yml',
+    line: 3,
+  },
 ];
 
 /**
@@ -151,13 +166,28 @@ export function mockActivities(overrides: Partial<ChiffonActivities> = {}): Mock
     },
     async checkStep(input: RunStepInput) {
       // A dry run: the same tasks, reported as what would change.
-      return { ...succeededRun(input.step.playbook), tasks: [{ name: `${input.step.playbook}: apply`, host: 'localhost', status: 'changed' as const, diff: '--- before\n+++ after\n@@ -1 +1 @@\n-a\n+b\n' }] };
+      return {
+        ...succeededRun(input.step.playbook),
+        tasks: [
+          {
+            name: `${input.step.playbook}: apply`,
+            host: 'localhost',
+            status: 'changed' as const,
+            diff: '--- before\n+++ after\n@@ -1 +1 @@\n-a\n+b\n',
+          },
+        ],
+      };
     },
     async analyzeFailure(_playbook: string) {
       return structuredClone(FAKE_FINDINGS);
     },
     async previewPlan({ steps }: PreviewPlanInput) {
-      return steps.map((step) => ({ ok: true, hosts: ['localhost'], tasks: [{ play: step.playbook, name: `run ${step.playbook}`, tags: [] }], problems: [] }));
+      return steps.map((step) => ({
+        ok: true,
+        hosts: ['localhost'],
+        tasks: [{ play: step.playbook, name: `run ${step.playbook}`, tags: [] }],
+        problems: [],
+      }));
     },
     async recordRequest(_state: RequestState) {},
     async auditTask(input: TaskAuditInput) {

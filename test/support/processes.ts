@@ -11,7 +11,12 @@ import { tools } from '../../lib/tools.js';
 import { TEST_CODEC_KEYS } from './codec.js';
 
 /** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 60_000,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -63,7 +68,12 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Starts `command` in a process group of its own, its output appended to `logFile`. */
-export function startProcess(name: string, command: string, args: string[], options: { cwd?: string; env: NodeJS.ProcessEnv; logFile: string }): ManagedProcess {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  options: { cwd?: string; env: NodeJS.ProcessEnv; logFile: string },
+): ManagedProcess {
   const log = openSync(options.logFile, 'a');
   let child: ChildProcess;
   try {
@@ -162,11 +172,15 @@ export async function startDevServer(options: DevServerOptions): Promise<Managed
   });
   const address = `127.0.0.1:${options.port}`;
   try {
-    await waitFor(`the Temporal dev server on ${address}`, async () => {
-      // temporal-dev.sh exits 0 when another server holds the port: that one is not ours.
-      if (!server.isRunning()) throw new Error(`the dev server exited:\n${server.logTail()}`);
-      return (await temporalAnswers(address)) || undefined;
-    }, 30_000);
+    await waitFor(
+      `the Temporal dev server on ${address}`,
+      async () => {
+        // temporal-dev.sh exits 0 when another server holds the port: that one is not ours.
+        if (!server.isRunning()) throw new Error(`the dev server exited:\n${server.logTail()}`);
+        return (await temporalAnswers(address)) || undefined;
+      },
+      30_000,
+    );
   } catch (error) {
     await server.kill();
     throw error;
@@ -176,7 +190,11 @@ export async function startDevServer(options: DevServerOptions): Promise<Managed
 
 /** Starts `node --import tsx workers/main.ts` (one process: a SIGKILL reaches the worker itself). */
 function withoutProviderSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('CHIFFON_LLM_') && !name.startsWith('ANTHROPIC_') && !name.startsWith('CHIFFON_ANTHROPIC_')));
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      ([name]) => !name.startsWith('CHIFFON_LLM_') && !name.startsWith('ANTHROPIC_') && !name.startsWith('CHIFFON_ANTHROPIC_'),
+    ),
+  );
 }
 
 export async function startWorkerProcess(env: Record<string, string>, logFile: string): Promise<ManagedProcess> {
@@ -188,10 +206,14 @@ export async function startWorkerProcess(env: Record<string, string>, logFile: s
   });
   try {
     // main.ts says so once the worker is built (workflow bundle included) and starts polling.
-    await waitFor('the worker to poll its task queue', () => {
-      if (!worker.isRunning()) throw new Error(`the worker exited:\n${worker.logTail()}`);
-      return worker.logTail(100_000).includes('chiffon worker: polling') || undefined;
-    }, 90_000);
+    await waitFor(
+      'the worker to poll its task queue',
+      () => {
+        if (!worker.isRunning()) throw new Error(`the worker exited:\n${worker.logTail()}`);
+        return worker.logTail(100_000).includes('chiffon worker: polling') || undefined;
+      },
+      90_000,
+    );
   } catch (error) {
     await worker.kill();
     throw error;

@@ -100,7 +100,8 @@ export function messagesRequestProblem(request: RecordedRequest, apiKey: string)
   if (typeof body.max_tokens !== 'number' || body.max_tokens < 1) return 'max_tokens';
   if (typeof body.system !== 'string' || !body.system.includes('kuma-deploy.yml')) return 'system';
   const messages = body.messages as { role?: unknown; content?: unknown }[];
-  if (!Array.isArray(messages) || messages.length !== 1 || messages[0]?.role !== 'user' || typeof messages[0]?.content !== 'string') return 'messages';
+  if (!Array.isArray(messages) || messages.length !== 1 || messages[0]?.role !== 'user' || typeof messages[0]?.content !== 'string')
+    return 'messages';
   return undefined;
 }
 
@@ -122,4 +123,3 @@ export function anthropicFake(apiKey: string, behaviour: { text: string } | { st
     });
   });
 }
-

@@ -89,7 +89,11 @@ export function describeWithSshHosts(name: string, body: () => void): void {
 }
 
 function run(program: string, args: string[], input?: string): string {
-  return execFileSync(findProgram(program) ?? program, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}) });
+  return execFileSync(findProgram(program) ?? program, args, {
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(input !== undefined ? { input } : {}),
+  });
 }
 
 function userExists(user: string): boolean {
@@ -133,7 +137,10 @@ function installSudoers(file: string, content: string): void {
 export function ensureLoginUser(): void {
   ensureUser(SSH_LOGIN_USER);
   run('usermod', ['-p', '*', SSH_LOGIN_USER]);
-  installSudoers(SUDOERS_FILES[SSH_LOGIN_USER]!, `# Chiffon's SSH test hosts (test/support/ssh-hosts.ts)\n${SSH_LOGIN_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n`);
+  installSudoers(
+    SUDOERS_FILES[SSH_LOGIN_USER]!,
+    `# Chiffon's SSH test hosts (test/support/ssh-hosts.ts)\n${SSH_LOGIN_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n`,
+  );
 }
 
 /** The login user whose sudo asks for its password; sets that password (chpasswd) and returns it. */
@@ -141,7 +148,10 @@ export function ensurePasswordSudoUser(): string {
   ensureUser(SSH_PASSWORD_SUDO_USER);
   const password = `chiffon-become-${randomBytes(12).toString('hex')}`;
   run('chpasswd', [], `${SSH_PASSWORD_SUDO_USER}:${password}\n`);
-  installSudoers(SUDOERS_FILES[SSH_PASSWORD_SUDO_USER]!, `# Chiffon's SSH test hosts (test/support/ssh-hosts.ts): sudo asks for the password\n${SSH_PASSWORD_SUDO_USER} ALL=(ALL:ALL) ALL\n`);
+  installSudoers(
+    SUDOERS_FILES[SSH_PASSWORD_SUDO_USER]!,
+    `# Chiffon's SSH test hosts (test/support/ssh-hosts.ts): sudo asks for the password\n${SSH_PASSWORD_SUDO_USER} ALL=(ALL:ALL) ALL\n`,
+  );
   return password;
 }
 
@@ -195,13 +205,16 @@ export interface SshHosts {
   readonly python: string;
   /** Rewrites known_hosts with the keys the hosts serve now. */
   trustHostKeys(): void;
-  /** The connection vars of one host: ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file, ansible_python_interpreter. */
+  /** The connection vars of one host: ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file, ansible_python_interpreter */
   hostVars(host: SshHost, user?: string): Record<string, string | number>;
   /**
    * An inventory (YAML) of groups of these hosts: `{homelab: [hosts[0]], pair: [hosts[0], hosts[1]]}`.
    * A group member may be `{host, vars}` for vars of its own (`chiffon_agent`, another `ansible_user`).
    */
-  inventory(groups: Record<string, (SshHost | { host: SshHost; vars: Record<string, unknown> })[]>, extra?: Record<string, unknown>): string;
+  inventory(
+    groups: Record<string, (SshHost | { host: SshHost; vars: Record<string, unknown> })[]>,
+    extra?: Record<string, unknown>,
+  ): string;
   /** An ansible.cfg for the playbook repository: host_key_checking = True against knownHostsFile. */
   ansibleCfg(): string;
   /** A fresh folder every login user may write to (the playbooks' chiffon_state_dir is on the "remote" side). */
@@ -316,7 +329,10 @@ class Host implements SshHost {
   async startOn(port: number): Promise<void> {
     if (this.isRunning()) throw new Error(`${this.name}: sshd already runs`);
     this.port = port;
-    fs.writeFileSync(this.configFile, sshdConfig({ address: this.address, port, hostKey: this.hostKey, pidFile: this.pidFile, authorizedKeys: this.authorizedKeys }));
+    fs.writeFileSync(
+      this.configFile,
+      sshdConfig({ address: this.address, port, hostKey: this.hostKey, pidFile: this.pidFile, authorizedKeys: this.authorizedKeys }),
+    );
     fs.rmSync(this.pidFile, { force: true });
     fs.writeFileSync(this.logFile, `--- start on ${this.address}:${port}\n`, { flag: 'a' });
     // sshd's privilege separation directory, which Debian's service would create.
@@ -326,23 +342,31 @@ class Host implements SshHost {
     const sshdArgs = [findProgram('sshd') ?? '/usr/sbin/sshd', '-D', '-e', '-f', this.configFile];
     const setpriv = findProgram('setpriv');
     const [command, ...args] = setpriv ? [setpriv, '--pdeathsig', 'SIGTERM', ...sshdArgs] : sshdArgs;
-    const sshd = startProcess(`sshd ${this.name}`, command!, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, logFile: this.logFile });
+    const sshd = startProcess(`sshd ${this.name}`, command!, args, {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      logFile: this.logFile,
+    });
     this.process = sshd;
     this.entry.process = sshd;
     runningHosts.add(this.entry);
     installExitHook();
     try {
-      await waitFor(`sshd ${this.name} on ${this.address}:${port}`, () => {
-        // A bind error ("Address already in use") ends it: the message goes to startOnFreePorts.
-        if (!sshd.isRunning()) throw new Error(`sshd ${this.name} exited: ${sshd.logTail(2_000)}`);
-        return pidFromFile(this.pidFile) === sshd.pid || undefined;
-      }, START_TIMEOUT_MS, 50);
+      await waitFor(
+        `sshd ${this.name} on ${this.address}:${port}`,
+        () => {
+          // A bind error ("Address already in use") ends it: the message goes to startOnFreePorts.
+          if (!sshd.isRunning()) throw new Error(`sshd ${this.name} exited: ${sshd.logTail(2_000)}`);
+          return pidFromFile(this.pidFile) === sshd.pid || undefined;
+        },
+        START_TIMEOUT_MS,
+        50,
+      );
     } catch (error) {
       await sshd.kill();
       runningHosts.delete(this.entry);
       this.process = undefined;
       // waitFor wraps the probe's error: keep the log (and so the bind error) in the message.
-      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${sshd.logTail(2_000)}`);
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${sshd.logTail(2_000)}`, { cause: error });
     }
   }
 
@@ -363,11 +387,19 @@ class Host implements SshHost {
     const sessions = descendantsOf(pid);
     kill(pid, 'SIGTERM');
     for (const session of sessions) kill(session.pid, 'SIGKILL');
-    const stopped = await Promise.race([sshd.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS))]);
+    const stopped = await Promise.race([
+      sshd.exited.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS)),
+    ]);
     if (!stopped) kill(pid, 'SIGKILL');
     await sshd.kill();
     for (const session of descendantsOf(pid)) kill(session.pid, 'SIGKILL');
-    await waitFor(`the sessions of sshd ${this.name} to end`, () => sessions.every((s) => !alive(s.pid) || isZombie(s.pid)) || undefined, STOP_TIMEOUT_MS, 50);
+    await waitFor(
+      `the sessions of sshd ${this.name} to end`,
+      () => sessions.every((s) => !alive(s.pid) || isZombie(s.pid)) || undefined,
+      STOP_TIMEOUT_MS,
+      50,
+    );
     runningHosts.delete(this.entry);
     this.process = undefined;
     fs.rmSync(this.pidFile, { force: true });
@@ -461,7 +493,7 @@ export async function startSshHosts(count: number): Promise<SshHosts> {
     },
     ansibleCfg() {
       return [
-        '# SSH test hosts (test/support/ssh-hosts.ts): host keys are checked against the run\'s known_hosts.',
+        "# SSH test hosts (test/support/ssh-hosts.ts): host keys are checked against the run's known_hosts.",
         '[defaults]',
         'host_key_checking = True',
         '',

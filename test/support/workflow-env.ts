@@ -5,7 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
 import searchAttributes from '@temporalio/common/lib/search-attributes.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime, Worker, type LogLevel, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  makeTelemetryFilterString,
+  Runtime,
+  Worker,
+  type LogLevel,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { workflowIdFor, type RequestInput, type RequestState, type RequestStatus } from '../../domain/request-state.js';
 import { startOnFreePorts } from '../../lib/ports.js';
 import { tools } from '../../lib/tools.js';
@@ -56,7 +64,10 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
     await env.connection.operatorService.addSearchAttributes({
       namespace: env.namespace ?? 'default',
       searchAttributes: Object.fromEntries(
-        [statusSearchAttribute, servicesSearchAttribute].map((key) => [key.name, searchAttributes.encodeSearchAttributeIndexedValueType(key.type)!]),
+        [statusSearchAttribute, servicesSearchAttribute].map((key) => [
+          key.name,
+          searchAttributes.encodeSearchAttributeIndexedValueType(key.type)!,
+        ]),
       ),
     });
   } catch (err) {
@@ -128,7 +139,12 @@ export async function startRequest(
 }
 
 /** Polls the requestState query (in real time: the test server skips no time meanwhile) until `predicate` holds. */
-export async function waitForState(handle: RequestHandle, predicate: (state: RequestState) => boolean, what = 'the expected state', timeoutMs = 15_000): Promise<RequestState> {
+export async function waitForState(
+  handle: RequestHandle,
+  predicate: (state: RequestState) => boolean,
+  what = 'the expected state',
+  timeoutMs = 15_000,
+): Promise<RequestState> {
   const deadline = Date.now() + timeoutMs;
   let last: RequestState | undefined;
   for (;;) {

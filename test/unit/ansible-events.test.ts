@@ -11,8 +11,7 @@ import {
   type AnsibleEvent,
 } from '../../domain/ansible-events.js';
 
-const fixture = (name: string) =>
-  readFileSync(fileURLToPath(new URL(`../fixtures/ansible/${name}`, import.meta.url)), 'utf8');
+const fixture = (name: string) => readFileSync(fileURLToPath(new URL(`../fixtures/ansible/${name}`, import.meta.url)), 'utf8');
 
 function events(stdout: string): AnsibleEvent[] {
   return stdout.split('\n').flatMap((line) => parseAnsibleEventLine(line) ?? []);
@@ -22,14 +21,7 @@ describe('parseAnsibleEventLine', () => {
   const twoTasks = events(fixture('two-tasks.jsonl'));
 
   it('reads play start, task start, results and stats in order', () => {
-    expect(twoTasks.map((e) => e.kind)).toEqual([
-      'play_start',
-      'task_start',
-      'runner_result',
-      'task_start',
-      'runner_result',
-      'stats',
-    ]);
+    expect(twoTasks.map((e) => e.kind)).toEqual(['play_start', 'task_start', 'runner_result', 'task_start', 'runner_result', 'stats']);
     expect(twoTasks[0]).toMatchObject({ kind: 'play_start', play: { name: 'Two tasks' } });
     expect(twoTasks[1]).toMatchObject({ kind: 'task_start', handler: false, task: { name: 'Say hello' } });
     expect(twoTasks[1]?.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
@@ -56,8 +48,12 @@ describe('parseAnsibleEventLine', () => {
 
   it('marks handler starts and reports skipped and unreachable results', () => {
     const mixed = events(fixture('mixed.jsonl'));
-    expect(mixed).toContainEqual(expect.objectContaining({ kind: 'task_start', handler: true, task: expect.objectContaining({ name: 'Report change' }) }));
-    expect(mixed).toContainEqual(expect.objectContaining({ kind: 'runner_result', status: 'skipped', task: expect.objectContaining({ name: 'Skip me' }) }));
+    expect(mixed).toContainEqual(
+      expect.objectContaining({ kind: 'task_start', handler: true, task: expect.objectContaining({ name: 'Report change' }) }),
+    );
+    expect(mixed).toContainEqual(
+      expect.objectContaining({ kind: 'runner_result', status: 'skipped', task: expect.objectContaining({ name: 'Skip me' }) }),
+    );
     const unreachable = mixed.find((e) => e.kind === 'runner_result' && e.status === 'unreachable');
     expect(unreachable).toMatchObject({ host: 'gone.invalid', message: expect.stringContaining('Failed to connect to the host') });
   });
@@ -97,7 +93,9 @@ describe('failureMessage', () => {
   });
 
   it('keeps the censored text of no_log results and never the values', () => {
-    expect(failureMessage({ censored: "the output has been hidden due to the fact that 'no_log: true' was specified for this result" })).toMatch(/no_log/);
+    expect(
+      failureMessage({ censored: "the output has been hidden due to the fact that 'no_log: true' was specified for this result" }),
+    ).toMatch(/no_log/);
   });
 
   it('falls back to the exit code, then to a fixed text, and cuts long messages', () => {

@@ -32,7 +32,15 @@ describe('tokens and their hashes', () => {
       expect(Buffer.from(token.slice(4), 'base64url')).toHaveLength(32);
       expect(looksLikeToken(token)).toBe(true);
     }
-    for (const bad of ['', 'chf_', 'Bearer chf_x', `chf_${'a'.repeat(42)}`, `chf_${'a'.repeat(44)}`, `xyz_${'a'.repeat(43)}`, `chf_${'a'.repeat(42)}=`]) {
+    for (const bad of [
+      '',
+      'chf_',
+      'Bearer chf_x',
+      `chf_${'a'.repeat(42)}`,
+      `chf_${'a'.repeat(44)}`,
+      `xyz_${'a'.repeat(43)}`,
+      `chf_${'a'.repeat(42)}=`,
+    ]) {
       expect(looksLikeToken(bad), bad).toBe(false);
     }
   });
@@ -53,7 +61,14 @@ describe('stored tokens', () => {
     expect(created.prefix).toBe(created.token.slice(0, 12));
 
     const row = await database.prisma.apiToken.findUniqueOrThrow({ where: { id: created.id } });
-    expect(row).toMatchObject({ name: 'alice', role: 'approver', tokenHash: hashToken(created.token), prefix: created.prefix, lastUsedAt: null, revokedAt: null });
+    expect(row).toMatchObject({
+      name: 'alice',
+      role: 'approver',
+      tokenHash: hashToken(created.token),
+      prefix: created.prefix,
+      lastUsedAt: null,
+      revokedAt: null,
+    });
     // Nothing in the row, nor anywhere in the table, holds the token or its random part.
     const everything = JSON.stringify(await database.prisma.$queryRawUnsafe('SELECT * FROM api_tokens'));
     expect(everything).not.toContain(created.token);
@@ -61,7 +76,9 @@ describe('stored tokens', () => {
   });
 
   it('refuse unknown roles and names that do not fit in an audit record', async () => {
-    await expect(createApiToken(database.prisma, { name: 'mallory', role: 'root' })).rejects.toThrow(/role must be one of requester, approver, admin/);
+    await expect(createApiToken(database.prisma, { name: 'mallory', role: 'root' })).rejects.toThrow(
+      /role must be one of requester, approver, admin/,
+    );
     for (const name of ['', ' ', 'two words', 'line\nbreak', '-dash-first', 'x'.repeat(101)]) {
       await expect(createApiToken(database.prisma, { name, role: 'requester' }), JSON.stringify(name)).rejects.toThrow(/name must be/);
     }
@@ -85,7 +102,8 @@ describe('stored tokens', () => {
 
     const listed = await listApiTokens(database.prisma);
     expect(listed.map((t) => t.name)).toEqual(expect.arrayContaining(['carol', 'dave']));
-    for (const entry of listed) expect(Object.keys(entry).sort()).toEqual(['createdAt', 'id', 'lastUsedAt', 'name', 'prefix', 'revokedAt', 'role']);
+    for (const entry of listed)
+      expect(Object.keys(entry).sort()).toEqual(['createdAt', 'id', 'lastUsedAt', 'name', 'prefix', 'revokedAt', 'role']);
 
     const byId = await revokeApiToken(database.prisma, carol.id);
     expect(byId).toMatchObject({ id: carol.id, revokedAt: expect.any(Date) });

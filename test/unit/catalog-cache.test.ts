@@ -68,12 +68,17 @@ describe('scanCatalogCached', () => {
     fs.writeFileSync(meta, fs.readFileSync(meta, 'utf8').replace('default: 3001', 'default: 3999'));
     const third = await scanCatalogCached(database.prisma, repo, noMemo);
     expect(third.stats).toEqual({ scanned: 4, parsed: 1, reused: 3, dropped: 0, memo: false });
-    expect(third.playbooks.find((p) => p.path === 'kuma-deploy.yml')!.vars).toContainEqual(expect.objectContaining({ name: 'kuma_port', default: 3999 }));
+    expect(third.playbooks.find((p) => p.path === 'kuma-deploy.yml')!.vars).toContainEqual(
+      expect.objectContaining({ name: 'kuma_port', default: 3999 }),
+    );
     const afterChange = await rows(repo);
     const hashOf = (list: typeof filled, p: string) => list.find((r) => r.path === p)!.contentHash;
     expect(hashOf(afterChange, 'kuma-deploy.yml')).not.toBe(hashOf(filled, 'kuma-deploy.yml'));
-    for (const p of ['failure-drill.yml', 'kuma-config-update.yml', 'postgres-setup.yml']) expect(hashOf(afterChange, p)).toBe(hashOf(filled, p));
-    expect((afterChange.find((r) => r.path === 'kuma-deploy.yml')!.entry as any)[0].vars).toContainEqual(expect.objectContaining({ default: 3999 }));
+    for (const p of ['failure-drill.yml', 'kuma-config-update.yml', 'postgres-setup.yml'])
+      expect(hashOf(afterChange, p)).toBe(hashOf(filled, p));
+    expect((afterChange.find((r) => r.path === 'kuma-deploy.yml')!.entry as any)[0].vars).toContainEqual(
+      expect.objectContaining({ default: 3999 }),
+    );
 
     // A changed playbook (its metadata untouched) is parsed again too.
     fs.appendFileSync(path.join(repo, 'failure-drill.yml'), '# a comment\n');
@@ -99,16 +104,33 @@ describe('scanCatalogCached', () => {
       'argument_specs:\n  main:\n    options:\n      port: {type: integer}\n    chiffon:\n      service: wrong\n      intents: [{name: do_wrong, verbs: [do]}]\n',
     );
     fs.writeFileSync(path.join(repo, 'not-yaml.yml'), '- hosts: [homelab\n');
-    fs.writeFileSync(path.join(repo, 'not-yaml.meta.yml'), fs.readFileSync(path.join(repo, 'failure-drill.meta.yml'), 'utf8').replace(/failure-drill|run_failure_drill/g, 'x_y'));
+    fs.writeFileSync(
+      path.join(repo, 'not-yaml.meta.yml'),
+      fs.readFileSync(path.join(repo, 'failure-drill.meta.yml'), 'utf8').replace(/failure-drill|run_failure_drill/g, 'x_y'),
+    );
 
     const first = await scanCatalogCached(database.prisma, repo, noMemo);
     expect(first.stats).toMatchObject({ scanned: 7, parsed: 7 });
-    expect(first.playbooks.map((p) => p.path)).toEqual(['failure-drill.yml', 'kuma-config-update.yml', 'kuma-deploy.yml', 'postgres-setup.yml']);
+    expect(first.playbooks.map((p) => p.path)).toEqual([
+      'failure-drill.yml',
+      'kuma-config-update.yml',
+      'kuma-deploy.yml',
+      'postgres-setup.yml',
+    ]);
     expect(first.warnings).toContainEqual({ file: 'broken.meta.yml', line: expect.any(Number), message: expect.stringMatching(/^YAML: /) });
-    expect(first.warnings).toContainEqual({ file: 'wrong.meta.yml', line: 4, message: expect.stringContaining('argument_specs.main.options.port.type') });
+    expect(first.warnings).toContainEqual({
+      file: 'wrong.meta.yml',
+      line: 4,
+      message: expect.stringContaining('argument_specs.main.options.port.type'),
+    });
     expect(first.warnings).toContainEqual({ file: 'not-yaml.yml', line: expect.any(Number), message: expect.stringMatching(/^YAML: /) });
     for (const file of ['broken.yml', 'wrong.yml', 'not-yaml.yml']) {
-      expect(first.warnings.filter((w) => w.file === file).map((w) => w.message).join('\n')).toMatch(/cannot be planned/);
+      expect(
+        first.warnings
+          .filter((w) => w.file === file)
+          .map((w) => w.message)
+          .join('\n'),
+      ).toMatch(/cannot be planned/);
     }
     expect({ playbooks: first.playbooks, warnings: first.warnings }).toEqual(await scanCatalog(repo));
 
@@ -143,7 +165,7 @@ describe('scanCatalogCached', () => {
     expect((await scanCatalogCached(database.prisma, repo)).stats).toMatchObject({ scanned: 3, dropped: 1, memo: false });
   });
 
-  it('answers from an unchanged repository without reading it, and each answer is the caller\'s own', async () => {
+  it("answers from an unchanged repository without reading it, and each answer is the caller's own", async () => {
     const repo = sampleRepo();
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // stat signatures of older files are trusted
     await scanCatalogCached(database.prisma, repo);
@@ -153,7 +175,9 @@ describe('scanCatalogCached', () => {
     expect({ playbooks: second.playbooks, warnings: second.warnings }).toEqual(await scanCatalog(repo));
     first.playbooks.pop();
     second.warnings.push({ file: 'x', message: 'y' });
-    expect({ playbooks: (await scanCatalogCached(database.prisma, repo)).playbooks }).toEqual({ playbooks: (await scanCatalog(repo)).playbooks });
+    expect({ playbooks: (await scanCatalogCached(database.prisma, repo)).playbooks }).toEqual({
+      playbooks: (await scanCatalog(repo)).playbooks,
+    });
     expect((await scanCatalogCached(database.prisma, repo)).warnings).toEqual((await scanCatalog(repo)).warnings);
 
     fs.appendFileSync(path.join(repo, 'kuma-deploy.meta.yml'), '# changed\n');
@@ -184,7 +208,10 @@ describe('scanCatalogCached', () => {
       const folder = path.join(repo, `team-${String(i % 40).padStart(2, '0')}`);
       fs.mkdirSync(folder, { recursive: true });
       const name = `service-${String(i).padStart(4, '0')}`;
-      fs.writeFileSync(path.join(folder, `${name}.yml`), `- name: ${name}\n  hosts: homelab\n  tasks:\n    - name: say hello\n      ansible.builtin.debug:\n        msg: "{{ ${name.replace('-', '_')}_port }}"\n`);
+      fs.writeFileSync(
+        path.join(folder, `${name}.yml`),
+        `- name: ${name}\n  hosts: homelab\n  tasks:\n    - name: say hello\n      ansible.builtin.debug:\n        msg: "{{ ${name.replace('-', '_')}_port }}"\n`,
+      );
       fs.writeFileSync(
         path.join(folder, `${name}.meta.yml`),
         [

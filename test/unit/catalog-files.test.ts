@@ -26,7 +26,11 @@ async function fresh(repo: string) {
   const listing = await listPlaybookSources(repo);
   const contents = await readSources(listing.root, listing.sources);
   const supportHash = supportFilesHash(listing.supportFiles.map((file) => [file, readBytesSync(listing.root, file)] as const));
-  return { sources: listing.sources, warnings: listing.warnings, hashes: listing.sources.map((s, i) => hashSource(s, contents[i]!, supportHash)) };
+  return {
+    sources: listing.sources,
+    warnings: listing.warnings,
+    hashes: listing.sources.map((s, i) => hashSource(s, contents[i]!, supportHash)),
+  };
 }
 
 async function remembered(repo: string) {
@@ -94,7 +98,10 @@ describe('readRepository', () => {
     await settle();
     await remembered(repo);
     const replacement = path.join(repo, 'tmp-replacement');
-    fs.writeFileSync(replacement, fs.readFileSync(path.join(repo, 'kuma-config-update.meta.yml'), 'utf8').replace('description', 'description '));
+    fs.writeFileSync(
+      replacement,
+      fs.readFileSync(path.join(repo, 'kuma-config-update.meta.yml'), 'utf8').replace('description', 'description '),
+    );
     fs.renameSync(replacement, path.join(repo, 'kuma-config-update.meta.yml'));
     const renamed = await remembered(repo);
     expect(renamed.filesRead).toBeGreaterThan(0);

@@ -11,7 +11,9 @@ const checkOutput = readFileSync(fileURLToPath(new URL('../fixtures/ansible/chec
 
 describe('renderAnsibleDiff', () => {
   it('renders before/after text as the unified diff ansible prints, with its headers', () => {
-    const text = renderAnsibleDiff([{ before: 'old\n', after: 'old\nnew line\n', before_header: '/etc/x (content)', after_header: '/etc/x (content)' }]);
+    const text = renderAnsibleDiff([
+      { before: 'old\n', after: 'old\nnew line\n', before_header: '/etc/x (content)', after_header: '/etc/x (content)' },
+    ]);
     expect(text).toBe('--- before: /etc/x (content)\n+++ after: /etc/x (content)\n@@ -1,1 +1,2 @@\n old\n+new line\n');
   });
 
@@ -21,12 +23,16 @@ describe('renderAnsibleDiff', () => {
     expect(text).toContain('+    "state": "directory"');
     expect(renderAnsibleDiff({ before: 'same\n', after: 'same\n' })).toBe('');
     // A new file: the old side is empty (`-0,0`, as diff and difflib write it).
-    expect(renderAnsibleDiff({ before: '', after: 'x\n', after_header: '/etc/new' })).toBe('--- before\n+++ after: /etc/new\n@@ -0,0 +1,1 @@\n+x\n');
+    expect(renderAnsibleDiff({ before: '', after: 'x\n', after_header: '/etc/new' })).toBe(
+      '--- before\n+++ after: /etc/new\n@@ -0,0 +1,1 @@\n+x\n',
+    );
     expect(renderAnsibleDiff([{ before_header: 'attrs', after_header: 'attrs' }])).toBe('');
   });
 
   it('keeps text a module prepared and says when content was not compared', () => {
-    expect(renderAnsibleDiff({ prepared: 'The following packages will be installed: nginx' })).toBe('The following packages will be installed: nginx\n');
+    expect(renderAnsibleDiff({ prepared: 'The following packages will be installed: nginx' })).toBe(
+      'The following packages will be installed: nginx\n',
+    );
     expect(renderAnsibleDiff({ dst_binary: 1 })).toBe('diff skipped: destination file appears to be binary\n');
     expect(renderAnsibleDiff({ src_larger: 104448 })).toBe('diff skipped: source file size is greater than 104448\n');
     expect(renderAnsibleDiff('not a diff')).toBe('');
@@ -38,7 +44,10 @@ describe('a check run read from ansible-playbook --check --diff', () => {
   const byName = (name: string) => tasks.filter((t) => t.name === name);
 
   it('reports what would change, with its diff', () => {
-    expect(byName('Write a new file')[0]).toMatchObject({ status: 'changed', diff: expect.stringContaining('+++ after: /tmp/chiffon-fixture/state/new.txt') });
+    expect(byName('Write a new file')[0]).toMatchObject({
+      status: 'changed',
+      diff: expect.stringContaining('+++ after: /tmp/chiffon-fixture/state/new.txt'),
+    });
     expect(byName('Write a new file')[0]!.diff).toContain('+hello\n+world');
     expect(byName('Make a directory')[0]!.diff).toContain('+    "state": "directory"');
     expect(byName('Add a line')[0]!.diff).toContain('+new line');
@@ -63,12 +72,19 @@ function run(status: CheckRun['status'], steps: CheckStep[], message?: string): 
   return { number: 1, status, requestedBy: 'bob', requestedAt: 't', planHash: 'h', steps, ...(message ? { message } : {}) };
 }
 
-const step = (tasks: CheckStep['tasks'], status: CheckStep['status'] = 'completed'): CheckStep => ({ index: 0, taskId: checkTaskId('task-0', 1), status, tasks });
+const step = (tasks: CheckStep['tasks'], status: CheckStep['status'] = 'completed'): CheckStep => ({
+  index: 0,
+  taskId: checkTaskId('task-0', 1),
+  status,
+  tasks,
+});
 
 describe('summarizeCheck', () => {
   it('says "nothing would change" only when every task was checked and none would change', () => {
     expect(summarizeCheck(run('completed', [step([{ name: 'a', host: 'h1', status: 'ok' }])])).text).toBe('nothing would change');
-    const withUnchecked = summarizeCheck(run('completed', [step([{ name: 'a', host: 'h1', status: 'skipped', unchecked: 'Command would have run if not in check mode' }])]));
+    const withUnchecked = summarizeCheck(
+      run('completed', [step([{ name: 'a', host: 'h1', status: 'skipped', unchecked: 'Command would have run if not in check mode' }])]),
+    );
     expect(withUnchecked.text).toBe('nothing checked would change; 1 task could not be checked (no check mode)');
   });
 
@@ -93,7 +109,9 @@ describe('summarizeCheck', () => {
 
   it('names check runs that are going, were cancelled or did not run', () => {
     expect(summarizeCheck(run('running', [])).text).toBe('check run running');
-    expect(summarizeCheck(run('not_run', [], 'the preview found that the plan cannot run')).text).toBe('check run not run: the preview found that the plan cannot run');
+    expect(summarizeCheck(run('not_run', [], 'the preview found that the plan cannot run')).text).toBe(
+      'check run not run: the preview found that the plan cannot run',
+    );
   });
 });
 
@@ -101,7 +119,17 @@ describe('describeCheckStep', () => {
   it("is the audit's one line for a checked step", () => {
     expect(describeCheckStep(step([{ name: 'a', host: 'h1', status: 'changed' }]))).toBe('check: 1 task would change on 1 host');
     const failed = step([], 'failed');
-    const failedRun = { exitCode: 4, succeeded: false, startedAt: '', finishedAt: '', resources: { wallMs: 1, userCpuMs: 1, systemCpuMs: 1, maxRssKb: 1 }, stats: {}, tasks: [], failedTasks: [{ task: 'Gathering Facts', host: 'nas', message: 'Failed to connect' }], stderrTail: '' };
+    const failedRun = {
+      exitCode: 4,
+      succeeded: false,
+      startedAt: '',
+      finishedAt: '',
+      resources: { wallMs: 1, userCpuMs: 1, systemCpuMs: 1, maxRssKb: 1 },
+      stats: {},
+      tasks: [],
+      failedTasks: [{ task: 'Gathering Facts', host: 'nas', message: 'Failed to connect' }],
+      stderrTail: '',
+    };
     expect(describeCheckStep(failed, failedRun)).toBe('check failed at task "Gathering Facts" on nas: Failed to connect');
     expect(describeCheckStep({ ...failed, message: 'could not run: no worker' })).toBe('check failed: could not run: no worker');
   });

@@ -37,7 +37,12 @@ describe('decomposeRequest', () => {
       ok: true,
       intents: [
         { name: 'deploy_kuma', service: 'kuma', playbook: 'kuma-deploy.yml', source: 'Deploy Kuma Uptime to homelab' },
-        { name: 'add_portals_to_config', service: 'kuma', playbook: 'kuma-config-update.yml', source: 'add our existing portals to the config' },
+        {
+          name: 'add_portals_to_config',
+          service: 'kuma',
+          playbook: 'kuma-config-update.yml',
+          source: 'add our existing portals to the config',
+        },
       ],
     });
   });

@@ -44,7 +44,12 @@ describe('validateModelIntents', () => {
       ok: true,
       intents: [
         { name: 'deploy_kuma', service: 'kuma', playbook: 'kuma-deploy.yml', source: 'Deploy Kuma Uptime to homelab' },
-        { name: 'add_portals_to_config', service: 'kuma', playbook: 'kuma-config-update.yml', source: 'add our existing portals to the config' },
+        {
+          name: 'add_portals_to_config',
+          service: 'kuma',
+          playbook: 'kuma-config-update.yml',
+          source: 'add our existing portals to the config',
+        },
       ],
     });
   });
@@ -57,7 +62,10 @@ describe('validateModelIntents', () => {
   });
 
   it('refuses text that is not JSON, and an empty answer', () => {
-    expect(validateModelIntents('Sure! I will deploy Kuma for you.', catalog)).toEqual({ ok: false, reason: 'the answer is not valid JSON' });
+    expect(validateModelIntents('Sure! I will deploy Kuma for you.', catalog)).toEqual({
+      ok: false,
+      reason: 'the answer is not valid JSON',
+    });
     expect(validateModelIntents('{"intents": [', catalog)).toEqual({ ok: false, reason: 'the answer is not valid JSON' });
     expect(validateModelIntents('  ', catalog)).toEqual({ ok: false, reason: 'the answer is empty' });
   });
@@ -75,14 +83,23 @@ describe('validateModelIntents', () => {
   });
 
   it('refuses a service that contradicts the catalog, tolerates one that agrees', () => {
-    const wrong = validateModelIntents({ intents: [{ name: 'deploy_kuma', playbook: 'kuma-deploy.yml', source: 'x', service: 'postgres' }] }, catalog);
+    const wrong = validateModelIntents(
+      { intents: [{ name: 'deploy_kuma', playbook: 'kuma-deploy.yml', source: 'x', service: 'postgres' }] },
+      catalog,
+    );
     expect(wrong.ok).toBe(false);
-    const right = validateModelIntents({ intents: [{ name: 'deploy_kuma', playbook: 'kuma-deploy.yml', source: 'x', service: 'kuma' }] }, catalog);
+    const right = validateModelIntents(
+      { intents: [{ name: 'deploy_kuma', playbook: 'kuma-deploy.yml', source: 'x', service: 'kuma' }] },
+      catalog,
+    );
     expect(right.ok).toBe(true);
   });
 
   it('refuses an empty list, a missing list and extra keys', () => {
-    expect(validateModelIntents({ intents: [] }, catalog)).toMatchObject({ ok: false, reason: expect.stringContaining('lists no intents') });
+    expect(validateModelIntents({ intents: [] }, catalog)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('lists no intents'),
+    });
     expect(validateModelIntents({}, catalog)).toMatchObject({ ok: false, reason: expect.stringContaining('intents') });
     expect(validateModelIntents([kumaAnswer], catalog).ok).toBe(false);
     expect(validateModelIntents(null, catalog).ok).toBe(false);
@@ -97,7 +114,10 @@ describe('validateModelIntents', () => {
   it('refuses an answer with too many intents and bounds what a reason repeats of the answer', () => {
     const many = { intents: Array.from({ length: 21 }, () => kumaAnswer.intents[0]) };
     expect(validateModelIntents(many, catalog).ok).toBe(false);
-    const long = validateModelIntents({ intents: [{ name: 'deploy_kuma', playbook: `${'a'.repeat(5000)}\u0000.yml`, source: 'x' }] }, catalog);
+    const long = validateModelIntents(
+      { intents: [{ name: 'deploy_kuma', playbook: `${'a'.repeat(5000)}\u0000.yml`, source: 'x' }] },
+      catalog,
+    );
     expect(long.ok).toBe(false);
     if (!long.ok) {
       expect(long.reason.length).toBeLessThanOrEqual(300);
@@ -122,7 +142,17 @@ describe('stripJsonFence', () => {
 describe('buildDecompositionPrompt', () => {
   it('lists every intent, playbook and service, and never var values', () => {
     const prompt = buildDecompositionPrompt('Deploy Kuma', catalog);
-    for (const word of ['deploy_kuma', 'add_portals_to_config', 'configure_kuma', 'setup_postgres', 'kuma-deploy.yml', 'kuma-config-update.yml', 'postgres-setup.yml', 'service: postgres', 'uptime kuma']) {
+    for (const word of [
+      'deploy_kuma',
+      'add_portals_to_config',
+      'configure_kuma',
+      'setup_postgres',
+      'kuma-deploy.yml',
+      'kuma-config-update.yml',
+      'postgres-setup.yml',
+      'service: postgres',
+      'uptime kuma',
+    ]) {
       expect(prompt.system).toContain(word);
     }
     expect(prompt.system).toContain('"intents"');

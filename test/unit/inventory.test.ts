@@ -5,8 +5,7 @@ import type { Inventory } from '../../domain/types.js';
 
 // Real `ansible-inventory --list` output (ansible-core 2.19.14): of playbooks/inventory/hosts.yml,
 // and of test/fixtures/inventory/nested-inventory.yml (child groups, group vars, an ungrouped host).
-const fixture = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../fixtures/inventory/${name}`, import.meta.url), 'utf8'));
+const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/inventory/${name}`, import.meta.url), 'utf8'));
 
 describe('parseInventoryList', () => {
   it('reads the sample homelab inventory', () => {

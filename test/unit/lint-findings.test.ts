@@ -58,8 +58,22 @@ describe('lintFindingsFromCodeclimate', () => {
   it('makes absolute paths under the root relative and leaves others alone', () => {
     const mapped = lintFindingsFromCodeclimate(
       [
-        { type: 'issue', check_name: 'yaml', categories: ['formatting', 'yaml'], severity: 'minor', description: 'd', location: { path: '/tmp/copy/roles/a/tasks/main.yml', lines: { begin: 3 } } },
-        { type: 'issue', check_name: 'yaml', categories: [], severity: 'minor', description: 'd', location: { path: '/etc/ansible/roles/x.yml', lines: { begin: 1 } } },
+        {
+          type: 'issue',
+          check_name: 'yaml',
+          categories: ['formatting', 'yaml'],
+          severity: 'minor',
+          description: 'd',
+          location: { path: '/tmp/copy/roles/a/tasks/main.yml', lines: { begin: 3 } },
+        },
+        {
+          type: 'issue',
+          check_name: 'yaml',
+          categories: [],
+          severity: 'minor',
+          description: 'd',
+          location: { path: '/etc/ansible/roles/x.yml', lines: { begin: 1 } },
+        },
         { type: 'issue', check_name: 'yaml', categories: [], severity: 'minor', description: 'd', location: { path: './site.yml' } },
       ],
       { root: '/tmp/copy' },
@@ -80,7 +94,14 @@ describe('lintFindingsFromCodeclimate', () => {
 
   it('drops the literal "None" ansible-lint writes for missing details', () => {
     const [finding] = lintFindingsFromCodeclimate([
-      { check_name: 'load-failure[filenotfounderror]', categories: ['core', 'unskippable'], severity: 'minor', description: 'No such file', content: { body: 'None' }, location: { path: 'x.yml', lines: { begin: 1 } } },
+      {
+        check_name: 'load-failure[filenotfounderror]',
+        categories: ['core', 'unskippable'],
+        severity: 'minor',
+        description: 'No such file',
+        content: { body: 'None' },
+        location: { path: 'x.yml', lines: { begin: 1 } },
+      },
     ]);
     expect(finding).toMatchObject({ rule: 'load-failure[filenotfounderror]', category: 'other', message: 'No such file' });
   });
@@ -117,12 +138,16 @@ describe('suggested changes', () => {
     expect(changeOf('no-changed-when', 6)).toBe(
       'add changed_when: (a condition) to the command task "shell echo hello | grep h": the condition under which it changed something, or false if it never does',
     );
-    expect(changeOf('name[missing]')).toBe('give the task a name: add name: <what it does> to the task that runs "shell echo hello | grep h"');
+    expect(changeOf('name[missing]')).toBe(
+      'give the task a name: add name: <what it does> to the task that runs "shell echo hello | grep h"',
+    );
     expect(changeOf('risky-file-permissions')).toBe(
       'set mode: explicitly in the task "Fetch without mode", e.g. mode: "0644" for a file or mode: "0755" for a directory',
     );
     // `mode: 644` meant 0644 (ansible-lint's own hint, 01204, is the decimal read as octal).
-    expect(changeOf('risky-octal')).toBe('quote the mode as an octal string with a leading zero: mode: "0644" (or use a symbolic mode such as u=rw,g=r,o=r)');
+    expect(changeOf('risky-octal')).toBe(
+      'quote the mode as an octal string with a leading zero: mode: "0644" (or use a symbolic mode such as u=rw,g=r,o=r)',
+    );
     expect(changeOf('jinja[spacing]', 27)).toBe('write {{ foo }} instead of {{foo}}');
     expect(changeOf('package-latest')).toBe('use state: present (or pin a version) instead of state: latest in the task "Install latest"');
     expect(changeOf('deprecated-local-action')).toBe('replace local_action: with the module itself plus delegate_to: localhost');
@@ -135,14 +160,20 @@ describe('suggested changes', () => {
   });
 
   it('names the task of a task-level name[casing] with its fixed name', () => {
-    expect(suggestedChange('name[casing]', { description: 'All names should start with an uppercase letter.', details: 'Task/Handler: fail on purpose' })).toBe(
-      'start the name with an uppercase letter: "Fail on purpose"',
-    );
+    expect(
+      suggestedChange('name[casing]', {
+        description: 'All names should start with an uppercase letter.',
+        details: 'Task/Handler: fail on purpose',
+      }),
+    ).toBe('start the name with an uppercase letter: "Fail on purpose"');
   });
 
   it('reads the module names of the other fqcn sub-rules', () => {
     expect(
-      suggestedChange('fqcn[action]', { description: 'Use FQCN for module actions, such `community.general.ufw`.', details: 'Action `ufw` is not FQCN.' }),
+      suggestedChange('fqcn[action]', {
+        description: 'Use FQCN for module actions, such `community.general.ufw`.',
+        details: 'Action `ufw` is not FQCN.',
+      }),
     ).toBe('use community.general.ufw instead of ufw');
     expect(
       suggestedChange('fqcn[canonical]', {
@@ -164,16 +195,46 @@ describe('suggested changes', () => {
       "change the playbook so that ansible-lint's constructor rule passes: what the constructor rule asks",
     );
     // A sub-rule without a sentence of its own gets its rule's.
-    expect(suggestedChange('yaml[colons]', { description: 'Too many spaces after colon', details: '' })).toBe('reformat the YAML: too many spaces after colon');
+    expect(suggestedChange('yaml[colons]', { description: 'Too many spaces after colon', details: '' })).toBe(
+      'reformat the YAML: too many spaces after colon',
+    );
   });
 });
 
 describe('fixable', () => {
   it('follows what ansible-lint --fix rewrites, sub-rule by sub-rule', () => {
-    for (const rule of ['fqcn[action-core]', 'fqcn[action]', 'fqcn[canonical]', 'name[casing]', 'jinja[spacing]', 'yaml[truthy]', 'yaml[indentation]', 'no-jinja-when', 'deprecated-local-action', 'command-instead-of-shell', 'no-free-form', 'key-order[task]']) {
+    for (const rule of [
+      'fqcn[action-core]',
+      'fqcn[action]',
+      'fqcn[canonical]',
+      'name[casing]',
+      'jinja[spacing]',
+      'yaml[truthy]',
+      'yaml[indentation]',
+      'no-jinja-when',
+      'deprecated-local-action',
+      'command-instead-of-shell',
+      'no-free-form',
+      'key-order[task]',
+    ]) {
       expect(isFixable(rule), rule).toBe(true);
     }
-    for (const rule of ['fqcn[keyword]', 'name[missing]', 'name[template]', 'no-changed-when', 'risky-file-permissions', 'risky-octal', 'risky-shell-pipe', 'package-latest', 'ignore-errors', 'jinja[invalid]', 'yaml[line-length]', 'yaml[key-duplicates]', 'no-free-form[raw-non-string]', 'syntax-check[specific]']) {
+    for (const rule of [
+      'fqcn[keyword]',
+      'name[missing]',
+      'name[template]',
+      'no-changed-when',
+      'risky-file-permissions',
+      'risky-octal',
+      'risky-shell-pipe',
+      'package-latest',
+      'ignore-errors',
+      'jinja[invalid]',
+      'yaml[line-length]',
+      'yaml[key-duplicates]',
+      'no-free-form[raw-non-string]',
+      'syntax-check[specific]',
+    ]) {
       expect(isFixable(rule), rule).toBe(false);
     }
     const findings = lintFindingsFromCodeclimate(report);

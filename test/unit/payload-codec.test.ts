@@ -3,7 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KEY_ID_METADATA, loadCodecKeys, newCodecKeyEntry, parseCodecKeys, SealingCodec, SEALED_ENCODING } from '../../lib/payload-codec.js';
+import {
+  KEY_ID_METADATA,
+  loadCodecKeys,
+  newCodecKeyEntry,
+  parseCodecKeys,
+  SealingCodec,
+  SEALED_ENCODING,
+} from '../../lib/payload-codec.js';
 import { ownSecretValues } from '../../lib/child-env.js';
 
 const value = { step: 'kuma', vars: { admin_password: 'hunter2-not-in-clear' } };
@@ -37,13 +44,17 @@ describe('the payload codec', () => {
   it('refuses a payload it did not seal, so converting it fails with the reason', async () => {
     await expect(openOne(codec, plain())).rejects.toThrow('refused: not sealed with a Chiffon payload key');
     // ...unless told to let unsealed ones through (the replay guard's old histories).
-    expect(await openOne(new SealingCodec(parseCodecKeys(newCodecKeyEntry('k1'), 'test'), { acceptUnsealed: true }), plain())).toEqual(value);
+    expect(await openOne(new SealingCodec(parseCodecKeys(newCodecKeyEntry('k1'), 'test'), { acceptUnsealed: true }), plain())).toEqual(
+      value,
+    );
   });
 
   it('refuses a payload sealed with a key it lacks, or altered in any byte (data or key id)', async () => {
     const other = new SealingCodec(parseCodecKeys(newCodecKeyEntry('k1'), 'test'));
     await expect(openOne(codec, await sealOne(other))).rejects.toThrow('does not open with key k1');
-    await expect(openOne(codec, await sealOne(new SealingCodec(parseCodecKeys(newCodecKeyEntry('k9'), 'test'))))).rejects.toThrow('sealed with key "k9"');
+    await expect(openOne(codec, await sealOne(new SealingCodec(parseCodecKeys(newCodecKeyEntry('k9'), 'test'))))).rejects.toThrow(
+      'sealed with key "k9"',
+    );
 
     const sealed = await sealOne(codec);
     const flipped = Buffer.from(sealed.data!);
@@ -77,7 +88,9 @@ describe('payload keys', () => {
     expect(parseCodecKeys(`${a},${b}`, 'f').map((k) => k.id)).toEqual(['a', 'b']);
     expect(() => parseCodecKeys('', 'the file')).toThrow('the file: no key');
     expect(() => parseCodecKeys('a', 'f')).toThrow('f, entry 1: expected <key id>:<base64 key>');
-    expect(() => parseCodecKeys(`a:${Buffer.alloc(16).toString('base64')}`, 'f')).toThrow('must be 32 bytes in base64 (openssl rand -base64 32), not 16');
+    expect(() => parseCodecKeys(`a:${Buffer.alloc(16).toString('base64')}`, 'f')).toThrow(
+      'must be 32 bytes in base64 (openssl rand -base64 32), not 16',
+    );
     expect(() => parseCodecKeys(`${a},${a}`, 'f')).toThrow('appears twice');
     expect(() => parseCodecKeys(`bad id:${Buffer.alloc(32).toString('base64')}`, 'f')).toThrow('key id');
   });
@@ -85,7 +98,10 @@ describe('payload keys', () => {
   it('creates the key file once, 0600, and every later load (or a second process) gets the same key', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chiffon-keys-'));
     const codecKeyFile = path.join(dir, 'sub', 'codec.keys');
-    const [first, concurrent] = await Promise.all([loadCodecKeys({ codecKeys: undefined, codecKeyFile }), loadCodecKeys({ codecKeys: undefined, codecKeyFile })]);
+    const [first, concurrent] = await Promise.all([
+      loadCodecKeys({ codecKeys: undefined, codecKeyFile }),
+      loadCodecKeys({ codecKeys: undefined, codecKeyFile }),
+    ]);
     expect(fs.statSync(codecKeyFile).mode & 0o777).toBe(0o600);
     expect(concurrent[0].key.equals(first[0].key)).toBe(true);
     const again = await loadCodecKeys({ codecKeys: undefined, codecKeyFile });

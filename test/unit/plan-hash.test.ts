@@ -44,10 +44,9 @@ describe('planHash', () => {
 
 describe('describeFingerprintChange', () => {
   it('names what changed', () => {
-    expect(describeFingerprintChange(fingerprint, { ...fingerprint, playbooks: { 'a.yml': 'new', 'b.yml': 'bbb' }, inventory: 'x' })).toEqual([
-      'a.yml changed',
-      'the inventory changed',
-    ]);
+    expect(
+      describeFingerprintChange(fingerprint, { ...fingerprint, playbooks: { 'a.yml': 'new', 'b.yml': 'bbb' }, inventory: 'x' }),
+    ).toEqual(['a.yml changed', 'the inventory changed']);
     expect(describeFingerprintChange(fingerprint, fingerprint)).toEqual([]);
   });
 
@@ -99,7 +98,15 @@ describe('treeAreas', () => {
     expect(treeArea('roles/requirements.yml')).toBe('roles');
     expect(treeArea('group_vars/all.yml')).toBe('group_vars');
     expect(treeArea('site.yml')).toBe('site.yml');
-    const tree = treeAreas(new Map([['site.yml', 'a'], ['roles/web/tasks/main.yml', 'b'], ['roles/web/templates/x.j2', 'c'], ['group_vars/all.yml', 'd'], ['ansible.cfg', 'e']]));
+    const tree = treeAreas(
+      new Map([
+        ['site.yml', 'a'],
+        ['roles/web/tasks/main.yml', 'b'],
+        ['roles/web/templates/x.j2', 'c'],
+        ['group_vars/all.yml', 'd'],
+        ['ansible.cfg', 'e'],
+      ]),
+    );
     expect(Object.keys(tree)).toEqual(['ansible.cfg', 'group_vars', 'roles/web', 'site.yml']);
   });
 

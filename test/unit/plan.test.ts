@@ -39,7 +39,12 @@ function ids() {
 
 describe('planRequest', () => {
   it('orders deploy before configure even when asked the other way round, and fills vars from the inventory', () => {
-    const result = planRequest([intent('add_portals_to_config', 'kuma-config-update.yml'), intent('deploy_kuma', 'kuma-deploy.yml')], catalog, inventory, ids());
+    const result = planRequest(
+      [intent('add_portals_to_config', 'kuma-config-update.yml'), intent('deploy_kuma', 'kuma-deploy.yml')],
+      catalog,
+      inventory,
+      ids(),
+    );
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.plan.steps.map((s) => [s.index, s.playbook])).toEqual([
@@ -102,18 +107,33 @@ describe('planRequest over a fleet', () => {
   const ctl = { controllerAgent: 'ctl' };
 
   it('runs the hosts without a chiffon_agent from the controller, as one step over the play', () => {
-    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'homelab:!camera' }], warnings: [] }, fleet, ids(), {}, ctl);
+    const result = planRequest(
+      [intent('deploy_kuma', deploy.path)],
+      { playbooks: [{ ...deploy, hosts: 'homelab:!camera' }], warnings: [] },
+      fleet,
+      ids(),
+      {},
+      ctl,
+    );
     if (!result.ok) throw new Error(result.message);
     expect(result.plan.steps.map((s) => [s.playbook, s.limit, s.agent])).toEqual([['kuma-deploy.yml', undefined, 'ctl']]);
   });
 
   it("splits a run by the agents its hosts' chiffon_agent vars name, in inventory order", () => {
     const agents: Inventory = {
-      hosts: fleet.hosts.map((h) => (h.name === 'alpha' ? { ...h, vars: { chiffon_agent: 'alpha' } } : h.name === 'beta' ? { ...h, vars: { chiffon_agent: 'beta' } } : h)),
+      hosts: fleet.hosts.map((h) =>
+        h.name === 'alpha' ? { ...h, vars: { chiffon_agent: 'alpha' } } : h.name === 'beta' ? { ...h, vars: { chiffon_agent: 'beta' } } : h,
+      ),
     };
     const result = planRequest(
       [intent('deploy_kuma', deploy.path), intent('add_portals_to_config', configure.path)],
-      { playbooks: [{ ...deploy, hosts: 'homelab' }, { ...configure, hosts: 'nas' }], warnings: [] },
+      {
+        playbooks: [
+          { ...deploy, hosts: 'homelab' },
+          { ...configure, hosts: 'nas' },
+        ],
+        warnings: [],
+      },
       agents,
       ids(),
       {},
@@ -127,19 +147,40 @@ describe('planRequest over a fleet', () => {
     ]);
 
     // A play that coordinates its hosts (run_once, groups[...]) is never split: one step, from the controller.
-    const coordinated = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'homelab', coordinated: true }], warnings: [] }, agents, ids(), {}, ctl);
+    const coordinated = planRequest(
+      [intent('deploy_kuma', deploy.path)],
+      { playbooks: [{ ...deploy, hosts: 'homelab', coordinated: true }], warnings: [] },
+      agents,
+      ids(),
+      {},
+      ctl,
+    );
     if (!coordinated.ok) throw new Error(coordinated.message);
     expect(coordinated.plan.steps.map((s) => [s.limit, s.agent])).toEqual([[undefined, 'ctl']]);
   });
 
   it('routes a host managed from elsewhere to the agent its chiffon_agent var names', () => {
-    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'camera' }], warnings: [] }, fleet, ids(), {}, ctl);
+    const result = planRequest(
+      [intent('deploy_kuma', deploy.path)],
+      { playbooks: [{ ...deploy, hosts: 'camera' }], warnings: [] },
+      fleet,
+      ids(),
+      {},
+      ctl,
+    );
     if (!result.ok) throw new Error(result.message);
     expect(result.plan.steps.map((s) => [s.limit, s.agent])).toEqual([[undefined, 'beta']]);
   });
 
   it('plans one step on the controller when the pattern matches no inventory host', () => {
-    const result = planRequest([intent('deploy_kuma', deploy.path)], { playbooks: [{ ...deploy, hosts: 'nowhere' }], warnings: [] }, fleet, ids(), {}, ctl);
+    const result = planRequest(
+      [intent('deploy_kuma', deploy.path)],
+      { playbooks: [{ ...deploy, hosts: 'nowhere' }], warnings: [] },
+      fleet,
+      ids(),
+      {},
+      ctl,
+    );
     if (!result.ok) throw new Error(result.message);
     expect(result.plan.steps).toHaveLength(1);
     expect(result.plan.steps[0]).toMatchObject({ agent: 'ctl' });

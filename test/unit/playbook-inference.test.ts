@@ -6,7 +6,14 @@ import type { PlaybookEntry } from '../../domain/types.js';
 
 /** A repository of YAML texts by path. */
 function repo(files: Record<string, string>): RepoFiles {
-  const folders = new Set(Object.keys(files).flatMap((f) => f.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))));
+  const folders = new Set(
+    Object.keys(files).flatMap((f) =>
+      f
+        .split('/')
+        .slice(0, -1)
+        .map((_, i, parts) => parts.slice(0, i + 1).join('/')),
+    ),
+  );
   return { yaml: (p) => (p in files ? parse(files[p]!) : undefined), has: (p) => p in files || folders.has(p) };
 }
 
@@ -29,7 +36,8 @@ describe('inferPlaybook', () => {
 `,
       {
         'roles/jellyfin/tasks/main.yml': '- debug: {msg: hi}\n',
-        'roles/jellyfin/meta/argument_specs.yml': 'argument_specs:\n  main:\n    short_description: Jellyfin\n    options:\n      jellyfin_port: {type: int, default: 8096}\n',
+        'roles/jellyfin/meta/argument_specs.yml':
+          'argument_specs:\n  main:\n    short_description: Jellyfin\n    options:\n      jellyfin_port: {type: int, default: 8096}\n',
         'roles/sonarr/tasks/main.yml': '- debug: {msg: hi}\n',
       },
     );
@@ -61,21 +69,38 @@ describe('inferPlaybook', () => {
   });
 
   it('names a single-purpose playbook by its file, or by its first play when the file name is generic', () => {
-    expect(infer('- name: Install Gitea\n  hosts: git\n  tasks: []\n', {}, 'playbooks/deploy-gitea.yml').entries[0]).toMatchObject({ service: 'gitea', description: 'Install Gitea', source: 'file playbooks/deploy-gitea.yml, play "Install Gitea"' });
-    expect(infer('- name: Home Assistant\n  hosts: hass\n  tasks: []\n', {}, 'site.yml').entries[0]).toMatchObject({ service: 'home-assistant' });
+    expect(infer('- name: Install Gitea\n  hosts: git\n  tasks: []\n', {}, 'playbooks/deploy-gitea.yml').entries[0]).toMatchObject({
+      service: 'gitea',
+      description: 'Install Gitea',
+      source: 'file playbooks/deploy-gitea.yml, play "Install Gitea"',
+    });
+    expect(infer('- name: Home Assistant\n  hosts: hass\n  tasks: []\n', {}, 'site.yml').entries[0]).toMatchObject({
+      service: 'home-assistant',
+    });
   });
 
   it('sees plays that coordinate their hosts, in the play or in its roles', () => {
-    const roleDelegates = infer('- hosts: db\n  roles: [replica]\n', { 'roles/replica/tasks/main.yml': '- command: echo\n  delegate_to: "{{ groups.db[0] }}"\n' });
+    const roleDelegates = infer('- hosts: db\n  roles: [replica]\n', {
+      'roles/replica/tasks/main.yml': '- command: echo\n  delegate_to: "{{ groups.db[0] }}"\n',
+    });
     expect(roleDelegates.entries[0]).toMatchObject({ service: 'replica', coordinated: true });
     expect(infer('- hosts: web\n  serial: 2\n  tasks: []\n', {}, 'rolling.yml').entries[0]).toMatchObject({ coordinated: true });
-    expect(infer('- hosts: web\n  tasks: [{debug: {msg: "{{ inventory_hostname }}"}}]\n', {}, 'web.yml').entries[0]).not.toHaveProperty('coordinated');
+    expect(infer('- hosts: web\n  tasks: [{debug: {msg: "{{ inventory_hostname }}"}}]\n', {}, 'web.yml').entries[0]).not.toHaveProperty(
+      'coordinated',
+    );
   });
 
   it('marks actions on the hosts themselves as fleet intents, by name or by tag', () => {
-    expect(infer('- hosts: all\n  tasks: []\n', {}, 'reboot.yml').entries[0]!.intents).toEqual([{ name: 'fleet_reboot', verbs: ['reboot', 'restart'], objects: [], fleet: true }]);
-    expect(infer('- hosts: all\n  tasks: []\n', {}, 'upgrade-all-packages.yml').entries[0]!.intents[0]).toMatchObject({ name: 'fleet_upgrade_all_packages', fleet: true });
-    expect(infer('- hosts: all\n  tasks: []\n', {}, 'update-kuma.yml').entries[0]!.intents[0]).toMatchObject({ name: 'deploy_update_kuma' });
+    expect(infer('- hosts: all\n  tasks: []\n', {}, 'reboot.yml').entries[0]!.intents).toEqual([
+      { name: 'fleet_reboot', verbs: ['reboot', 'restart'], objects: [], fleet: true },
+    ]);
+    expect(infer('- hosts: all\n  tasks: []\n', {}, 'upgrade-all-packages.yml').entries[0]!.intents[0]).toMatchObject({
+      name: 'fleet_upgrade_all_packages',
+      fleet: true,
+    });
+    expect(infer('- hosts: all\n  tasks: []\n', {}, 'update-kuma.yml').entries[0]!.intents[0]).toMatchObject({
+      name: 'deploy_update_kuma',
+    });
     const site = infer('- hosts: all\n  roles: [{ role: common, tags: [common, updates] }, { role: web, tags: web }]\n', {
       'roles/common/tasks/main.yml': '- debug: {msg: x}\n',
       'roles/web/tasks/main.yml': '- debug: {msg: x}\n',
@@ -87,10 +112,13 @@ describe('inferPlaybook', () => {
   });
 
   it('warns about a role that is not there, with the install command when there are requirements', () => {
-    expect(infer('- hosts: all\n  roles: [geerlingguy.docker]\n', {}).warnings).toEqual([{ file: 'site.yml', message: 'uses the role geerlingguy.docker, which is not in the repository' }]);
-    expect(infer('- hosts: all\n  roles: [geerlingguy.docker]\n', { 'roles/requirements.yml': '- src: geerlingguy.docker\n' }).warnings[0]!.message).toContain(
-      'ansible-galaxy install -r roles/requirements.yml',
-    );
+    expect(infer('- hosts: all\n  roles: [geerlingguy.docker]\n', {}).warnings).toEqual([
+      { file: 'site.yml', message: 'uses the role geerlingguy.docker, which is not in the repository' },
+    ]);
+    expect(
+      infer('- hosts: all\n  roles: [geerlingguy.docker]\n', { 'roles/requirements.yml': '- src: geerlingguy.docker\n' }).warnings[0]!
+        .message,
+    ).toContain('ansible-galaxy install -r roles/requirements.yml');
   });
 
   it('does not ask for a role option the play sets itself', () => {
@@ -115,7 +143,12 @@ describe('uniqueIntentNames', () => {
   });
 
   it('keeps the name for the more specific playbook and for metadata, and renames the others', () => {
-    const named = uniqueIntentNames([entry('site.yml', 'jellyfin'), entry('site.yml', 'sonarr'), entry('jellyfin.yml', 'jellyfin'), entry('x.yml', 'sonarr', 'metadata x.meta.yml')]);
+    const named = uniqueIntentNames([
+      entry('site.yml', 'jellyfin'),
+      entry('site.yml', 'sonarr'),
+      entry('jellyfin.yml', 'jellyfin'),
+      entry('x.yml', 'sonarr', 'metadata x.meta.yml'),
+    ]);
     expect(named.map((e) => [e.path, e.intents[0]!.name])).toEqual([
       ['site.yml', 'deploy_jellyfin_site'],
       ['site.yml', 'deploy_sonarr_site'],

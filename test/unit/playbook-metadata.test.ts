@@ -117,7 +117,11 @@ chiffon:
     expect(entry).toBeUndefined();
     expect(warnings).toEqual([
       { file: 'kuma-deploy.meta.yml', line: 5, message: expect.stringMatching(/^argument_specs\.main\.options\.kuma_port\.type: .*"int"/) },
-      { file: 'kuma-deploy.meta.yml', line: 9, message: expect.stringMatching(/^argument_specs\.main\.chiffon\.intents\[0\]\.name: .*snake_case/) },
+      {
+        file: 'kuma-deploy.meta.yml',
+        line: 9,
+        message: expect.stringMatching(/^argument_specs\.main\.chiffon\.intents\[0\]\.name: .*snake_case/),
+      },
       { file: 'kuma-deploy.meta.yml', line: 11, message: expect.stringMatching(/unknown key vars_from_inventroy/) },
     ]);
   });

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { createRedactor, isSecretVar, MIN_SECRET_CHARS, REDACTED, redactPatterns, redactPlanVars, secretValues, secretVarNames } from '../../domain/redaction.js';
+import {
+  createRedactor,
+  isSecretVar,
+  MIN_SECRET_CHARS,
+  REDACTED,
+  redactPatterns,
+  redactPlanVars,
+  secretValues,
+  secretVarNames,
+} from '../../domain/redaction.js';
 
 describe('secretValues', () => {
   it('takes the values of the vars the specs mark secret, nested strings and numbers included', () => {
@@ -44,7 +53,9 @@ describe('createRedactor', () => {
     const vault = '$ANSIBLE_VAULT;1.1;AES256\n  6138373633396566\n  3533383462303263';
     expect(redactPatterns.text(`value: ${vault}\nnext: line`)).toBe(`value: ${REDACTED}\nnext: line`);
     expect(redactPatterns.text('"$ANSIBLE_VAULT;1.1;AES256\\n61383736\\n35333834"')).toBe(`"${REDACTED}"`);
-    expect(redactPatterns.text('curl -H "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def"')).toBe(`curl -H "Authorization: Bearer ${REDACTED}"`);
+    expect(redactPatterns.text('curl -H "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def"')).toBe(
+      `curl -H "Authorization: Bearer ${REDACTED}"`,
+    );
     expect(redactPatterns.text('authorization=abcdef123456 rest')).toBe(`authorization=${REDACTED} rest`);
     expect(redactPatterns.text('nothing secret here: ok')).toBe('nothing secret here: ok');
   });
@@ -91,13 +102,23 @@ describe('redactPlanVars', () => {
 describe('values copied from the inventory', () => {
   const step = {
     playbook: 'kuma-config-update.yml',
-    vars: { kuma_monitors: [{ name: 'portal-1', portal_url: 'https://portal-1.lan', admin_token: 'tok-portal-1-secret' }, { name: 'nas', auth: { password: 'nas-pass-123' } }] },
+    vars: {
+      kuma_monitors: [
+        { name: 'portal-1', portal_url: 'https://portal-1.lan', admin_token: 'tok-portal-1-secret' },
+        { name: 'nas', auth: { password: 'nas-pass-123' } },
+      ],
+    },
     secretVars: [],
   };
 
   it('hide what sits under a key named like a secret, at any depth, when a plan is shown or stored', () => {
     const [shown] = redactPlanVars({ steps: [step] }).steps;
-    expect(shown!.vars).toEqual({ kuma_monitors: [{ name: 'portal-1', portal_url: 'https://portal-1.lan', admin_token: REDACTED }, { name: 'nas', auth: { password: REDACTED } }] });
+    expect(shown!.vars).toEqual({
+      kuma_monitors: [
+        { name: 'portal-1', portal_url: 'https://portal-1.lan', admin_token: REDACTED },
+        { name: 'nas', auth: { password: REDACTED } },
+      ],
+    });
   });
 
   it('are secret values of the step, so its output hides them too', () => {

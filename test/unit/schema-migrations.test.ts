@@ -62,9 +62,7 @@ describe('schema and migrations', () => {
   it('create the tables Prisma Client reads and writes', async () => {
     const tables = await database.prisma.$queryRaw<{ table_name: string }[]>`
       SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`;
-    expect(tables.map((row) => row.table_name)).toEqual(
-      expect.arrayContaining(['playbook_suggestions', 'requests', 'tasks']),
-    );
+    expect(tables.map((row) => row.table_name)).toEqual(expect.arrayContaining(['playbook_suggestions', 'requests', 'tasks']));
 
     await database.prisma.request.create({
       data: {

@@ -23,7 +23,18 @@ beforeAll(async () => {
 describe('replay guard', () => {
   it('has the representative histories', () => {
     expect(fixtures.map((f) => f.name)).toEqual(
-      expect.arrayContaining(['happy', 'sealed', 'failed', 'rejected', 'expired', 'paused-then-resumed', 'operator-resumed', 'cancelled-running', 'retried', 'unplannable']),
+      expect.arrayContaining([
+        'happy',
+        'sealed',
+        'failed',
+        'rejected',
+        'expired',
+        'paused-then-resumed',
+        'operator-resumed',
+        'cancelled-running',
+        'retried',
+        'unplannable',
+      ]),
     );
   });
 
@@ -33,7 +44,11 @@ describe('replay guard', () => {
     expect(text).toContain(Buffer.from('binary/encrypted').toString('base64'));
     expect(text).not.toContain(Buffer.from('Deploy Kuma').toString('base64').slice(0, 12));
     const replay = (name: string) =>
-      Worker.runReplayHistory({ workflowBundle, replayName: 'chiffon-replay-sealed', dataConverter: testDataConverter }, byName(name).history, `request-fixture-${name}`);
+      Worker.runReplayHistory(
+        { workflowBundle, replayName: 'chiffon-replay-sealed', dataConverter: testDataConverter },
+        byName(name).history,
+        `request-fixture-${name}`,
+      );
     await expect(replay('sealed')).resolves.toBeUndefined();
     // The strict codec (what the workers run) refuses the unsealed payloads of an older history.
     await expect(replay('happy')).rejects.toThrow(/refused: not sealed/);

@@ -78,7 +78,10 @@ const TASK_IDS = PLAN.steps.map((s) => s.taskId); // task-0, task-1, task-2
 const FAILING_PLAYBOOK = PLAN.steps[1]!.playbook;
 
 /** A worker with `activities` on a fresh task queue; `fn` gets a starter bound to that queue. */
-function run<T>(activities: MockedActivities, fn: (start: (input?: Partial<RequestInput>) => ReturnType<typeof startRequest>) => Promise<T>): Promise<T> {
+function run<T>(
+  activities: MockedActivities,
+  fn: (start: (input?: Partial<RequestInput>) => ReturnType<typeof startRequest>) => Promise<T>,
+): Promise<T> {
   const taskQueue = freshTaskQueue();
   return withWorker(env, workflowBundle, taskQueue, activities, () =>
     fn(async (input) => {
@@ -126,7 +129,9 @@ describe('request workflow', () => {
       expect(planned.status).toBe('pending_approval');
       expect(planned.plan?.hash).toBe(PLAN.hash);
       expect(planned.intents.map((i) => i.name)).toEqual(['deploy_kuma', 'add_portals_to_config', 'reload_proxy']);
-      expect(planned.steps).toEqual(TASK_IDS.map((taskId, index) => ({ index, taskId, attempt: 1, playbook: PLAN.steps[index]!.playbook, status: 'pending' })));
+      expect(planned.steps).toEqual(
+        TASK_IDS.map((taskId, index) => ({ index, taskId, attempt: 1, playbook: PLAN.steps[index]!.playbook, status: 'pending' })),
+      );
       expect((await handle.query(requestStateQuery)).status).toBe('pending_approval');
       await expect.poll(() => statusAttribute(handle)).toBe('pending_approval');
       expect(await servicesAttribute(handle)).toEqual(['kuma', 'caddy']);
@@ -146,9 +151,15 @@ describe('request workflow', () => {
       expect(acts.names().filter((n) => ['checkCapacity', 'runStep', 'auditTask'].includes(n))).toEqual(
         TASK_IDS.flatMap(() => ['checkCapacity', 'runStep', 'auditTask']),
       );
-      expect(acts.stepRuns().map((r) => [r.step.taskId, r.step.playbook, r.fingerprint])).toEqual(PLAN.steps.map((s) => [s.taskId, s.playbook, PLAN.fingerprint]));
+      expect(acts.stepRuns().map((r) => [r.step.taskId, r.step.playbook, r.fingerprint])).toEqual(
+        PLAN.steps.map((s) => [s.taskId, s.playbook, PLAN.fingerprint]),
+      );
       expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:completed:1`));
-      expect(acts.audits()[0]).toMatchObject({ requestId: final.requestId, planId: PLAN.planId, outcome: 'completed: 2 task results, 1 changed' });
+      expect(acts.audits()[0]).toMatchObject({
+        requestId: final.requestId,
+        planId: PLAN.planId,
+        outcome: 'completed: 2 task results, 1 changed',
+      });
       expect(acts.analyzed()).toEqual([]);
 
       expect(statusChanges(acts.records())).toEqual(['pending_approval', 'running', 'completed']);
@@ -162,7 +173,9 @@ describe('request workflow', () => {
     const acts = mockActivities();
     await run(acts, async (start) => {
       const { handle } = await start();
-      const decided = await handle.executeUpdate(decideUpdate, { args: [{ approver: 'bob', approved: false, comment: 'not during business hours' }] });
+      const decided = await handle.executeUpdate(decideUpdate, {
+        args: [{ approver: 'bob', approved: false, comment: 'not during business hours' }],
+      });
       expect(decided.status).toBe('rejected');
 
       const final = await handle.result();
@@ -172,9 +185,14 @@ describe('request workflow', () => {
       expect(acts.stepRuns()).toEqual([]);
       expect(acts.names()).not.toContain('checkCapacity');
       expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
-      expect(acts.audits().map((a) => a.outcome)).toEqual(TASK_IDS.map(() => 'not run: request rejected by bob (not during business hours)'));
+      expect(acts.audits().map((a) => a.outcome)).toEqual(
+        TASK_IDS.map(() => 'not run: request rejected by bob (not during business hours)'),
+      );
       // The requests table gets the decision and its comment.
-      expect(acts.records().at(-1)).toMatchObject({ status: 'rejected', decision: { approver: 'bob', approved: false, comment: 'not during business hours' } });
+      expect(acts.records().at(-1)).toMatchObject({
+        status: 'rejected',
+        decision: { approver: 'bob', approved: false, comment: 'not during business hours' },
+      });
       expect(await statusAttribute(handle)).toBe('rejected');
     });
   });
@@ -225,7 +243,10 @@ describe('request workflow', () => {
       expect((await approve(handle)).status).toBe('running');
       await waitForState(handle, (s) => s.steps[0]!.status === 'running', 'step 1 running');
       await expectRefused(approve(handle, { approver: 'mallory' }), Refused.notPendingApproval);
-      await expectRefused(handle.executeUpdate(decideUpdate, { args: [{ approver: 'mallory', approved: false }] }), Refused.notPendingApproval);
+      await expectRefused(
+        handle.executeUpdate(decideUpdate, { args: [{ approver: 'mallory', approved: false }] }),
+        Refused.notPendingApproval,
+      );
       firstStep.resolve();
 
       const final = await handle.result();
@@ -467,7 +488,11 @@ describe('request workflow', () => {
   });
 
   it('retry after the playbook changed (new plan hash): pending approval again, and only a decision on the new hash runs it', async () => {
-    const fixed: Plan = { ...PLAN, fingerprint: { ...PLAN.fingerprint, playbooks: { ...PLAN.fingerprint.playbooks, [FAILING_PLAYBOOK]: 'sha-config-fixed' } }, hash: 'hash-v2' };
+    const fixed: Plan = {
+      ...PLAN,
+      fingerprint: { ...PLAN.fingerprint, playbooks: { ...PLAN.fingerprint.playbooks, [FAILING_PLAYBOOK]: 'sha-config-fixed' } },
+      hash: 'hash-v2',
+    };
     const acts = mockActivities({ runStep: failingFor(TASK_IDS[1]!), refreshPlan: async () => fixed });
     await run(acts, async (start) => {
       const { handle } = await start();
@@ -493,7 +518,12 @@ describe('request workflow', () => {
 
       expect(final.status).toBe('completed');
       expect(final.decision).toMatchObject({ approver: 'erin', planHash: 'hash-v2' });
-      expect(acts.stepRuns().slice(2).map((r) => [r.step.taskId, r.fingerprint.playbooks[FAILING_PLAYBOOK]])).toEqual([
+      expect(
+        acts
+          .stepRuns()
+          .slice(2)
+          .map((r) => [r.step.taskId, r.fingerprint.playbooks[FAILING_PLAYBOOK]]),
+      ).toEqual([
         [`${TASK_IDS[1]}.r2`, 'sha-config-fixed'],
         [`${TASK_IDS[2]}.r2`, 'sha-config-fixed'],
       ]);
@@ -532,7 +562,11 @@ describe('request workflow', () => {
 
   it('unplannable request (nothing known in it): ends at once with the known services, nothing planned or audited', async () => {
     const acts = mockActivities({
-      decompose: async () => ({ ok: false as const, message: 'nothing in the request names a known service', knownServices: ['caddy', 'kuma'] }),
+      decompose: async () => ({
+        ok: false as const,
+        message: 'nothing in the request names a known service',
+        knownServices: ['caddy', 'kuma'],
+      }),
     });
     await run(acts, async (start) => {
       const { handle, planned } = await start({ message: 'Make me a sandwich' });
@@ -547,7 +581,9 @@ describe('request workflow', () => {
   });
 
   it('unplannable plan (the planner refuses the intents): ends at once, nothing runs', async () => {
-    const acts = mockActivities({ plan: async () => ({ ok: false as const, message: 'playbook x.yml is not in the catalog', missingVars: [] }) });
+    const acts = mockActivities({
+      plan: async () => ({ ok: false as const, message: 'playbook x.yml is not in the catalog', missingVars: [] }),
+    });
     await run(acts, async (start) => {
       const { handle, planned } = await start();
       expect(planned.status).toBe('unplannable');
@@ -567,7 +603,11 @@ describe('a required variable nothing can fill', () => {
       async plan(_intents, supplied = {}) {
         planCalls.push(supplied);
         if (!supplied['kuma-config-update.yml']?.kuma_monitors) {
-          return { ok: false as const, message: 'required variables have no value: kuma-config-update.yml: kuma_monitors', missingVars: missing };
+          return {
+            ok: false as const,
+            message: 'required variables have no value: kuma-config-update.yml: kuma_monitors',
+            missingVars: missing,
+          };
         }
         return { ok: true as const, plan: fakePlan() };
       },
@@ -580,11 +620,17 @@ describe('a required variable nothing can fill', () => {
 
       const values = { 'kuma-config-update.yml': { kuma_monitors: [{ name: 'nas', url: 'http://nas.lan' }] } };
       await expectRefused(handle.executeUpdate(provideInputUpdate, { args: [{ by: ' ', values }] }), Refused.identityRequired);
-      await expectRefused(handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values: { 'x.yml': { y: 1 } } }] }), Refused.notNeedingInput);
+      await expectRefused(
+        handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values: { 'x.yml': { y: 1 } } }] }),
+        Refused.notNeedingInput,
+      );
       // Values too deep for the plan hash are refused, not taken (the API refuses them first).
       let deep: unknown = 1;
       for (let i = 0; i < 3_000; i++) deep = { a: deep };
-      await expectRefused(handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values: { 'kuma-config-update.yml': { kuma_monitors: deep } } }] }), Refused.notNeedingInput);
+      await expectRefused(
+        handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values: { 'kuma-config-update.yml': { kuma_monitors: deep } } }] }),
+        Refused.notNeedingInput,
+      );
       await handle.executeUpdate(provideInputUpdate, { args: [{ by: 'erin', values }] });
 
       await waitForStatus(handle, 'pending_approval');
@@ -601,7 +647,11 @@ describe('a required variable nothing can fill', () => {
 
   it('expires when nobody supplies the values in time', async () => {
     const acts = mockActivities({
-      plan: async () => ({ ok: false as const, message: 'required variables have no value: kuma-config-update.yml: kuma_monitors', missingVars: missing }),
+      plan: async () => ({
+        ok: false as const,
+        message: 'required variables have no value: kuma-config-update.yml: kuma_monitors',
+        missingVars: missing,
+      }),
     });
     await run(acts, async (start) => {
       const { handle, planned } = await start();
@@ -690,7 +740,9 @@ describe('the worker fleet', () => {
       expect(planned.steps.map((s) => [s.host, s.agent])).toEqual(TASK_IDS.map(() => ['nas-1', 'nas']));
       await approve(handle);
       expect((await handle.result()).status).toBe('completed');
-      expect(nasActs.stepRuns().map((r) => [r.step.taskId, r.step.agent, r.notifyStart])).toEqual(TASK_IDS.map((id) => [id, 'nas', undefined]));
+      expect(nasActs.stepRuns().map((r) => [r.step.taskId, r.step.agent, r.notifyStart])).toEqual(
+        TASK_IDS.map((id) => [id, 'nas', undefined]),
+      );
       expect(acts.stepRuns()).toEqual([]);
       expect(acts.calls.filter((c) => c.name === 'checkCapacity').map((c) => c.args)).toEqual(TASK_IDS.map(() => ['nas']));
       expect(acts.audits().map((a) => [a.step.taskId, a.step.agent])).toEqual(TASK_IDS.map((id) => [id, 'nas']));
@@ -701,7 +753,8 @@ describe('the worker fleet', () => {
     let online = false;
     const acts = mockActivities({
       plan: async () => ({ ok: true as const, plan: fakeFleetPlan() }),
-      checkCapacity: async (agent?: string) => (online ? { ok: true } : { ok: false, wait: 'offline' as const, reason: `no worker is online for host ${agent}` }),
+      checkCapacity: async (agent?: string) =>
+        online ? { ok: true } : { ok: false, wait: 'offline' as const, reason: `no worker is online for host ${agent}` },
     });
     const release = deferred();
     const nasActs = mockActivities({
@@ -753,8 +806,10 @@ describe('the worker fleet', () => {
 
 describe('request workflow: the preflight (MOCKED previewPlan)', () => {
   const retry = (handle: RequestHandle) => handle.executeUpdate(retryUpdate, { args: [{ by: 'alice' }] });
-  const unrunnable = (problem: string) => async ({ steps }: { steps: Plan['steps'] }) =>
-    steps.map((step, i) => ({ ok: i !== 1, hosts: ['localhost'], tasks: [], problems: i === 1 ? [problem] : [] }));
+  const unrunnable =
+    (problem: string) =>
+    async ({ steps }: { steps: Plan['steps'] }) =>
+      steps.map((step, i) => ({ ok: i !== 1, hosts: ['localhost'], tasks: [], problems: i === 1 ? [problem] : [] }));
 
   it('shows the preview on the request while it waits, and holds an early approval until the preview is clean', async () => {
     const held = deferred();
@@ -774,7 +829,10 @@ describe('request workflow: the preflight (MOCKED previewPlan)', () => {
       held.resolve();
       const final = await handle.result();
       expect(final.status).toBe('completed');
-      expect(final.preview).toMatchObject({ status: 'ready', steps: PLAN.steps.map((s) => ({ ok: true, tasks: [{ name: `run ${s.playbook}` }] })) });
+      expect(final.preview).toMatchObject({
+        status: 'ready',
+        steps: PLAN.steps.map((s) => ({ ok: true, tasks: [{ name: `run ${s.playbook}` }] })),
+      });
       // Recorded as soon as it was there (the request and its stream show it).
       expect(acts.records().some((r) => r.preview?.status === 'ready')).toBe(true);
       // The preflight ran once, for the approved plan, before any step.
@@ -822,7 +880,9 @@ describe('request workflow: the preflight (MOCKED previewPlan)', () => {
       await approve(handle);
       held.resolve();
       const ended = await waitForStatus(handle, 'unrunnable');
-      expect(ended.error?.message).toBe('the approval by alice is void: step 2 (kuma-config-update.yml): --tags sonarr selects no task of site.yml');
+      expect(ended.error?.message).toBe(
+        'the approval by alice is void: step 2 (kuma-config-update.yml): --tags sonarr selects no task of site.yml',
+      );
       expect(acts.stepRuns()).toEqual([]);
       expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:skipped:1`));
     });
@@ -846,13 +906,20 @@ describe('request workflow: check runs (MOCKED checkStep)', () => {
         checkIds(1).map((id) => [id, 'completed', 'changed', `commit-${id}-completed`]),
       );
       expect(checked.checkRun!.steps[0]!.tasks[0]!.diff).toContain('+b');
-      expect(acts.calls.filter((c) => c.name === 'checkStep').map((c) => (c.args[0] as { step: { taskId: string } }).step.taskId)).toEqual(checkIds(1));
-      expect(acts.audits().map((a) => [a.step.taskId, a.mode, a.outcome])).toEqual(checkIds(1).map((id) => [id, 'check', 'check: 1 task would change on 1 host']));
+      expect(acts.calls.filter((c) => c.name === 'checkStep').map((c) => (c.args[0] as { step: { taskId: string } }).step.taskId)).toEqual(
+        checkIds(1),
+      );
+      expect(acts.audits().map((a) => [a.step.taskId, a.mode, a.outcome])).toEqual(
+        checkIds(1).map((id) => [id, 'check', 'check: 1 task would change on 1 host']),
+      );
       expect(checked.operatorActions.map((a) => [a.action, a.by])).toEqual([['check', 'bob']]);
       expect(acts.stepRuns()).toEqual([]);
       // Recorded when it started and when it ended: the stream shows both.
       // (The preview, done meanwhile, may also have recorded it waiting for that preview.)
-      expect(changesOf(acts.records().flatMap((r) => (r.checkRun && r.checkRun.status !== 'waiting' ? [r.checkRun.status] : [])))).toEqual(['running', 'completed']);
+      expect(changesOf(acts.records().flatMap((r) => (r.checkRun && r.checkRun.status !== 'waiting' ? [r.checkRun.status] : [])))).toEqual([
+        'running',
+        'completed',
+      ]);
 
       // A second check run is a new one; the approval then runs the plan for real.
       await check(handle, 'alice');
@@ -861,7 +928,9 @@ describe('request workflow: check runs (MOCKED checkStep)', () => {
       const final = await handle.result();
       expect(final.status).toBe('completed');
       expect(acts.stepRuns().map((s) => s.step.taskId)).toEqual(TASK_IDS);
-      expect(auditSummary(acts)).toEqual([...checkIds(1), ...checkIds(2)].map((id) => `${id}:completed:1`).concat(TASK_IDS.map((id) => `${id}:completed:1`)));
+      expect(auditSummary(acts)).toEqual(
+        [...checkIds(1), ...checkIds(2)].map((id) => `${id}:completed:1`).concat(TASK_IDS.map((id) => `${id}:completed:1`)),
+      );
     });
   });
 
@@ -955,7 +1024,12 @@ describe('request workflow: check runs (MOCKED checkStep)', () => {
       const final = await handle.result();
       expect(final.status).toBe('cancelled');
       expect(final.checkRun).toMatchObject({ status: 'cancelled', steps: [{ taskId: `${TASK_IDS[0]}.check1`, status: 'cancelled' }] });
-      expect(acts.audits().filter((a) => a.mode === 'check').map((a) => `${a.step.taskId}:${a.status}`)).toEqual([`${TASK_IDS[0]}.check1:cancelled`]);
+      expect(
+        acts
+          .audits()
+          .filter((a) => a.mode === 'check')
+          .map((a) => `${a.step.taskId}:${a.status}`),
+      ).toEqual([`${TASK_IDS[0]}.check1:cancelled`]);
     });
   });
 
