@@ -3,6 +3,7 @@
 // fingerprint), so a plan made again from unchanged files is not listed again.
 import { heartbeat } from '@temporalio/activity';
 import { stringify } from 'safe-stable-stringify';
+import { HEARTBEAT_EVERY_MS } from '../domain/heartbeats.js';
 import { limitOf } from '../domain/fleet.js';
 import { sha256 } from '../domain/plan-hash.js';
 import { createRedactor, secretValues, secretVarNames } from '../domain/redaction.js';
@@ -17,8 +18,6 @@ export interface PreviewPlanInput {
 }
 
 const REMEMBERED = 256;
-/** Well inside the workflow's 10 s heartbeat timeout for previews. */
-const HEARTBEAT_MS = 2_000;
 
 export interface PreviewOptions {
   /** Through the repository's warm ansible-playbook (the default); false: a process per step (the bench compares). */
@@ -80,7 +79,7 @@ export function createPreviewActivities(
         } catch {
           // Called outside an activity (the bench): nobody to tell.
         }
-      }, HEARTBEAT_MS);
+      }, HEARTBEAT_EVERY_MS);
       try {
         return await Promise.all(steps.map((step) => previewStep(step, fingerprint, inventory)));
       } finally {

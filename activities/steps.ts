@@ -1,11 +1,12 @@
 // Running a plan step and analysing a failed one: the real ansible-playbook and ansible-lint.
 import os from 'node:os';
 import { activityInfo, ApplicationFailure, CancelledFailure, cancellationSignal, getClient, heartbeat } from '@temporalio/activity';
+import { HEARTBEAT_EVERY_MS } from '../domain/heartbeats.js';
 import type { AnsibleEvent } from '../domain/ansible-events.js';
 import { limitOf } from '../domain/fleet.js';
 import { describeFingerprintChange } from '../domain/plan-hash.js';
 import { createRedactor, secretValues, secretVarNames, type Redactor } from '../domain/redaction.js';
-import { STALE_PLAN } from '../domain/request-state.js';
+import { requestIdOf, STALE_PLAN } from '../domain/request-state.js';
 import { stepStartedSignal } from '../workflows/messages.js';
 import type { LintFinding, PlanFingerprint, PlanStep, StepRunResult } from '../domain/types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
@@ -19,20 +20,12 @@ import { InventoryNotFoundError, locateInventory } from './inventory-source.js';
 import { appendRequestEvents, EventBatcher, type NewRequestEvent } from './request-events.js';
 import { runningSteps } from './running-steps.js';
 
-/** Well inside the workflow's 10 s heartbeat timeout; the SDK throttles what it sends. */
-const HEARTBEAT_INTERVAL_MS = 2_000;
-
 export interface RunStepInput {
   step: PlanStep;
   /** The approved plan's fingerprint: the step runs only if its inputs still match it. */
   fingerprint: PlanFingerprint;
   /** The workflow marked the step waiting (agent offline or busy): signal it when the step starts. */
   notifyStart?: boolean;
-}
-
-/** The request a step belongs to, from its workflow id (`request-<id>`). */
-export function requestIdOfWorkflow(workflowId: string): string {
-  return workflowId.startsWith('request-') ? workflowId.slice('request-'.length) : workflowId;
 }
 
 /** A step's run for real, or its check run (`--check --diff`), whose events say so. */
@@ -152,7 +145,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     await assertStillApproved(input, inventory.sources);
     const { step } = input;
     const workflowId = activityInfo().workflowExecution?.workflowId;
-    const requestId = requestIdOfWorkflow(workflowId ?? step.taskId);
+    const requestId = requestIdOf(workflowId ?? step.taskId);
     if (input.notifyStart && workflowId) {
       // Best effort: the step runs either way, and its events say it started.
       await getClient()
@@ -191,7 +184,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     heartbeat({ tasksDone });
     // A single long task (a package install) emits no event for a while; the worker is alive all the
     // same, so it heartbeats on a timer too. A dead worker stops heartbeating and Temporal notices.
-    const keepAlive = setInterval(() => heartbeat({ tasksDone }), HEARTBEAT_INTERVAL_MS);
+    const keepAlive = setInterval(() => heartbeat({ tasksDone }), HEARTBEAT_EVERY_MS);
     try {
       const run = await runningSteps.track(config.workerHost, () =>
         runPlaybook({

@@ -114,7 +114,7 @@ export function createApp(deps: ApiDeps) {
   app.route(
     '/',
     dashboardPageRoutes({
-      temporalUiUrl: process.env.CHIFFON_TEMPORAL_UI_URL || `http://127.0.0.1:${process.env.TEMPORAL_UI_PORT || 8233}`,
+      temporalUiUrl: deps.config.temporalUiUrl,
       namespace: deps.config.temporalNamespace,
     }),
   );

@@ -7,7 +7,9 @@
 import type { Context, Hono } from 'hono';
 import { describeRoute, generateSpecs, resolver, type DescribeRouteOptions, type GenerateSpecOptions } from 'hono-openapi';
 import { z } from 'zod';
-import { ENDED_STATUSES } from '../domain/request-state.js';
+import { CHECK_RUN_STATUSES, CHECK_STEP_STATUSES } from '../domain/check-run.js';
+import { ENDED_STATUSES, OPERATOR_ACTIONS, REQUEST_STATUSES } from '../domain/request-state.js';
+import { STEP_STATUSES } from '../domain/types.js';
 
 export const BEARER_SCHEME = 'bearerToken';
 export const QUERY_TOKEN_SCHEME = 'accessTokenQuery';
@@ -25,23 +27,6 @@ export const errorSchema = z
   })
   .meta({ id: 'Error', description: 'Every error has this shape; some carry details beside code and message.' });
 
-const REQUEST_STATUSES = [
-  'planning',
-  'needs_input',
-  'unplannable',
-  'pending_approval',
-  'unrunnable',
-  'expired',
-  'rejected',
-  'running',
-  'paused',
-  'completed',
-  'failed',
-  'stale_plan',
-  'cancelled',
-] as const;
-const STEP_STATUSES = ['pending', 'waiting', 'running', 'completed', 'failed', 'skipped', 'cancelled'] as const;
-
 const decisionSchema = z.object({
   approver: z.string().meta({ description: 'the name of the token that decided' }),
   approved: z.boolean(),
@@ -53,7 +38,7 @@ const decisionSchema = z.object({
 const checkRunSchema = z
   .object({
     number: z.number().int().meta({ description: "1 for the request's first check run, then 2, 3, ..." }),
-    status: z.enum(['waiting', 'running', 'completed', 'failed', 'cancelled', 'not_run']).meta({ description: 'waiting: for the preview' }),
+    status: z.enum(CHECK_RUN_STATUSES).meta({ description: 'waiting: for the preview' }),
     requested_by: z.string(),
     requested_at: z.string(),
     finished_at: z.string().nullable(),
@@ -69,7 +54,7 @@ const checkRunSchema = z
       z.object({
         index: z.number().int(),
         task_id: z.string().meta({ description: '<step task id>.check<n>, audited as a check run' }),
-        status: z.enum(['completed', 'failed', 'cancelled', 'skipped']),
+        status: z.enum(CHECK_STEP_STATUSES),
         exit_code: z.number().int().nullable(),
         message: z.string().nullable(),
         audit_commit: z.string().nullable(),
@@ -159,9 +144,7 @@ export const requestSchema = z
         skipped: z.array(z.object({ provider: z.string(), reason: z.string() })),
       })
       .nullable(),
-    operator_actions: z.array(
-      z.object({ action: z.enum(['cancel', 'retry', 'resume', 'input', 'check']), by: z.string(), at: z.string() }),
-    ),
+    operator_actions: z.array(z.object({ action: z.enum(OPERATOR_ACTIONS), by: z.string(), at: z.string() })),
     missing_inputs: z.array(z.object({ playbook: z.string(), vars: z.array(z.string()) })).nullable(),
     paused_reason: z.string().nullable(),
     error: z.object({ message: z.string(), knownServices: z.array(z.string()).optional() }).nullable(),

@@ -3,15 +3,18 @@
 // check mode are skipped and reported), and it is audited as a check, never as a deployment.
 import type { StepRunResult } from './types.js';
 
-export type CheckRunStatus = 'waiting' | 'running' | 'completed' | 'failed' | 'cancelled' | 'not_run';
+export const CHECK_RUN_STATUSES = ['waiting', 'running', 'completed', 'failed', 'cancelled', 'not_run'] as const;
+export type CheckRunStatus = (typeof CHECK_RUN_STATUSES)[number];
 
 export type CheckedTask = StepRunResult['tasks'][number];
+
+export const CHECK_STEP_STATUSES = ['completed', 'failed', 'cancelled', 'skipped'] as const;
 
 export interface CheckStep {
   index: number;
   /** `<step task id>.check<n>`: its own record in the tasks table and the audit repository. */
   taskId: string;
-  status: 'completed' | 'failed' | 'cancelled' | 'skipped';
+  status: (typeof CHECK_STEP_STATUSES)[number];
   exitCode?: number;
   /** Per task and host: changed (would change), its diff, or why it could not be checked. */
   tasks: CheckedTask[];

@@ -2,21 +2,28 @@
 import type { CheckRun } from './check-run.js';
 import type { Intent, LintFinding, Plan, ProviderDecision, StepPreview, StepRunResult, StepStatus } from './types.js';
 
-export type RequestStatus =
-  | 'planning'
-  | 'needs_input'
-  | 'unplannable'
-  | 'pending_approval'
-  /** The preflight found that the plan cannot run (a role not installed, no host matched, ...). */
-  | 'unrunnable'
-  | 'expired'
-  | 'rejected'
-  | 'running'
-  | 'paused'
-  | 'completed'
-  | 'failed'
-  | 'stale_plan'
-  | 'cancelled';
+/** What a person may do to a request beside deciding it (recorded in its operatorActions). */
+export const OPERATOR_ACTIONS = ['cancel', 'retry', 'resume', 'input', 'check'] as const;
+export type OperatorActionKind = (typeof OPERATOR_ACTIONS)[number];
+
+/** Every status a request can have (the API's documented enum is made from this list). */
+export const REQUEST_STATUSES = [
+  'planning',
+  'needs_input',
+  'unplannable',
+  'pending_approval',
+  // The preflight found that the plan cannot run (a role not installed, no host matched, ...).
+  'unrunnable',
+  'expired',
+  'rejected',
+  'running',
+  'paused',
+  'completed',
+  'failed',
+  'stale_plan',
+  'cancelled',
+] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 /** A request in one of these has ended: nothing more will run (a failed one may still be retried). */
 export const ENDED_STATUSES: readonly RequestStatus[] = ['unplannable', 'expired', 'rejected', 'completed', 'stale_plan', 'cancelled'];
@@ -63,7 +70,7 @@ export interface RequestState {
   /** Earlier decisions, when a retry needed a new approval. */
   previousDecisions: Decision[];
   /** Who asked for a cancel, retry or resume, and when. */
-  operatorActions: { action: 'cancel' | 'retry' | 'resume' | 'input' | 'check'; by: string; at: string }[];
+  operatorActions: { action: OperatorActionKind; by: string; at: string }[];
   /** Required variables nothing could fill, while the request needs input: per playbook. */
   missingInputs?: { playbook: string; vars: string[] }[];
   /** Who cancelled the request, when it was cancelled through Chiffon. */
@@ -143,9 +150,19 @@ export interface TaskAuditInput {
   mode?: 'check';
 }
 
+/** What a request waits for when its input names nothing else (lib/config.ts reads the operator's settings). */
+export const REQUEST_DEFAULTS = { approvalTimeout: '24 hours', retryWindow: '7 days', capacityRecheckMs: 30_000 } as const;
+
+const WORKFLOW_ID_PREFIX = 'request-';
+
+/** The request of a workflow id (`request-<id>`); an id without the prefix is taken as it is. */
+export function requestIdOf(workflowId: string): string {
+  return workflowId.startsWith(WORKFLOW_ID_PREFIX) ? workflowId.slice(WORKFLOW_ID_PREFIX.length) : workflowId;
+}
+
 /** Workflow ids are readable in the Temporal UI: `request-<request id>`. */
 export function workflowIdFor(requestId: string): string {
-  return `request-${requestId}`;
+  return `${WORKFLOW_ID_PREFIX}${requestId}`;
 }
 
 /** The failure type a step raises when what it would run no longer matches the approved plan. */

@@ -108,7 +108,8 @@ export interface Intent {
   source: string;
 }
 
-export type StepStatus = 'pending' | 'waiting' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+export const STEP_STATUSES = ['pending', 'waiting', 'running', 'completed', 'failed', 'skipped', 'cancelled'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
 
 export interface PlanStep {
   index: number;

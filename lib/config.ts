@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { parsePassEnv } from './child-env.js';
 import { isValidAgentName } from '../domain/fleet.js';
+import { REQUEST_DEFAULTS } from '../domain/request-state.js';
 import { fromProjectRoot } from './paths.js';
 
 export interface ChiffonConfig {
@@ -39,6 +40,10 @@ export interface ChiffonConfig {
   retryWindow: string;
   /** How soon a paused request first re-checks capacity (then less and less often, up to 10 min). */
   capacityRecheckMs: number;
+  /** CHIFFON_PLANNING_WAIT_MS: how long POST /chat waits for a worker to plan before answering 503. */
+  planningWaitMs: number;
+  /** CHIFFON_TEMPORAL_UI_URL: the Temporal Web UI the dashboard links to. */
+  temporalUiUrl: string;
   /** Playbook steps one worker runs at once (also its share in the agent registry). */
   maxConcurrentSteps: number;
   /** An agent whose 1-minute load average per CPU is above this has no room for a step. */
@@ -133,9 +138,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     auditRepo: resolvePath(env.CHIFFON_AUDIT_REPO, fromProjectRoot('.data', 'audit')),
     stateDir: resolvePath(env.CHIFFON_STATE_DIR, fromProjectRoot('.data', 'state')),
     workDir: resolvePath(env.CHIFFON_WORK_DIR, fromProjectRoot('.data', 'work')),
-    approvalTimeout: env.CHIFFON_APPROVAL_TIMEOUT || '24 hours',
-    retryWindow: env.CHIFFON_RETRY_WINDOW || '7 days',
-    capacityRecheckMs: positiveNumber(env, 'CHIFFON_CAPACITY_RECHECK_MS', 30_000),
+    approvalTimeout: env.CHIFFON_APPROVAL_TIMEOUT || REQUEST_DEFAULTS.approvalTimeout,
+    retryWindow: env.CHIFFON_RETRY_WINDOW || REQUEST_DEFAULTS.retryWindow,
+    capacityRecheckMs: positiveNumber(env, 'CHIFFON_CAPACITY_RECHECK_MS', REQUEST_DEFAULTS.capacityRecheckMs),
+    planningWaitMs: positiveNumber(env, 'CHIFFON_PLANNING_WAIT_MS', 60_000),
+    temporalUiUrl: (env.CHIFFON_TEMPORAL_UI_URL || `http://127.0.0.1:${env.TEMPORAL_UI_PORT || 8233}`).replace(/\/+$/, ''),
     maxConcurrentSteps: Math.max(1, Math.floor(positiveNumber(env, 'CHIFFON_MAX_CONCURRENT_STEPS', 4))),
     maxLoadPerCpu: positiveNumber(env, 'CHIFFON_MAX_LOAD_PER_CPU', 2),
     minFreeMemoryPercent: positiveNumber(env, 'CHIFFON_MIN_FREE_MEMORY_PERCENT', 5),

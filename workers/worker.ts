@@ -4,6 +4,7 @@ import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/w
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { createActivities } from '../activities/index.js';
 import { createStepActivities } from '../activities/steps.js';
+import { HEARTBEAT_THROTTLE } from '../domain/heartbeats.js';
 import { hostTaskQueue } from '../domain/fleet.js';
 import { createDecomposer } from '../activities/decomposition/chain.js';
 import { loadLlmConfig, type LlmConfig } from '../lib/llm-config.js';
@@ -46,7 +47,7 @@ export async function createChiffonWorker({
     maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps + 4,
     // Heartbeats carry cancellations back: sending them at least every 2 s lets a cancel stop a
     // running playbook within seconds (the default throttle waits up to 8 s with our 10 s timeout).
-    maxHeartbeatThrottleInterval: '2 seconds',
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
   });
 }
 
@@ -68,7 +69,7 @@ export async function createHostWorker({
     taskQueue: hostTaskQueue(config.taskQueue, config.workerHost),
     activities: { runStep, checkStep },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps,
-    maxHeartbeatThrottleInterval: '2 seconds',
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
   });
 }
 

@@ -12,6 +12,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { ChiffonActivities } from '../activities/index.js';
+import { HEARTBEAT_TIMEOUT } from '../domain/heartbeats.js';
 import { checkTaskId, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue } from '../domain/fleet.js';
 import type { RequestState } from '../domain/request-state.js';
@@ -23,7 +24,7 @@ import type { Plan, PlanStep, StepRunResult } from '../domain/types.js';
 const checkOptions: ActivityOptions = {
   startToCloseTimeout: '2 hours',
   scheduleToStartTimeout: '5 minutes',
-  heartbeatTimeout: '10 seconds',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 3 },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };

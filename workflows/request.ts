@@ -21,6 +21,7 @@ import {
 import type { ChiffonActivities } from '../activities/index.js';
 import {
   ENDED_STATUSES,
+  REQUEST_DEFAULTS,
   STALE_PLAN,
   type DecisionInput,
   type InputAction,
@@ -31,6 +32,7 @@ import {
   type StepState,
   type TaskAuditInput,
 } from '../domain/request-state.js';
+import { HEARTBEAT_TIMEOUT } from '../domain/heartbeats.js';
 import { CHECK_RUN_ACTIVE, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue, limitOf } from '../domain/fleet.js';
 import { whyNotApprover } from '../domain/four-eyes.js';
@@ -53,9 +55,6 @@ import {
   stepStartedSignal,
 } from './messages.js';
 
-const DEFAULT_APPROVAL_TIMEOUT = '24 hours';
-const DEFAULT_RETRY_WINDOW = '7 days';
-const DEFAULT_CAPACITY_RECHECK_MS = 30_000;
 /** A long pause re-checks less and less often (up to this), so its history stays small. */
 const MAX_CAPACITY_RECHECK_MS = 10 * 60 * 1000;
 
@@ -95,7 +94,7 @@ const audits = proxyActivities<ChiffonActivities>(auditOptions);
 // has stopped, so the audit never says "cancelled" about a playbook that is still running.
 const playbookStepOptions: ActivityOptions = {
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '10 seconds',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: [STALE_PLAN] },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
@@ -112,7 +111,7 @@ const analysis = proxyActivities<ChiffonActivities>(analysisOptions);
 // an approval waits for it.
 const previewOptions: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '10 seconds',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 3 },
 };
 const previews = proxyActivities<ChiffonActivities>(previewOptions);
@@ -151,9 +150,9 @@ function taskIdForAttempt(plannedTaskId: string, attempt: number): string {
 }
 
 export async function requestWorkflow(input: RequestInput): Promise<RequestState> {
-  const approvalTimeout = input.approvalTimeout ?? DEFAULT_APPROVAL_TIMEOUT;
-  const retryWindow = input.retryWindow ?? DEFAULT_RETRY_WINDOW;
-  const capacityRecheckMs = input.capacityRecheckMs ?? DEFAULT_CAPACITY_RECHECK_MS;
+  const approvalTimeout = input.approvalTimeout ?? REQUEST_DEFAULTS.approvalTimeout;
+  const retryWindow = input.retryWindow ?? REQUEST_DEFAULTS.retryWindow;
+  const capacityRecheckMs = input.capacityRecheckMs ?? REQUEST_DEFAULTS.capacityRecheckMs;
   const state: RequestState = {
     requestId: input.requestId,
     message: input.message,

@@ -1,15 +1,15 @@
 // POST /approve: a person's decision on a planned request, recorded under the token's identity. It
 // may name the plan hash the person reviewed (refused with 409 if the plan is no longer that one).
-// Four-eyes: whoever asked for a request may not approve it (403 self_approval) unless
-// CHIFFON_ALLOW_SELF_APPROVAL=true; the workflow refuses it too, this only answers sooner.
+// Four-eyes: whoever asked for a request, or gave the values its plan runs with, may not approve it
+// (403 self_approval) unless CHIFFON_ALLOW_SELF_APPROVAL=true. The workflow's decide validator
+// decides that (domain/four-eyes.ts), with what it alone knows for sure; this route only says so.
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { decideUpdate } from '../../workflows/messages.js';
 import { identityOf, requireRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { ApiError } from '../errors.js';
 import { answer, docs, errors } from '../openapi.js';
-import { requesterOf, sendUpdate } from '../request-updates.js';
+import { sendUpdate } from '../request-updates.js';
 import { jsonBody } from '../validation.js';
 
 const approveBody = z.object({
@@ -51,13 +51,6 @@ export function approveRoutes(deps: ApiDeps) {
     async (c) => {
       const body = c.req.valid('json');
       const approver = identityOf(c).name;
-      if (body.approved && !deps.config.allowSelfApproval && (await requesterOf(deps, body.request_id)) === approver) {
-        throw new ApiError(
-          403,
-          'self_approval',
-          `${approver} asked for request ${body.request_id} and may not approve it too: another approver must (four-eyes)`,
-        );
-      }
       const decision = { approver, approved: body.approved, comment: body.comment, planHash: body.plan_hash };
       const state = await sendUpdate(deps.client, body.request_id, decideUpdate, [decision]);
       return c.json({ request_id: body.request_id, dispatch_started: state.status === 'running', status: state.status });

@@ -18,9 +18,6 @@ const chatBody = z.object({
   message: z.string().trim().min(1, 'message must not be empty').max(2000, 'message is longer than 2000 characters'),
 });
 
-/** How long the API waits for a worker to plan before answering 503. */
-const PLANNING_WAIT_MS = Number(process.env.CHIFFON_PLANNING_WAIT_MS ?? 60_000);
-
 function newRequestId(): string {
   return randomBytes(6).toString('hex');
 }
@@ -64,7 +61,7 @@ export function chatRoutes({ client, config }: ApiDeps) {
       });
       // Start the workflow and wait (bounded) until it has planned, in one call.
       const state = await client
-        .withAbortSignal(AbortSignal.timeout(PLANNING_WAIT_MS), () =>
+        .withAbortSignal(AbortSignal.timeout(config.planningWaitMs), () =>
           client.workflow.executeUpdateWithStart(planReadyUpdate, { startWorkflowOperation }),
         )
         .catch((err: unknown) => {
@@ -72,7 +69,7 @@ export function chatRoutes({ client, config }: ApiDeps) {
             throw new ApiError(
               503,
               'planning_timeout',
-              `request ${requestId} was not planned within ${PLANNING_WAIT_MS} ms: is a Chiffon worker running on task queue ${config.taskQueue}?`,
+              `request ${requestId} was not planned within ${config.planningWaitMs} ms: is a Chiffon worker running on task queue ${config.taskQueue}?`,
               {
                 request_id: requestId,
               },

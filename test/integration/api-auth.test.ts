@@ -399,51 +399,8 @@ describe('a requester cancelling', () => {
 });
 
 describe('four-eyes approval', () => {
-  it('refuses with 403 self_approval when the requester approves their own request, before asking the workflow', async () => {
-    temporal.recorded.length = 0;
-    const self = await call('POST', '/api/dashboard/approve', { token: tokens.approver, body: { request_id: 'req-bob', approved: true } });
-    expect(self.status, self.text).toBe(403);
-    expect(self.body.error.code).toBe('self_approval');
-    expect(self.body.error.message).toContain('bob');
-    // An admin is a person too.
-    await database.prisma.request.create({
-      data: {
-        id: 'req-carol',
-        workflowId: 'request-req-carol',
-        message: 'x',
-        status: 'pending_approval',
-        intents: [],
-        requestedBy: 'carol',
-      },
-    });
-    const admin = await call('POST', '/api/dashboard/approve', { token: tokens.admin, body: { request_id: 'req-carol', approved: true } });
-    expect(admin.status, admin.text).toBe(403);
-    expect(admin.body.error.code).toBe('self_approval');
-    expect(temporal.recorded).toEqual([]);
-
-    // Another person may; and the requester may reject (withdraw) their own request.
-    expect(
-      (await call('POST', '/api/dashboard/approve', { token: tokens.admin, body: { request_id: 'req-bob', approved: true } })).status,
-    ).toBe(200);
-    expect(
-      (await call('POST', '/api/dashboard/approve', { token: tokens.approver, body: { request_id: 'req-bob', approved: false } })).status,
-    ).toBe(200);
-    expect(temporal.recorded.map((r) => r.args[0])).toEqual([
-      expect.objectContaining({ approver: 'carol', approved: true }),
-      expect.objectContaining({ approver: 'bob', approved: false }),
-    ]);
-  });
-
-  it('knows the requester from the workflow when the requests row does not say yet', async () => {
-    temporal.requestedBy.set('request-req-fresh', 'bob');
-    const self = await call('POST', '/api/dashboard/approve', {
-      token: tokens.approver,
-      body: { request_id: 'req-fresh', approved: true },
-    });
-    expect(self.status, self.text).toBe(403);
-    expect(self.body.error.code).toBe('self_approval');
-  });
-
+  // The rule is the workflow's (domain/four-eyes.ts, tested in test/workflow and, with the real
+  // workflow, in test/e2e/decisions-and-input.test.ts); the API passes its refusal on.
   it('answers 403 self_approval when the workflow refuses it', async () => {
     temporal.refuseNextUpdate(
       new WorkflowUpdateFailedError(
