@@ -5,6 +5,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import type { UpdateDefinition } from '@temporalio/common';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
 import { requestStateQuery, statusSearchAttribute } from '../workflows/messages.js';
+import type { Identity } from '../lib/api-tokens.js';
 import type { ApiDeps } from './deps.js';
 import { ApiError } from './errors.js';
 import { toApiError } from './temporal-errors.js';
@@ -49,6 +50,23 @@ export async function requesterOf({ client, prisma }: Pick<ApiDeps, 'client' | '
   } catch {
     return undefined;
   }
+}
+
+/**
+ * 403 unless the caller may act on the request: approvers and admins on any, a requester only on
+ * one they asked for. `act` says what, as in "a requester may <act> only the requests they asked for".
+ */
+export async function assertOwnIfRequester(deps: Pick<ApiDeps, 'client' | 'prisma'>, identity: Identity, requestId: string, act: string) {
+  if (identity.role !== 'requester' || (await requesterOf(deps, requestId)) === identity.name) return;
+  throw new ApiError(
+    403,
+    'forbidden',
+    `a requester may ${act} only the requests they asked for, and ${identity.name} did not ask for request ${requestId}`,
+    {
+      required_roles: ['approver', 'admin'],
+      role: identity.role,
+    },
+  );
 }
 
 /**

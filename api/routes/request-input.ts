@@ -6,10 +6,9 @@ import { z } from 'zod';
 import { provideInputUpdate } from '../../workflows/messages.js';
 import { identityOf, requireRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { ApiError } from '../errors.js';
 import { answer, docs, errors, requestSchema } from '../openapi.js';
 import { presentRequest } from '../present.js';
-import { requesterOf, sendUpdate } from '../request-updates.js';
+import { assertOwnIfRequester, sendUpdate } from '../request-updates.js';
 import { jsonBody } from '../validation.js';
 
 const inputBody = z.object({
@@ -40,20 +39,10 @@ export function requestInputRoutes(deps: ApiDeps) {
     async (c) => {
       const requestId = c.req.param('request_id');
       const body = c.req.valid('json');
-      const { name: by, role } = identityOf(c);
+      const identity = identityOf(c);
       // The values a plan runs with are its requester's to give (or an approver's, who then may not approve it).
-      if (role === 'requester' && (await requesterOf(deps, requestId)) !== by) {
-        throw new ApiError(
-          403,
-          'forbidden',
-          `a requester may give input only to their own requests, and ${by} did not ask for request ${requestId}`,
-          {
-            required_roles: ['approver', 'admin'],
-            role,
-          },
-        );
-      }
-      const state = await sendUpdate(deps.client, requestId, provideInputUpdate, [{ by, values: body.values }]);
+      await assertOwnIfRequester(deps, identity, requestId, 'give input to');
+      const state = await sendUpdate(deps.client, requestId, provideInputUpdate, [{ by: identity.name, values: body.values }]);
       return c.json(presentRequest(state), 202);
     },
   );

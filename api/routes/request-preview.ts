@@ -7,10 +7,9 @@ import { z } from 'zod';
 import { checkRunUpdate } from '../../workflows/messages.js';
 import { identityOf, requireRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { ApiError } from '../errors.js';
 import { answer, docs, errors, requestSchema } from '../openapi.js';
 import { presentRequest } from '../present.js';
-import { requesterOf, sendUpdate } from '../request-updates.js';
+import { assertOwnIfRequester, sendUpdate } from '../request-updates.js';
 import { jsonBody } from '../validation.js';
 
 const previewBody = z.object({
@@ -39,19 +38,9 @@ export function requestPreviewRoutes(deps: ApiDeps) {
     jsonBody(previewBody),
     async (c) => {
       const requestId = c.req.param('request_id');
-      const { name, role } = identityOf(c);
-      if (role === 'requester' && (await requesterOf(deps, requestId)) !== name) {
-        throw new ApiError(
-          403,
-          'forbidden',
-          `a requester may check only their own requests, and ${name} did not ask for request ${requestId}`,
-          {
-            required_roles: ['approver', 'admin'],
-            role,
-          },
-        );
-      }
-      const state = await sendUpdate(deps.client, requestId, checkRunUpdate, [{ by: name }]);
+      const identity = identityOf(c);
+      await assertOwnIfRequester(deps, identity, requestId, 'check');
+      const state = await sendUpdate(deps.client, requestId, checkRunUpdate, [{ by: identity.name }]);
       return c.json(presentRequest(state), 202);
     },
   );
