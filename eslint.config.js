@@ -13,9 +13,9 @@ const NOT_IN_WORKFLOWS = {
       message: 'workflow code may use @temporalio/workflow and @temporalio/common only',
     },
     {
-      group: ['../activities/*', '../lib/*', '../api/*', '../workers/*'],
+      group: ['../activities/*', '../services/*', '../lib/*', '../api/*', '../workers/*'],
       allowTypeImports: true,
-      message: 'workflow code imports only types from activities/ and lib/ (they use Node); shared logic belongs in domain/',
+      message: 'workflow code imports only types from activities/, services/ and lib/ (they use Node); shared logic belongs in domain/',
     },
   ],
   paths: ['fs', 'path', 'os', 'crypto', 'child_process', 'net', 'http', 'https', 'url', 'util', 'events', 'stream', 'timers'].map(

@@ -8,8 +8,8 @@ import { createRedactor, redactPatterns, redactPlanVars } from '../domain/redact
 import { ownSecretValues } from '../lib/child-env.js';
 import type { Plan } from '../domain/types.js';
 import { summarizeCheck, type CheckRun } from '../domain/check-run.js';
-import { scanCatalogCached } from './catalog-cache.js';
-import { appendRequestEventsStatements, type NewRequestEvent } from './request-events.js';
+import { scanCatalogCached } from '../services/catalog/catalog-cache.js';
+import { appendRequestEventsStatements, type NewRequestEvent } from '../services/request-events.js';
 
 /** The file committed for a task: what was run, for which request and plan, and what came of it. */
 export function taskAuditDocument(input: TaskAuditInput) {

@@ -4,7 +4,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { createAuditActivities } from './audit.js';
 import { createCapacityActivities } from './capacity.js';
-import type { Decomposer } from './decomposition/chain.js';
+import type { Decomposer } from '../services/decomposition/chain.js';
 import { createPlanningActivities } from './planning.js';
 import { createPreviewActivities } from './previews.js';
 import { createStepActivities } from './steps.js';

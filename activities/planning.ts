@@ -8,11 +8,11 @@ import { planRequest, type PlannedSteps, type SuppliedVars } from '../domain/pla
 import type { Intent, Inventory, Plan } from '../domain/types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
-import { scanCatalogCached } from './catalog-cache.js';
-import type { Decomposer } from './decomposition/chain.js';
-import { readFingerprint } from './fingerprint.js';
-import { readInventory } from './inventory.js';
-import { InventoryNotFoundError, locateInventory } from './inventory-source.js';
+import { scanCatalogCached } from '../services/catalog/catalog-cache.js';
+import type { Decomposer } from '../services/decomposition/chain.js';
+import { readFingerprint } from '../services/fingerprint.js';
+import { readInventory } from '../services/inventory/inventory.js';
+import { InventoryNotFoundError, locateInventory } from '../services/inventory/inventory-source.js';
 
 export type PlanActivityResult =
   { ok: true; plan: Plan } | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };

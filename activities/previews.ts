@@ -9,8 +9,8 @@ import { sha256 } from '../domain/plan-hash.js';
 import { createRedactor, secretValues, secretVarNames } from '../domain/redaction.js';
 import type { PlanFingerprint, PlanStep, StepPreview } from '../domain/types.js';
 import type { ChiffonConfig } from '../lib/config.js';
-import { previewPlaybook } from './ansible/preview-playbook.js';
-import { locateInventory } from './inventory-source.js';
+import { previewPlaybook } from '../services/ansible/preview-playbook.js';
+import { locateInventory } from '../services/inventory/inventory-source.js';
 
 export interface PreviewPlanInput {
   steps: PlanStep[];

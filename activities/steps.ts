@@ -12,13 +12,13 @@ import type { LintFinding, PlanFingerprint, PlanStep, StepRunResult } from '../d
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { ownSecretValues } from '../lib/child-env.js';
 import type { ChiffonConfig } from '../lib/config.js';
-import { lintPlaybook } from './ansible/lint-playbook.js';
-import { AnsibleRunCancelledError, runPlaybook } from './ansible/run-playbook.js';
-import { scanCatalogCached } from './catalog-cache.js';
-import { readFingerprint } from './fingerprint.js';
-import { InventoryNotFoundError, locateInventory } from './inventory-source.js';
-import { appendRequestEvents, EventBatcher, type NewRequestEvent } from './request-events.js';
-import { runningSteps } from './running-steps.js';
+import { lintPlaybook } from '../services/ansible/lint-playbook.js';
+import { AnsibleRunCancelledError, runPlaybook } from '../services/ansible/run-playbook.js';
+import { scanCatalogCached } from '../services/catalog/catalog-cache.js';
+import { readFingerprint } from '../services/fingerprint.js';
+import { InventoryNotFoundError, locateInventory } from '../services/inventory/inventory-source.js';
+import { appendRequestEvents, EventBatcher, type NewRequestEvent } from '../services/request-events.js';
+import { runningSteps } from '../services/running-steps.js';
 
 export interface RunStepInput {
   step: PlanStep;

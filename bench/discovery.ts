@@ -1,11 +1,11 @@
 // 5. Discovery: cold and warm scans of a generated repository of 2,000 playbooks with metadata,
-// through the cached scan the worker uses (activities/catalog-cache.ts, cache in PostgreSQL).
+// through the cached scan the worker uses (services/catalog/catalog-cache.ts, cache in PostgreSQL).
 // cold: empty cache (every playbook parsed, every row written); warm: the cache holds every
 // playbook (the repository is still listed, read and hashed; one query); memo: the in-process memo
 // answers (a scan within 2 s of the last one, no query). Plain scan: no cache at all.
 import path from 'node:path';
-import { scanCatalog } from '../activities/catalog.js';
-import { scanCatalogCached } from '../activities/catalog-cache.js';
+import { scanCatalog } from '../services/catalog/catalog.js';
+import { scanCatalogCached } from '../services/catalog/catalog-cache.js';
 import type { BenchStack } from './stack.js';
 import { writeGeneratedRepo } from './fixtures/repos.js';
 import { round, summarize } from './stats.js';

@@ -8,8 +8,8 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import proto from '@temporalio/proto';
-import { scanCatalog } from '../activities/catalog.js';
-import { listInventory, readInventory } from '../activities/inventory.js';
+import { scanCatalog } from '../services/catalog/catalog.js';
+import { listInventory, readInventory } from '../services/inventory/inventory.js';
 import { decomposeRequest } from '../domain/decompose.js';
 import { planRequest } from '../domain/plan.js';
 import { workflowIdFor } from '../domain/request-state.js';

@@ -9,7 +9,7 @@
 // step: site.yml --tags svc001,svc075 --limit nas01).
 //
 // cold: the first preview of a plan, a fresh createPreviewActivities instance per sample (nothing
-// remembered), through the repository's warm ansible-playbook (activities/ansible/warm-ansible.ts,
+// remembered), through the repository's warm ansible-playbook (services/ansible/warm-ansible.ts,
 // Ansible imported once); cold process: the same with an ansible-playbook process per step, as
 // before the warm one, interleaved with cold. warm: the same plan again by the same instance (the
 // memo answers). Samples of the
@@ -35,12 +35,12 @@ import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import proto from '@temporalio/proto';
 import { execa } from 'execa';
-import { createDecomposer } from '../activities/decomposition/chain.js';
+import { createDecomposer } from '../services/decomposition/chain.js';
 import { createPlanningActivities } from '../activities/planning.js';
 import { createPreviewActivities } from '../activities/previews.js';
-import { ansibleEnv, playbookArgs, resolveInventory, serializeVars } from '../activities/ansible/playbook-command.js';
-import { resolvePlaybook } from '../activities/ansible/playbook-path.js';
-import { locateInventory } from '../activities/inventory-source.js';
+import { ansibleEnv, playbookArgs, resolveInventory, serializeVars } from '../services/ansible/playbook-command.js';
+import { resolvePlaybook } from '../services/ansible/playbook-path.js';
+import { locateInventory } from '../services/inventory/inventory-source.js';
 import { limitOf } from '../domain/fleet.js';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
 import type { Plan, PlanStep, StepPreview } from '../domain/types.js';

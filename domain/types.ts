@@ -229,7 +229,7 @@ export interface StepRunResult {
   lostEvents?: number;
 }
 
-/** A live event not yet written (activities/request-events.ts NewRequestEvent, already redacted). */
+/** A live event not yet written (services/request-events.ts NewRequestEvent, already redacted). */
 export interface PendingEvent {
   kind: string;
   stepIndex?: number;

@@ -25,7 +25,7 @@ export interface ChiffonConfig {
   /**
    * CHIFFON_INVENTORY: the inventory (a file, a folder or a comma list), relative to the playbook
    * repository unless absolute. Unset: found as Ansible would, through the repository's ansible.cfg
-   * or the conventional names (activities/inventory-source.ts).
+   * or the conventional names (services/inventory/inventory-source.ts).
    */
   inventory: string | undefined;
   /** Git repository that receives `.audit/tasks/{task_id}.json`; created when missing. */

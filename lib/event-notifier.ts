@@ -3,7 +3,9 @@
 // The connection reconnects after an error; streams poll every few seconds too, so a missed
 // notification only delays an event, never loses it.
 import pg from 'pg';
-import { EVENTS_CHANNEL } from '../activities/request-events.js';
+
+/** The channel services/request-events.ts NOTIFYs on, with the request id as the payload. */
+export const EVENTS_CHANNEL = 'chiffon_request_events';
 
 export interface EventNotifier {
   /** Calls `wake` whenever events of `requestId` may have been written; returns the unsubscribe. */

@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app.js';
 import { attachLiveEventsWebSocket } from '../api/live-websocket.js';
-import { locateInventory } from '../activities/inventory-source.js';
+import { locateInventory } from '../services/inventory/inventory-source.js';
 import { ensureAuditRepo } from '../lib/audit-repo.js';
 import { loadConfig } from '../lib/config.js';
 import { createEventNotifier } from '../lib/event-notifier.js';

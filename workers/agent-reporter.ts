@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
-import { runningSteps } from '../activities/running-steps.js';
+import { runningSteps } from '../services/running-steps.js';
 import { agentOverloadReason } from '../domain/capacity.js';
 import { AGENT_OFFLINE_AFTER_MS } from '../domain/fleet.js';
 import type { PrismaClient } from '../generated/prisma/client.js';

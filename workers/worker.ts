@@ -6,7 +6,7 @@ import { createActivities } from '../activities/index.js';
 import { createStepActivities } from '../activities/steps.js';
 import { HEARTBEAT_THROTTLE } from '../domain/heartbeats.js';
 import { hostTaskQueue } from '../domain/fleet.js';
-import { createDecomposer } from '../activities/decomposition/chain.js';
+import { createDecomposer } from '../services/decomposition/chain.js';
 import { loadLlmConfig, type LlmConfig } from '../lib/llm-config.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { sealingDataConverter } from '../lib/payload-codec.js';

@@ -4,9 +4,9 @@
 // inventory is reported in `warnings`; it never makes the answer fail.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { scanCatalogCached } from '../../activities/catalog-cache.js';
-import { readInventory } from '../../activities/inventory.js';
-import { locateInventory, type InventoryLocation } from '../../activities/inventory-source.js';
+import { scanCatalogCached } from '../../services/catalog/catalog-cache.js';
+import { readInventory } from '../../services/inventory/inventory.js';
+import { locateInventory, type InventoryLocation } from '../../services/inventory/inventory-source.js';
 import { hostsInGroup } from '../../domain/inventory.js';
 import type { Inventory, InventoryHost, PlaybookEntry, PlaybookVar } from '../../domain/types.js';
 import { anyRole, type AuthEnv } from '../auth.js';

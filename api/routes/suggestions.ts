@@ -5,7 +5,7 @@
 // Deciding takes an approver (or admin) token; the decision is recorded under its name.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { acceptSuggestion, dismissSuggestion, SUGGESTION_STATUSES, SuggestionError } from '../../activities/suggestions.js';
+import { acceptSuggestion, dismissSuggestion, SUGGESTION_STATUSES, SuggestionError } from '../../services/suggestions.js';
 import type { PlaybookSuggestion } from '../../generated/prisma/client.js';
 import { anyRole, identityOf, requireRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';

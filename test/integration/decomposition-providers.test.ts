@@ -4,11 +4,11 @@
 // Messages API (which checks the headers and body shape the real API requires).
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDecomposer, decomposeWithProviders, type DecompositionOutcome } from '../../activities/decomposition/chain.js';
-import { createAnthropicProvider } from '../../activities/decomposition/anthropic-provider.js';
-import { createDeterministicProvider } from '../../activities/decomposition/deterministic-provider.js';
-import { createOpenAiCompatibleProvider, remainingQuotaFrom } from '../../activities/decomposition/openai-provider.js';
-import { scanCatalog } from '../../activities/catalog.js';
+import { createDecomposer, decomposeWithProviders, type DecompositionOutcome } from '../../services/decomposition/chain.js';
+import { createAnthropicProvider } from '../../services/decomposition/anthropic-provider.js';
+import { createDeterministicProvider } from '../../services/decomposition/deterministic-provider.js';
+import { createOpenAiCompatibleProvider, remainingQuotaFrom } from '../../services/decomposition/openai-provider.js';
+import { scanCatalog } from '../../services/catalog/catalog.js';
 import { decomposeRequest } from '../../domain/decompose.js';
 import type { Catalog } from '../../domain/types.js';
 import { describeLlmConfig, loadLlmConfig, Secret } from '../../lib/llm-config.js';

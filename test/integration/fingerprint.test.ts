@@ -1,4 +1,4 @@
-// What an approval binds (activities/fingerprint.ts): every file of the playbook repository that can
+// What an approval binds (services/fingerprint.ts): every file of the playbook repository that can
 // affect a run, the inventory (a folder, or a file with the group_vars/host_vars beside it, inside
 // the repository or not) and the git HEAD. Each change below changes the fingerprint (and the plan
 // hash) and is named by describeFingerprintChange; documentation does not count; an unchanged
@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fingerprintContentReads, forgetFingerprints, readFingerprint } from '../../activities/fingerprint.js';
+import { fingerprintContentReads, forgetFingerprints, readFingerprint } from '../../services/fingerprint.js';
 import { describeFingerprintChange, planHash, sha256 } from '../../domain/plan-hash.js';
 import type { PlanFingerprint } from '../../domain/types.js';
 import { fromProjectRoot } from '../../lib/paths.js';

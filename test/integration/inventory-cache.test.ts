@@ -1,4 +1,4 @@
-// The inventory memo (activities/inventory-cache.ts) with the real ansible-inventory: a second read
+// The inventory memo (services/inventory/inventory-cache.ts) with the real ansible-inventory: a second read
 // of an unchanged inventory runs nothing, and any change to what ansible-inventory reads (the file,
 // group_vars/host_vars next to it, a file of a folder inventory) is read again.
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -7,8 +7,8 @@ import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { hostsInGroup } from '../../domain/inventory.js';
 import type { Inventory } from '../../domain/types.js';
-import { createInventoryCache, inventoryContentHash, type InventoryCache } from '../../activities/inventory-cache.js';
-import { listInventory, readInventory, type ReadInventoryOptions } from '../../activities/inventory.js';
+import { createInventoryCache, inventoryContentHash, type InventoryCache } from '../../services/inventory/inventory-cache.js';
+import { listInventory, readInventory, type ReadInventoryOptions } from '../../services/inventory/inventory.js';
 
 const temps: string[] = [];
 afterAll(async () => {

@@ -1,4 +1,4 @@
-// locateInventory (activities/inventory-source.ts) with the real ansible-config and ansible-inventory,
+// locateInventory (services/inventory/inventory-source.ts) with the real ansible-config and ansible-inventory,
 // on small repositories written here: CHIFFON_INVENTORY, then the repository's ansible.cfg, then the
 // conventional names; the errors that say what to do; the memo of ansible-config's answer; and the
 // repository's ansible.cfg applying to ansible-inventory when planning as it does when running.
@@ -6,14 +6,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { readInventory } from '../../activities/inventory.js';
+import { readInventory } from '../../services/inventory/inventory.js';
 import {
   askAnsibleConfig,
   InventoryNotFoundError,
   locateInventory,
   type ConfiguredInventory,
   type LocateInventoryOptions,
-} from '../../activities/inventory-source.js';
+} from '../../services/inventory/inventory-source.js';
 import { createPlanningActivities } from '../../activities/planning.js';
 import { loadConfig } from '../../lib/config.js';
 import { fromProjectRoot } from '../../lib/paths.js';

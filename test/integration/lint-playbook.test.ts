@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lintPlaybook, runAnsibleLint } from '../../activities/ansible/lint-playbook.js';
+import { lintPlaybook, runAnsibleLint } from '../../services/ansible/lint-playbook.js';
 
 let root: string;
 let repo: string;

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { previewPlaybook } from '../../activities/ansible/preview-playbook.js';
+import { previewPlaybook } from '../../services/ansible/preview-playbook.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 
 const repos = fromProjectRoot('test', 'fixtures', 'repos');

@@ -3,7 +3,8 @@
 // NOTIFY on commit, and the batcher that retries a failed write.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendRequestEvents, EventBatcher, EVENTS_CHANNEL, type NewRequestEvent } from '../../activities/request-events.js';
+import { EVENTS_CHANNEL } from '../../lib/event-notifier.js';
+import { appendRequestEvents, EventBatcher, type NewRequestEvent } from '../../services/request-events.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 let database: TestDatabase;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnsibleEvent } from '../../domain/ansible-events.js';
-import { AnsibleRunCancelledError, runPlaybook, type RunPlaybookOptions } from '../../activities/ansible/run-playbook.js';
+import { AnsibleRunCancelledError, runPlaybook, type RunPlaybookOptions } from '../../services/ansible/run-playbook.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 
 let root: string;
@@ -379,7 +379,7 @@ describe('a run whose caller dies', () => {
 `,
       ),
     );
-    const runPlaybookModule = fileURLToPath(new URL('../../activities/ansible/run-playbook.ts', import.meta.url));
+    const runPlaybookModule = fileURLToPath(new URL('../../services/ansible/run-playbook.ts', import.meta.url));
     const script = path.join(root, 'run-orphan.mjs');
     await writeFile(
       script,
@@ -426,7 +426,7 @@ describe('a run whose caller dies', () => {
 
   it('does not start the command when the parent it was given is already gone', async () => {
     const runDir = await mkdtemp(path.join(root, 'gone-'));
-    const wrapper = fileURLToPath(new URL('../../activities/ansible/measure_rusage.py', import.meta.url));
+    const wrapper = fileURLToPath(new URL('../../services/ansible/measure_rusage.py', import.meta.url));
     const started = path.join(root, 'should-not-exist');
     // Pid 1 is never this test's pid: to the wrapper, its parent has died already.
     const result = spawnSync(
@@ -442,7 +442,7 @@ describe('a run whose caller dies', () => {
   });
 
   it('refuses arguments it does not understand', () => {
-    const wrapper = fileURLToPath(new URL('../../activities/ansible/measure_rusage.py', import.meta.url));
+    const wrapper = fileURLToPath(new URL('../../services/ansible/measure_rusage.py', import.meta.url));
     for (const args of [
       ['out.json', 'true'],
       ['out.json', '--parent-pid', 'x', '--', 'true'],

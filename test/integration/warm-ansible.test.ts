@@ -1,4 +1,4 @@
-// The warm ansible-playbook (activities/ansible/warm-ansible.ts) against the real one: the same
+// The warm ansible-playbook (services/ansible/warm-ansible.ts) against the real one: the same
 // command gives the same output and exit code warm as cold, an edited ansible.cfg gets a warm
 // process of its own, a command over its time is killed, and a dead warm process is replaced.
 import fs from 'node:fs';
@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ansibleEnv } from '../../activities/ansible/playbook-command.js';
-import { runWarmAnsiblePlaybook, stopWarmAnsible } from '../../activities/ansible/warm-ansible.js';
+import { ansibleEnv } from '../../services/ansible/playbook-command.js';
+import { runWarmAnsiblePlaybook, stopWarmAnsible } from '../../services/ansible/warm-ansible.js';
 import { tools } from '../../lib/tools.js';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'chiffon-warm-'));

@@ -1,12 +1,12 @@
-// The scan's listing and reads by stat signature (activities/catalog-files.ts): an unchanged
+// The scan's listing and reads by stat signature (services/catalog/catalog-files.ts): an unchanged
 // repository is neither listed nor read again, and every kind of change is seen on the next scan,
 // including a same-size rewrite right after a scan (the "racily clean" case).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { forgetRepositoryFiles, readRepository } from '../../activities/catalog-files.js';
-import { hashSource, listPlaybookSources, readBytesSync, readSources, supportFilesHash } from '../../activities/catalog.js';
+import { forgetRepositoryFiles, readRepository } from '../../services/catalog/catalog-files.js';
+import { hashSource, listPlaybookSources, readBytesSync, readSources, supportFilesHash } from '../../services/catalog/catalog.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 
 const temps: string[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TREE_AREAS, OTHER_FILES_AREA, treeArea, treeAreas } from '../../activities/fingerprint.js';
+import { MAX_TREE_AREAS, OTHER_FILES_AREA, treeArea, treeAreas } from '../../services/fingerprint.js';
 import { describeFingerprintChange, planHash } from '../../domain/plan-hash.js';
 import type { PlanFingerprint } from '../../domain/types.js';
 

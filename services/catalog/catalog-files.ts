@@ -20,7 +20,7 @@
 // hashing ~4,000 files; the parse results themselves stay in catalog-cache.ts (memo and database).
 import { lstatSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { resolveInside } from '../lib/paths.js';
+import { resolveInside } from '../../lib/paths.js';
 import {
   hashSource,
   listPlaybookSources,

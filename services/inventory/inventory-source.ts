@@ -12,9 +12,9 @@ import { readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { allowedEnv } from '../lib/child-env.js';
-import { ansibleConfigKey } from './ansible/config-key.js';
-import { tools } from '../lib/tools.js';
+import { allowedEnv } from '../../lib/child-env.js';
+import { ansibleConfigKey } from '../ansible/config-key.js';
+import { tools } from '../../lib/tools.js';
 
 export interface InventoryLocation {
   /** Absolute paths, each passed as `-i`. */

@@ -6,8 +6,7 @@
 // NOTIFYs `chiffon_request_events` with the request id (delivered at commit), which the API's
 // streams LISTEN to. Events are redacted by the caller before they get here.
 import type { PrismaClient } from '../generated/prisma/client.js';
-
-export const EVENTS_CHANNEL = 'chiffon_request_events';
+import { EVENTS_CHANNEL } from '../lib/event-notifier.js';
 
 export type RequestEventKind =
   'request_status' | 'step_status' | 'preview' | 'check_run' | 'play_start' | 'task_start' | 'task_result' | 'stats';

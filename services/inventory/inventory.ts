@@ -6,10 +6,10 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { parseInventoryList } from '../domain/inventory.js';
-import type { Inventory } from '../domain/types.js';
-import { allowedEnv } from '../lib/child-env.js';
-import { tools } from '../lib/tools.js';
+import { parseInventoryList } from '../../domain/inventory.js';
+import type { Inventory } from '../../domain/types.js';
+import { allowedEnv } from '../../lib/child-env.js';
+import { tools } from '../../lib/tools.js';
 import { createInventoryCache, type InventoryCache } from './inventory-cache.js';
 
 export interface ReadInventoryOptions {

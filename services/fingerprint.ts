@@ -23,7 +23,7 @@ import { stringify } from 'safe-stable-stringify';
 import { sha256 } from '../domain/plan-hash.js';
 import type { PlanFingerprint } from '../domain/types.js';
 import { resolveInside } from '../lib/paths.js';
-import { lstatNow, nowNs, signatureOf, type Signature } from './catalog-files.js';
+import { lstatNow, nowNs, signatureOf, type Signature } from './catalog/catalog-files.js';
 
 /** At most this many areas in a fingerprint's tree; the rest are folded into OTHER_FILES_AREA. */
 export const MAX_TREE_AREAS = 200;

@@ -12,8 +12,8 @@
 // Repeated scans within a moment (decompose, then plan, then a dashboard call) do not even query:
 // an in-process memo per Prisma client and repository answers when every hash is what it was at
 // the last exchange with the database, up to memoMs after it.
-import type { Catalog } from '../domain/types.js';
-import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import type { Catalog } from '../../domain/types.js';
+import { type Prisma, type PrismaClient } from '../../generated/prisma/client.js';
 import {
   assembleCatalog,
   parseSource,

@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Inventory } from '../domain/types.js';
+import type { Inventory } from '../../domain/types.js';
 
 export interface InventoryReadContext {
   /** The inventory's sources (absolute paths, each an `-i`, in order). */

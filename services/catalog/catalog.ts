@@ -22,10 +22,10 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, LineCounter } from 'yaml';
-import { parseMetadata } from '../domain/playbook-metadata.js';
-import { inferPlaybook, uniqueIntentNames, type RepoFiles } from '../domain/playbook-inference.js';
-import type { Catalog, PlaybookEntry } from '../domain/types.js';
-import { resolveInside } from '../lib/paths.js';
+import { parseMetadata } from '../../domain/playbook-metadata.js';
+import { inferPlaybook, uniqueIntentNames, type RepoFiles } from '../../domain/playbook-inference.js';
+import type { Catalog, PlaybookEntry } from '../../domain/types.js';
+import { resolveInside } from '../../lib/paths.js';
 
 /** Folders (at any depth) whose YAML files are read as support files of playbooks, never as playbooks. */
 export const SUPPORT_DIRS: ReadonlySet<string> = new Set(['roles', 'tasks', 'vars', 'handlers', 'defaults', 'meta']);
