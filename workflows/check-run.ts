@@ -1,34 +1,12 @@
 // A check run of the pending plan (the checkRun Update): each step with `ansible-playbook --check
 // --diff` on the agent that would run it, its events streamed, each step audited as a check run.
 // Every step is checked, also after one failed: the person asked what the whole plan would do.
-import {
-  ActivityCancellationType,
-  ActivityFailure,
-  CancellationScope,
-  condition,
-  isCancellation,
-  proxyActivities,
-  workflowInfo,
-  type ActivityOptions,
-} from '@temporalio/workflow';
-import type { ChiffonActivities } from '../activities/index.js';
-import { HEARTBEAT_TIMEOUT } from '../domain/heartbeats.js';
+import { ActivityFailure, CancellationScope, condition, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { checkTaskId, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue } from '../domain/fleet.js';
 import type { RequestState } from '../domain/request-state.js';
 import type { Plan, PlanStep, StepRunResult } from '../domain/types.js';
-
-// Like a step: a failed check is a result, not retried; a dead worker is noticed in seconds by its
-// heartbeats; a cancel waits until the process tree stopped. An agent that does not take it within minutes fails the
-// step: nobody waits hours for a dry run.
-const checkOptions: ActivityOptions = {
-  startToCloseTimeout: '2 hours',
-  scheduleToStartTimeout: '5 minutes',
-  heartbeatTimeout: HEARTBEAT_TIMEOUT,
-  retry: { maximumAttempts: 3 },
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-};
-const checks = proxyActivities<ChiffonActivities>(checkOptions);
+import { checkOptions, checks } from './activity-proxies.js';
 
 export interface CheckRunDeps {
   state: RequestState;

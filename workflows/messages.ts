@@ -36,18 +36,8 @@ export const stepStartedSignal = defineSignal<[{ taskId: string; agent?: string 
 /** Sent by an agent whose machine has room again: a paused request checks capacity at once. */
 export const capacityChangedSignal = defineSignal('capacityChanged');
 
-/** Failure types the update validators raise, so the API can answer 400 or 409. */
-export const Refused = {
-  identityRequired: 'IdentityRequired',
-  notPendingApproval: 'NotPendingApproval',
-  planChanged: 'PlanChanged',
-  notFailed: 'NotFailed',
-  notPaused: 'NotPaused',
-  alreadyEnded: 'AlreadyEnded',
-  notNeedingInput: 'NotNeedingInput',
-  selfApproval: 'SelfApproval',
-  checkRunGoing: 'CheckRunGoing',
-} as const;
+/** Failure types the update validators raise (domain/update-rules.ts), so the API can answer 400, 403 or 409. */
+export { Refused } from '../domain/update-rules.js';
 
 /** Search attributes registered by temporal-dev.sh: the Temporal UI lists requests by them. */
 export const statusSearchAttribute = defineSearchAttributeKey('ChiffonStatus', SearchAttributeType.KEYWORD);
