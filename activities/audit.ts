@@ -61,7 +61,7 @@ function checkRunEvent(run: CheckRun) {
   };
 }
 
-export function createAuditActivities(config: ChiffonConfig, prisma: PrismaClient) {
+export function createAuditActivities(config: Pick<ChiffonConfig, 'auditRepo' | 'playbookRepo'>, prisma: PrismaClient) {
   const ownSecrets = createRedactor(ownSecretValues());
   /** The plan as stored: the values of secret vars (by the catalog's specs) hidden. */
   async function storablePlan(plan: Plan): Promise<Plan> {

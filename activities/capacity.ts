@@ -5,7 +5,7 @@ import { AGENT_OFFLINE_AFTER_MS } from '../domain/fleet.js';
 import type { CapacityCheck } from '../domain/request-state.js';
 import type { ChiffonConfig } from '../lib/config.js';
 
-export function createCapacityActivities(config: ChiffonConfig, prisma: PrismaClient) {
+export function createCapacityActivities(config: Pick<ChiffonConfig, 'taskQueue'>, prisma: PrismaClient) {
   return {
     /** Room for a step of `agent` (the plan step's agent), or of any agent when it names none. */
     async checkCapacity(agent?: string): Promise<CapacityCheck> {

@@ -17,7 +17,11 @@ import { InventoryNotFoundError, locateInventory } from '../services/inventory/i
 export type PlanActivityResult =
   { ok: true; plan: Plan } | { ok: false; message: string; missingVars: { playbook: string; vars: string[] }[] };
 
-export function createPlanningActivities(config: ChiffonConfig, prisma: PrismaClient, decomposer: Decomposer) {
+export function createPlanningActivities(
+  config: Pick<ChiffonConfig, 'playbookRepo' | 'inventory' | 'workerHost'>,
+  prisma: PrismaClient,
+  decomposer: Decomposer,
+) {
   /** The inventory as Ansible finds it in the repository (inventory-source.ts), read there; or why it cannot be. */
   async function plannedInventory(): Promise<{ sources: string[]; inventory: Inventory } | { message: string }> {
     try {

@@ -94,11 +94,17 @@ export function redactRun(run: StepRunResult, redact: Redactor): StepRunResult {
   return redact.value(run);
 }
 
-export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClient) {
+/** What running a step needs of the configuration. */
+export type StepConfig = Pick<
+  ChiffonConfig,
+  'playbookRepo' | 'inventory' | 'workerHost' | 'stateDir' | 'workDir' | 'ansiblePassEnv' | 'becomePassword'
+>;
+
+export function createStepActivities(config: StepConfig, prisma: PrismaClient) {
   /** A playbook's var specs from the catalog: undefined when the catalog cannot be read (then every var counts as secret). */
   async function catalogVarSpecs(playbook: string): Promise<{ name: string; secret?: boolean }[] | undefined> {
     try {
-      const catalog = prisma ? await scanCatalogCached(prisma, config.playbookRepo) : undefined;
+      const catalog = await scanCatalogCached(prisma, config.playbookRepo);
       return catalog?.playbooks.find((p) => p.path === playbook)?.vars ?? [];
     } catch {
       return undefined;
@@ -157,14 +163,11 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
     }
     const attempt = activityInfo().attempt;
     const redact = await redactorFor(step);
-    const db = prisma;
-    const events = db
-      ? new EventBatcher((batch) => appendRequestEvents(db, requestId, batch), {
-          closeRetryMs: 5_000,
-          onError: (err) => console.warn(`request ${requestId}: live events not written yet (will retry): ${String(err)}`),
-        })
-      : undefined;
-    events?.push({
+    const events = new EventBatcher((batch) => appendRequestEvents(prisma, requestId, batch), {
+      closeRetryMs: 5_000,
+      onError: (err) => console.warn(`request ${requestId}: live events not written yet (will retry): ${String(err)}`),
+    });
+    events.push({
       kind: 'step_status',
       stepIndex: step.index,
       taskId: step.taskId,
@@ -179,7 +182,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
       dedupe: `step:${step.taskId}:running:${attempt}`,
     });
     let closing: Promise<unknown> | undefined;
-    const closeEvents = () => (closing ??= events?.close() ?? Promise.resolve());
+    const closeEvents = () => (closing ??= events.close());
     let tasksDone = 0;
     heartbeat({ tasksDone });
     // A single long task (a package install) emits no event for a while; the worker is alive all the
@@ -207,7 +210,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
           signal: cancellationSignal(),
           onEvent: (event) => {
             if (event.kind === 'runner_result') heartbeat({ tasksDone: ++tasksDone });
-            events?.push(ansibleEventRecord(event, step, redact, mode));
+            events.push(ansibleEventRecord(event, step, redact, mode));
           },
         }),
       );
@@ -221,7 +224,7 @@ export function createStepActivities(config: ChiffonConfig, prisma?: PrismaClien
           activityAttempt: attempt,
           ranOn: `${os.hostname()}:${process.pid}`,
           agent: config.workerHost,
-          ...pendingOf(events?.unwritten() ?? [], attempt),
+          ...pendingOf(events.unwritten(), attempt),
         },
         redact,
       );
