@@ -3,9 +3,6 @@
 // back, in order, before the step's final status, with no gap in the request's sequence. Real
 // ansible-playbook (the sample kuma-deploy.yml), the real step and audit activities (run in
 // MockActivityEnvironment, not a worker), PostgreSQL behind a TCP proxy the test cuts.
-import fs from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createAuditActivities } from '../../activities/audit.js';
@@ -13,41 +10,31 @@ import { readFingerprint } from '../../services/fingerprint.js';
 import { locateInventory } from '../../services/inventory/inventory-source.js';
 import { createStepActivities } from '../../activities/steps.js';
 import type { PlanStep, StepRunResult } from '../../domain/types.js';
-import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
-import { fromProjectRoot } from '../../lib/paths.js';
+import type { ChiffonConfig } from '../../lib/config.js';
 import type { PrismaClient } from '../../lib/prisma.js';
 import { prismaThroughProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { activityFixture, type ActivityFixture } from '../support/activity-fixture.js';
 
 const REQUEST_ID = 'lostevents01';
 let database: TestDatabase;
 let proxy: TcpProxy;
 let throughProxy: PrismaClient;
+let fixture: ActivityFixture;
 let config: ChiffonConfig;
-const scratch = fs.mkdtempSync(path.join(tmpdir(), 'chiffon-lost-events-'));
 
 beforeAll(async () => {
   database = await createTestDatabase();
   ({ proxy, prisma: throughProxy } = await prismaThroughProxy(database.url));
-  const repo = path.join(scratch, 'playbooks');
-  fs.cpSync(fromProjectRoot('playbooks'), repo, { recursive: true });
-  config = {
-    ...loadConfig({}),
-    playbookRepo: repo,
-    auditRepo: path.join(scratch, 'audit'),
-    stateDir: path.join(scratch, 'state'),
-    workDir: path.join(scratch, 'work'),
-  };
-  await database.prisma.request.create({
-    data: { id: REQUEST_ID, workflowId: `request-${REQUEST_ID}`, message: 'deploy kuma', status: 'running', intents: [] },
-  });
+  fixture = await activityFixture(database.prisma, REQUEST_ID);
+  config = fixture.config;
 });
 
 afterAll(async () => {
   await throughProxy?.$disconnect();
   await proxy?.close();
   await database?.drop();
-  fs.rmSync(scratch, { recursive: true, force: true });
+  fixture?.remove();
 });
 
 it(

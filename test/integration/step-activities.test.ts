@@ -5,7 +5,6 @@
 // went stale refused before anything runs, a cancellation delivered through the heartbeats stopping
 // the playbook's process tree, and the audit of a retried delivery written once.
 import fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -17,41 +16,29 @@ import { locateInventory } from '../../services/inventory/inventory-source.js';
 import { createStepActivities, type RunStepInput } from '../../activities/steps.js';
 import { STALE_PLAN } from '../../domain/request-state.js';
 import type { PlanStep, StepRunResult } from '../../domain/types.js';
-import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
-import { fromProjectRoot } from '../../lib/paths.js';
+import type { ChiffonConfig } from '../../lib/config.js';
 import { processesMentioning, waitFor } from '../support/processes.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { activityFixture, type ActivityFixture } from '../support/activity-fixture.js';
 
 const REQUEST_ID = 'stepacts01';
 let database: TestDatabase;
+let fixture: ActivityFixture;
 let config: ChiffonConfig;
-const scratch = fs.mkdtempSync(path.join(tmpdir(), 'chiffon-step-activities-'));
 /** A task that takes a minute, unless it is stopped; its argument names it among the machine's processes. */
-const SLOW_MARKER = `${path.basename(scratch)}-slow`;
+const SLOW_MARKER = `chiffon-slow-${process.pid}-${Date.now()}`;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const repo = path.join(scratch, 'playbooks');
-  fs.cpSync(fromProjectRoot('playbooks'), repo, { recursive: true });
-  fs.writeFileSync(
-    path.join(repo, 'slow.yml'),
-    `- name: Slow\n  hosts: homelab\n  gather_facts: false\n  tasks:\n    - name: Wait a minute\n      ansible.builtin.command: bash -c "sleep 60; true" ${SLOW_MARKER}\n      changed_when: false\n`,
-  );
-  config = {
-    ...loadConfig({}),
-    playbookRepo: repo,
-    auditRepo: path.join(scratch, 'audit'),
-    stateDir: path.join(scratch, 'state'),
-    workDir: path.join(scratch, 'work'),
-  };
-  await database.prisma.request.create({
-    data: { id: REQUEST_ID, workflowId: `request-${REQUEST_ID}`, message: 'deploy kuma', status: 'running', intents: [] },
+  fixture = await activityFixture(database.prisma, REQUEST_ID, {
+    'slow.yml': `- name: Slow\n  hosts: homelab\n  gather_facts: false\n  tasks:\n    - name: Wait a minute\n      ansible.builtin.command: bash -c "sleep 60; true" ${SLOW_MARKER}\n      changed_when: false\n`,
   });
+  config = fixture.config;
 });
 
 afterAll(async () => {
   await database?.drop();
-  fs.rmSync(scratch, { recursive: true, force: true });
+  fixture?.remove();
 });
 
 const stepOf = (playbook: string, taskId: string): PlanStep => ({
