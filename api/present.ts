@@ -5,6 +5,8 @@ import { redactPatterns, redactPlanVars } from '../domain/redaction.js';
 import { workflowIdFor, type Decision, type RequestState } from '../domain/request-state.js';
 import type { StepPreview } from '../domain/types.js';
 import type { PlaybookSuggestion } from '../generated/prisma/client.js';
+import type { z } from 'zod';
+import type { requestSchema } from './openapi.js';
 
 function presentDecision(decision: Decision) {
   return {
@@ -95,7 +97,8 @@ function presentCheckRun(state: RequestState) {
   });
 }
 
-export function presentRequest(state: RequestState) {
+/** The request as GET /requests/:id answers it (typed by the documented schema, api/openapi.ts). */
+export function presentRequest(state: RequestState): z.input<typeof requestSchema> {
   return {
     request_id: state.requestId,
     workflow_id: workflowIdFor(state.requestId),
