@@ -80,6 +80,26 @@ export async function createApiToken(prisma: PrismaClient, input: { name: string
   return { id: row.id, name, role, prefix: row.prefix, token };
 }
 
+/** The name of the token made on first start. */
+export const FIRST_ADMIN_NAME = 'admin';
+
+/**
+ * On a first start (no token was ever made, revoked ones included), one admin token so the person
+ * who installed Chiffon can sign in and make the others; undefined once any token exists. Several
+ * processes starting at once make one between them (a transaction-scoped advisory lock).
+ */
+export async function createFirstAdminToken(prisma: PrismaClient): Promise<CreatedApiToken | undefined> {
+  return prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('chiffon:first-admin-token'))`;
+    if ((await tx.apiToken.count()) > 0) return undefined;
+    const token = generateToken();
+    const row = await tx.apiToken.create({
+      data: { name: FIRST_ADMIN_NAME, role: 'admin', tokenHash: hashToken(token), prefix: tokenPrefix(token) },
+    });
+    return { id: row.id, name: FIRST_ADMIN_NAME, role: 'admin' as const, prefix: row.prefix, token };
+  });
+}
+
 /**
  * The identity of a valid token, or undefined for a malformed, unknown or revoked one (which the
  * caller cannot tell apart, on purpose). Marks the token used, at most once a minute, without

@@ -9,7 +9,9 @@ import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app.js';
 import { attachLiveEventsWebSocket } from '../api/live-websocket.js';
 import { locateInventory } from '../services/inventory/inventory-source.js';
+import { createFirstAdminToken } from '../lib/api-tokens.js';
 import { ensureAuditRepo } from '../lib/audit-repo.js';
+import { firstRunNotice } from '../lib/first-run.js';
 import { loadConfig } from '../lib/config.js';
 import { createEventNotifier } from '../lib/event-notifier.js';
 import { describeLlmConfig, loadLlmConfig } from '../lib/llm-config.js';
@@ -72,6 +74,8 @@ async function run(): Promise<void> {
     const prisma = createPrismaClient(database.url);
     cleanups.push(() => prisma.$disconnect());
     await ensureAuditRepo(config.auditRepo);
+    // A first start has no token and nobody to ask for one: make the first admin's.
+    const firstToken = await createFirstAdminToken(prisma);
     const codec = await loadPayloadCodec(config);
 
     const temporalSettings = temporalConnectSettings(config);
@@ -106,12 +110,16 @@ async function run(): Promise<void> {
     cleanups.push(() => new Promise((resolve) => server.close(resolve)));
 
     const uiPort = process.env.TEMPORAL_UI_PORT ?? '8233';
+    const dashboardUrl = `http://${config.host}:${config.port}/dashboard/`;
+    const firstRun = firstToken
+      ? await firstRunNotice(firstToken, { dashboardUrl, terminal: Boolean(process.stdout.isTTY), dataDir: fromProjectRoot('.data') })
+      : [];
     console.log(
       [
         '',
         'Chiffon is up.',
         `  API          http://${config.host}:${config.port}/api/dashboard`,
-        `  Dashboard    http://${config.host}:${config.port}/dashboard/ (asks for an API token: npm run token -- create)`,
+        `  Dashboard    ${dashboardUrl} (asks for an API token: npm run token -- create)`,
         externalTemporal
           ? `  Temporal     ${describeTemporalConnection(temporalSettings)}`
           : `  Temporal UI  http://${config.temporalAddress.split(':')[0]}:${uiPort}/namespaces/${config.temporalNamespace}/workflows`,
@@ -122,6 +130,7 @@ async function run(): Promise<void> {
         `  State dir    ${config.stateDir}`,
         `  Planning     ${describeLlmConfig(llm)}`,
         'Ctrl-C stops everything npm start started.',
+        ...(firstRun.length ? ['', ...firstRun] : []),
         '',
       ].join('\n'),
     );

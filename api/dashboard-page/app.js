@@ -1062,7 +1062,23 @@ function wire() {
   });
 }
 
+/**
+ * A sign-in link (`npm start`'s first run prints one: .../dashboard/#token=...) carries the token in
+ * the URL's fragment, which the browser never sends anywhere; it is kept like a typed token and
+ * taken out of the address bar and the history at once.
+ */
+function takeTokenFromFragment() {
+  const match = /^#token=([^&]+)$/.exec(location.hash);
+  if (!match) return;
+  const value = decodeURIComponent(match[1]).trim();
+  history.replaceState(null, '', location.pathname + location.search);
+  if (!value) return;
+  sessionStorage.setItem(TOKEN_KEY, value);
+  void codecSession('POST', value);
+}
+
 async function start() {
+  takeTokenFromFragment();
   wire();
   renderTokenState();
   await loadConfig();

@@ -78,7 +78,7 @@ afterAll(async () => {
 });
 
 /** A fresh browser tab (its own sessionStorage), collecting what would show a broken page. */
-async function openPage(): Promise<{ page: Page; problems: string[] }> {
+async function openPage(fragment = ''): Promise<{ page: Page; problems: string[] }> {
   const context = await browser!.newContext({ viewport: { width: 1280, height: 1000 } });
   const page = await context.newPage();
   const problems: string[] = [];
@@ -87,7 +87,7 @@ async function openPage(): Promise<{ page: Page; problems: string[] }> {
     // Refused API calls (401, 403) log "Failed to load resource"; those are expected, the rest is not.
     if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`);
   });
-  await page.goto(`${origin()}/dashboard/`);
+  await page.goto(`${origin()}/dashboard/${fragment}`);
   return { page, problems };
 }
 
@@ -159,6 +159,16 @@ describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
     expect(await banner.textContent()).toMatch(/401/);
     expect(await page.getByTestId('auth-error-change-token').isVisible()).toBe(true);
     await screenshot(page, '00-unauthorized');
+    await page.context().close();
+  });
+
+  it('signs in from a first-run link (the token in the fragment), then drops it from the address bar', async () => {
+    const { page, problems } = await openPage(`#token=${encodeURIComponent(stack.tokens.admin)}`);
+    await page.getByTestId('main').waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId('token-panel').isVisible()).toBe(false);
+    expect(await page.getByTestId('token-state').textContent()).toBe(`token ${stack.tokens.admin.slice(0, 12)}…`);
+    expect(page.url()).toBe(`${origin()}/dashboard/`);
+    expect(problems).toEqual([]);
     await page.context().close();
   });
 
