@@ -18,7 +18,11 @@ const view = {
   /** The request on screen: its last state, its events and what was rendered from them. */
   current: null,
   live: null,
+  /** The request list's page: newest first, LIST_PAGE at a time. */
+  listOffset: 0,
 };
+
+const LIST_PAGE = 20;
 
 // ---------------------------------------------------------------- DOM helpers
 
@@ -227,9 +231,12 @@ function listItems(body) {
 
 async function loadList() {
   if (!token()) return;
+  void loadFleet();
   try {
-    const items = listItems(await api('GET', '/requests')).map((r) => ({ ...r, request_id: r.request_id ?? r.id }));
-    renderList(items, items.length === 0 ? 'no requests yet' : '');
+    const body = await api('GET', `/requests?limit=${LIST_PAGE}&offset=${view.listOffset}`);
+    const items = listItems(body).map((r) => ({ ...r, request_id: r.request_id ?? r.id }));
+    renderList(items, items.length === 0 ? (view.listOffset > 0 ? 'no more requests' : 'no requests yet') : '');
+    renderPager(body?.total ?? items.length);
   } catch (err) {
     if (err instanceof ApiCallError && (err.status === 404 || err.status === 405)) {
       renderList(recentRequests(), 'opened in this tab');
@@ -239,6 +246,52 @@ async function loadList() {
       renderList(recentRequests(), err instanceof ApiCallError && err.status < 500 ? '' : describeError(err));
     }
   }
+}
+
+/** "1–20 of 45" with older and newer pages. */
+function renderPager(total) {
+  const first = total === 0 ? 0 : view.listOffset + 1;
+  const last = Math.min(view.listOffset + LIST_PAGE, total);
+  $('list-page').textContent = `${first}–${last} of ${total}`;
+  $('list-newer').disabled = view.listOffset === 0;
+  $('list-older').disabled = last >= total;
+}
+
+function turnPage(delta) {
+  view.listOffset = Math.max(0, view.listOffset + delta * LIST_PAGE);
+  void loadList();
+}
+
+// ---------------------------------------------------------------- fleet
+
+/** The agents (workers) as the registry knows them: online or not, load, steps running of their limit. */
+async function loadFleet() {
+  try {
+    const body = await api('GET', '/agents');
+    renderFleet(body.agents ?? []);
+  } catch (err) {
+    $('fleet-note').textContent = err instanceof ApiCallError && err.status < 500 ? '' : describeError(err);
+  }
+}
+
+function renderFleet(agents) {
+  $('fleet-note').textContent = agents.length === 0 ? 'no agent has reported yet' : '';
+  $('fleet-list').replaceChildren(
+    ...agents.map((agent) =>
+      el(
+        'li',
+        { testid: 'agent', data: { agent: agent.name, online: String(agent.online) } },
+        el('code', { text: agent.name }),
+        ' ',
+        statusBadge(agent.online ? 'online' : 'offline', 'agent-online'),
+        el('div', {
+          className: 'hint',
+          testid: 'agent-load',
+          text: `load ${agent.load_average_1.toFixed(2)} on ${agent.cpu_count} CPU · ${agent.running_steps}/${agent.max_steps} steps running · ${agent.memory_free_mb} of ${agent.memory_total_mb} MB free`,
+        }),
+      ),
+    ),
+  );
 }
 
 function renderList(items, note) {
@@ -1052,6 +1105,8 @@ function wire() {
   $('reject-button').addEventListener('click', () => decide(false));
   for (const action of Object.keys(ACTIONS)) $(`action-${action}`).addEventListener('click', () => operatorAction(action));
   $('refresh-list').addEventListener('click', () => loadList());
+  $('list-newer').addEventListener('click', () => turnPage(-1));
+  $('list-older').addEventListener('click', () => turnPage(1));
   $('open-form').addEventListener('submit', (event) => {
     event.preventDefault();
     void openRequest($('open-input').value);

@@ -172,6 +172,42 @@ describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
     await page.context().close();
   });
 
+  it('pages the request list, shows the fleet, and fits a phone (390 px) without scrolling sideways', { timeout: 120_000 }, async () => {
+    // More requests than a page holds (20).
+    for (let i = 0; i < 21; i++) expect((await stack.call('POST', '/chat', { message: 'Set up postgres' })).status).toBe(201);
+    const total = (await stack.call('GET', '/requests?limit=1')).body.total as number;
+    const { page, problems } = await openPage(`#token=${encodeURIComponent(stack.tokens.approver)}`);
+    try {
+      await waitForCount(page, '[data-testid="request-list-item"]', 20);
+      expect(await page.getByTestId('list-page').textContent()).toBe(`1–20 of ${total}`);
+      expect(await page.getByTestId('list-newer').isDisabled()).toBe(true);
+      await page.getByTestId('list-older').click();
+      await waitForCount(page, '[data-testid="request-list-item"]', Math.min(20, total - 20));
+      expect(await page.getByTestId('list-page').textContent()).toBe(`21–${Math.min(40, total)} of ${total}`);
+      await page.getByTestId('list-newer').click();
+      await waitForCount(page, '[data-testid="request-list-item"]', 20);
+
+      // The stack's agent (localhost) reports to the registry: online, with its load and steps.
+      const agent = page.locator('[data-testid="agent"][data-agent="localhost"]');
+      await agent.waitFor({ timeout: 15_000 });
+      expect(await agent.getAttribute('data-online')).toBe('true');
+      expect(await agent.getByTestId('agent-load').textContent()).toMatch(
+        /^load \d+\.\d\d on \d+ CPU · \d+\/\d+ steps running · \d+ of \d+ MB free$/,
+      );
+
+      // A phone: the request and its plan on a 390 px wide screen, nothing wider than the screen.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.locator('[data-testid="request-list-item"] button').first().click();
+      await page.getByTestId('request-detail').waitFor();
+      await waitForCount(page, '[data-testid="plan-step"]', 1);
+      expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+      await screenshot(page, '07-phone-390');
+      expect(problems).toEqual([]);
+    } finally {
+      await page.context().close();
+    }
+  });
+
   it(
     'plans the Kuma request, takes the approver’s decision and follows both steps to their audit commits',
     { timeout: 300_000 },
