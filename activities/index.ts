@@ -5,6 +5,7 @@ import type { ChiffonConfig } from '../lib/config.js';
 import { createAuditActivities } from './audit.js';
 import { createCapacityActivities } from './capacity.js';
 import type { Decomposer } from '../services/decomposition/chain.js';
+import { createNotificationActivities } from './notifications.js';
 import { createPlanningActivities } from './planning.js';
 import { createPreviewActivities } from './previews.js';
 import { createStepActivities } from './steps.js';
@@ -16,6 +17,7 @@ export function createActivities(config: ChiffonConfig, prisma: PrismaClient, de
     ...createPreviewActivities(config),
     ...createAuditActivities(config, prisma),
     ...createCapacityActivities(config, prisma),
+    ...createNotificationActivities(config, prisma),
   };
 }
 

@@ -1,5 +1,6 @@
 // The state of one request as the workflow keeps it and the API shows it.
 import type { CheckRun } from './check-run.js';
+import type { NotificationEvent } from './notifications.js';
 import type { Intent, LintFinding, Plan, ProviderDecision, StepPreview, StepRunResult, StepStatus } from './types.js';
 
 /** What a person may do to a request beside deciding it (recorded in its operatorActions). */
@@ -100,6 +101,11 @@ export interface RequestInput {
   requestedBy?: string;
   /** Four-eyes is the default: the requester may approve their own request only when this is set. */
   allowSelfApproval?: boolean;
+  /**
+   * The events this request notifies about (domain/notifications.ts), set by the API when a target
+   * is configured (CHIFFON_NOTIFY_EVENTS); absent: no notification is ever scheduled.
+   */
+  notifyOn?: NotificationEvent[];
 }
 
 export interface DecisionInput {

@@ -13,13 +13,18 @@ const PASSED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE',
 /** The repository's ansible.cfg and inventory are Chiffon's to find (inventory-source.ts). */
 const ANSIBLE_NOT_PASSED = new Set(['ANSIBLE_CONFIG', 'ANSIBLE_INVENTORY']);
 
-/** Chiffon's own secrets (lib/config.ts, lib/llm-config.ts). */
+/** Chiffon's own secrets (lib/config.ts, lib/llm-config.ts): never given to Ansible, hidden from stored output. */
 export const CHIFFON_SECRET_VARS = [
   'DATABASE_URL',
   'ANTHROPIC_API_KEY',
   'CHIFFON_LLM_API_KEY',
   'CHIFFON_BECOME_PASSWORD',
   'CHIFFON_CODEC_KEYS',
+  // A notification target's URL may itself be a capability (an ntfy.sh topic, a webhook id).
+  'CHIFFON_NOTIFY_WEBHOOK_URL',
+  'CHIFFON_NOTIFY_WEBHOOK_SECRET',
+  'CHIFFON_NOTIFY_NTFY_URL',
+  'CHIFFON_NOTIFY_NTFY_TOKEN',
 ] as const;
 
 /** CHIFFON_ANSIBLE_ENV: a comma- or space-separated list of names; Chiffon's secrets refused. */

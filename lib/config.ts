@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { parsePassEnv } from './child-env.js';
 import { isValidAgentName } from '../domain/fleet.js';
+import { NOTIFICATION_EVENTS, type NotificationEvent } from '../domain/notifications.js';
 import { REQUEST_DEFAULTS } from '../domain/request-state.js';
 import { fromProjectRoot } from './paths.js';
 
@@ -75,6 +76,25 @@ export interface ChiffonConfig {
    * the codec endpoint (/api/codec) to show decoded payloads; by default the local dev server's UI.
    */
   temporalUiOrigins: string[];
+  /** CHIFFON_PUBLIC_URL: where people reach the API and its dashboard (notification links); else http://<host>:<port>. */
+  publicUrl: string;
+  /** Where request notifications go (CHIFFON_NOTIFY_*): nowhere unless a target is set. */
+  notify: NotifyConfig;
+}
+
+/** Notification targets; the secrets (webhook secret, ntfy token) are Chiffon secrets (lib/child-env.ts). */
+export interface NotifyConfig {
+  /** CHIFFON_NOTIFY_WEBHOOK_URL and _SECRET: a JSON POST signed with HMAC-SHA256 of the secret. */
+  webhook?: { url: string; secret: string };
+  /** CHIFFON_NOTIFY_NTFY_URL (a topic URL) and the optional CHIFFON_NOTIFY_NTFY_TOKEN (an access token). */
+  ntfy?: { url: string; token?: string };
+  /** CHIFFON_NOTIFY_EVENTS: which events notify (default all). */
+  events: NotificationEvent[];
+}
+
+/** Whether any target is configured: only then do requests schedule notifications. */
+export function notifyTargetsConfigured(notify: NotifyConfig): boolean {
+  return notify.webhook !== undefined || notify.ntfy !== undefined;
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -116,6 +136,54 @@ function origins(env: NodeJS.ProcessEnv, name: string, fallback: string): string
     });
 }
 
+/** An http(s) URL, checked at start so a typo is not found at the first notification. */
+function httpUrl(value: string, name: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`${name}=${value} is not a URL (e.g. https://ntfy.sh/mytopic)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${name}: ${url.protocol} is not http: or https:`);
+  return url;
+}
+
+/** Webhook secrets shorter than this are guessable enough to forge a signature. */
+const MIN_WEBHOOK_SECRET = 16;
+
+function notifyConfig(env: NodeJS.ProcessEnv): NotifyConfig {
+  const webhookUrl = env.CHIFFON_NOTIFY_WEBHOOK_URL || undefined;
+  const secret = env.CHIFFON_NOTIFY_WEBHOOK_SECRET || undefined;
+  if (webhookUrl && !secret)
+    throw new Error('CHIFFON_NOTIFY_WEBHOOK_URL needs CHIFFON_NOTIFY_WEBHOOK_SECRET (the bodies are signed with it)');
+  if (secret && !webhookUrl) throw new Error('CHIFFON_NOTIFY_WEBHOOK_SECRET is set without CHIFFON_NOTIFY_WEBHOOK_URL');
+  if (secret && secret.length < MIN_WEBHOOK_SECRET)
+    throw new Error(`CHIFFON_NOTIFY_WEBHOOK_SECRET is shorter than ${MIN_WEBHOOK_SECRET} characters (e.g. openssl rand -hex 32)`);
+  const ntfyUrl = env.CHIFFON_NOTIFY_NTFY_URL || undefined;
+  const token = env.CHIFFON_NOTIFY_NTFY_TOKEN || undefined;
+  if (token && !ntfyUrl) throw new Error('CHIFFON_NOTIFY_NTFY_TOKEN is set without CHIFFON_NOTIFY_NTFY_URL');
+  if (ntfyUrl && httpUrl(ntfyUrl, 'CHIFFON_NOTIFY_NTFY_URL').pathname.replace(/\/+$/, '') === '')
+    throw new Error(`CHIFFON_NOTIFY_NTFY_URL=${ntfyUrl} names no topic (e.g. https://ntfy.sh/mytopic)`);
+  const events = (env.CHIFFON_NOTIFY_EVENTS ?? '').split(/[\s,]+/).filter(Boolean);
+  for (const event of events) {
+    if (!(NOTIFICATION_EVENTS as readonly string[]).includes(event))
+      throw new Error(`CHIFFON_NOTIFY_EVENTS: ${event} is not one of ${NOTIFICATION_EVENTS.join(', ')}`);
+  }
+  return {
+    ...(webhookUrl && secret ? { webhook: { url: httpUrl(webhookUrl, 'CHIFFON_NOTIFY_WEBHOOK_URL').href, secret } } : {}),
+    ...(ntfyUrl ? { ntfy: { url: httpUrl(ntfyUrl, 'CHIFFON_NOTIFY_NTFY_URL').href, ...(token ? { token } : {}) } } : {}),
+    events: events.length > 0 ? [...new Set(events as NotificationEvent[])] : [...NOTIFICATION_EVENTS],
+  };
+}
+
+function publicUrl(env: NodeJS.ProcessEnv, host: string, port: number): string {
+  const raw = env.CHIFFON_PUBLIC_URL;
+  if (!raw) return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = httpUrl(raw, 'CHIFFON_PUBLIC_URL');
+  if (url.search || url.hash) throw new Error(`CHIFFON_PUBLIC_URL=${raw} has a query or fragment`);
+  return url.href.replace(/\/+$/, '');
+}
+
 function resolvePath(value: string | undefined, fallback: string): string {
   return path.resolve(value && value.length > 0 ? value : fallback);
 }
@@ -123,6 +191,7 @@ function resolvePath(value: string | undefined, fallback: string): string {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig {
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT=${env.PORT} is not a port`);
+  const host = env.CHIFFON_HOST || '127.0.0.1';
   return {
     databaseUrl: env.DATABASE_URL || undefined,
     temporalAddress: env.TEMPORAL_ADDRESS || '127.0.0.1:7233',
@@ -131,7 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     workerHost: agentName(env.CHIFFON_WORKER_HOST || 'localhost', 'CHIFFON_WORKER_HOST'),
     orchestration:
       env.CHIFFON_ORCHESTRATION === undefined || env.CHIFFON_ORCHESTRATION === '' ? true : booleanFlag(env, 'CHIFFON_ORCHESTRATION'),
-    host: env.CHIFFON_HOST || '127.0.0.1',
+    host,
     port,
     playbookRepo: resolvePath(env.CHIFFON_PLAYBOOK_REPO, fromProjectRoot('playbooks')),
     inventory: env.CHIFFON_INVENTORY || undefined,
@@ -157,5 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
       'CHIFFON_TEMPORAL_UI_ORIGINS',
       `http://127.0.0.1:${env.TEMPORAL_UI_PORT || 8233},http://localhost:${env.TEMPORAL_UI_PORT || 8233}`,
     ),
+    publicUrl: publicUrl(env, host, port),
+    notify: notifyConfig(env),
   };
 }

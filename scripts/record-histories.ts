@@ -83,6 +83,16 @@ const scenarios: Record<string, Scenario> = {
       await ended(handle);
     },
   },
+  // The happy path with notifications on (behind patched('notifications')): pending_approval and
+  // completed each start a notify activity, and the workflow ends once both are settled.
+  notified: {
+    input: { notifyOn: ['approval', 'input', 'failed', 'completed'] },
+    activities: () => mockActivities(),
+    drive: async (handle) => {
+      await approve(handle);
+      await ended(handle);
+    },
+  },
   rejected: {
     activities: () => mockActivities(),
     drive: async (handle) => {

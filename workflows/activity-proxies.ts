@@ -3,6 +3,7 @@
 import { ActivityCancellationType, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { createAuditActivities } from '../activities/audit.js';
 import type { createCapacityActivities } from '../activities/capacity.js';
+import type { createNotificationActivities } from '../activities/notifications.js';
 import type { createPlanningActivities } from '../activities/planning.js';
 import type { createPreviewActivities } from '../activities/previews.js';
 import type { createStepActivities } from '../activities/steps.js';
@@ -14,6 +15,7 @@ type StepActivities = ReturnType<typeof createStepActivities>;
 type PreviewActivities = ReturnType<typeof createPreviewActivities>;
 type AuditActivities = ReturnType<typeof createAuditActivities>;
 type CapacityActivities = ReturnType<typeof createCapacityActivities>;
+type NotificationActivities = ReturnType<typeof createNotificationActivities>;
 
 // Planning, request records and capacity checks are short (milliseconds, or a bounded model call)
 // and run as local activities, in the worker that runs the workflow: each saves the two task
@@ -86,3 +88,13 @@ export const checkOptions: ActivityOptions = {
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
 export const checks = proxyActivities<Pick<StepActivities, 'checkStep'>>(checkOptions);
+
+// A notification is never on the request's critical path: the workflow starts it and goes on. A
+// target that is down is retried with backoff (at most 5 minutes apart) for up to an hour, then
+// given up (each attempt is recorded); the workflow waits for its notifications only before it ends.
+export const notifyOptions: ActivityOptions = {
+  scheduleToCloseTimeout: '1 hour',
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+};
+export const notifications = proxyActivities<NotificationActivities>(notifyOptions);

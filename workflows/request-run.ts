@@ -15,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import { CHECK_RUN_ACTIVE, describeCheckStep, type CheckRun, type CheckStep } from '../domain/check-run.js';
 import { hostTaskQueue, limitOf } from '../domain/fleet.js';
+import { noticeOf, notificationEventOf } from '../domain/notifications.js';
 import {
   REQUEST_DEFAULTS,
   STALE_PLAN,
@@ -35,6 +36,8 @@ import {
   analysisOptions,
   auditOptions,
   audits,
+  notifications,
+  notifyOptions,
   planning,
   playbooks,
   playbookStepOptions,
@@ -49,6 +52,8 @@ import { servicesSearchAttribute, statusSearchAttribute } from './messages.js';
 const MAX_CAPACITY_RECHECK_MS = 10 * 60 * 1000;
 /** Requests started before the preflight existed replay without it (see README, replay guard). */
 export const PREVIEW_PATCH = 'plan-preview';
+/** Requests started before notifications existed replay without them. */
+export const NOTIFY_PATCH = 'notifications';
 
 type StepOutcome = 'failed' | 'stale_plan' | undefined;
 
@@ -67,6 +72,10 @@ export class RequestRun {
   private readonly work = new CancellationScope();
   /** The check run going on, if any: the workflow ends only after it. */
   private checking: Promise<void> = Promise.resolve();
+  /** Notifications started and not awaited (a target that is down never holds the request up); settled before the end. */
+  private readonly notifying: Promise<void>[] = [];
+  /** Numbers the request's notifications: `<request id>.<n>` is each one's delivery id. */
+  private notified = 0;
 
   constructor(private readonly input: RequestInput) {
     this.approvalTimeout = input.approvalTimeout ?? REQUEST_DEFAULTS.approvalTimeout;
@@ -205,15 +214,22 @@ export class RequestRun {
       const ended = await this.work.run(body);
       // A check run asked for just before the request ended (a rejection) finishes and is audited.
       await this.checking;
+      await this.notificationsSettled();
       return ended;
     } catch (err) {
       if (!isCancellation(err)) throw err;
       await CancellationScope.nonCancellable(() => this.finishCancelled());
       // Cancelled from outside: end as Canceled in Temporal. Cancelled by the Update: end normally.
       await this.checking;
+      await this.notificationsSettled(); // a cancel stopped those still being retried
       if (rootScope.consideredCancelled) throw err;
       return this.state;
     }
+  }
+
+  /** Every notification started has been delivered or given up: the workflow never ends with one scheduled. */
+  private async notificationsSettled(): Promise<void> {
+    while (this.notifying.length > 0) await Promise.all(this.notifying.splice(0));
   }
 
   /** Decomposes the request and plans it, asking a person for values nothing could fill. True when there is a plan. */
@@ -325,7 +341,29 @@ export class RequestRun {
     this.setStatus(status);
     await records.recordRequest(this.state);
     setCurrentDetails(details);
+    this.notify();
     return this.state;
+  }
+
+  /**
+   * Starts the notification of the status just recorded, when the request notifies about it, and
+   * does not wait for it: its failure (a target down for an hour) is the delivery's, never the request's.
+   */
+  private notify(): void {
+    const event = notificationEventOf(this.state.status);
+    if (!event || !this.input.notifyOn?.includes(event) || !patched(NOTIFY_PATCH)) return;
+    this.notified += 1;
+    const notice = noticeOf(this.state, event, `${this.state.requestId}.${this.notified}`, new Date().toISOString());
+    this.notifying.push(
+      notifications.notify
+        .executeWithOptions({ ...notifyOptions, summary: `notify ${event}: request ${this.state.requestId} ${this.state.status}` }, [
+          notice,
+        ])
+        .then(
+          () => undefined,
+          () => undefined,
+        ),
+    );
   }
 
   private adoptPlan(next: Plan): void {

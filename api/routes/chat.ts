@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { workflowIdFor } from '../../domain/request-state.js';
+import { notifyTargetsConfigured } from '../../lib/config.js';
 import { requestWorkflow } from '../../workflows/index.js';
 import { planReadyUpdate, statusSearchAttribute } from '../../workflows/messages.js';
 import { identityOf, requireRole, type AuthEnv } from '../auth.js';
@@ -54,6 +55,8 @@ export function chatRoutes({ client, config }: ApiDeps) {
             capacityRecheckMs: config.capacityRecheckMs,
             requestedBy: identityOf(c).name,
             allowSelfApproval: config.allowSelfApproval,
+            // Only with a target: an install without one has no notification in its histories.
+            ...(notifyTargetsConfigured(config.notify) ? { notifyOn: config.notify.events } : {}),
           },
         ],
         workflowIdConflictPolicy: 'FAIL',

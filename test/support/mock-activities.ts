@@ -6,6 +6,7 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import type { ChiffonActivities } from '../../activities/index.js';
 import type { PreviewPlanInput } from '../../activities/previews.js';
 import type { RunStepInput } from '../../activities/steps.js';
+import type { RequestNotice } from '../../domain/notifications.js';
 import type { CapacityCheck, RequestState, TaskAuditInput } from '../../domain/request-state.js';
 import type { Intent, LintFinding, Plan, StepRunResult } from '../../domain/types.js';
 import type { SuppliedVars } from '../../domain/plan.js';
@@ -28,6 +29,8 @@ export type MockedActivities = ChiffonActivities & {
   readonly audits: () => TaskAuditInput[];
   /** The state passed to each recordRequest call (a snapshot per call). */
   readonly records: () => RequestState[];
+  /** The notice of each (mocked) notify call, one per attempt. */
+  readonly notices: () => RequestNotice[];
   /** The playbook of each analyzeFailure call. */
   readonly analyzed: () => string[];
   /** The names of the activities called, in order. */
@@ -147,7 +150,8 @@ export async function runUntilCancelled(onStarted?: () => void): Promise<never> 
  * The full set of Chiffon activities, mocked. Defaults: decompose finds FAKE_INTENTS, plan returns
  * fakePlan(), refreshPlan returns the plan unchanged, every step's preview is clean, every step succeeds (and
  * its check run would change one task), there is always capacity,
- * analysis finds FAKE_FINDINGS, audits return a fake commit. `overrides` replace any of them.
+ * analysis finds FAKE_FINDINGS, audits return a fake commit, notify reaches a (pretend) webhook at once.
+ * `overrides` replace any of them.
  */
 export function mockActivities(overrides: Partial<ChiffonActivities> = {}): MockedActivities {
   const calls: ActivityCall[] = [];
@@ -196,6 +200,9 @@ export function mockActivities(overrides: Partial<ChiffonActivities> = {}): Mock
     async checkCapacity(): Promise<CapacityCheck> {
       return { ok: true };
     },
+    async notify(_notice: RequestNotice) {
+      return { delivered: ['webhook' as const] };
+    },
   };
   const merged = { ...defaults, ...overrides } as ChiffonActivities;
   const recorded = {} as Record<ActivityName, (...args: unknown[]) => Promise<unknown>>;
@@ -212,6 +219,7 @@ export function mockActivities(overrides: Partial<ChiffonActivities> = {}): Mock
     stepRuns: () => argsOf<RunStepInput>('runStep'),
     audits: () => argsOf<TaskAuditInput>('auditTask'),
     records: () => argsOf<RequestState>('recordRequest'),
+    notices: () => argsOf<RequestNotice>('notify'),
     analyzed: () => argsOf<string>('analyzeFailure'),
     names: () => calls.map((c) => c.name),
   });

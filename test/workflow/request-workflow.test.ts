@@ -10,6 +10,8 @@ import type { ChiffonActivities } from '../../activities/index.js';
 import { STALE_PLAN, type DecisionInput, type OperatorAction, type RequestInput } from '../../domain/request-state.js';
 import type { Plan } from '../../domain/types.js';
 import { hostTaskQueue } from '../../domain/fleet.js';
+import { NOTIFICATION_EVENTS } from '../../domain/notifications.js';
+import { NOTIFY_PATCH, PREVIEW_PATCH } from '../../workflows/request-run.js';
 import {
   cancelUpdate,
   capacityChangedSignal,
@@ -697,6 +699,103 @@ describe('a database outage', () => {
       const final = await handle.result();
       expect(final.status).toBe('completed');
       expect(final.steps.every((s) => s.auditCommit)).toBe(true);
+    });
+  });
+});
+
+// Before the fleet tests: after the four-eyes test (which leaves requests open for afterEach to
+// terminate), the time-skipping server no longer skips long waits in handle.result().
+describe('request workflow: notifications (MOCKED notify)', () => {
+  const notifyOn = [...NOTIFICATION_EVENTS];
+  const eventsOf = (acts: MockedActivities) => acts.notices().map((n) => `${n.event}:${n.status}`);
+  /** The ids of the patches (patched()) recorded in the history. */
+  async function patchesOf(handle: RequestHandle): Promise<string[]> {
+    const history = await handle.fetchHistory();
+    return (history.events ?? [])
+      .map((e) => e.markerRecordedEventAttributes)
+      .filter((m) => m?.markerName === 'core_patch')
+      .map((m) => (JSON.parse(Buffer.from(m!.details!['patch-data']!.payloads![0]!.data!).toString('utf8')) as { id: string }).id);
+  }
+
+  it('notifies pending_approval and completed once each, after recording them, with the plan outline and never its vars', async () => {
+    const acts = mockActivities();
+    await run(acts, async (start) => {
+      const { handle, planned } = await start({ notifyOn, requestedBy: 'carol' });
+      await approve(handle);
+      expect((await handle.result()).status).toBe('completed');
+      expect(eventsOf(acts)).toEqual(['approval:pending_approval', 'completed:completed']);
+      expect(await patchesOf(handle)).toEqual([PREVIEW_PATCH, NOTIFY_PATCH]);
+      const [approval, completed] = acts.notices();
+      expect(approval).toMatchObject({
+        deliveryId: `${planned.requestId}.1`,
+        requestId: planned.requestId,
+        requestedBy: 'carol',
+        plan: { hash: PLAN.hash, services: ['kuma', 'caddy'], stepCount: 3, playbooks: PLAN.steps.map((s) => s.playbook) },
+      });
+      expect(completed).toMatchObject({ deliveryId: `${planned.requestId}.2`, approvedBy: 'alice' });
+      expect(JSON.stringify(acts.notices())).not.toMatch(/kuma_port|kuma_monitors|portal-1/);
+      // Each status is in the requests table before anyone is told about it.
+      const names = acts.names().filter((n) => n === 'recordRequest' || n === 'notify');
+      expect(names.indexOf('notify')).toBeGreaterThan(0);
+      expect(names.at(-1)).toBe('notify');
+    });
+  });
+
+  it('notifies a failed request (failed, with its step) and only the events asked for; nothing without notifyOn', async () => {
+    const acts = mockActivities({ runStep: failingFor(TASK_IDS[1]!) });
+    await run(acts, async (start) => {
+      const { handle } = await start({ notifyOn: ['failed'], retryWindow: '1 hour' });
+      await approve(handle);
+      expect((await handle.result()).status).toBe('failed');
+      expect(eventsOf(acts)).toEqual(['failed:failed']);
+      expect(acts.notices()[0]?.failedStep).toEqual({ index: 1, playbook: FAILING_PLAYBOOK });
+    });
+    const quiet = mockActivities();
+    await run(quiet, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      expect((await handle.result()).status).toBe('completed');
+      expect(quiet.names()).not.toContain('notify');
+      expect(await patchesOf(handle)).toEqual([PREVIEW_PATCH]); // no 'notifications' patch either
+    });
+  });
+
+  it('a notify that always throws never fails nor holds up the request: it completes, then gives up on the notification', async () => {
+    const acts = mockActivities({
+      async notify() {
+        throw ApplicationFailure.retryable('the webhook answered 500', 'NotificationFailed');
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start({ notifyOn });
+      await approve(handle); // while the approval's notification is being retried
+      await waitForStatus(handle, 'completed');
+      const final = await handle.result(); // the retries' backoff (up to an hour) is skipped
+      expect(final.status).toBe('completed');
+      expect(auditSummary(acts)).toEqual(TASK_IDS.map((id) => `${id}:completed:1`));
+      expect(acts.notices().length).toBeGreaterThan(2); // retried
+      expect(new Set(acts.notices().map((n) => n.event))).toEqual(new Set(['approval', 'completed']));
+    });
+  });
+
+  it('does not end before its notifications are settled', async () => {
+    const held = deferred();
+    const acts = mockActivities({
+      async notify(notice) {
+        if (notice.event === 'completed') await held.promise;
+        return { delivered: ['ntfy' as const] };
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start({ notifyOn });
+      await approve(handle);
+      await waitForStatus(handle, 'completed');
+      await expect.poll(() => acts.notices().length).toBe(2);
+      const { status, raw } = await handle.describe();
+      expect(status.name).toBe('RUNNING');
+      expect((raw.pendingActivities ?? []).map((a) => a.activityType?.name)).toEqual(['notify']);
+      held.resolve();
+      expect((await handle.result()).status).toBe('completed');
     });
   });
 });
