@@ -43,6 +43,8 @@ export function taskAuditDocument(input: TaskAuditInput) {
       : null,
     analysis: input.findings ? { lint_findings: input.findings } : null,
     decomposition: input.decomposition ?? null,
+    // A run a Schedule started names it, and the standing approval it ran under (null: a person approved this run).
+    schedule: input.schedule ? { schedule_id: input.schedule.id, standing_approval_id: input.schedule.standingApprovalId ?? null } : null,
   };
 }
 
@@ -86,6 +88,8 @@ export function createAuditActivities(config: Pick<ChiffonConfig, 'auditRepo' | 
         decidedAt: state.decision ? new Date(state.decision.decidedAt) : null,
         decomposition: state.decomposition ? (state.decomposition as object) : undefined,
         requestedBy: state.requestedBy ?? null,
+        scheduleId: state.schedule?.id ?? null,
+        standingApprovalId: state.schedule?.standingApprovalId ?? null,
       };
       // The row and the stream's events in one transaction: one round of BEGIN/COMMIT per record.
       await prisma.$transaction([

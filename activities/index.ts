@@ -8,6 +8,7 @@ import type { Decomposer } from '../services/decomposition/chain.js';
 import { createNotificationActivities } from './notifications.js';
 import { createPlanningActivities } from './planning.js';
 import { createPreviewActivities } from './previews.js';
+import { createStandingApprovalActivities } from './standing-approvals.js';
 import { createStepActivities } from './steps.js';
 
 export function createActivities(config: ChiffonConfig, prisma: PrismaClient, decomposer: Decomposer) {
@@ -18,6 +19,7 @@ export function createActivities(config: ChiffonConfig, prisma: PrismaClient, de
     ...createAuditActivities(config, prisma),
     ...createCapacityActivities(config, prisma),
     ...createNotificationActivities(config, prisma),
+    ...createStandingApprovalActivities(prisma),
   };
 }
 

@@ -33,6 +33,13 @@ const decisionSchema = z.object({
   comment: z.string().nullable(),
   decided_at: z.string(),
   plan_hash: z.string(),
+  standing: z
+    .boolean()
+    .meta({ description: "a scheduled run's approval that stands for the schedule's later runs with the same plan hash" }),
+  standing_approval_id: z
+    .string()
+    .nullable()
+    .meta({ description: 'set when no person decided this run: the standing approval (of its schedule) that covered its plan' }),
 });
 
 const checkRunSchema = z
@@ -137,6 +144,19 @@ export const requestSchema = z
     ),
     decision: decisionSchema.nullable(),
     previous_decisions: z.array(decisionSchema),
+    schedule: z
+      .object({
+        schedule_id: z.string(),
+        standing_approval_id: z.string().nullable().meta({ description: 'the standing approval this run started under, if any' }),
+        plan_changed_from: z
+          .string()
+          .nullable()
+          .meta({
+            description: "the plan hash the schedule's standing approval names, when this run's plan differs (it waits for a person)",
+          }),
+      })
+      .nullable()
+      .meta({ description: 'the schedule that started this request (POST /schedules); null for a request a person asked for' }),
     decomposition: z
       .object({
         decided_by: z.string(),

@@ -15,6 +15,8 @@ function presentDecision(decision: Decision) {
     comment: decision.comment ?? null,
     decided_at: decision.decidedAt,
     plan_hash: decision.planHash,
+    standing: decision.standing === true,
+    standing_approval_id: decision.standingApprovalId ?? null,
   };
 }
 
@@ -123,6 +125,13 @@ export function presentRequest(state: RequestState): z.input<typeof requestSchem
     })),
     decision: state.decision ? presentDecision(state.decision) : null,
     previous_decisions: state.previousDecisions.map(presentDecision),
+    schedule: state.schedule
+      ? {
+          schedule_id: state.schedule.id,
+          standing_approval_id: state.schedule.standingApprovalId ?? null,
+          plan_changed_from: state.schedule.planChangedFrom ?? null,
+        }
+      : null,
     decomposition: state.decomposition
       ? { decided_by: state.decomposition.decidedBy, model: state.decomposition.model ?? null, skipped: state.decomposition.skipped }
       : null,

@@ -40,6 +40,8 @@ export interface RequestNotice {
   missingInputs?: { playbook: string; vars: string[] }[];
   /** Who approved the plan, once someone did. */
   approvedBy?: string;
+  /** The schedule that started the request; `planChangedFrom`: its standing approval was for that other plan. */
+  schedule?: { id: string; standingApprovalId?: string; planChangedFrom?: string };
 }
 
 export function noticeOf(state: RequestState, event: NotificationEvent, deliveryId: string, at: string): RequestNotice {
@@ -66,6 +68,7 @@ export function noticeOf(state: RequestState, event: NotificationEvent, delivery
     ...(failed ? { failedStep: { index: failed.index, playbook: failed.playbook } } : {}),
     ...(state.missingInputs ? { missingInputs: state.missingInputs.map((m) => ({ playbook: m.playbook, vars: [...m.vars] })) } : {}),
     ...(state.decision?.approved ? { approvedBy: state.decision.approver } : {}),
+    ...(state.schedule ? { schedule: { ...state.schedule } } : {}),
   };
 }
 
@@ -92,6 +95,13 @@ export function webhookPayload(notice: RequestNotice, link: string, timestamp: n
     failed_step: notice.failedStep ? { index: notice.failedStep.index, playbook: notice.failedStep.playbook } : null,
     missing_inputs: notice.missingInputs ?? null,
     approved_by: notice.approvedBy ?? null,
+    schedule: notice.schedule
+      ? {
+          schedule_id: notice.schedule.id,
+          standing_approval_id: notice.schedule.standingApprovalId ?? null,
+          plan_changed_from: notice.schedule.planChangedFrom ?? null,
+        }
+      : null,
     url: link,
   };
 }
@@ -130,7 +140,17 @@ export function ntfyMessage(notice: RequestNotice, link: string): NtfyMessage {
       `Plan ${notice.plan.hash.slice(0, 12)}: ${notice.plan.stepCount} step(s) for ${services} (${notice.plan.playbooks.join(', ')})`,
     );
   }
-  if (notice.approvedBy) lines.push(`Approved by ${notice.approvedBy}`);
+  if (notice.schedule) lines.push(`Started by ${notice.schedule.id}`);
+  if (notice.schedule?.planChangedFrom) {
+    lines.push(
+      `The plan changed since the standing approval (of plan ${notice.schedule.planChangedFrom.slice(0, 12)}): it waits for a person`,
+    );
+  }
+  if (notice.approvedBy) {
+    lines.push(
+      `Approved by ${notice.approvedBy}${notice.schedule?.standingApprovalId ? ` (standing approval ${notice.schedule.standingApprovalId})` : ''}`,
+    );
+  }
   if (notice.failedStep) lines.push(`Failed at step ${notice.failedStep.index + 1} (${notice.failedStep.playbook})`);
   if (notice.missingInputs) {
     lines.push(`Missing: ${notice.missingInputs.map((m) => `${m.playbook}: ${m.vars.join(', ')}`).join('; ')}`);

@@ -1,6 +1,7 @@
 // The state of one request as the workflow keeps it and the API shows it.
 import type { CheckRun } from './check-run.js';
 import type { NotificationEvent } from './notifications.js';
+import type { RequestSchedule } from './schedules.js';
 import type { Intent, LintFinding, Plan, ProviderDecision, StepPreview, StepRunResult, StepStatus } from './types.js';
 
 /** What a person may do to a request beside deciding it (recorded in its operatorActions). */
@@ -36,6 +37,10 @@ export interface Decision {
   decidedAt: string;
   /** The plan hash this decision was about. */
   planHash: string;
+  /** A scheduled run's approval that stands for the schedule's later runs with the same plan hash. */
+  standing?: boolean;
+  /** Not a person's act on this run: the schedule's standing approval (its id) covered the plan. */
+  standingApprovalId?: string;
 }
 
 export interface StepState {
@@ -86,10 +91,13 @@ export interface RequestState {
   preview?: { status: 'running' | 'ready' | 'unrunnable'; steps: StepPreview[] };
   /** The latest check run (`--check --diff`, on demand): what would change; earlier ones are audited. */
   checkRun?: CheckRun;
+  /** The schedule that started this run, and whether a standing approval covered its plan. */
+  schedule?: RequestSchedule;
 }
 
 export interface RequestInput {
-  requestId: string;
+  /** Absent for a run a Schedule started: its id is then its workflow id's (`request-<id>`). */
+  requestId?: string;
   message: string;
   /** How long to wait for a decision before the request expires (a Temporal duration). */
   approvalTimeout?: string;
@@ -106,6 +114,8 @@ export interface RequestInput {
    * is configured (CHIFFON_NOTIFY_EVENTS); absent: no notification is ever scheduled.
    */
   notifyOn?: NotificationEvent[];
+  /** The schedule that starts this request on time (domain/schedules.ts). */
+  schedule?: { id: string };
 }
 
 export interface DecisionInput {
@@ -114,6 +124,8 @@ export interface DecisionInput {
   comment?: string;
   /** When given, the decision only applies to this plan hash (what the person looked at). */
   planHash?: string;
+  /** Approve a scheduled run as standing: later runs with the same plan hash start without waiting. */
+  standing?: boolean;
 }
 
 export interface OperatorAction {
@@ -154,6 +166,8 @@ export interface TaskAuditInput {
   findings?: LintFinding[];
   /** A check run (`--check --diff`) is audited as such, never as a deployment; absent: a run. */
   mode?: 'check';
+  /** The schedule that started the request, and the standing approval it ran under. */
+  schedule?: RequestSchedule;
 }
 
 /** What a request waits for when its input names nothing else (lib/config.ts reads the operator's settings). */

@@ -17,6 +17,7 @@ export const Refused = {
   notNeedingInput: 'NotNeedingInput',
   selfApproval: 'SelfApproval',
   checkRunGoing: 'CheckRunGoing',
+  notScheduled: 'NotScheduled',
 } as const;
 
 export interface Refusal {
@@ -54,6 +55,15 @@ export function whyNotDecide(view: RequestView, decision: DecisionInput): Refusa
   }
   if (decision.planHash && decision.planHash !== planHash) {
     return refusal(Refused.planChanged, `the plan changed since you looked at it (now ${planHash}); review it again`);
+  }
+  if (decision.standing && !state.schedule) {
+    return refusal(
+      Refused.notScheduled,
+      `request ${state.requestId} was not started by a schedule: only a scheduled run's approval can stand`,
+    );
+  }
+  if (decision.standing && !decision.approved) {
+    return refusal(Refused.notScheduled, 'a rejection cannot stand: reject this run, and pause or delete the schedule');
   }
   // Four eyes: whoever asked for the work, or gave its values, does not also approve it, unless configured so.
   const notApprover = decision.approved && !view.allowSelfApproval ? whyNotApprover(state, decision.approver) : undefined;

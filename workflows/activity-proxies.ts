@@ -6,6 +6,7 @@ import type { createCapacityActivities } from '../activities/capacity.js';
 import type { createNotificationActivities } from '../activities/notifications.js';
 import type { createPlanningActivities } from '../activities/planning.js';
 import type { createPreviewActivities } from '../activities/previews.js';
+import type { createStandingApprovalActivities } from '../activities/standing-approvals.js';
 import type { createStepActivities } from '../activities/steps.js';
 import { HEARTBEAT_TIMEOUT } from '../domain/heartbeats.js';
 import { STALE_PLAN } from '../domain/request-state.js';
@@ -16,6 +17,7 @@ type PreviewActivities = ReturnType<typeof createPreviewActivities>;
 type AuditActivities = ReturnType<typeof createAuditActivities>;
 type CapacityActivities = ReturnType<typeof createCapacityActivities>;
 type NotificationActivities = ReturnType<typeof createNotificationActivities>;
+type StandingApprovalActivities = ReturnType<typeof createStandingApprovalActivities>;
 
 // Planning, request records and capacity checks are short (milliseconds, or a bounded model call)
 // and run as local activities, in the worker that runs the workflow: each saves the two task
@@ -29,12 +31,16 @@ export const planning = proxyLocalActivities<Pick<PlanningActivities, 'decompose
   retry: { maximumAttempts: 5 },
 });
 
-// Records, audits and capacity checks only need PostgreSQL and git to come back: they are retried
-// without limit (at most a minute apart), so an outage delays a request but never strands it unaudited.
-// A retry more than 5 s after the last becomes a durable timer in the history rather than a wait
-// inside the worker, so a long outage survives a worker restart.
+// Records (a schedule's standing approval among them), audits and capacity checks only need
+// PostgreSQL and git to come back: they are retried without limit (at most a minute apart), so an
+// outage delays a request but never strands it unaudited. A retry more than 5 s after the last
+// becomes a durable timer in the history rather than a wait inside the worker, so a long outage
+// survives a worker restart.
 export const records = proxyLocalActivities<
-  Pick<AuditActivities, 'recordRequest'> & Pick<CapacityActivities, 'checkCapacity'> & Pick<PlanningActivities, 'refreshPlan'>
+  Pick<AuditActivities, 'recordRequest'> &
+    Pick<CapacityActivities, 'checkCapacity'> &
+    Pick<PlanningActivities, 'refreshPlan'> &
+    StandingApprovalActivities
 >({
   startToCloseTimeout: '1 minute',
   retry: { maximumInterval: '1 minute' },

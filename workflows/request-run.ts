@@ -18,6 +18,7 @@ import { hostTaskQueue, limitOf } from '../domain/fleet.js';
 import { noticeOf, notificationEventOf } from '../domain/notifications.js';
 import {
   REQUEST_DEFAULTS,
+  requestIdOf,
   STALE_PLAN,
   type DecisionInput,
   type InputAction,
@@ -82,9 +83,11 @@ export class RequestRun {
     this.retryWindow = input.retryWindow ?? REQUEST_DEFAULTS.retryWindow;
     this.capacityRecheckMs = input.capacityRecheckMs ?? REQUEST_DEFAULTS.capacityRecheckMs;
     this.state = {
-      requestId: input.requestId,
+      // A run a Schedule started has the id its workflow id gives it (`request-<schedule id>-<time>`).
+      requestId: input.requestId ?? requestIdOf(workflowInfo().workflowId),
       message: input.message,
       ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
+      ...(input.schedule ? { schedule: { id: input.schedule.id } } : {}),
       status: 'planning',
       intents: [],
       steps: [],
@@ -126,6 +129,7 @@ export class RequestRun {
       ...(decision.comment ? { comment: decision.comment } : {}),
       decidedAt: new Date().toISOString(),
       planHash: this.currentPlan.hash,
+      ...(decision.approved && decision.standing ? { standing: true } : {}),
     };
     this.setStatus(decision.approved ? 'running' : 'rejected');
     return this.state;
@@ -420,18 +424,20 @@ export class RequestRun {
     let runnable: boolean | undefined;
     void preflighted?.then((ok) => (runnable = ok));
     const plan = this.currentPlan;
-    await this.finish(
-      'pending_approval',
-      `Waiting for approval of plan ${plan.hash.slice(0, 12)} (${plan.steps.length} step(s)): POST /api/dashboard/approve`,
-    );
-    if (!(await condition(() => state.decision !== undefined || runnable === false, this.approvalTimeout))) {
-      await this.skipPending(`not run: no decision within ${this.approvalTimeout}`);
-      await this.finish('expired', `Expired: no decision within ${this.approvalTimeout}`);
-      return 'ended';
+    if (!(await this.approvedAsStanding(plan))) {
+      await this.finish(
+        'pending_approval',
+        `Waiting for approval of plan ${plan.hash.slice(0, 12)} (${plan.steps.length} step(s)): POST /api/dashboard/approve`,
+      );
+      if (!(await condition(() => state.decision !== undefined || runnable === false, this.approvalTimeout))) {
+        await this.skipPending(`not run: no decision within ${this.approvalTimeout}`);
+        await this.finish('expired', `Expired: no decision within ${this.approvalTimeout}`);
+        return 'ended';
+      }
     }
-    if (state.decision === undefined) return 'unrunnable';
-    await records.recordRequest(state);
     const decision = state.decision;
+    if (decision === undefined) return 'unrunnable';
+    await records.recordRequest(state);
     if (!decision.approved) {
       await this.skipPending(`not run: request rejected by ${decision.approver}${decision.comment ? ` (${decision.comment})` : ''}`);
       setCurrentDetails(`Rejected by ${decision.approver}`);
@@ -443,7 +449,47 @@ export class RequestRun {
       state.error = { message: `the approval by ${decision.approver} is void: ${state.error?.message ?? 'the plan cannot run'}` };
       return 'unrunnable';
     }
+    if (decision.standing && state.schedule) {
+      // From now on the schedule's runs with this very plan start without waiting for a person.
+      const standing = await records.recordStandingApproval({
+        scheduleId: state.schedule.id,
+        requestId: state.requestId,
+        planHash: decision.planHash,
+        approver: decision.approver,
+        ...(decision.comment ? { comment: decision.comment } : {}),
+      });
+      state.schedule.standingApprovalId = standing.id;
+      await records.recordRequest(state);
+    }
     return 'approved';
+  }
+
+  /**
+   * A scheduled run whose plan hash is the one its schedule's standing approval names is approved
+   * by it, without waiting for a person (true). Any other plan waits, and says what changed.
+   */
+  private async approvedAsStanding(plan: Plan): Promise<boolean> {
+    const { state } = this;
+    if (!state.schedule) return false;
+    const found = await records.findStandingApproval({ scheduleId: state.schedule.id, planHash: plan.hash });
+    if (!found.approval) {
+      if (found.otherPlanHash) state.schedule.planChangedFrom = found.otherPlanHash;
+      return false;
+    }
+    const standing = found.approval;
+    delete state.schedule.planChangedFrom;
+    state.schedule.standingApprovalId = standing.id;
+    state.decision = {
+      approver: standing.approver,
+      approved: true,
+      comment: `standing approval of schedule ${state.schedule.id}, given on request ${standing.requestId}`,
+      decidedAt: new Date().toISOString(),
+      planHash: plan.hash,
+      standingApprovalId: standing.id,
+    };
+    this.setStatus('running');
+    setCurrentDetails(`Approved by the standing approval ${standing.id} (${standing.approver}) of schedule ${state.schedule.id}`);
+    return true;
   }
 
   /** Runs the plan from step `from`; returns how the run ended. */
@@ -671,6 +717,7 @@ export class RequestRun {
         step,
         attempt,
         ...(this.state.decomposition ? { decomposition: this.state.decomposition } : {}),
+        ...(this.state.schedule ? { schedule: this.state.schedule } : {}),
         ...result,
       },
     ]);

@@ -20,6 +20,10 @@ const approveBody = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/, 'plan_hash is the 64-hex plan.hash of the request')
     .optional(),
+  standing: z
+    .boolean()
+    .optional()
+    .meta({ description: "approve a scheduled run as standing: the schedule's later runs with the same plan hash start without waiting" }),
 });
 
 const approveAnswer = z.object({
@@ -42,7 +46,7 @@ export function approveRoutes(deps: ApiDeps) {
         ...errors({
           403: "the token's role may not decide, or (self_approval) it is the requester's own request",
           404: true,
-          409: 'already decided, not waiting for approval, or the plan hash no longer matches',
+          409: 'already decided, not waiting for approval, the plan hash no longer matches, or standing asked for a request no schedule started',
         }),
       },
     }),
@@ -51,7 +55,7 @@ export function approveRoutes(deps: ApiDeps) {
     async (c) => {
       const body = c.req.valid('json');
       const approver = identityOf(c).name;
-      const decision = { approver, approved: body.approved, comment: body.comment, planHash: body.plan_hash };
+      const decision = { approver, approved: body.approved, comment: body.comment, planHash: body.plan_hash, standing: body.standing };
       const state = await sendUpdate(deps.client, body.request_id, decideUpdate, [decision]);
       return c.json({ request_id: body.request_id, dispatch_started: state.status === 'running', status: state.status });
     },

@@ -10,6 +10,7 @@ import type { RequestNotice } from '../../domain/notifications.js';
 import type { CapacityCheck, RequestState, TaskAuditInput } from '../../domain/request-state.js';
 import type { Intent, LintFinding, Plan, StepRunResult } from '../../domain/types.js';
 import type { SuppliedVars } from '../../domain/plan.js';
+import { standingApprovalIdFor, type StandingApproval } from '../../domain/schedules.js';
 
 export type ActivityName = keyof ChiffonActivities;
 
@@ -150,11 +151,13 @@ export async function runUntilCancelled(onStarted?: () => void): Promise<never> 
  * The full set of Chiffon activities, mocked. Defaults: decompose finds FAKE_INTENTS, plan returns
  * fakePlan(), refreshPlan returns the plan unchanged, every step's preview is clean, every step succeeds (and
  * its check run would change one task), there is always capacity,
- * analysis finds FAKE_FINDINGS, audits return a fake commit, notify reaches a (pretend) webhook at once.
+ * analysis finds FAKE_FINDINGS, audits return a fake commit, notify reaches a (pretend) webhook at once,
+ * and standing approvals are kept in memory (per mock: a schedule's runs share the worker's mocks).
  * `overrides` replace any of them.
  */
 export function mockActivities(overrides: Partial<ChiffonActivities> = {}): MockedActivities {
   const calls: ActivityCall[] = [];
+  const standing = new Map<string, StandingApproval>();
   const defaults: ChiffonActivities = {
     async decompose(_message: string) {
       return { ok: true as const, intents: structuredClone(FAKE_INTENTS) };
@@ -202,6 +205,17 @@ export function mockActivities(overrides: Partial<ChiffonActivities> = {}): Mock
     },
     async notify(_notice: RequestNotice) {
       return { delivered: ['webhook' as const] };
+    },
+    // A schedule's standing approvals, kept as the table keeps them: the newest one stands.
+    async findStandingApproval({ scheduleId, planHash }) {
+      const current = standing.get(scheduleId);
+      if (!current) return {};
+      return current.planHash === planHash ? { approval: current } : { otherPlanHash: current.planHash };
+    },
+    async recordStandingApproval(input) {
+      const approval: StandingApproval = { ...input, id: standingApprovalIdFor(input.requestId), approvedAt: FIXED_TIME };
+      standing.set(input.scheduleId, approval);
+      return approval;
     },
   };
   const merged = { ...defaults, ...overrides } as ChiffonActivities;
