@@ -15,6 +15,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { workflowIdFor, type RequestInput, type RequestState, type RequestStatus } from '../../domain/request-state.js';
+import { scheduleRunWorkflowId } from '../../domain/schedules.js';
 import { startOnFreePorts } from '../../lib/ports.js';
 import { tools } from '../../lib/tools.js';
 import { workflowsPath } from '../../workers/worker.js';
@@ -138,6 +139,28 @@ export async function startRequest(
   return { handle, planned };
 }
 
+/**
+ * Starts a run the way a Temporal Schedule does: workflow id `request-<schedule id>-<scheduled time>`
+ * and no request id in the input (the workflow takes it from its workflow id).
+ */
+export async function startScheduledRun(
+  env: TestWorkflowEnvironment,
+  taskQueue: string,
+  scheduleId: string,
+  scheduledAt: string,
+  input: Partial<RequestInput> = {},
+): Promise<{ handle: RequestHandle; planned: RequestState }> {
+  const startWorkflowOperation = new WithStartWorkflowOperation(requestWorkflow, {
+    workflowId: `${scheduleRunWorkflowId(scheduleId)}-${scheduledAt}`,
+    taskQueue,
+    args: [{ message: 'Update all my servers', schedule: { id: scheduleId }, requestedBy: 'carol', ...input }],
+    workflowIdConflictPolicy: 'FAIL',
+    typedSearchAttributes: [{ key: statusSearchAttribute, value: 'planning' }],
+  });
+  const planned = await env.client.workflow.executeUpdateWithStart(planReadyUpdate, { startWorkflowOperation });
+  return { handle: await startWorkflowOperation.workflowHandle(), planned };
+}
+
 /** Polls the requestState query (in real time: the test server skips no time meanwhile) until `predicate` holds. */
 export async function waitForState(
   handle: RequestHandle,
@@ -172,6 +195,21 @@ export async function waitUntilIdle(handle: RequestHandle, timeoutMs = 15_000): 
     if ((raw.pendingActivities ?? []).length === 0 && !raw.pendingWorkflowTask) return;
     if (Date.now() > deadline) throw new Error(`workflow ${handle.workflowId} still busy after ${timeoutMs} ms`);
     await sleep(25);
+  }
+}
+
+/**
+ * Terminates the workflows a failed test left open, once nothing of theirs is in flight. Tests end
+ * their own requests (a decision, a cancel they await): the time-skipping test server stops skipping
+ * time for good once a request waiting for its approval is terminated or cancelled from outside (seen
+ * here with 1.40.0; akin to sdk-java#1138), and every later long wait of the file then takes real time.
+ */
+export async function terminateLeftOpen(handles: RequestHandle[], reason: string): Promise<void> {
+  for (const handle of handles) {
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') continue;
+    await waitUntilIdle(handle).catch(() => undefined); // an activity held forever: terminate it anyway
+    await handle.terminate(reason).catch(() => undefined); // it may have ended meanwhile
   }
 }
 

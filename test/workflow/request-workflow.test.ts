@@ -45,6 +45,7 @@ import {
   startRequest,
   statusAttribute,
   statusUpserts,
+  terminateLeftOpen,
   waitForState,
   waitForStatus,
   waitUntilIdle,
@@ -66,12 +67,7 @@ afterAll(async () => {
 /** Workflows the current test started. Time skipping is global to the test server, so a workflow
  * that a failed test left open (or stuck) must not get in the way of the next tests. */
 const startedThisTest: RequestHandle[] = [];
-afterEach(async () => {
-  for (const handle of startedThisTest.splice(0)) {
-    const { status } = await handle.describe();
-    if (status.name === 'RUNNING') await handle.terminate('left open by a workflow test');
-  }
-});
+afterEach(() => terminateLeftOpen(startedThisTest.splice(0), 'left open by a workflow test'));
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -703,8 +699,6 @@ describe('a database outage', () => {
   });
 });
 
-// Before the fleet tests: after the four-eyes test (which leaves requests open for afterEach to
-// terminate), the time-skipping server no longer skips long waits in handle.result().
 describe('request workflow: notifications (MOCKED notify)', () => {
   const notifyOn = [...NOTIFICATION_EVENTS];
   const eventsOf = (acts: MockedActivities) => acts.notices().map((n) => `${n.event}:${n.status}`);
@@ -899,6 +893,8 @@ describe('the worker fleet', () => {
 
       const allowed = await start({ requestedBy: 'alice', allowSelfApproval: true });
       expect((await approve(allowed.handle, { approver: 'alice' })).status).toBe('running');
+      // Each ends here, not in afterEach (see terminateLeftOpen).
+      for (const { handle } of [own, allowed]) expect((await handle.result()).status).toBe('completed');
     });
   });
 });
