@@ -93,6 +93,42 @@ const scenarios: Record<string, Scenario> = {
       await ended(handle);
     },
   },
+  // The happy path since the step's critical path was shortened (behind patched('short-step-path')):
+  // the approval's record beside the first capacity check, each audit beside the next step.
+  'short-step-path': {
+    activities: () => mockActivities(),
+    drive: async (handle) => {
+      await approve(handle);
+      await ended(handle);
+    },
+  },
+  // A run a Schedule started, approved by a person as standing: the standing approval is recorded.
+  'scheduled-approved-standing': {
+    input: { schedule: { id: 'schedule-00c0ffee00c0ffee' }, requestedBy: 'carol' },
+    activities: () => mockActivities(),
+    drive: async (handle) => {
+      await handle.executeUpdate(decideUpdate, { args: [{ approver: 'alice', approved: true, planHash: 'hash-v1', standing: true }] });
+      await ended(handle);
+    },
+  },
+  // A later run of that schedule: its standing approval names the same plan, so nobody decides.
+  'scheduled-standing': {
+    input: { schedule: { id: 'schedule-00c0ffee00c0ffee' }, requestedBy: 'carol', notifyOn: ['approval', 'input', 'failed', 'completed'] },
+    activities: () =>
+      mockActivities({
+        findStandingApproval: async ({ scheduleId, planHash }) => ({
+          approval: {
+            id: 'standing-schedule-00c0ffee00c0ffee-2026-12-06T04:00:00Z',
+            scheduleId,
+            planHash,
+            approver: 'alice',
+            requestId: 'schedule-00c0ffee00c0ffee-2026-12-06T04:00:00Z',
+            approvedAt: '2026-12-06T04:01:00.000Z',
+          },
+        }),
+      }),
+    drive: ended,
+  },
   rejected: {
     activities: () => mockActivities(),
     drive: async (handle) => {

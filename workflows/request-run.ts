@@ -55,6 +55,11 @@ const MAX_CAPACITY_RECHECK_MS = 10 * 60 * 1000;
 export const PREVIEW_PATCH = 'plan-preview';
 /** Requests started before notifications existed replay without them. */
 export const NOTIFY_PATCH = 'notifications';
+/**
+ * Requests started before the step's critical path was shortened replay as they ran: the approval's
+ * record then went before the first capacity check, and a completed step's audit before the next step.
+ */
+export const SHORT_STEP_PATH_PATCH = 'short-step-path';
 
 type StepOutcome = 'failed' | 'stale_plan' | undefined;
 
@@ -77,6 +82,10 @@ export class RequestRun {
   private readonly notifying: Promise<void>[] = [];
   /** Numbers the request's notifications: `<request id>.<n>` is each one's delivery id. */
   private notified = 0;
+  /** The decision's record, written beside the first capacity check; every later record and the first step wait for it. */
+  private decisionRecorded: Promise<void> = Promise.resolve();
+  /** Audits of completed steps, going on beside the next step; the request ends only once they are in. */
+  private readonly auditing: Promise<void>[] = [];
 
   constructor(private readonly input: RequestInput) {
     this.approvalTimeout = input.approvalTimeout ?? REQUEST_DEFAULTS.approvalTimeout;
@@ -222,13 +231,21 @@ export class RequestRun {
       return ended;
     } catch (err) {
       if (!isCancellation(err)) throw err;
-      await CancellationScope.nonCancellable(() => this.finishCancelled());
+      await CancellationScope.nonCancellable(async () => {
+        await this.auditsSettled(); // a step that completed before the cancel is audited completed
+        await this.finishCancelled();
+      });
       // Cancelled from outside: end as Canceled in Temporal. Cancelled by the Update: end normally.
       await this.checking;
       await this.notificationsSettled(); // a cancel stopped those still being retried
       if (rootScope.consideredCancelled) throw err;
       return this.state;
     }
+  }
+
+  /** Every completed step's audit is in (each is retried until it is). */
+  private async auditsSettled(): Promise<void> {
+    while (this.auditing.length > 0) await Promise.all(this.auditing.splice(0));
   }
 
   /** Every notification started has been delivered or given up: the workflow never ends with one scheduled. */
@@ -343,6 +360,7 @@ export class RequestRun {
 
   private async finish(status: RequestStatus, details: string): Promise<RequestState> {
     this.setStatus(status);
+    await this.decisionRecorded; // records land in the order of the statuses they record
     await records.recordRequest(this.state);
     setCurrentDetails(details);
     this.notify();
@@ -437,7 +455,9 @@ export class RequestRun {
     }
     const decision = state.decision;
     if (decision === undefined) return 'unrunnable';
-    await records.recordRequest(state);
+    // An approval's record goes on beside the first capacity check (the step waits for both).
+    this.decisionRecorded = records.recordRequest(state);
+    if (!decision.approved || !patched(SHORT_STEP_PATH_PATCH)) await this.decisionRecorded;
     if (!decision.approved) {
       await this.skipPending(`not run: request rejected by ${decision.approver}${decision.comment ? ` (${decision.comment})` : ''}`);
       setCurrentDetails(`Rejected by ${decision.approver}`);
@@ -504,6 +524,7 @@ export class RequestRun {
       const waiting = await this.waitForCapacity(step, stepState);
       stopped = await this.runStep(step, stepState, waiting);
     }
+    await this.auditsSettled();
     return stopped ?? 'completed';
   }
 
@@ -516,6 +537,7 @@ export class RequestRun {
       stepState.status = 'running';
       setCurrentDetails(`Running step ${step.index + 1}/${plan.steps.length}: ${step.playbook}${on}`);
     }
+    await this.decisionRecorded;
     stepState.startedAt = new Date().toISOString();
     let run: StepRunResult;
     try {
@@ -548,7 +570,15 @@ export class RequestRun {
     stepState.finishedAt = run.finishedAt;
     if (run.succeeded) {
       stepState.status = 'completed';
-      await this.audit(stepState, { status: 'completed', outcome: describeSuccess(run), run });
+      if (!patched(SHORT_STEP_PATH_PATCH)) {
+        await this.audit(stepState, { status: 'completed', outcome: describeSuccess(run), run });
+        return undefined;
+      }
+      // The next step need not wait for this one's audit (a git commit); a cancel of the request
+      // must not stop it, and the request ends only once it is in.
+      this.auditing.push(
+        CancellationScope.nonCancellable(() => this.audit(stepState, { status: 'completed', outcome: describeSuccess(run), run })),
+      );
       return undefined;
     }
     stepState.status = 'failed';

@@ -34,6 +34,9 @@ describe('replay guard', () => {
         'cancelled-running',
         'retried',
         'unplannable',
+        'short-step-path',
+        'scheduled-approved-standing',
+        'scheduled-standing',
       ]),
     );
   });

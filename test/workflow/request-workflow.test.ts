@@ -11,7 +11,7 @@ import { STALE_PLAN, type DecisionInput, type OperatorAction, type RequestInput 
 import type { Plan } from '../../domain/types.js';
 import { hostTaskQueue } from '../../domain/fleet.js';
 import { NOTIFICATION_EVENTS } from '../../domain/notifications.js';
-import { NOTIFY_PATCH, PREVIEW_PATCH } from '../../workflows/request-run.js';
+import { NOTIFY_PATCH, PREVIEW_PATCH, SHORT_STEP_PATH_PATCH } from '../../workflows/request-run.js';
 import {
   cancelUpdate,
   capacityChangedSignal,
@@ -145,10 +145,13 @@ describe('request workflow', () => {
         TASK_IDS.map((id) => [id, 'completed', 0, `commit-${id}-completed`]),
       );
 
-      // In order, each after a capacity check, each audited right after it ran, with the approved fingerprint.
-      expect(acts.names().filter((n) => ['checkCapacity', 'runStep', 'auditTask'].includes(n))).toEqual(
-        TASK_IDS.flatMap(() => ['checkCapacity', 'runStep', 'auditTask']),
+      // In order, each after a capacity check, each audited after it ran, with the approved fingerprint.
+      expect(acts.names().filter((n) => ['checkCapacity', 'runStep'].includes(n))).toEqual(
+        TASK_IDS.flatMap(() => ['checkCapacity', 'runStep']),
       );
+      const callOf = (name: string, taskId: string) =>
+        acts.calls.findIndex((c) => c.name === name && (c.args[0] as { step: { taskId: string } }).step.taskId === taskId);
+      for (const id of TASK_IDS) expect(callOf('auditTask', id)).toBeGreaterThan(callOf('runStep', id));
       expect(acts.stepRuns().map((r) => [r.step.taskId, r.step.playbook, r.fingerprint])).toEqual(
         PLAN.steps.map((s) => [s.taskId, s.playbook, PLAN.fingerprint]),
       );
@@ -164,6 +167,59 @@ describe('request workflow', () => {
       expect(await statusUpserts(handle)).toEqual(['pending_approval', 'running', 'completed']);
       expect(await statusAttribute(handle)).toBe('completed');
       expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide']);
+    });
+  });
+
+  it("a completed step's audit goes on beside the next step; the request completes only once every audit is in", async () => {
+    const firstAudit = deferred();
+    const acts = mockActivities({
+      async auditTask(input) {
+        if (input.step.taskId === TASK_IDS[0]) await firstAudit.promise; // a slow git commit
+        return { commit: `commit-${input.step.taskId}-${input.status}`, path: `.audit/tasks/${input.step.taskId}.json` };
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      // Every step ran while the first one's audit was still held.
+      const ran = await waitForState(handle, (s) => s.steps.every((step) => step.status === 'completed'), 'every step completed');
+      expect(acts.stepRuns().map((r) => r.step.taskId)).toEqual(TASK_IDS);
+      expect(ran.status).toBe('running');
+      expect(ran.steps[0]!.auditCommit).toBeUndefined();
+      expect(acts.records().map((r) => r.status)).not.toContain('completed');
+
+      firstAudit.resolve();
+      const final = await handle.result();
+      expect(final.status).toBe('completed');
+      expect(final.steps.map((s) => s.auditCommit)).toEqual(TASK_IDS.map((id) => `commit-${id}-completed`));
+      expect(auditSummary(acts)).toEqual(expect.arrayContaining(TASK_IDS.map((id) => `${id}:completed:1`)));
+      expect(acts.audits()).toHaveLength(TASK_IDS.length);
+    });
+  });
+
+  it('a cancel during the next step still audits the step that completed before it', async () => {
+    const firstAudit = deferred();
+    const running = deferred();
+    const acts = mockActivities({
+      async auditTask(input) {
+        if (input.step.taskId === TASK_IDS[0] && input.status === 'completed') await firstAudit.promise;
+        return { commit: `commit-${input.step.taskId}-${input.status}`, path: `.audit/tasks/${input.step.taskId}.json` };
+      },
+      async runStep(input) {
+        if (input.step.taskId === TASK_IDS[1]) return runUntilCancelled(() => running.resolve());
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start();
+      await approve(handle);
+      await running.promise;
+      await handle.executeUpdate(cancelUpdate, { args: [{ by: 'dave' }] });
+      firstAudit.resolve();
+      const final = await handle.result();
+      expect(final.status).toBe('cancelled');
+      // The first step's audit, started before the cancel, is in before the cancelled step's.
+      expect(auditSummary(acts)).toEqual([`${TASK_IDS[0]}:completed:1`, `${TASK_IDS[1]}:cancelled:1`, `${TASK_IDS[2]}:skipped:1`]);
     });
   });
 
@@ -718,7 +774,7 @@ describe('request workflow: notifications (MOCKED notify)', () => {
       await approve(handle);
       expect((await handle.result()).status).toBe('completed');
       expect(eventsOf(acts)).toEqual(['approval:pending_approval', 'completed:completed']);
-      expect(await patchesOf(handle)).toEqual([PREVIEW_PATCH, NOTIFY_PATCH]);
+      expect(await patchesOf(handle)).toEqual([PREVIEW_PATCH, NOTIFY_PATCH, SHORT_STEP_PATH_PATCH]);
       const [approval, completed] = acts.notices();
       expect(approval).toMatchObject({
         deliveryId: `${planned.requestId}.1`,
@@ -750,7 +806,7 @@ describe('request workflow: notifications (MOCKED notify)', () => {
       await approve(handle);
       expect((await handle.result()).status).toBe('completed');
       expect(quiet.names()).not.toContain('notify');
-      expect(await patchesOf(handle)).toEqual([PREVIEW_PATCH]); // no 'notifications' patch either
+      expect(await patchesOf(handle)).toEqual([PREVIEW_PATCH, SHORT_STEP_PATH_PATCH]); // no 'notifications' patch
     });
   });
 
