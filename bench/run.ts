@@ -229,9 +229,28 @@ function targets(r: Results): Results['targets'] {
   if (!r.planning) out.push({ target: 'plan p95 <= 200 ms', measured: 'not measured', met: null });
   const st = r.stream;
   out.push({
-    target: 'stream p95 <= 250 ms (ansible emits a task event → WebSocket subscriber)',
-    measured: st ? `${st.latencyMs.p95} ms p95, ${st.latencyMs.p50} ms p50 (${st.events} events)` : 'not measured',
-    met: st ? st.latencyMs.p95 <= 250 : null,
+    target: 'stream p95 <= 100 ms (ansible emits a task event → WebSocket subscriber)',
+    measured: st
+      ? `${st.latencyMs.p95} ms p95, ${st.latencyMs.p50} ms p50 (${st.events} events), ${st.transactionsPerEvent} transactions/event`
+      : 'not measured',
+    met: st ? st.latencyMs.p95 <= 100 : null,
+  });
+  // Each burst length: EventBatcher's transactions per event beside those of the 150 ms batches. The
+  // target is the sustained burst's (the longest): a short one costs the writes made at once and
+  // the hold's ramp (services/request-events.ts), a few transactions more a burst.
+  const loads = (st?.load ?? []).flatMap((l) => {
+    const before = st?.load.find((o) => o.mode === 'batched 150 ms' && o.eventsPerWriter === l.eventsPerWriter);
+    return l.mode === 'adaptive' && before
+      ? [{ events: l.eventsPerWriter, now: l.transactionsPerEvent, before: before.transactionsPerEvent }]
+      : [];
+  });
+  const sustained = loads.at(-1);
+  out.push({
+    target: 'stream under sustained load: transactions per event <= the 150 ms batches',
+    measured: loads.length
+      ? loads.map((p) => `${p.events} events a step: ${p.now} (150 ms batches: ${p.before})`).join('; ')
+      : 'not measured',
+    met: sustained ? sustained.now <= sustained.before : null,
   });
   const d = r.discovery;
   out.push({
@@ -346,8 +365,19 @@ function table(r: Results): string {
       `emitted→received p50/p95 (${st.events} events, ${st.runs} runs)`,
       `${st.latencyMs.p50} / ${st.latencyMs.p95} ms (max ${st.latencyMs.max})`,
     ]);
-    rows.push(['', 'emitted→stored / stored→received p50', `${st.emittedToStoredMs.p50} / ${st.storedToReceivedMs.p50} ms`]);
+    rows.push([
+      '',
+      'emitted→stored / stored→received p50/p95; transactions per event',
+      `${st.emittedToStoredMs.p50}/${st.emittedToStoredMs.p95} / ${st.storedToReceivedMs.p50}/${st.storedToReceivedMs.p95} ms; ${st.transactionsPerEvent}`,
+    ]);
     if (st.errors.length) rows.push(['', 'errors', st.errors.length]);
+    for (const l of st.load) {
+      rows.push([
+        '',
+        `under load (${l.writers} steps × ${l.eventsPerWriter} events, one per ${l.intervalMs} ms each) ${l.mode}: transactions per event; push→committed p50/p95`,
+        `${l.transactionsPerEvent} (${l.transactions}); ${l.pushToCommittedMs.p50} / ${l.pushToCommittedMs.p95} ms${l.errors.length ? `; ${l.errors.length} errors` : ''}`,
+      ]);
+    }
   }
   const d = r.discovery;
   if (d) {

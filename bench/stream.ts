@@ -1,24 +1,49 @@
 // 4. Stream: how long after ansible emits a task event a WebSocket subscriber of the request
-// (GET /api/dashboard/ws?request_id=..., api/live-websocket.ts) receives it.
+// (GET /api/dashboard/ws?request_id=..., api/live-websocket.ts) receives it, and how many database
+// transactions the step's events cost.
 //
 // Each run is a one-step request of bench-stream.yml (STREAM_TASKS short tasks on localhost); a
 // `ws` client subscribes before the approval and takes the time of every message. The jsonl
 // callback stamps each event with the wall-clock time it was emitted (`_timestamp`, microseconds,
 // UTC), which the worker keeps as the payload's `timestamp`; the event's `created_at` is when
 // PostgreSQL stored it. Same machine, same clock: latency = received - emitted, split into
-// emitted → stored (the worker's reading and its batched writes) and stored → received (NOTIFY,
-// the API's query, the WebSocket). The API's WebSocket server runs in this process, beside the
-// worker, on an HTTP server of its own with the LISTEN notifier, as api/main.ts sets it up.
+// emitted → stored (the worker's reading and its writes) and stored → received (NOTIFY, the API's
+// query, the WebSocket). The API's WebSocket server runs in this process, beside the worker, on an
+// HTTP server of its own with the LISTEN notifier, as api/main.ts sets it up. Transactions per
+// event: the distinct inserting transactions (xmin) of the rows the step's batcher wrote, per row.
+// (With the 150 ms batches EventBatcher wrote before, the latency was 172–188 ms p95.)
+//
+// Under load: WRITERS batchers side by side (steps of as many requests) on the bench's Prisma
+// client, each pushing an event every LOAD_INTERVAL_MS, faster than the database takes one
+// transaction per event, for a short burst and for a sustained one: transactions per event and
+// push → committed, of EventBatcher and of the 150 ms batches it wrote before (Batched150 below, a
+// copy of that scheme), one after the other.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { attachLiveEventsWebSocket, LIVE_WS_PATH } from '../api/live-websocket.js';
 import { createApiToken } from '../lib/api-tokens.js';
 import { createEventNotifier } from '../lib/event-notifier.js';
+import { appendRequestEvents, EventBatcher, type NewRequestEvent } from '../services/request-events.js';
 import type { BenchStack } from './stack.js';
 import { approve, waitForSettled } from './requests.js';
 import { STREAM_MESSAGE, STREAM_TASKS } from './fixtures/repos.js';
-import { summarize } from './stats.js';
+import { round, summarize } from './stats.js';
+
+/** How a step's events are written: EventBatcher (adaptive: at once, held in a burst), or the 150 ms batches of before. */
+export type StreamMode = 'adaptive' | 'batched 150 ms';
+
+export interface StreamLoadResult {
+  mode: StreamMode;
+  writers: number;
+  eventsPerWriter: number;
+  intervalMs: number;
+  transactions: number;
+  transactionsPerEvent: number;
+  /** push() → the transaction that wrote the event committed. */
+  pushToCommittedMs: ReturnType<typeof summarize>;
+  errors: string[];
+}
 
 export interface StreamResult {
   runs: number;
@@ -27,10 +52,14 @@ export interface StreamResult {
   events: number;
   /** Emitted by ansible → received by the WebSocket client. */
   latencyMs: ReturnType<typeof summarize>;
-  /** Emitted → stored in request_events (created_at, millisecond precision). */
+  /** Emitted → stored (PostgreSQL's created_at). */
   emittedToStoredMs: ReturnType<typeof summarize>;
   /** Stored → received. */
   storedToReceivedMs: ReturnType<typeof summarize>;
+  /** Transactions that wrote the step's events, per event (the step's status, play, tasks, recap). */
+  transactionsPerEvent: number;
+  /** Synthetic bursts, each length in both modes. */
+  load: StreamLoadResult[];
   /** How the bench authenticated the WebSocket: an admin API token as ?access_token=. */
   auth: string;
   errors: string[];
@@ -71,11 +100,12 @@ export async function measureStream(stack: BenchStack, repo: string, runs: numbe
   const latency: number[] = [];
   const stored: number[] = [];
   const delivered: number[] = [];
+  const written = { rows: 0, transactions: 0 };
   const errors: string[] = [];
   try {
     // One warm-up run (imports, the catalog cache, the notifier's connection), not counted.
     for (let run = 0; run <= runs; run++) {
-      const received = await streamRun(stack, worker, port, token, errors);
+      const { requestId, received } = await streamRun(stack, worker, port, token, errors);
       if (run === 0) {
         errors.length = 0;
         continue;
@@ -95,6 +125,11 @@ export async function measureStream(stack: BenchStack, repo: string, runs: numbe
           delivered.push(e.receivedAt - storedAt);
         }
       }
+      if (requestId) {
+        const step = await stepTransactions(stack, requestId);
+        written.rows += step.rows;
+        written.transactions += step.transactions;
+      }
     }
   } finally {
     await worker.stop();
@@ -102,6 +137,12 @@ export async function measureStream(stack: BenchStack, repo: string, runs: numbe
     await events.close();
   }
   if (latency.length === 0) throw new Error(`no task event received: ${errors.slice(0, 3).join('; ') || 'unknown reason'}`);
+
+  await measureLoad(stack, 'adaptive', 100); // warm-up (the pool's connections), not counted
+  const load: StreamLoadResult[] = [];
+  for (const eventsPerWriter of LOAD_EVENTS) {
+    for (const mode of ['adaptive', 'batched 150 ms'] as const) load.push(await measureLoad(stack, mode, eventsPerWriter));
+  }
   return {
     runs,
     tasksPerRun: STREAM_TASKS,
@@ -109,7 +150,103 @@ export async function measureStream(stack: BenchStack, repo: string, runs: numbe
     latencyMs: summarize(latency),
     emittedToStoredMs: summarize(stored),
     storedToReceivedMs: summarize(delivered),
+    transactionsPerEvent: written.rows ? round(written.transactions / written.rows, 2) : Number.NaN,
+    load,
     auth: 'admin API token as ?access_token=',
+    errors,
+  };
+}
+
+/** The rows the step's EventBatcher wrote (its running status, then ansible's events) and their transactions. */
+async function stepTransactions(stack: BenchStack, requestId: string): Promise<{ rows: number; transactions: number }> {
+  const [row] = await stack.prisma.$queryRaw<{ rows: number; transactions: number }[]>`
+    SELECT count(*)::int AS rows, count(DISTINCT xmin::text)::int AS transactions
+    FROM request_events
+    WHERE request_id = ${requestId}
+      AND (kind IN ('play_start', 'task_start', 'task_result', 'stats') OR (kind = 'step_status' AND payload->>'status' = 'running'))`;
+  return row ?? { rows: 0, transactions: 0 };
+}
+
+/** Batchers side by side under load, as many steps would be, each of its own request. */
+const WRITERS = 20;
+/** Events per writer: a short burst (about 0.4 s) and a sustained one (about 2 s). */
+const LOAD_EVENTS = [300, 1_500];
+const LOAD_INTERVAL_MS = 1;
+
+/**
+ * How EventBatcher wrote before (commit 84ac9cf), for the comparison: the first event that finds no
+ * batch waiting starts one, written 150 ms later in one transaction; close() writes what is left.
+ */
+class Batched150 {
+  private queue: NewRequestEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing = Promise.resolve(true);
+
+  constructor(
+    private readonly write: (events: NewRequestEvent[]) => Promise<unknown>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  push(event: NewRequestEvent): void {
+    this.queue.push(event);
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, 150);
+  }
+
+  close(): Promise<boolean> {
+    clearTimeout(this.timer);
+    return this.flush();
+  }
+
+  private flush(): Promise<boolean> {
+    this.writing = this.writing.then(async () => {
+      const batch = this.queue.splice(0);
+      try {
+        if (batch.length) await this.write(batch);
+        return true;
+      } catch (err) {
+        this.onError(err);
+        return false;
+      }
+    });
+    return this.writing;
+  }
+}
+
+async function measureLoad(stack: BenchStack, mode: StreamMode, eventsPerWriter: number): Promise<StreamLoadResult> {
+  const latency: number[] = [];
+  const errors: string[] = [];
+  let transactions = 0;
+  const tag = `${process.pid}x${Date.now().toString(36)}`;
+  const writer = async (w: number) => {
+    const requestId = `benchload${tag}${mode === 'adaptive' ? 'a' : 'b'}${w}`;
+    const pushedAt: number[] = [];
+    const write = async (batch: NewRequestEvent[]) => {
+      transactions++;
+      await appendRequestEvents(stack.prisma, requestId, batch);
+      const committed = performance.now();
+      for (const e of batch) latency.push(committed - pushedAt[e.payload.n as number]!);
+    };
+    const onError = (err: unknown) => errors.push(String(err));
+    const batcher = mode === 'adaptive' ? new EventBatcher(write, { onError }) : new Batched150(write, onError);
+    for (let n = 0; n < eventsPerWriter; n++) {
+      pushedAt[n] = performance.now();
+      batcher.push({ kind: 'task_result', stepIndex: 0, taskId: `load-${w}`, payload: { n, status: 'ok', host: `host${n}` } });
+      await new Promise((resolve) => setTimeout(resolve, LOAD_INTERVAL_MS));
+    }
+    if (!(await batcher.close())) errors.push(`writer ${w}: events not written`);
+  };
+  await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
+  return {
+    mode,
+    writers: WRITERS,
+    eventsPerWriter,
+    intervalMs: LOAD_INTERVAL_MS,
+    transactions,
+    transactionsPerEvent: round(transactions / (WRITERS * eventsPerWriter), 4),
+    pushToCommittedMs: summarize(latency),
     errors,
   };
 }
@@ -121,11 +258,11 @@ async function streamRun(
   port: number,
   token: string,
   errors: string[],
-): Promise<Received[]> {
+): Promise<{ requestId?: string; received: Received[] }> {
   const { requestId, state } = await stack.submit(worker, STREAM_MESSAGE);
   if (state.status !== 'pending_approval' || state.plan?.steps.length !== 1) {
     errors.push(`request ${requestId}: planned as ${state.status} with ${state.plan?.steps.length ?? 0} steps`);
-    return [];
+    return { received: [] };
   }
   const url = `ws://127.0.0.1:${port}${LIVE_WS_PATH}?request_id=${encodeURIComponent(requestId)}&access_token=${encodeURIComponent(token)}`;
   const socket = new WebSocket(url);
@@ -161,5 +298,5 @@ async function streamRun(
   } finally {
     socket.close();
   }
-  return received;
+  return { requestId, received };
 }

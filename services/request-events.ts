@@ -61,66 +61,80 @@ export function appendRequestEventsStatements(prisma: PrismaClient, requestId: s
 }
 
 export interface EventBatcherOptions {
-  /** How often queued events are written. */
-  flushMs?: number;
+  /** How long the first held write of a burst waits (see EventBatcher); each next one waits twice as long. */
+  holdMs?: number;
+  /** The longest a held write waits, however long the burst lasts. */
+  maxHoldMs?: number;
+  /** At most this many events in one transaction (a catch-up after an outage takes several). */
+  maxBatch?: number;
+  /** After a failed write, how long before the next attempt (events that come meanwhile join it). */
+  retryMs?: number;
   /** How long close() keeps retrying a failing write before it gives up on the rest. */
   closeRetryMs?: number;
   onError?: (err: unknown) => void;
 }
 
 /**
- * Collects events from a running playbook and writes them every `flushMs`: push() never blocks
- * and never throws (ansible's stdout keeps being read). A failed write keeps its events queued, in
- * order, for the next flush; close() writes what is left.
+ * Writes the events of a running playbook as they come: push() never blocks and never throws
+ * (ansible's stdout keeps being read). One write at a time per step keeps the order.
+ *
+ * An event that comes while no write is in flight is written at once, in a transaction of its own:
+ * a quiet stream waits for nothing. Events that come during a write go together in the next one,
+ * started as soon as it ends, so a pair (a task's result and the next task's start, the common
+ * case) or a one-off clump (a task's results from many hosts) never waits either.
+ *
+ * Events still queued after the second write in a row mean the stream outpaces the database: a
+ * burst. Writing back to back would then cost a transaction (a NOTIFY, the API's query for every
+ * subscriber) every few events for as long as it lasts: under load several times what the 150 ms
+ * batches Chiffon wrote before cost. So each next write is held, `holdMs` (25) first, doubling
+ * while the burst lasts up to `maxHoldMs` (250), and what comes meanwhile goes in it. The hold
+ * outgrows those 150 ms so that a sustained burst (past a second or so) costs fewer transactions
+ * than they did, the writes made at once and the ramp included; the price is that an event of a
+ * burst may wait up to `maxHoldMs`. The first write that ends with nothing queued ends the burst.
+ * A full batch (`maxBatch`: a backlog after an outage) is followed at once.
+ *
+ * A failed write keeps its events queued, in order, and is tried again after `retryMs` with
+ * whatever came meanwhile; flush() and close() write what is queued without waiting for a hold,
+ * and unwritten() is what close() could not write.
  */
 export class EventBatcher {
   private queue: NewRequestEvent[] = [];
+  /** The write in flight: it writes what is queued, back to back until a burst holds the next write. */
+  private writing: Promise<boolean> | undefined;
+  /** The next write: the end of a burst's hold, or a retry after a failure. */
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
-  private readonly flushMs: number;
+  /** Writes in a row that ended with events queued; the next one is held from the second on. */
+  private busyWrites = 0;
+  /** How long the last held write waited; 0 outside a burst. */
+  private hold = 0;
+  private readonly holdMs: number;
+  private readonly maxHoldMs: number;
+  private readonly maxBatch: number;
+  private readonly retryMs: number;
   private readonly closeRetryMs: number;
 
   constructor(
     private readonly write: (events: NewRequestEvent[]) => Promise<unknown>,
     private readonly options: EventBatcherOptions = {},
   ) {
-    this.flushMs = options.flushMs ?? 150;
+    this.holdMs = options.holdMs ?? 25;
+    this.maxHoldMs = Math.max(this.holdMs, options.maxHoldMs ?? 250);
+    this.maxBatch = Math.max(1, options.maxBatch ?? 500);
+    this.retryMs = options.retryMs ?? 600;
     this.closeRetryMs = options.closeRetryMs ?? 10_000;
   }
 
   push(event: NewRequestEvent): void {
     this.queue.push(event);
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.flushMs);
+    if (!this.writing && !this.timer) void this.drain();
   }
 
-  /** Writes what is queued (after any write in progress); false when the write failed. */
+  /** Writes what is queued now, held or not (after the write in flight, if any); false when a write failed. */
   async flush(): Promise<boolean> {
-    while (this.writing) await this.writing;
-    if (this.queue.length === 0) return true;
-    const batch = this.queue;
-    this.queue = [];
-    let ok = true;
-    this.writing = this.write(batch)
-      .then(() => undefined)
-      .catch((err: unknown) => {
-        ok = false;
-        this.queue = [...batch, ...this.queue];
-        this.options.onError?.(err);
-      })
-      .finally(() => {
-        this.writing = undefined;
-      });
-    await this.writing;
-    if (!ok && !this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.flushMs * 4);
+    for (;;) {
+      if (!(await this.drain())) return false;
+      if (this.queue.length === 0) return true;
     }
-    return ok;
   }
 
   /** What is still queued (after close() gave up: the events the database did not take). */
@@ -130,17 +144,51 @@ export class EventBatcher {
 
   /** Writes everything still queued, retrying for up to `closeRetryMs`; never throws. */
   async close(): Promise<boolean> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
     const deadline = Date.now() + this.closeRetryMs;
     let delay = 100;
     for (;;) {
       if (await this.flush()) return true;
-      clearTimeout(this.timer);
-      this.timer = undefined;
+      // close() paces its own retries.
+      this.later(undefined);
       if (Date.now() + delay > deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 2_000);
     }
+  }
+
+  /** The write in flight, or a new one started now (a planned one then starts now instead). */
+  private drain(): Promise<boolean> {
+    if (!this.writing) this.later(undefined);
+    this.writing ??= this.writeQueued().finally(() => (this.writing = undefined));
+    return this.writing;
+  }
+
+  /** Plans the next write in `ms` (none: undefined), replacing any planned one. */
+  private later(ms: number | undefined): void {
+    clearTimeout(this.timer);
+    this.timer = ms === undefined ? undefined : setTimeout(() => void this.drain(), ms);
+  }
+
+  private async writeQueued(): Promise<boolean> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      try {
+        await this.write(batch);
+      } catch (err) {
+        this.queue = batch.concat(this.queue);
+        this.busyWrites = this.hold = 0;
+        this.options.onError?.(err);
+        this.later(this.retryMs);
+        return false;
+      }
+      if (this.queue.length === 0) {
+        this.busyWrites = this.hold = 0;
+      } else if (++this.busyWrites >= 2 && batch.length < this.maxBatch) {
+        this.hold = Math.min(this.hold ? this.hold * 2 : this.holdMs, this.maxHoldMs);
+        this.later(this.hold);
+        return true;
+      }
+    }
+    return true;
   }
 }

@@ -1,6 +1,8 @@
 // request_events on a real PostgreSQL: per-request sequence numbers assigned by the database
 // (consecutive, no duplicates under concurrent writers), dedupe keys and status-change events,
-// NOTIFY on commit, and the batcher that retries a failed write.
+// NOTIFY on commit, and the batcher: an idle event written at once, the events that come during a
+// write grouped into the next transaction, a burst's write held until close(), order and seqs kept,
+// a failed write kept and written later.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_CHANNEL } from '../../lib/event-notifier.js';
@@ -85,34 +87,150 @@ describe('appendRequestEvents', () => {
   });
 });
 
+/**
+ * appendRequestEvents of `requestId`, instrumented: every write (one transaction) is recorded, and
+ * with `hold` it waits until the test releases it, as a slow database would.
+ */
+function instrumentedWriter(requestId: string, { hold = false, failures = 0 } = {}) {
+  const batches: number[][] = [];
+  const committed: Promise<number>[] = [];
+  const held: (() => void)[] = [];
+  let started: (() => void) | undefined;
+  const write = (batch: NewRequestEvent[]): Promise<number> => {
+    batches.push(batch.map((e) => e.payload.n as number));
+    started?.();
+    const done = (async () => {
+      if (hold) await new Promise<void>((resolve) => held.push(resolve));
+      if (failures-- > 0) throw new Error('database away');
+      return appendRequestEvents(database.prisma, requestId, batch);
+    })();
+    committed.push(done);
+    return done;
+  };
+  return {
+    write,
+    /** The events of each write, in the order the writes started. */
+    batches,
+    /** Each write's own promise: resolved once its transaction has committed. */
+    committed,
+    /** Lets the oldest held write go to the database; resolves when the batcher starts its next write. */
+    releaseAndAwaitNext(): Promise<void> {
+      const next = new Promise<void>((resolve) => (started = resolve));
+      held.shift()!();
+      return next;
+    },
+    release: () => held.shift()!(),
+  };
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** The distinct transactions that inserted the request's rows. */
+async function transactionsOf(requestId: string): Promise<number> {
+  const [row] = await database.prisma.$queryRaw<{ transactions: number }[]>`
+    SELECT count(DISTINCT xmin::text)::int AS transactions FROM request_events WHERE request_id = ${requestId}`;
+  return row!.transactions;
+}
+
+async function writtenOf(requestId: string): Promise<[number, number][]> {
+  const rows = await database.prisma.requestEvent.findMany({ where: { requestId }, orderBy: { seq: 'asc' } });
+  return rows.map((row) => [row.seq, (row.payload as { n: number }).n]);
+}
+
 describe('EventBatcher', () => {
-  it('writes in batches, keeps the order, and retries a failed write without losing or repeating events', async () => {
-    const written: number[][] = [];
-    let failures = 2;
-    const errors: unknown[] = [];
-    const batcher = new EventBatcher(
-      async (batch) => {
-        if (failures-- > 0) throw new Error('database away');
-        written.push(batch.map((e) => e.payload.n as number));
-      },
-      { flushMs: 20, onError: (err) => errors.push(err) },
-    );
-    for (let i = 1; i <= 5; i++) batcher.push(taskEvent(i));
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    for (let i = 6; i <= 8; i++) batcher.push(taskEvent(i));
-    expect(await batcher.close()).toBe(true);
-    expect(written.flat()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(errors.length).toBe(2);
-  });
-
-  it('gives up on close after its retry time without throwing', async () => {
-    const batcher = new EventBatcher(async () => Promise.reject(new Error('down')), { flushMs: 10, closeRetryMs: 300 });
+  it('writes an event that comes while no write is in flight at once, in a transaction of its own', async () => {
+    const writer = instrumentedWriter('batch-idle');
+    const batcher = new EventBatcher(writer.write);
     batcher.push(taskEvent(1));
-    expect(await batcher.close()).toBe(false);
+    // The write began inside push(): no timer stands between an idle event and the database.
+    expect(writer.batches).toEqual([[1]]);
+    await writer.committed[0];
+    expect(await writtenOf('batch-idle')).toEqual([[1, 1]]);
+
+    expect(await batcher.flush()).toBe(true);
+    batcher.push(taskEvent(2));
+    expect(writer.batches).toEqual([[1], [2]]);
+    expect(await batcher.close()).toBe(true);
+    expect(writer.batches).toHaveLength(2);
+    expect(await writtenOf('batch-idle')).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
   });
 
-  it('push never blocks or throws', () => {
-    const batcher = new EventBatcher(() => new Promise(() => {}), { flushMs: 1 });
-    expect(() => batcher.push(taskEvent(1))).not.toThrow();
+  it('puts the events that come during a write into the next, at once; holds the one after while they keep coming; close() writes it at once', async () => {
+    const writer = instrumentedWriter('batch-burst', { hold: true });
+    // A hold longer than the test: only close() ends it (the hold's timing: test/unit/event-batcher.test.ts).
+    const batcher = new EventBatcher(writer.write, { holdMs: 60_000 });
+    batcher.push(taskEvent(1));
+    for (const n of range(2, 30)) batcher.push(taskEvent(n));
+    expect(writer.batches).toEqual([[1]]);
+
+    await writer.releaseAndAwaitNext();
+    expect(writer.batches).toEqual([[1], range(2, 30)]);
+    // Events still coming during the second write in a row: a burst, the next write is held.
+    for (const n of range(31, 60)) batcher.push(taskEvent(n));
+    writer.release();
+    await writer.committed[1];
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const n of range(61, 80)) batcher.push(taskEvent(n));
+    expect(writer.batches).toHaveLength(2);
+
+    const closing = batcher.close();
+    expect(writer.batches).toEqual([[1], range(2, 30), range(31, 80)]);
+    writer.release();
+    expect(await closing).toBe(true);
+    // 80 events, 3 transactions, in order, numbered from 1 without a gap.
+    expect(await writtenOf('batch-burst')).toEqual(range(1, 80).map((n) => [n, n]));
+    expect(await transactionsOf('batch-burst')).toBe(3);
+  });
+
+  it('never puts more than maxBatch events in one transaction, and writes full batches back to back', async () => {
+    const writer = instrumentedWriter('batch-max', { hold: true });
+    const batcher = new EventBatcher(writer.write, { maxBatch: 10 });
+    for (const n of range(1, 26)) batcher.push(taskEvent(n));
+    await writer.releaseAndAwaitNext();
+    await writer.releaseAndAwaitNext();
+    await writer.releaseAndAwaitNext();
+    writer.release();
+    expect(await batcher.close()).toBe(true);
+    expect(writer.batches).toEqual([[1], range(2, 11), range(12, 21), range(22, 26)]);
+    expect(await writtenOf('batch-max')).toEqual(range(1, 26).map((n) => [n, n]));
+  });
+
+  it('keeps the events of a failed write queued, in order, and writes them with the later ones once the database is back', async () => {
+    const errors: unknown[] = [];
+    const writer = instrumentedWriter('batch-away', { failures: 2 });
+    const batcher = new EventBatcher(writer.write, { onError: (err) => errors.push(err) });
+    for (const n of range(1, 5)) batcher.push(taskEvent(n));
+    expect(await batcher.flush()).toBe(false);
+    expect(batcher.unwritten().map((e) => e.payload.n)).toEqual(range(1, 5));
+    expect(await batcher.flush()).toBe(false);
+    batcher.push(taskEvent(6));
+    expect(writer.batches).toEqual([[1], range(1, 5)]);
+    expect(await batcher.flush()).toBe(true);
+    expect(writer.batches).toEqual([[1], range(1, 5), range(1, 6)]);
+    expect(errors).toHaveLength(2);
+    expect(batcher.unwritten()).toEqual([]);
+    expect(await writtenOf('batch-away')).toEqual(range(1, 6).map((n) => [n, n]));
+  });
+
+  it('gives two batchers of one request (a retried step, say) distinct, gap-free numbers, each in its order', async () => {
+    const first = instrumentedWriter('batch-two');
+    const second = instrumentedWriter('batch-two');
+    const a = new EventBatcher(first.write);
+    const b = new EventBatcher(second.write);
+    for (const n of range(1, 20)) {
+      a.push(taskEvent(n));
+      b.push(taskEvent(100 + n));
+    }
+    expect(await Promise.all([a.close(), b.close()])).toEqual([true, true]);
+    const written = await writtenOf('batch-two');
+    expect(written.map(([seq]) => seq)).toEqual(range(1, 40));
+    expect(written.map(([, n]) => n).filter((n) => n < 100)).toEqual(range(1, 20));
+    expect(written.map(([, n]) => n).filter((n) => n > 100)).toEqual(range(101, 120));
+    // Each wrote its first event at once and the 19 that came meanwhile in one more transaction.
+    expect(first.batches).toEqual([[1], range(2, 20)]);
+    expect(second.batches).toEqual([[101], range(102, 120)]);
   });
 });

@@ -1,0 +1,216 @@
+// EventBatcher's timing, on vitest's fake clock (no database, no wall-clock wait): a lone event, a
+// pair and a one-off clump are written without delay; a sustained burst is held, longer while it
+// lasts, and costs fewer transactions than the 150 ms batches of before; the hold ends with the
+// burst; flush() and close() do not wait for it; a failed write is tried again after retryMs with
+// what came meanwhile; close() gives up after closeRetryMs. What it does with PostgreSQL (order,
+// seqs, the database away): test/integration/request-events.test.ts.
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { EventBatcher, type NewRequestEvent } from '../../services/request-events.js';
+
+const taskEvent = (n: number): NewRequestEvent => ({ kind: 'task_start', stepIndex: 0, taskId: 't1', payload: { n } });
+const numbers = (events: NewRequestEvent[]) => events.map((e) => e.payload.n as number);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** EventBatcher's defaults: the first held write of a burst waits 25 ms, doubling up to 250 ms. */
+const HOLD_MS = 25;
+const MAX_HOLD_MS = 250;
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: 0 });
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** A writer that records each write and fails while `down` is true. */
+function fakeDatabase() {
+  const state = { down: true, writes: [] as number[][] };
+  const write = async (batch: NewRequestEvent[]) => {
+    state.writes.push(numbers(batch));
+    if (state.down) throw new Error('database away');
+  };
+  return { state, write };
+}
+
+/** A database on the fake clock whose every write takes `writeMs`: when each write began, what it held. */
+function slowDatabase(writeMs: number) {
+  const writes: { at: number; events: number[] }[] = [];
+  const write = (batch: NewRequestEvent[]) => {
+    writes.push({ at: Date.now(), events: numbers(batch) });
+    return new Promise((resolve) => setTimeout(resolve, writeMs));
+  };
+  return {
+    write,
+    writes,
+    /** Between the end of each write and the start of the next: 0 back to back, else how long it was held. */
+    gaps: () => writes.slice(1).map((w, i) => w.at - writes[i]!.at - writeMs),
+  };
+}
+
+/** Pushes events `from`..`to`, one every `everyMs` on the fake clock; returns when each was pushed. */
+async function burst(batcher: EventBatcher, from: number, to: number, everyMs = 1): Promise<Map<number, number>> {
+  const pushedAt = new Map<number, number>();
+  for (const n of range(from, to)) {
+    pushedAt.set(n, Date.now());
+    batcher.push(taskEvent(n));
+    await vi.advanceTimersByTimeAsync(everyMs);
+  }
+  return pushedAt;
+}
+
+async function closed(batcher: EventBatcher): Promise<boolean> {
+  const closing = batcher.close();
+  await vi.runAllTimersAsync();
+  return closing;
+}
+
+it('writes a lone event at once, and a pair (a task’s result, then the next task’s start) back to back', async () => {
+  const db = slowDatabase(5);
+  const batcher = new EventBatcher(db.write);
+  batcher.push(taskEvent(1));
+  expect(db.writes).toEqual([{ at: 0, events: [1] }]);
+  await vi.advanceTimersByTimeAsync(100);
+  batcher.push(taskEvent(2));
+  batcher.push(taskEvent(3));
+  expect(db.writes.at(-1)).toEqual({ at: 100, events: [2] });
+  await vi.advanceTimersByTimeAsync(5);
+  // The second the moment the first was committed: nothing held.
+  expect(db.writes.at(-1)).toEqual({ at: 105, events: [3] });
+  await vi.advanceTimersByTimeAsync(5);
+  expect(vi.getTimerCount()).toBe(0);
+  expect(db.writes).toHaveLength(3);
+});
+
+it('writes a one-off clump (a task’s results from many hosts at once) back to back, not held', async () => {
+  const db = slowDatabase(5);
+  const batcher = new EventBatcher(db.write);
+  for (const n of range(1, 10)) batcher.push(taskEvent(n));
+  await vi.advanceTimersByTimeAsync(10);
+  expect(db.writes).toEqual([
+    { at: 0, events: [1] },
+    { at: 5, events: range(2, 10) },
+  ]);
+  expect(vi.getTimerCount()).toBe(0);
+});
+
+it('holds the writes of a sustained burst, longer while it lasts, and spends fewer transactions than the 150 ms batches', async () => {
+  const writeMs = 10;
+  const events = 3_000; // one a millisecond: 3 s
+  const db = slowDatabase(writeMs);
+  const batcher = new EventBatcher(db.write);
+  const pushedAt = await burst(batcher, 1, events);
+  expect(await closed(batcher)).toBe(true);
+
+  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, events));
+  // The first two at once; then events still queued after two writes in a row: held 25 ms,
+  // doubling up to 250; close() writes the rest at once.
+  const gaps = db.gaps();
+  expect(gaps.slice(0, 7)).toEqual([0, 25, 50, 100, 200, 250, 250]);
+  expect(gaps.slice(5, -1).every((gap) => gap === MAX_HOLD_MS)).toBe(true);
+  // Bound from the hold: two at once, four while it grows, then at most one per 250 ms + a write,
+  // and close()'s.
+  const ramp = [HOLD_MS, 50, 100, 200];
+  expect(db.writes.length).toBeLessThanOrEqual(2 + ramp.length + Math.ceil(events / (MAX_HOLD_MS + writeMs)) + 1);
+  // The 150 ms batches took at most 150 ms + a write's worth of events in one transaction: at
+  // least this many transactions for the same events.
+  expect(db.writes.length).toBeLessThanOrEqual(Math.ceil(events / (150 + writeMs)));
+  // No event waits (push → committed) longer than the longest hold and two writes.
+  const waited = db.writes.flatMap((w) => w.events.map((n) => w.at + writeMs - pushedAt.get(n)!));
+  expect(Math.max(...waited)).toBeLessThanOrEqual(MAX_HOLD_MS + 2 * writeMs);
+});
+
+it('pays for a short burst with the writes made at once and the hold’s ramp: a bounded few more than the 150 ms batches', async () => {
+  const writeMs = 10;
+  const events = 400;
+  const db = slowDatabase(writeMs);
+  const batcher = new EventBatcher(db.write);
+  await burst(batcher, 1, events);
+  expect(await closed(batcher)).toBe(true);
+  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, events));
+  // The 150 ms batches: ceil(400 / 150) = 3 transactions. This: 2 at once, then held 25, 50 and
+  // 100 ms; close() (at 400 ms, 25 ms before the 200 ms hold ends) writes what it kept.
+  expect(db.gaps()).toEqual([0, 25, 50, 100, 175]);
+  expect(db.writes.length).toBeLessThanOrEqual(Math.ceil(events / 150) + 3);
+});
+
+it('ends the burst at the first write that leaves nothing queued: then a lone event is written at once, and a new burst holds from 25 ms again', async () => {
+  const writeMs = 10;
+  const db = slowDatabase(writeMs);
+  const batcher = new EventBatcher(db.write);
+  await burst(batcher, 1, 1_000);
+  expect(db.gaps().at(-1)).toBe(MAX_HOLD_MS);
+  // The stream stops: the held write takes the rest and ends with nothing queued.
+  await vi.advanceTimersByTimeAsync(MAX_HOLD_MS + writeMs);
+  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, 1_000));
+  expect(vi.getTimerCount()).toBe(0);
+
+  await vi.advanceTimersByTimeAsync(1_000);
+  const before = db.writes.length;
+  batcher.push(taskEvent(1_001));
+  expect(db.writes.at(-1)).toEqual({ at: Date.now(), events: [1_001] });
+  await vi.advanceTimersByTimeAsync(100);
+  const start = Date.now();
+  await burst(batcher, 1_002, 1_300);
+  expect(await closed(batcher)).toBe(true);
+  expect(db.writes[before + 1]).toEqual({ at: start, events: [1_002] });
+  expect(db.gaps().slice(before + 1, before + 4)).toEqual([0, HOLD_MS, 50]);
+  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, 1_300));
+});
+
+it('flush() and close() write what a hold keeps at once', async () => {
+  const db = slowDatabase(10);
+  const batcher = new EventBatcher(db.write);
+  await burst(batcher, 1, 100);
+  expect(vi.getTimerCount()).toBeGreaterThan(0);
+  const closing = batcher.close();
+  // The write in flight, if any, then what is queued, without waiting for the hold.
+  await vi.advanceTimersByTimeAsync(20);
+  expect(await closing).toBe(true);
+  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, 100));
+  expect(vi.getTimerCount()).toBe(0);
+});
+
+it('tries a failed write again after retryMs, with the events that came meanwhile, not once per event', async () => {
+  const { state, write } = fakeDatabase();
+  const batcher = new EventBatcher(write, { retryMs: 600, onError: () => {} });
+  batcher.push(taskEvent(1));
+  expect(state.writes).toEqual([[1]]);
+  await vi.advanceTimersByTimeAsync(1);
+  batcher.push(taskEvent(2));
+  batcher.push(taskEvent(3));
+  await vi.advanceTimersByTimeAsync(598);
+  expect(state.writes).toEqual([[1]]);
+  await vi.advanceTimersByTimeAsync(1);
+  expect(state.writes).toEqual([[1], [1, 2, 3]]);
+  state.down = false;
+  await vi.advanceTimersByTimeAsync(600);
+  expect(state.writes).toEqual([[1], [1, 2, 3], [1, 2, 3]]);
+  expect(batcher.unwritten()).toEqual([]);
+  expect(vi.getTimerCount()).toBe(0);
+});
+
+it('gives up on close after closeRetryMs without throwing, and hands back every unwritten event in order', async () => {
+  const { state, write } = fakeDatabase();
+  const batcher = new EventBatcher(write, { closeRetryMs: 1_000 });
+  for (let n = 1; n <= 5; n++) batcher.push(taskEvent(n));
+  expect(await closed(batcher)).toBe(false);
+  expect(numbers(batcher.unwritten())).toEqual([1, 2, 3, 4, 5]);
+  // The write in flight, then close()'s own attempts (100, 200, 400 ms apart), nothing left planned.
+  expect(state.writes.length).toBeGreaterThan(2);
+  expect(vi.getTimerCount()).toBe(0);
+});
+
+it('push never blocks or throws, whatever the writer does', () => {
+  const hanging = new EventBatcher(() => new Promise(() => {}));
+  expect(() => hanging.push(taskEvent(1))).not.toThrow();
+  expect(() => hanging.push(taskEvent(2))).not.toThrow();
+  const throwing = new EventBatcher(
+    () => {
+      throw new Error('not even a promise');
+    },
+    { onError: () => {} },
+  );
+  expect(() => throwing.push(taskEvent(1))).not.toThrow();
+  expect(numbers(throwing.unwritten())).toEqual([1]);
+});
