@@ -22,6 +22,7 @@ import { requestEventRoutes } from './routes/request-events.js';
 import { requestInputRoutes } from './routes/request-input.js';
 import { requestPreviewRoutes } from './routes/request-preview.js';
 import { requestRoutes } from './routes/requests.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { suggestionRoutes } from './routes/suggestions.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -67,6 +68,7 @@ export function createApp(deps: ApiDeps) {
     .route('/', requestEventRoutes(deps))
     .route('/', requestInputRoutes(deps))
     .route('/', requestPreviewRoutes(deps))
+    .route('/', scheduleRoutes(deps))
     .route('/', auditRoutes(deps))
     .route('/', playbookRoutes(deps))
     .route('/', suggestionRoutes(deps))

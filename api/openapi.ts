@@ -148,12 +148,9 @@ export const requestSchema = z
       .object({
         schedule_id: z.string(),
         standing_approval_id: z.string().nullable().meta({ description: 'the standing approval this run started under, if any' }),
-        plan_changed_from: z
-          .string()
-          .nullable()
-          .meta({
-            description: "the plan hash the schedule's standing approval names, when this run's plan differs (it waits for a person)",
-          }),
+        plan_changed_from: z.string().nullable().meta({
+          description: "the plan hash the schedule's standing approval names, when this run's plan differs (it waits for a person)",
+        }),
       })
       .nullable()
       .meta({ description: 'the schedule that started this request (POST /schedules); null for a request a person asked for' }),
@@ -212,13 +209,51 @@ export const suggestionSchema = z
   })
   .meta({ id: 'Suggestion' });
 
+export const standingApprovalSchema = z
+  .object({
+    id: z.string(),
+    plan_hash: z.string().meta({ description: "the plan it approves: the schedule's runs with this plan hash start without waiting" }),
+    approver: z.string().meta({ description: 'who approved the run whose approval stands' }),
+    comment: z.string().nullable(),
+    request_id: z.string().meta({ description: 'the run whose approval it was' }),
+    approved_at: z.string(),
+  })
+  .meta({
+    id: 'StandingApproval',
+    description: "A person's approval of one plan of a schedule, standing for its later runs with the same plan hash.",
+  });
+
+export const scheduleSchema = z
+  .object({
+    schedule_id: z.string().meta({ description: 'schedule-<hex>; also the Temporal Schedule id' }),
+    message: z.string().meta({ description: 'what each run asks for, as POST /chat would' }),
+    every: z.string().nullable().meta({ description: 'the interval as given ("1h", "30m"); null for a cron schedule' }),
+    cron: z.string().nullable().meta({ description: 'the cron expression as given; null for an interval schedule' }),
+    timezone: z.string().nullable().meta({ description: 'the time zone of the cron expression; null: UTC' }),
+    paused: z.boolean(),
+    note: z.string().nullable().meta({ description: 'why it was created, paused or resumed' }),
+    created_by: z.string().nullable().meta({ description: 'the name of the token that created it; its runs are requested by it' }),
+    created_at: z.string(),
+    next_runs: z.array(z.string()).meta({ description: 'the next times it fires (up to 5); empty while paused' }),
+    recent_runs: z
+      .array(z.object({ request_id: z.string(), scheduled_at: z.string(), started_at: z.string() }))
+      .meta({ description: 'the runs it started, newest first (up to 10); each is a request' }),
+    running_request_id: z.string().nullable().meta({
+      description:
+        'the run that is going (waiting for approval, running, or failed and open for a retry): later fire times are skipped meanwhile',
+    }),
+    standing_approval: standingApprovalSchema.nullable(),
+    temporal_url: z.string().meta({ description: 'the Schedule in the Temporal Web UI' }),
+  })
+  .meta({ id: 'Schedule', description: 'A Temporal Schedule that starts the same request on time (see StandingApproval).' });
+
 // ---- Route descriptions -----------------------------------------------------------------------
 
 const ERROR_MEANINGS: Record<number, string> = {
   400: 'invalid input: malformed JSON, a field that does not validate, a body over 64 KiB',
   401: 'no token, or a malformed, unknown or revoked one (with WWW-Authenticate: Bearer)',
   403: "the token's role may not do this",
-  404: 'no such request, task or suggestion',
+  404: 'no such request, task, suggestion or schedule',
   409: "not possible in the request's current state",
   422: 'understood but not doable',
   503: 'a dependency did not answer in time',
@@ -269,6 +304,7 @@ const options: Partial<GenerateSpecOptions> = {
     tags: [
       { name: 'requests', description: 'asking, following and acting on requests' },
       { name: 'decisions', description: 'approving or rejecting a plan' },
+      { name: 'schedules', description: 'requests started on time, and their standing approvals' },
       { name: 'live', description: 'event streams of a request' },
       { name: 'audit', description: 'what ran, from PostgreSQL and the audit repository' },
       { name: 'playbooks', description: 'the playbook catalog and inventory' },

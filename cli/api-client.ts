@@ -24,6 +24,10 @@ export class ApiClient {
     return this.call<T>('POST', route, body);
   }
 
+  delete<T>(route: string): Promise<T> {
+    return this.call<T>('DELETE', route);
+  }
+
   async call<T>(method: string, route: string, body?: unknown, query?: Query): Promise<T> {
     const response = await this.send(method, route, {
       query,

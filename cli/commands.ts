@@ -4,9 +4,18 @@ import { ApiClient } from './api-client.js';
 import type { Command } from './args.js';
 import { CliError, EXIT, type ExitCode } from './errors.js';
 import { followRequest } from './follow.js';
-import { auditLines, requestDetailLines, requestLines, requestTable, statusLine } from './format.js';
+import {
+  auditLines,
+  requestDetailLines,
+  requestLines,
+  requestTable,
+  scheduleLine,
+  scheduleLines,
+  scheduleTable,
+  statusLine,
+} from './format.js';
 import { configPath, DEFAULT_URL, normalizeUrl, readConfig, saveConfig } from './settings.js';
-import type { DecisionAnswer, RequestDetail, RequestList, TaskAudit } from './types.js';
+import type { DecisionAnswer, RequestDetail, RequestList, Schedule, ScheduleDeleted, ScheduleList, TaskAudit } from './types.js';
 
 export interface Io {
   out(line: string): void;
@@ -16,6 +25,7 @@ export interface Io {
 }
 
 const requestRoute = (id: string) => `/requests/${encodeURIComponent(id)}`;
+const scheduleRoute = (id: string) => `/schedules/${encodeURIComponent(id)}`;
 
 /** Prints the API's answer as JSON (--json) or as the lines `text` makes of it. */
 function print<T>(command: Command, io: Io, answer: T, text: (answer: T) => string[]): void {
@@ -32,6 +42,8 @@ export async function ask(command: Command, client: ApiClient, io: Io): Promise<
 /**
  * approve / reject. An approval names the plan hash of the plan as GET shows it right now, so that
  * what is approved is what was looked at: if the plan changes in between, the API refuses (409).
+ * `approve --standing` makes it the standing approval of the request's schedule (409 for a request
+ * no schedule started).
  */
 export async function decide(command: Command, client: ApiClient, io: Io): Promise<ExitCode> {
   const id = command.args[0]!;
@@ -47,8 +59,10 @@ export async function decide(command: Command, client: ApiClient, io: Io): Promi
     approved,
     ...(command.comment !== undefined ? { comment: command.comment } : {}),
     ...(planHash ? { plan_hash: planHash } : {}),
+    ...(command.standing ? { standing: true } : {}),
   });
-  print(command, io, answer, (a) => [approved ? `approved plan ${planHash}` : `rejected request ${a.request_id}`, statusLine(a)]);
+  const decided = approved ? `approved plan ${planHash}${command.standing ? ' as standing' : ''}` : `rejected request ${answer.request_id}`;
+  print(command, io, answer, (a) => [decided, statusLine(a)]);
   return EXIT.ok;
 }
 
@@ -80,6 +94,57 @@ export async function action(command: Command, client: ApiClient, io: Io): Promi
 export async function audit(command: Command, client: ApiClient, io: Io): Promise<ExitCode> {
   const answer = await client.get<TaskAudit>(`/audit/task/${encodeURIComponent(command.args[0]!)}`);
   print(command, io, answer, auditLines);
+  return EXIT.ok;
+}
+
+/** `schedule <action>`: each answers with the schedule (delete with what was deleted). */
+export async function schedule(command: Command, client: ApiClient, io: Io): Promise<ExitCode> {
+  // create: the message; list: nothing; the others: the schedule's id.
+  const [arg = ''] = command.args;
+  const note = command.note !== undefined ? { note: command.note } : {};
+  switch (command.action) {
+    case 'create': {
+      const created = await client.post<Schedule>('/schedules', {
+        message: arg,
+        ...(command.every !== undefined ? { every: command.every } : {}),
+        ...(command.cron !== undefined ? { cron: command.cron } : {}),
+        ...(command.timezone !== undefined ? { timezone: command.timezone } : {}),
+        ...(command.paused ? { paused: true } : {}),
+        ...note,
+      });
+      print(command, io, created, scheduleLines);
+      break;
+    }
+    case 'list': {
+      const list = await client.get<ScheduleList>('/schedules', { limit: 50 });
+      print(command, io, list, (l) => (l.schedules.length === 0 ? ['no schedules yet'] : scheduleTable(l.schedules)));
+      break;
+    }
+    case 'show':
+      print(command, io, await client.get<Schedule>(scheduleRoute(arg)), scheduleLines);
+      break;
+    case 'pause':
+    case 'resume':
+      print(command, io, await client.post<Schedule>(`${scheduleRoute(arg)}/${command.action}`, note), (s) => [scheduleLine(s)]);
+      break;
+    case 'run':
+      print(command, io, await client.post<Schedule>(`${scheduleRoute(arg)}/run`), (s) => [
+        'a run was asked for (Temporal skips it while a run of the schedule is going)',
+        scheduleLine(s),
+      ]);
+      break;
+    case 'revoke':
+      print(command, io, await client.post<Schedule>(`${scheduleRoute(arg)}/revoke`), (s) => [
+        'standing approval revoked: the next run waits for a person',
+        scheduleLine(s),
+      ]);
+      break;
+    case 'delete':
+      print(command, io, await client.delete<ScheduleDeleted>(scheduleRoute(arg)), (d) => [`schedule ${d.schedule_id}: deleted`]);
+      break;
+    case undefined:
+      throw new Error('schedule without an action: parseCommand refuses it');
+  }
   return EXIT.ok;
 }
 

@@ -1,6 +1,6 @@
 // The text the commands print (without --json): a request as `ask` answers it, the table of
-// `status`, the detail of `status ID` and a task's audit. Pure functions from answers to lines.
-import type { RequestDetail, RequestSummary, TaskAudit } from './types.js';
+// `status`, the detail of `status ID`, a task's audit and the schedules. Pure functions from answers to lines.
+import type { RequestDetail, RequestSummary, Schedule, TaskAudit } from './types.js';
 
 const show = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value));
 
@@ -79,9 +79,14 @@ export function requestDetailLines(request: RequestDetail): string[] {
   lines.push(
     decision
       ? `decision: ${decision.approved ? 'approved' : 'rejected'} by ${decision.approver} at ${decision.decided_at}` +
-          `${decision.comment ? ` (“${decision.comment}”)` : ''}, plan ${decision.plan_hash}`
+          `${decision.comment ? ` (“${decision.comment}”)` : ''}, plan ${decision.plan_hash}` +
+          `${decision.standing_approval_id ? ` (standing approval ${decision.standing_approval_id})` : decision.standing ? ' (as standing)' : ''}`
       : 'decision: none yet',
   );
+  if (request.schedule) {
+    const changed = request.schedule.plan_changed_from ? `; the plan changed from ${request.schedule.plan_changed_from}` : '';
+    lines.push(`schedule: ${request.schedule.schedule_id}${changed}`);
+  }
   if (request.paused_reason) lines.push(`paused: ${request.paused_reason}`);
   const total = request.steps.length;
   for (const step of request.steps) {
@@ -109,5 +114,50 @@ export function auditLines(audit: TaskAudit): string[] {
   if (task.outcome) lines.push(`  outcome:  ${task.outcome.split('\n')[0]}`);
   for (const suggestion of task.suggestions) lines.push(`  suggestion: ${suggestion.rule}: ${suggestion.message}`);
   lines.push(audit.git.commit ? `commit ${audit.git.commit} ${audit.git.path ?? ''}`.trimEnd() : 'commit: none yet');
+  return lines;
+}
+
+/** The last line of the schedule commands: `schedule <id>: active|paused`. */
+export const scheduleLine = (schedule: Pick<Schedule, 'schedule_id' | 'paused'>): string =>
+  `schedule ${schedule.schedule_id}: ${schedule.paused ? 'paused' : 'active'}`;
+
+const whenOf = (s: Schedule): string =>
+  s.every !== null ? `every ${s.every}` : `cron ${s.cron ?? '?'}${s.timezone ? ` (${s.timezone})` : ''}`;
+
+const shortTime = (iso: string): string => iso.replace(/\.\d+Z$/, 'Z');
+
+/** `schedule list`: one row per schedule; the message last, as it may hold spaces. */
+export function scheduleTable(schedules: Schedule[]): string[] {
+  const header = ['ID', 'STATE', 'WHEN', 'NEXT_RUN', 'STANDING', 'CREATED_BY', 'MESSAGE'];
+  const rows = schedules.map((s) => [
+    s.schedule_id,
+    s.paused ? 'paused' : 'active',
+    whenOf(s),
+    s.next_runs[0] ? shortTime(s.next_runs[0]) : '-',
+    s.standing_approval ? 'yes' : 'no',
+    s.created_by ?? '-',
+    s.message,
+  ]);
+  return table([header, ...rows]);
+}
+
+/** `schedule show` (and create, pause, ...): when it fires, its runs and standing approval, then the schedule line. */
+export function scheduleLines(s: Schedule): string[] {
+  const lines = [`message: ${s.message}`, `when: ${whenOf(s)}`, `created by ${s.created_by ?? '-'} at ${shortTime(s.created_at)}`];
+  if (s.note) lines.push(`note: ${s.note}`);
+  lines.push(`next runs: ${s.next_runs.length > 0 ? s.next_runs.map(shortTime).join(', ') : s.paused ? 'none (paused)' : 'none'}`);
+  lines.push(`running: ${s.running_request_id ?? '-'}`);
+  const standing = s.standing_approval;
+  lines.push(
+    standing
+      ? `standing approval: ${standing.id} by ${standing.approver} at ${shortTime(standing.approved_at)}, plan ${standing.plan_hash}`
+      : 'standing approval: none',
+  );
+  if (s.recent_runs.length > 0) {
+    lines.push('recent runs:');
+    for (const run of s.recent_runs) lines.push(`  ${run.request_id}  started ${shortTime(run.started_at)}`);
+  }
+  lines.push(`temporal: ${s.temporal_url}`);
+  lines.push(scheduleLine(s));
   return lines;
 }

@@ -3,7 +3,7 @@
 //   0 done or accepted · 1 failed, rejected or an API error · 2 usage · 3 token refused or not allowed
 // bin/chiffon.js runs main(); tests call run() with their own output and environment.
 import { ApiClient } from './api-client.js';
-import { helpText, parseCommand, usageOf, type Command } from './args.js';
+import { helpText, parseCommand, scheduleHelpText, usageOf, type Command } from './args.js';
 import * as commands from './commands.js';
 import { CliError, EXIT, UsageError, type ExitCode } from './errors.js';
 import { loadSettings } from './settings.js';
@@ -14,7 +14,7 @@ export async function run(argv: string[], io: commands.Io): Promise<ExitCode> {
   try {
     const command = parseCommand(argv);
     if (command.name === 'help' || command.help) {
-      io.out(command.name === 'help' && command.args[0] === undefined ? helpText() : usageOf(helpTopic(command)));
+      io.out(helpOf(command));
       return EXIT.ok;
     }
     if (command.name === 'login') return await commands.login(command, io);
@@ -38,7 +38,13 @@ export async function run(argv: string[], io: commands.Io): Promise<ExitCode> {
   }
 }
 
-const helpTopic = (command: Command) => (command.name === 'help' ? (command.args[0] as Command['name']) : command.name);
+/** `chiffon help [COMMAND]`, `chiffon COMMAND --help`: the whole help, a command's usage, or every schedule action's. */
+function helpOf(command: Command): string {
+  const topic = command.name === 'help' ? (command.args[0] as Command['name'] | undefined) : command.name;
+  if (topic === undefined) return helpText();
+  if (topic === 'schedule') return command.action ? usageOf(topic, command.action) : scheduleHelpText();
+  return usageOf(topic);
+}
 
 function dispatch(command: Command, client: ApiClient, io: commands.Io): Promise<ExitCode> {
   switch (command.name) {
@@ -57,6 +63,8 @@ function dispatch(command: Command, client: ApiClient, io: commands.Io): Promise
       return commands.action(command, client, io);
     case 'audit':
       return commands.audit(command, client, io);
+    case 'schedule':
+      return commands.schedule(command, client, io);
     case 'login':
     case 'help':
       throw new Error(`${command.name} is handled before dispatch`);

@@ -39,6 +39,9 @@ export interface Decision {
   comment: string | null;
   decided_at: string;
   plan_hash: string;
+  standing: boolean;
+  /** Set when no person decided this run: the standing approval of its schedule covered its plan. */
+  standing_approval_id: string | null;
 }
 
 /** GET /requests/:id, and the answer of POST /chat and of the operator actions. */
@@ -57,6 +60,8 @@ export interface RequestDetail {
   } | null;
   steps: RequestStep[];
   decision: Decision | null;
+  /** The schedule that started this request, if one did. */
+  schedule: { schedule_id: string; standing_approval_id: string | null; plan_changed_from: string | null } | null;
   missing_inputs: { playbook: string; vars: string[] }[] | null;
   paused_reason: string | null;
   error: { message: string } | null;
@@ -116,4 +121,41 @@ export interface RequestEvent {
 export interface EventPage {
   events: RequestEvent[];
   last_seq: number;
+}
+
+/** GET /schedules/:id, and the answer of POST /schedules and of the schedule actions. */
+export interface Schedule {
+  schedule_id: string;
+  message: string;
+  every: string | null;
+  cron: string | null;
+  timezone: string | null;
+  paused: boolean;
+  note: string | null;
+  created_by: string | null;
+  created_at: string;
+  next_runs: string[];
+  recent_runs: { request_id: string; scheduled_at: string; started_at: string }[];
+  running_request_id: string | null;
+  standing_approval: {
+    id: string;
+    plan_hash: string;
+    approver: string;
+    comment: string | null;
+    request_id: string;
+    approved_at: string;
+  } | null;
+  temporal_url: string;
+}
+
+/** GET /schedules. */
+export interface ScheduleList {
+  schedules: Schedule[];
+  total: number;
+}
+
+/** DELETE /schedules/:id. */
+export interface ScheduleDeleted {
+  schedule_id: string;
+  deleted: true;
 }

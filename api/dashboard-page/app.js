@@ -20,9 +20,15 @@ const view = {
   live: null,
   /** The request list's page: newest first, LIST_PAGE at a time. */
   listOffset: 0,
+  /** The schedules' page (newest first, LIST_PAGE at a time), the last answer shown, and which load is the latest. */
+  scheduleOffset: 0,
+  schedulesShown: '',
+  schedulesLoad: 0,
 };
 
 const LIST_PAGE = 20;
+/** The schedules panel is looked at again this often (next run times pass, runs start). */
+const SCHEDULES_REFRESH_MS = 30_000;
 
 // ---------------------------------------------------------------- DOM helpers
 
@@ -138,6 +144,7 @@ function tokenChanged() {
   show($('auth-error'), false);
   renderTokenState();
   void loadList();
+  void loadSchedules();
   if (view.current) {
     void refreshRequest();
     startLive();
@@ -321,6 +328,234 @@ function renderList(items, note) {
   );
 }
 
+// ---------------------------------------------------------------- schedules
+
+/** Loads the schedules' page; an answer older than the latest load, or the same as shown, changes nothing. */
+async function loadSchedules() {
+  if (!token()) return;
+  const load = ++view.schedulesLoad;
+  try {
+    const body = await api('GET', `/schedules?limit=${LIST_PAGE}&offset=${view.scheduleOffset}`);
+    if (load !== view.schedulesLoad) return;
+    const schedules = body?.schedules ?? [];
+    const total = body?.total ?? schedules.length;
+    // The last one of a page was deleted: the page before.
+    if (schedules.length === 0 && view.scheduleOffset > 0 && total > 0) {
+      view.scheduleOffset = Math.max(0, view.scheduleOffset - LIST_PAGE);
+      return loadSchedules();
+    }
+    const shown = JSON.stringify(body);
+    if (shown === view.schedulesShown) return;
+    view.schedulesShown = shown;
+    renderSchedules(schedules, total);
+  } catch (err) {
+    if (load !== view.schedulesLoad) return;
+    view.schedulesShown = '';
+    $('schedules-note').textContent = err instanceof ApiCallError && (err.status === 401 || err.status === 403) ? '' : describeError(err);
+  }
+}
+
+function renderSchedules(schedules, total) {
+  $('schedules-note').textContent = schedules.length === 0 ? 'no schedules yet' : '';
+  $('schedule-list').replaceChildren(...schedules.map(scheduleItem));
+  const first = total === 0 ? 0 : view.scheduleOffset + 1;
+  const last = Math.min(view.scheduleOffset + LIST_PAGE, total);
+  $('schedules-page').textContent = `${first}–${last} of ${total}`;
+  show($('schedules-pager'), total > 0);
+  $('schedules-newer').disabled = view.scheduleOffset === 0;
+  $('schedules-older').disabled = last >= total;
+}
+
+function turnSchedulePage(delta) {
+  view.scheduleOffset = Math.max(0, view.scheduleOffset + delta * LIST_PAGE);
+  void loadSchedules();
+}
+
+/** Shows a schedule an action answered with in place of the one listed. */
+function replaceSchedule(schedule) {
+  view.schedulesShown = '';
+  const listed = $('schedule-list').querySelector(`[data-schedule-id="${CSS.escape(schedule.schedule_id)}"]`);
+  if (listed) listed.replaceWith(scheduleItem(schedule));
+  else void loadSchedules();
+}
+
+function scheduleWhen(s) {
+  if (s.every) return `every ${s.every}`;
+  return `cron ${s.cron ?? '?'} (${s.timezone ?? 'UTC'})`;
+}
+
+/** A link that opens a request on this page (and, as a link, in another tab). */
+function requestLink(requestId, label, testid) {
+  return el(
+    'a',
+    {
+      href: `#/requests/${requestId}`,
+      testid,
+      title: requestId,
+      data: { requestId },
+      onclick: (event) => {
+        event.preventDefault();
+        void openRequest(requestId).then(() => $('request-detail').scrollIntoView({ block: 'start' }));
+      },
+    },
+    label,
+  );
+}
+
+function scheduleItem(s) {
+  const standing = s.standing_approval;
+  const runs = [...(s.recent_runs ?? [])];
+  if (s.running_request_id && !runs.some((r) => r.request_id === s.running_request_id))
+    runs.unshift({ request_id: s.running_request_id, scheduled_at: null });
+  const facts = [scheduleWhen(s), s.created_by ? `by ${s.created_by}` : null, `created ${formatTime(s.created_at)}`];
+  const button = (testid, label, action, className = 'small secondary', title) =>
+    el('button', { type: 'button', className, testid, title, onclick: (e) => scheduleAction(s, action, e.currentTarget) }, label);
+
+  return el(
+    'li',
+    { testid: 'schedule', className: 'schedule', data: { scheduleId: s.schedule_id, paused: String(s.paused) } },
+    el(
+      'div',
+      { className: 'schedule-head' },
+      el('strong', { className: 'schedule-message', testid: 'schedule-message-text', text: s.message }),
+      statusBadge(s.paused ? 'paused' : 'active', 'schedule-state'),
+    ),
+    el('div', { className: 'hint', testid: 'schedule-when', text: facts.filter(Boolean).join(' · ') }),
+    s.note ? el('div', { className: 'hint', testid: 'schedule-note-shown', text: `note: ${s.note}` }) : null,
+    el('div', {
+      testid: 'schedule-next',
+      text: s.paused
+        ? 'paused: nothing fires until it is resumed'
+        : s.next_runs?.length
+          ? `next run ${formatTime(s.next_runs[0])}`
+          : 'no next run',
+    }),
+    standing
+      ? el(
+          'div',
+          { testid: 'schedule-standing', className: 'approved', data: { approver: standing.approver } },
+          'standing approval by ',
+          el('strong', { text: standing.approver }),
+          ' of plan ',
+          el('code', { testid: 'schedule-standing-hash', title: standing.plan_hash, text: shortHash(standing.plan_hash) }),
+          `, given ${formatTime(standing.approved_at)} on `,
+          requestLink(standing.request_id, 'this run', 'schedule-standing-run'),
+          ': its later runs with this plan run without asking',
+          standing.comment ? el('q', { text: standing.comment }) : null,
+        )
+      : el('div', { testid: 'schedule-standing', className: 'hint', text: 'no standing approval: each run waits for approval' }),
+    el(
+      'div',
+      { className: 'schedule-runs', testid: 'schedule-runs' },
+      runs.length ? 'runs: ' : el('span', { className: 'hint', text: 'no run yet' }),
+      ...runs.flatMap((run, i) => {
+        const going = run.request_id === s.running_request_id;
+        const label = `${run.scheduled_at ? formatTime(run.scheduled_at) : run.request_id}${going ? ' (going)' : ''}`;
+        return [i > 0 ? ' · ' : null, requestLink(run.request_id, label, going ? 'schedule-running-run' : 'schedule-run-link')];
+      }),
+    ),
+    el(
+      'div',
+      { className: 'row' },
+      s.paused ? button('schedule-resume', 'Resume', 'resume') : button('schedule-pause', 'Pause', 'pause'),
+      button('schedule-run', 'Run now', 'run', 'small secondary', 'start a run now (skipped while one is going)'),
+      standing
+        ? button(
+            'schedule-revoke',
+            'Revoke standing approval',
+            'revoke',
+            'small secondary',
+            'approvers only: the next run waits for a person again',
+          )
+        : null,
+      button('schedule-delete', 'Delete', 'delete', 'small danger'),
+      el('span', { className: 'spacer' }),
+      /^https?:\/\//i.test(s.temporal_url ?? '')
+        ? el('a', { href: s.temporal_url, target: '_blank', rel: 'noopener noreferrer', className: 'hint' }, 'in the Temporal UI ↗')
+        : null,
+    ),
+  );
+}
+
+async function scheduleAction(s, action, button) {
+  const path = `/schedules/${encodeURIComponent(s.schedule_id)}`;
+  if (action === 'delete') {
+    const sure = window.confirm(
+      `Delete the schedule “${s.message}” (${scheduleWhen(s)})? Nothing fires any more and its standing approval is revoked; a run already going goes on.`,
+    );
+    if (!sure) return;
+    const deleted = await withButton(button, 'schedule-error', () => api('DELETE', path));
+    if (deleted) {
+      view.schedulesShown = '';
+      await loadSchedules();
+    }
+    return;
+  }
+  const answer = await withButton(button, 'schedule-error', () => api('POST', `${path}/${action}`, {}));
+  if (!answer) return;
+  replaceSchedule(answer);
+  // Temporal starts the run a moment after it accepted it: look again until it shows.
+  if (action === 'run') void watchForRun(answer, runsOf(s).concat(runsOf(answer)));
+}
+
+/** The requests a schedule started that it shows: its recent runs and the one going. */
+function runsOf(schedule) {
+  return [...(schedule.recent_runs ?? []).map((r) => r.request_id), schedule.running_request_id].filter(Boolean);
+}
+
+/** Looks at the schedule until a run it had not shown before appears (a run is skipped while one is going). */
+async function watchForRun(schedule, known) {
+  const WATCH_S = 20;
+  for (let i = 0; i < WATCH_S; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    let now;
+    try {
+      now = await api('GET', `/schedules/${encodeURIComponent(schedule.schedule_id)}`);
+    } catch {
+      return;
+    }
+    if (runsOf(now).some((id) => !known.includes(id))) {
+      replaceSchedule(now);
+      void loadList();
+      return;
+    }
+  }
+  setBanner(
+    'schedule-error',
+    `Run now started no run of “${schedule.message}” within ${WATCH_S} s: a schedule runs one at a time, and a run of it may still be going.`,
+  );
+}
+
+async function createSchedule(event) {
+  event.preventDefault();
+  const value = (testid) => $(testid).value.trim();
+  const body = { message: value('schedule-message') };
+  if (!body.message) return;
+  const every = value('schedule-every');
+  const cron = value('schedule-cron');
+  if (Boolean(every) === Boolean(cron)) {
+    setBanner('schedule-error', 'Give either an interval (every 1h, 30m, 7d) or a cron expression (0 4 * * 0), not both.');
+    return;
+  }
+  if (every) body.every = every;
+  if (cron) body.cron = cron;
+  if (value('schedule-timezone')) body.timezone = value('schedule-timezone');
+  if (value('schedule-note')) body.note = value('schedule-note');
+  if ($('schedule-paused').checked) body.paused = true;
+  const created = await withButton($('schedule-create'), 'schedule-error', () => api('POST', '/schedules', body));
+  if (!created) return;
+  $('schedule-form').reset();
+  view.scheduleOffset = 0;
+  view.schedulesShown = '';
+  await loadSchedules();
+  // Temporal's list of schedules catches up a moment later: meanwhile the new one is shown from the answer.
+  if (!$('schedule-list').querySelector(`[data-schedule-id="${CSS.escape(created.schedule_id)}"]`)) {
+    $('schedule-list').prepend(scheduleItem(created));
+    $('schedules-note').textContent = '';
+    setTimeout(() => void loadSchedules(), 2000);
+  }
+}
+
 // ---------------------------------------------------------------- asking
 
 async function submitChat(event) {
@@ -379,6 +614,17 @@ function showRequest(request) {
 }
 
 function clearDetail() {
+  // Nothing of the request shown before stays on screen while the next one loads.
+  setStatusBadge($('request-status'), 'loading');
+  $('request-message').textContent = '';
+  $('request-facts').replaceChildren();
+  $('decision-summary').replaceChildren();
+  show($('decision-form'), false);
+  setBanner('plan-changed', '');
+  setBanner('request-error', '');
+  show($('check-summary'), false);
+  for (const action of Object.keys(ACTIONS)) show($(`action-${action}`), false);
+  $('plan-meta').textContent = '';
   $('steps').replaceChildren();
   $('intents').replaceChildren();
   $('input-form').replaceChildren();
@@ -404,6 +650,7 @@ function scheduleRefresh() {
   refreshTimer = setTimeout(async () => {
     await refreshRequest();
     await loadList();
+    await loadSchedules();
   }, 250);
 }
 
@@ -454,6 +701,23 @@ function renderFacts(request) {
     for (const skipped of decomposition.skipped ?? []) add(`skipped ${skipped.provider}`, skipped.reason);
   }
   add('paused', request.paused_reason);
+  const schedule = request.schedule;
+  if (schedule) {
+    add('started by schedule', schedule.schedule_id, 'request-schedule');
+    const decision = request.decision;
+    if (decision?.standing_approval_id)
+      add(
+        'ran under',
+        `the standing approval ${decision.standing_approval_id} (${decision.approver}): no one was asked`,
+        'request-standing',
+      );
+    else if (decision?.standing)
+      add(
+        'standing',
+        `approved as standing: the schedule's later runs with plan ${shortHash(decision.plan_hash)} run without asking, until an approver revokes it`,
+        'request-standing',
+      );
+  }
   for (const action of request.operator_actions ?? []) add(action.action, `${action.by} at ${formatTime(action.at)}`);
   $('request-facts').replaceChildren(...facts);
 }
@@ -531,6 +795,16 @@ function renderDecision(request) {
   const previewing = request.plan?.preview_status === 'running';
   $('approve-button').disabled = Boolean(pending && previewing);
   $('approve-button').title = previewing ? 'waiting for the preview of what will run' : '';
+  // A run a schedule started may be approved as standing: the schedule's later runs with this very plan run without asking.
+  const scheduled = Boolean(request.schedule);
+  show($('approve-standing-button'), scheduled);
+  show($('standing-hint'), scheduled);
+  $('approve-standing-button').disabled = Boolean(pending && previewing);
+  const changedFrom = request.schedule?.plan_changed_from;
+  setBanner(
+    'plan-changed',
+    changedFrom ? `The plan changed since the standing approval (was ${shortHash(changedFrom)}): this run waits for a person.` : '',
+  );
   $('plan-hash').textContent = shortHash(request.plan?.hash, 16);
   renderCheckSummary(request);
   const decisions = [...(request.previous_decisions ?? []), ...(request.decision ? [request.decision] : [])];
@@ -562,28 +836,31 @@ async function checkPlan() {
 }
 
 function describeDecision(decision) {
-  const verdict = decision.approved ? 'Approved' : 'Rejected';
+  const verdict = decision.approved ? (decision.standing ? 'Approved as standing' : 'Approved') : 'Rejected';
+  const by = decision.standing_approval_id ? `the standing approval of ${decision.approver} (no one was asked)` : decision.approver;
   return el(
     'p',
     { testid: 'decision-text', className: decision.approved ? 'approved' : 'rejected' },
     el('strong', { text: verdict }),
-    ` by ${decision.approver} at ${formatTime(decision.decided_at)}`,
+    ` by ${by} at ${formatTime(decision.decided_at)}`,
     decision.comment ? el('q', { text: decision.comment }) : null,
   );
 }
 
-async function decide(approved) {
+async function decide(approved, standing = false) {
   const request = view.current?.request;
   if (!request?.plan) return;
   const body = { request_id: request.request_id, approved, plan_hash: request.plan.hash };
+  if (standing) body.standing = true;
   const comment = $('decision-comment').value.trim();
   if (comment) body.comment = comment;
-  const button = $(approved ? 'approve-button' : 'reject-button');
+  const button = $(standing ? 'approve-standing-button' : approved ? 'approve-button' : 'reject-button');
   const answer = await withButton(button, 'detail-error', () => api('POST', '/approve', body));
   if (!answer) return;
   $('decision-comment').value = '';
   await refreshRequest();
   void loadList();
+  if (request.schedule) void loadSchedules();
 }
 
 const ACTIONS = {
@@ -845,6 +1122,11 @@ async function reconnect(live, opened) {
         setLiveState('not following: token refused', 'closed');
         return; // Until the token changes (tokenChanged restarts the stream).
       }
+      if (err instanceof ApiCallError && err.status === 400) {
+        // The API will not follow this request at all: trying again changes nothing (the page still refreshes it).
+        setLiveState(`not following: ${describeError(err)}`, 'closed');
+        return;
+      }
     }
   }
   const delay = Math.min(1000 * 2 ** live.retries, 15_000);
@@ -1018,7 +1300,14 @@ function suggestionItem(card, task, s) {
     ),
     el('div', { text: s.message }),
     s.suggested_change ? el('div', { className: 'hint', text: `→ ${s.suggested_change}` }) : null,
-    s.commit_hash ? el('div', { className: 'hint' }, 'applied in ', el('code', { text: s.commit_hash })) : null,
+    s.commit_hash
+      ? el(
+          'div',
+          { className: 'hint' },
+          `applied by ${s.decided_by ?? '?'} in commit `,
+          el('code', { testid: 'suggestion-commit', text: s.commit_hash }),
+        )
+      : null,
   );
   if (s.status === 'open') {
     // Accepting applies the change (ansible-lint's fix or the stored patch) and commits it; a finding
@@ -1079,7 +1368,8 @@ function markSelected() {
 }
 
 function requestIdFromHash() {
-  const match = /^#\/requests\/([A-Za-z0-9._-]{1,200})$/.exec(location.hash);
+  // A scheduled run's id ends with its time: schedule-<hex>-2026-12-07T04:00:00Z.
+  const match = /^#\/requests\/([A-Za-z0-9._:-]{1,200})$/.exec(location.hash);
   return match ? match[1] : '';
 }
 
@@ -1101,12 +1391,18 @@ function wire() {
   $('chat-form').addEventListener('submit', submitChat);
   $('input-form').addEventListener('submit', submitInput);
   $('approve-button').addEventListener('click', () => decide(true));
+  $('approve-standing-button').addEventListener('click', () => decide(true, true));
   $('check-button').addEventListener('click', () => void checkPlan());
   $('reject-button').addEventListener('click', () => decide(false));
   for (const action of Object.keys(ACTIONS)) $(`action-${action}`).addEventListener('click', () => operatorAction(action));
   $('refresh-list').addEventListener('click', () => loadList());
   $('list-newer').addEventListener('click', () => turnPage(-1));
   $('list-older').addEventListener('click', () => turnPage(1));
+  $('schedule-form').addEventListener('submit', createSchedule);
+  $('refresh-schedules').addEventListener('click', () => loadSchedules());
+  $('schedules-newer').addEventListener('click', () => turnSchedulePage(-1));
+  $('schedules-older').addEventListener('click', () => turnSchedulePage(1));
+  setInterval(() => void loadSchedules(), SCHEDULES_REFRESH_MS);
   $('open-form').addEventListener('submit', (event) => {
     event.preventDefault();
     void openRequest($('open-input').value);
@@ -1142,6 +1438,7 @@ async function start() {
     return;
   }
   void loadList();
+  void loadSchedules();
   const id = requestIdFromHash();
   if (id) await openRequest(id);
 }

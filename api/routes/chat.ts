@@ -5,7 +5,6 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { workflowIdFor } from '../../domain/request-state.js';
-import { notifyTargetsConfigured } from '../../lib/config.js';
 import { requestWorkflow } from '../../workflows/index.js';
 import { planReadyUpdate, statusSearchAttribute } from '../../workflows/messages.js';
 import { identityOf, requireRole, type AuthEnv } from '../auth.js';
@@ -13,6 +12,7 @@ import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { answer, docs, errors, requestSchema } from '../openapi.js';
 import { presentRequest } from '../present.js';
+import { requestStartInput } from '../request-start.js';
 import { jsonBody } from '../validation.js';
 
 const chatBody = z.object({
@@ -46,19 +46,7 @@ export function chatRoutes({ client, config }: ApiDeps) {
       const startWorkflowOperation = new WithStartWorkflowOperation(requestWorkflow, {
         workflowId: workflowIdFor(requestId),
         taskQueue: config.taskQueue,
-        args: [
-          {
-            requestId,
-            message,
-            approvalTimeout: config.approvalTimeout,
-            retryWindow: config.retryWindow,
-            capacityRecheckMs: config.capacityRecheckMs,
-            requestedBy: identityOf(c).name,
-            allowSelfApproval: config.allowSelfApproval,
-            // Only with a target: an install without one has no notification in its histories.
-            ...(notifyTargetsConfigured(config.notify) ? { notifyOn: config.notify.events } : {}),
-          },
-        ],
+        args: [requestStartInput(config, { requestId, message, requestedBy: identityOf(c).name })],
         workflowIdConflictPolicy: 'FAIL',
         typedSearchAttributes: [{ key: statusSearchAttribute, value: 'planning' }],
       });

@@ -43,7 +43,8 @@ const eventsPage = z.object({
   last_seq: z.number().int(),
 });
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,200}$/;
+// A scheduled run's id carries its time: `schedule-<hex>-2026-12-07T04:00:00Z`.
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
 export interface PresentedEvent {
   seq: number;

@@ -3,17 +3,22 @@
 // temporary audit repository). The Kuma request is typed with the requester's token (alice), refused
 // when she tries to approve it (403), approved after switching to the approver's token (bob) in the
 // page's token form, and followed until both steps completed, their audit commits shown. A bad token
-// shows its 401; the failure drill shows the failed step, its suggestions, and one dismissed.
+// shows its 401; the failure drill (on a stack of its own whose playbooks are a git repository)
+// shows the failed step and its suggestions, one dismissed and one accepted, its fix committed there.
+// A schedule is created paused from the page's form, resumed, paused, run now; its run waits for
+// approval, is approved as standing by the approver, and the panel shows the standing approval; the
+// next run runs under it without asking; the panel revokes it and deletes the schedule.
 // Screenshots of each stage are kept in test-artifacts/dashboard/ (99-/98-failure.png when a test fails).
 //
 // Chromium comes from the project's set-up (scripts/setup.sh installs Debian's chromium where it
 // can). Without one the browser tests fail under CI=true and are skipped, loudly, elsewhere.
 import fs from 'node:fs';
 import path from 'node:path';
+import git from 'isomorphic-git';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromProjectRoot } from '../../lib/paths.js';
-import { startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import { playbookRepoCopy, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
 const SCREENSHOTS = fromProjectRoot('test-artifacts', 'dashboard');
@@ -61,7 +66,7 @@ let stack: Stack;
 let browser: Browser | undefined;
 
 /** Where the page is: the API's origin (baseUrl is <origin>/api/dashboard). */
-const origin = () => stack.baseUrl.replace(/\/api\/dashboard$/, '');
+const origin = (on: Stack = stack) => on.baseUrl.replace(/\/api\/dashboard$/, '');
 
 beforeAll(async () => {
   services = await startServices('dashboard');
@@ -71,14 +76,22 @@ beforeAll(async () => {
   if (chromiumPath) browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
 });
 
+/** Schedules a test created: afterAll deletes what is left, so nothing fires while the file ends. */
+const schedulesCreated: string[] = [];
+
 afterAll(async () => {
   await browser?.close();
+  for (const id of schedulesCreated)
+    await services?.env.client.schedule
+      .getHandle(id)
+      .delete()
+      .catch(() => undefined);
   await stack?.stop();
   await services?.stop();
 });
 
 /** A fresh browser tab (its own sessionStorage), collecting what would show a broken page. */
-async function openPage(fragment = ''): Promise<{ page: Page; problems: string[] }> {
+async function openPage(fragment = '', on: Stack = stack): Promise<{ page: Page; problems: string[] }> {
   const context = await browser!.newContext({ viewport: { width: 1280, height: 1000 } });
   const page = await context.newPage();
   const problems: string[] = [];
@@ -87,7 +100,7 @@ async function openPage(fragment = ''): Promise<{ page: Page; problems: string[]
     // Refused API calls (401, 403) log "Failed to load resource"; those are expected, the rest is not.
     if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`);
   });
-  await page.goto(`${origin()}/dashboard/${fragment}`);
+  await page.goto(`${origin(on)}/dashboard/${fragment}`);
   return { page, problems };
 }
 
@@ -271,45 +284,238 @@ describe.skipIf(!chromiumPath)('a check run from the dashboard', () => {
 });
 
 describe.skipIf(!chromiumPath)('a failed request in the dashboard', () => {
-  it('shows the failure, the suggestions of its step, and dismisses one', { timeout: 180_000 }, async () => {
-    const { page, problems } = await openPage();
-    try {
-      await useToken(page, stack.tokens.admin);
-      await page.getByTestId('chat-input').fill('Run the failure drill');
-      await page.getByTestId('chat-submit').click();
-      await page.getByTestId('request-status').filter({ hasText: 'pending approval' }).waitFor({ timeout: 90_000 });
-      const requestId = (await page.getByTestId('request-id').textContent())!.trim();
-      // Approved by someone else (bob) through the API; the page follows.
-      const hash = (await stack.call('GET', `/requests/${requestId}`)).body.plan.hash;
-      expect(
-        (await stack.call('POST', '/approve', { request_id: requestId, approved: true, plan_hash: hash }, {}, 'approver')).status,
-      ).toBe(200);
-
-      await page.getByTestId('request-status').filter({ hasText: 'failed' }).waitFor({ timeout: 90_000 });
-      const step = page.locator('[data-testid="plan-step"][data-status="failed"]').first();
-      await step.getByTestId('step-failure').waitFor({ timeout: 30_000 });
-      expect(await step.locator('[data-testid="task-result"][data-status="failed"]').count()).toBeGreaterThan(0);
-      expect(await page.getByTestId('action-retry').isVisible()).toBe(true);
-      const suggestion = step.getByTestId('suggestion').first();
-      await suggestion.waitFor({ timeout: 30_000 });
-      await screenshot(page, '06-failed-with-suggestions');
-
-      await suggestion.getByTestId('suggestion-dismiss').click();
-      await step.locator('[data-testid="suggestion"][data-status="dismissed"]').first().waitFor({ timeout: 15_000 });
-      const failedTask = (await stack.call('GET', `/requests/${requestId}`)).body.steps.find((s: any) => s.status === 'failed')
-        .task_id as string;
-      const dismissed = await stack.call('GET', `/suggestions?status=dismissed&task_id=${encodeURIComponent(failedTask)}`);
-      expect(dismissed.body.suggestions).toHaveLength(1);
-      expect(dismissed.body.suggestions[0].decided_by).toBe('carol');
-      expect(problems).toEqual([]);
-    } catch (error) {
-      await screenshot(page, '98-failure-drill-failure').catch(() => {});
-      throw error;
-    } finally {
-      await page.context().close();
-    }
+  // Accepting a suggestion commits the fix to the playbook repository: this stack's is a git
+  // repository made from a copy of the sample playbooks (the project's own stay as they are).
+  let gitStack: Stack;
+  let playbooks: string;
+  beforeAll(async () => {
+    playbooks = playbookRepoCopy(path.join(services.scratch, 'playbooks-git'));
+    const author = { name: 'Test', email: 'test@localhost' };
+    await git.init({ fs, dir: playbooks, defaultBranch: 'main' });
+    await git.add({ fs, dir: playbooks, filepath: '.' });
+    await git.commit({ fs, dir: playbooks, message: 'Sample playbooks', author, committer: author });
+    gitStack = await startStack(services, 'dashboard-git', { config: { playbookRepo: playbooks } });
+  }, 60_000);
+  afterAll(async () => {
+    await gitStack?.stop();
   });
+
+  it(
+    'shows the failure and the suggestions of its step, dismisses one and accepts another, its fix committed to the playbooks',
+    { timeout: 240_000 },
+    async () => {
+      const { page, problems } = await openPage('', gitStack);
+      try {
+        await useToken(page, gitStack.tokens.admin);
+        await page.getByTestId('chat-input').fill('Run the failure drill');
+        await page.getByTestId('chat-submit').click();
+        await page.getByTestId('request-status').filter({ hasText: 'pending approval' }).waitFor({ timeout: 90_000 });
+        const requestId = (await page.getByTestId('request-id').textContent())!.trim();
+        // Approved by someone else (bob) through the API; the page follows.
+        const hash = (await gitStack.call('GET', `/requests/${requestId}`)).body.plan.hash;
+        expect(
+          (await gitStack.call('POST', '/approve', { request_id: requestId, approved: true, plan_hash: hash }, {}, 'approver')).status,
+        ).toBe(200);
+
+        await page.getByTestId('request-status').filter({ hasText: 'failed' }).waitFor({ timeout: 90_000 });
+        const step = page.locator('[data-testid="plan-step"][data-status="failed"]').first();
+        await step.getByTestId('step-failure').waitFor({ timeout: 30_000 });
+        expect(await step.locator('[data-testid="task-result"][data-status="failed"]').count()).toBeGreaterThan(0);
+        expect(await page.getByTestId('action-retry').isVisible()).toBe(true);
+        await step.getByTestId('suggestion').first().waitFor({ timeout: 30_000 });
+        await screenshot(page, '06-failed-with-suggestions');
+
+        const failedTask = (await gitStack.call('GET', `/requests/${requestId}`)).body.steps.find((s: any) => s.status === 'failed')
+          .task_id as string;
+        const stored = (await gitStack.call('GET', `/suggestions?task_id=${encodeURIComponent(failedTask)}`)).body.suggestions as any[];
+        const find = (rule: string, line: number) => {
+          const found = stored.find((s) => s.rule === rule && s.line === line);
+          if (!found) throw new Error(`no suggestion ${rule}@${line}: ${stored.map((s) => `${s.rule}@${s.line}`).join(', ')}`);
+          return found.id as string;
+        };
+        const item = (id: string, status?: string) =>
+          step.locator(`[data-testid="suggestion"][data-suggestion-id="${id}"]${status ? `[data-status="${status}"]` : ''}`);
+
+        // Dismissed: a finding ansible-lint cannot fix (fixed by hand, if at all).
+        const risky = find('risky-file-permissions', 18);
+        expect(await item(risky).getByTestId('suggestion-accept').count()).toBe(0);
+        await item(risky).getByTestId('suggestion-dismiss').click();
+        await item(risky, 'dismissed').waitFor({ timeout: 15_000 });
+        const dismissed = await gitStack.call('GET', `/suggestions?status=dismissed&task_id=${encodeURIComponent(failedTask)}`);
+        expect(dismissed.body.suggestions).toHaveLength(1);
+        expect(dismissed.body.suggestions[0].decided_by).toBe('carol');
+
+        // Accepted: ansible-lint --fix applies it, and the playbook repository has the commit.
+        const fqcn = find('fqcn[action-core]', 23);
+        const headBefore = await git.resolveRef({ fs, dir: playbooks, ref: 'HEAD' });
+        await item(fqcn).getByTestId('suggestion-accept').click();
+        await item(fqcn, 'accepted').waitFor({ timeout: 90_000 });
+        const commit = (await item(fqcn).getByTestId('suggestion-commit').textContent())!.trim();
+        expect(commit).toMatch(/^[0-9a-f]{40}$/);
+        expect(await item(fqcn).getByTestId('suggestion-status').textContent()).toBe('accepted');
+        expect(await item(fqcn).textContent()).toContain('applied by carol in commit');
+        await item(fqcn).scrollIntoViewIfNeeded();
+        await screenshot(page, '08-suggestion-accepted');
+
+        const log = await git.log({ fs, dir: playbooks });
+        expect(log[0]!.oid).toBe(commit);
+        expect(log[1]!.oid).toBe(headBefore);
+        expect(fs.readFileSync(path.join(playbooks, 'failure-drill.yml'), 'utf8')).toContain('ansible.builtin.shell:');
+        const accepted = await gitStack.call('GET', `/suggestions?status=accepted&task_id=${encodeURIComponent(failedTask)}`);
+        expect(accepted.body.suggestions.find((s: any) => s.id === fqcn)).toMatchObject({ decided_by: 'carol', commit_hash: commit });
+        expect(problems).toEqual([]);
+      } catch (error) {
+        await screenshot(page, '98-failure-drill-failure').catch(() => {});
+        throw error;
+      } finally {
+        await page.context().close();
+      }
+    },
+  );
 });
+
+describe.skipIf(!chromiumPath)('schedules in the dashboard', () => {
+  it(
+    'creates a paused schedule from the form, resumes, pauses and runs it; its run is approved as standing, which the panel shows and the next run runs under; revokes it and deletes the schedule',
+    { timeout: 240_000 },
+    async () => {
+      const { page, problems } = await openPage();
+      try {
+        await schedulesThroughTheDashboard(page);
+        expect(problems).toEqual([]);
+      } catch (error) {
+        await screenshot(page, '96-schedules-failure').catch(() => {});
+        throw error;
+      } finally {
+        await page.context().close();
+      }
+    },
+  );
+});
+
+/** A schedule through the page: created by the requester (alice), its run approved as standing by the approver (bob). */
+async function schedulesThroughTheDashboard(page: Page): Promise<void> {
+  // 1. Created paused from the form (every 7 days: nothing fires by itself during the test).
+  await useToken(page, stack.tokens.requester);
+  const panel = page.getByTestId('schedules-panel');
+  await page.getByTestId('schedule-message').fill('Set up postgres');
+  await page.getByTestId('schedule-every').fill('7d');
+  await page.getByTestId('schedule-note').fill('from the browser test');
+  await page.getByTestId('schedule-paused').check();
+  await page.getByTestId('schedule-create').click();
+  const listed = panel.getByTestId('schedule').filter({ hasText: 'from the browser test' });
+  await listed.waitFor({ timeout: 30_000 });
+  const scheduleId = (await listed.getAttribute('data-schedule-id'))!;
+  schedulesCreated.push(scheduleId);
+  expect(scheduleId).toMatch(/^schedule-[0-9a-f]{16}$/);
+  const mine = panel.locator(`[data-testid="schedule"][data-schedule-id="${scheduleId}"]`);
+  const paused = (value: boolean) => panel.locator(`[data-testid="schedule"][data-schedule-id="${scheduleId}"][data-paused="${value}"]`);
+  await paused(true).waitFor();
+  expect(await mine.getByTestId('schedule-message-text').textContent()).toBe('Set up postgres');
+  expect(await mine.getByTestId('schedule-when').textContent()).toMatch(/^every 7d · by alice · created /);
+  expect(await mine.getByTestId('schedule-next').textContent()).toBe('paused: nothing fires until it is resumed');
+  expect(await mine.getByTestId('schedule-standing').textContent()).toBe('no standing approval: each run waits for approval');
+  expect(await mine.getByTestId('schedule-runs').textContent()).toBe('no run yet');
+  expect(await page.getByTestId('schedules-page').textContent()).toMatch(/^1–\d+ of \d+$/);
+  await screenshot(page, '09-schedule-created');
+
+  // 2. Resumed (its next run shows), then paused again.
+  await mine.getByTestId('schedule-resume').click();
+  await paused(false).waitFor({ timeout: 15_000 });
+  expect(await mine.getByTestId('schedule-next').textContent()).toMatch(/^next run /);
+  await mine.getByTestId('schedule-pause').click();
+  await paused(true).waitFor({ timeout: 15_000 });
+  expect((await stack.call('GET', `/schedules/${scheduleId}`)).body.paused).toBe(true);
+
+  // 3. Run now: the run shows as going, a request of its own waiting for approval, asked by alice.
+  await mine.getByTestId('schedule-run').click();
+  const running = mine.getByTestId('schedule-running-run');
+  await running.waitFor({ timeout: 30_000 });
+  const runId = (await running.getAttribute('data-request-id'))!;
+  expect(runId.startsWith(`${scheduleId}-`), runId).toBe(true);
+  await running.click();
+  await page.getByTestId('request-id').filter({ hasText: runId }).waitFor({ timeout: 15_000 });
+  await page.getByTestId('request-status').filter({ hasText: 'pending approval' }).waitFor({ timeout: 90_000 });
+  expect(await page.getByTestId('request-schedule').textContent()).toBe(scheduleId);
+  expect(await page.getByTestId('requested-by').textContent()).toBe('alice');
+  expect(await page.getByTestId('approve-standing-button').isVisible()).toBe(true);
+  expect(await page.getByTestId('standing-hint').textContent()).toContain(
+    'later runs of this schedule with this exact plan run without asking',
+  );
+  expect(await page.getByTestId('plan-changed').isVisible()).toBe(false);
+  await screenshot(page, '10-schedule-run-waiting');
+
+  // 4. The approver approves it as standing; the panel shows the standing approval.
+  await useToken(page, stack.tokens.approver);
+  await page.getByTestId('decision-comment').fill('this plan, every week');
+  await page.getByTestId('approve-standing-button').click();
+  await page.getByTestId('decision-text').filter({ hasText: 'this plan, every week' }).waitFor({ timeout: 30_000 });
+  expect(await page.getByTestId('decision-text').textContent()).toMatch(/^Approved as standing by bob /);
+  const standing = mine.locator('[data-testid="schedule-standing"][data-approver="bob"]');
+  await standing.waitFor({ timeout: 30_000 });
+  const planHash = (await stack.call('GET', `/requests/${runId}`)).body.plan.hash as string;
+  expect(await standing.getByTestId('schedule-standing-hash').textContent()).toBe(planHash.slice(0, 12));
+  expect(await standing.getByTestId('schedule-standing-run').getAttribute('data-request-id')).toBe(runId);
+  expect((await stack.call('GET', `/schedules/${scheduleId}`)).body.standing_approval).toMatchObject({
+    approver: 'bob',
+    plan_hash: planHash,
+    request_id: runId,
+    comment: 'this plan, every week',
+  });
+  expect(await page.getByTestId('request-standing').textContent()).toBe(
+    `approved as standing: the schedule's later runs with plan ${planHash.slice(0, 12)} run without asking, until an approver revokes it`,
+  );
+  await screenshot(page, '11-approved-as-standing');
+
+  // 5. A phone: the panel at 390 px wide, nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await mine.scrollIntoViewIfNeeded();
+  expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+  await screenshot(page, '12-phone-390-approved-as-standing');
+  await panel.screenshot({ path: path.join(SCREENSHOTS, '12-schedules-phone-390.png') });
+  await page.setViewportSize({ width: 1280, height: 1000 });
+
+  // 6. Once the approved run completed, the next run (Run now again) runs under the standing
+  // approval, no one asked; the page says so.
+  await page.getByTestId('request-status').filter({ hasText: 'completed' }).waitFor({ timeout: 120_000 });
+  // Its workflow ends a moment after it completed; until then Run now would be skipped (one run at a time).
+  await expect
+    .poll(async () => (await stack.call('GET', `/schedules/${scheduleId}`)).body.running_request_id, { timeout: 30_000 })
+    .toBeNull();
+  await mine.getByTestId('schedule-run').click();
+  const runLinks = `[data-testid="schedule"][data-schedule-id="${scheduleId}"] [data-testid="schedule-runs"] a`;
+  await waitForCount(page, runLinks, 2, 30_000);
+  const nextRun = page.locator(runLinks).first();
+  const nextRunId = (await nextRun.getAttribute('data-request-id'))!;
+  expect(nextRunId).not.toBe(runId);
+  await nextRun.click();
+  await page.getByTestId('request-id').filter({ hasText: nextRunId }).waitFor({ timeout: 15_000 });
+  await page.getByTestId('request-status').filter({ hasText: 'completed' }).waitFor({ timeout: 120_000 });
+  const standingId = (await stack.call('GET', `/schedules/${scheduleId}`)).body.standing_approval.id as string;
+  expect(await page.getByTestId('decision-text').textContent()).toMatch(
+    /^Approved by the standing approval of bob \(no one was asked\) at /,
+  );
+  expect(await page.getByTestId('request-standing').textContent()).toBe(`the standing approval ${standingId} (bob): no one was asked`);
+  expect(await page.getByTestId('approve-standing-button').isVisible()).toBe(false);
+  await screenshot(page, '13-run-under-standing-approval');
+
+  // 7. Revoked: each run waits again.
+  await mine.getByTestId('schedule-revoke').click();
+  await mine.getByTestId('schedule-standing').filter({ hasText: 'each run waits for approval' }).waitFor({ timeout: 15_000 });
+  expect((await stack.call('GET', `/schedules/${scheduleId}`)).body.standing_approval).toBeNull();
+
+  // 8. Deleted, after the page's confirmation.
+  const confirmed: string[] = [];
+  page.once('dialog', (dialog) => {
+    confirmed.push(dialog.message());
+    void dialog.accept();
+  });
+  await mine.getByTestId('schedule-delete').click();
+  await mine.waitFor({ state: 'detached', timeout: 15_000 });
+  expect(confirmed).toEqual([expect.stringMatching(/^Delete the schedule “Set up postgres” \(every 7d\)\?/)]);
+  expect((await stack.call('GET', `/schedules/${scheduleId}`)).status).toBe(404);
+  await screenshot(page, '14-schedule-deleted');
+}
 
 /** The Kuma request through the page, from the requester's token to both audit commits. */
 async function kumaThroughTheDashboard(page: Page, problems: string[], tokens: StackTokens): Promise<void> {

@@ -37,6 +37,12 @@ const ROLE_MAP: Record<string, Role[]> = {
   'POST /api/dashboard/requests/:request_id/resume': ['approver', 'admin'],
   'POST /api/dashboard/suggestions/:id/accept': ['approver', 'admin'],
   'POST /api/dashboard/suggestions/:id/dismiss': ['approver', 'admin'],
+  'POST /api/dashboard/schedules': ['requester', 'approver', 'admin'],
+  'POST /api/dashboard/schedules/:schedule_id/pause': ['requester', 'approver', 'admin'], // a requester: their own only
+  'POST /api/dashboard/schedules/:schedule_id/resume': ['requester', 'approver', 'admin'], // a requester: their own only
+  'POST /api/dashboard/schedules/:schedule_id/run': ['requester', 'approver', 'admin'], // a requester: their own only
+  'DELETE /api/dashboard/schedules/:schedule_id': ['requester', 'approver', 'admin'], // a requester: their own only
+  'POST /api/dashboard/schedules/:schedule_id/revoke': ['approver', 'admin'],
   // The codec endpoint (api/routes/codec.ts): opening a history shows what a requester may not see;
   // sealing is what a forged Update needs.
   'POST /api/codec/session': ['approver', 'admin'],
@@ -51,21 +57,27 @@ const BODIES: Record<string, unknown> = {
   'POST /api/dashboard/approve': { request_id: 'req-other', approved: true },
   'POST /api/dashboard/requests/:request_id/input': { values: { 'greet.yml': { greeting: 'hi' } } },
   'POST /api/dashboard/requests/:request_id/preview': { check: true },
+  'POST /api/dashboard/schedules': { message: 'Set up postgres', every: '1h' },
+  'POST /api/dashboard/schedules/:schedule_id/pause': {},
+  'POST /api/dashboard/schedules/:schedule_id/resume': {},
   'POST /api/codec/decode': { payloads: [] },
   'POST /api/codec/encode': { payloads: [] },
 };
 
 interface Recorded {
-  kind: 'update' | 'start';
+  kind: 'update' | 'start' | 'schedule';
   workflowId: string;
   name: string;
   args: unknown[];
 }
 
+/** Schedules the fake Temporal client knows, and who created each. */
+const SCHEDULES: Record<string, string> = { 'schedule-00000000000a11ce': 'alice', 'schedule-0000000000000e41': 'erin' };
+
 /**
  * A stand-in for the Temporal client: records what it is sent and answers with a request state.
  * `requestedBy` answers the requestState query; `refuseWith` makes the next Update fail as a
- * workflow's Update validator would.
+ * workflow's Update validator would. Its schedules are SCHEDULES (a created one is alice's too).
  */
 function fakeTemporalClient() {
   const recorded: Recorded[] = [];
@@ -81,7 +93,36 @@ function fakeTemporalClient() {
     operatorActions: [],
     ...extra,
   });
+  const scheduleDescription = (scheduleId: string) => ({
+    scheduleId,
+    spec: { intervals: [{ every: 3_600_000, offset: 0 }] },
+    action: { type: 'startWorkflow', workflowType: 'requestWorkflow', taskQueue: 'chiffon', args: [{ message: 'Set up postgres' }] },
+    memo: { created_by: SCHEDULES[scheduleId] ?? 'alice', every: '1h' },
+    policies: { overlap: 'SKIP', catchupWindow: 60_000, pauseOnFailure: false },
+    state: { paused: false },
+    info: { recentActions: [], nextActionTimes: [], runningActions: [], createdAt: new Date() },
+  });
+  const scheduleHandle = (scheduleId: string) => {
+    const record =
+      (name: string) =>
+      async (...args: unknown[]) =>
+        void recorded.push({ kind: 'schedule', workflowId: scheduleId, name, args });
+    return {
+      scheduleId,
+      describe: async () => scheduleDescription(scheduleId),
+      pause: record('pause'),
+      unpause: record('unpause'),
+      trigger: record('trigger'),
+      delete: record('delete'),
+    };
+  };
   const client = {
+    schedule: {
+      async create(options: { scheduleId: string }) {
+        recorded.push({ kind: 'schedule', workflowId: options.scheduleId, name: 'create', args: [options] });
+      },
+      getHandle: scheduleHandle,
+    },
     withAbortSignal: <T>(_signal: AbortSignal, fn: () => Promise<T>) => fn(),
     // What /healthz asks the server.
     connection: { withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() },
@@ -221,9 +262,13 @@ const apiRoutes = () => appRoutes().filter((r) => r.path.startsWith('/api/') || 
 const mutatingRoutes = () => apiRoutes().filter((r) => r.method !== 'GET');
 const dashboardGets = () => apiRoutes().filter((r) => r.method === 'GET' && r.path.startsWith('/api/dashboard/'));
 
-/** A concrete URL for a route pattern; `requestId` fills :request_id. */
-function urlOf(path: string, requestId = 'req-other'): string {
-  return path.replace(':request_id', requestId).replace(':id', '00000000-0000-0000-0000-000000000000').replace(':task_id', 'task-1');
+/** A concrete URL for a route pattern; `requestId` fills :request_id, `scheduleId` :schedule_id. */
+function urlOf(path: string, requestId = 'req-other', scheduleId = 'schedule-0000000000000e41'): string {
+  return path
+    .replace(':request_id', requestId)
+    .replace(':schedule_id', scheduleId)
+    .replace(':id', '00000000-0000-0000-0000-000000000000')
+    .replace(':task_id', 'task-1');
 }
 
 function expectNoTokenIn(answer: Answer) {
@@ -293,14 +338,41 @@ describe('every mutating route', () => {
       const key = `${method} ${path}`;
       for (const role of ROLE_MAP[key]!) {
         temporal.recorded.length = 0;
-        // A requester cancels their own request; everyone else acts on someone else's.
+        // A requester cancels their own request (or schedule); everyone else acts on someone else's.
         const requestId = role === 'requester' ? 'req-alice' : 'req-other';
-        const answer = await call(method, urlOf(path, requestId), { token: tokens[role], body: BODIES[key] });
+        const scheduleId = role === 'requester' ? 'schedule-00000000000a11ce' : 'schedule-0000000000000e41';
+        const answer = await call(method, urlOf(path, requestId, scheduleId), { token: tokens[role], body: BODIES[key] });
         const name = { requester: 'alice', approver: 'bob', admin: 'carol' }[role];
         if (path.startsWith('/api/codec/')) {
           // Reaches no workflow.
           expect(answer.status, `${key} as ${role}: ${answer.text}`).toBeLessThan(300);
           expect(temporal.recorded, key).toHaveLength(0);
+          continue;
+        }
+        if (path.startsWith('/api/dashboard/schedules')) {
+          expect(answer.status, `${key} as ${role}: ${answer.text}`).toBeLessThan(300);
+          // What each asks of Temporal (revoking is PostgreSQL's alone).
+          const expected = {
+            'POST /api/dashboard/schedules': 'create',
+            'POST /api/dashboard/schedules/:schedule_id/pause': 'pause',
+            'POST /api/dashboard/schedules/:schedule_id/resume': 'unpause',
+            'POST /api/dashboard/schedules/:schedule_id/run': 'trigger',
+            'DELETE /api/dashboard/schedules/:schedule_id': 'delete',
+          }[key];
+          expect(
+            temporal.recorded.map((r) => r.name),
+            key,
+          ).toEqual(expected ? [expected] : []);
+          if (expected === 'create') {
+            // The runs are requested by the creator; a run takes its request id from its workflow id.
+            expect(temporal.recorded[0]!.args[0]).toMatchObject({
+              memo: { created_by: name },
+              action: { args: [{ message: 'Set up postgres', requestedBy: name, schedule: { id: temporal.recorded[0]!.workflowId } }] },
+            });
+            expect((temporal.recorded[0]!.args[0] as any).action.args[0]).not.toHaveProperty('requestId');
+          } else if (expected) {
+            expect(temporal.recorded[0]!.workflowId).toBe(scheduleId);
+          }
           continue;
         }
         if (path.startsWith('/api/dashboard/suggestions/')) {
@@ -395,6 +467,32 @@ describe('a requester cancelling', () => {
       expect(other.body.error).toMatchObject({ code: 'forbidden', role: 'requester' });
     }
     expect(temporal.recorded.map((r) => r.workflowId)).toEqual(['request-req-alice']);
+  });
+});
+
+describe('a requester acting on schedules', () => {
+  it("may pause, resume, run or delete the schedules she created, not anyone else's; revoking is an approver's", async () => {
+    for (const [method, action, asked] of [
+      ['POST', '/pause', 'pause'],
+      ['POST', '/resume', 'unpause'],
+      ['POST', '/run', 'trigger'],
+      ['DELETE', '', 'delete'],
+    ] as const) {
+      temporal.recorded.length = 0;
+      const body = method === 'POST' && action !== '/run' ? {} : undefined;
+      const own = await call(method, `/api/dashboard/schedules/schedule-00000000000a11ce${action}`, { token: tokens.requester, body });
+      expect(own.status, own.text).toBeLessThan(300);
+      const other = await call(method, `/api/dashboard/schedules/schedule-0000000000000e41${action}`, { token: tokens.requester, body });
+      expect(other.status, other.text).toBe(403);
+      expect(other.body.error).toEqual({
+        code: 'forbidden',
+        message: `a requester may ${method === 'DELETE' ? 'delete' : action.slice(1)} only the schedules they created, and alice did not create schedule schedule-0000000000000e41`,
+        required_roles: ['approver', 'admin'],
+        role: 'requester',
+      });
+      expect(temporal.recorded.map((r) => `${r.name} ${r.workflowId}`)).toEqual([`${asked} schedule-00000000000a11ce`]);
+    }
+    expect((await call('POST', '/api/dashboard/schedules/schedule-00000000000a11ce/revoke', { token: tokens.requester })).status).toBe(403);
   });
 });
 

@@ -80,6 +80,12 @@ describe('Temporal down', () => {
       expect(answer.status).toBe(503);
       expect(answer.headers.get('retry-after')).toBe('5');
       expect(((await answer.json()) as any).error.code).toBe('temporal_unavailable');
+      // The schedules are Temporal's too.
+      for (const path of ['/api/dashboard/schedules', '/api/dashboard/schedules/schedule-00000000deadbeef']) {
+        const schedules = await get(app, path);
+        expect(schedules.status, path).toBe(503);
+        expect(((await schedules.json()) as any).error.code, path).toBe('temporal_unavailable');
+      }
       const health = await app.request('/healthz');
       expect(health.status).toBe(503);
       expect(await health.json()).toMatchObject({ ok: false, database: 'ok', temporal: expect.stringMatching(/^down: /) });
