@@ -1,6 +1,9 @@
 // 2. Concurrency: c simultaneous two-step requests on one worker (default configuration), each
 // submitted, approved and followed to its end; compared with c simultaneous "lanes" of raw
-// ansible-playbook runs of the same two playbooks one after the other.
+// ansible-playbook runs of the same two playbooks one after the other. Besides the wall times it
+// measures how long requests were paused for capacity, and how much of that while their agent ran no
+// step at all (the capacity guard's target: 0; domain/capacity.ts never pauses an idle agent's work).
+import type { PrismaClient } from '../generated/prisma/client.js';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
 import type { BenchStack } from './stack.js';
 import { runAnsibleDirectly } from './ansible.js';
@@ -9,6 +12,7 @@ import { requestStateQuery } from '../workflows/messages.js';
 import { BENCH_PLAYBOOK, TWO_STEP_MESSAGE } from './fixtures/repos.js';
 import { round, summarize } from './stats.js';
 import { cpuTimeSince, readCpuTime, type CpuTime } from './cpu-time.js';
+import { runningSteps } from '../services/running-steps.js';
 
 export interface ConcurrencyResult {
   concurrency: number;
@@ -22,6 +26,10 @@ export interface ConcurrencyResult {
   maxRssMb: number;
   /** Requests seen paused for capacity at least once (they resume by themselves). */
   pausedRequests: number;
+  /** Time the requests spent paused for capacity, summed over the requests (their request_status events). */
+  pausedMs: number;
+  /** Of that, the time their agent ran no step at all (summed over the requests too): held back from an idle machine (target 0). */
+  pausedWhileAgentIdleMs: number;
   /** CPU time the whole machine used (busy) and lost to other guests (steal) in each phase (Linux). */
   rawCpu?: CpuTime;
   chiffonCpu?: CpuTime;
@@ -54,6 +62,14 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
   const requests = followRequests(stack);
   await requests.settled(warmUp.requestId);
   requests.pausedSeen.clear();
+  // The agent's running steps over time, from each step's start and end (the worker runs here).
+  const agent = worker.config.workerHost;
+  const stepTimeline: StepCount[] = [];
+  const stopTimeline = runningSteps.onChange((changed, count) => {
+    if (changed === agent) stepTimeline.push({ at: Date.now(), count });
+  });
+  const laneRequests: string[] = [];
+  let endedAt: number;
   let maxRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 200);
   const errors: string[] = [];
@@ -62,12 +78,14 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
   let chiffonCpu: CpuTime | undefined;
   try {
     cpuAtStart = await readCpuTime();
+    stepTimeline.push({ at: Date.now(), count: runningSteps.count(agent) });
     started = performance.now();
     await Promise.all(
       lanes.map(async (lane) => {
         const t = performance.now();
         try {
           const { requestId, state } = await stack.submit(worker, TWO_STEP_MESSAGE);
+          laneRequests.push(requestId);
           if (state.status !== 'pending_approval') throw new Error(`request ${requestId} planned as ${state.status}`);
           await approve(stack.client, requestId, state.plan?.hash);
           const done = await requests.settled(requestId);
@@ -80,24 +98,82 @@ export async function measureConcurrency(stack: BenchStack, repo: string, concur
       }),
     );
     chiffonWallMs = performance.now() - started;
+    endedAt = Date.now();
     chiffonCpu = cpuTimeSince(cpuAtStart, await readCpuTime());
   } finally {
+    stopTimeline();
     clearInterval(sampler);
     await requests.stop();
     await worker.stop();
   }
+  const paused = await pausedIntervals(stack.prisma, laneRequests, endedAt);
+  const pausedMs = paused.reduce((sum, [from, to]) => sum + (to - from), 0);
+  const pausedWhileAgentIdleMs = paused.reduce((sum, interval) => sum + idleOverlapMs(interval, stepTimeline), 0);
+  const wallRatio = round(chiffonWallMs / rawWallMs, 3);
+  console.log(
+    `bench: concurrency ${concurrency}: wall raw ${round(rawWallMs)} ms, chiffon ${round(chiffonWallMs)} ms (${wallRatio}x); ` +
+      `${errors.length} errors; ${requests.pausedSeen.size} requests paused, ${round(pausedMs)} ms in all, ` +
+      `${round(pausedWhileAgentIdleMs)} ms of it while the agent ran no step`,
+  );
   return {
     concurrency,
     rawWallMs: round(rawWallMs),
     rawErrors: raw.filter((ok) => !ok).length,
     chiffonWallMs: round(chiffonWallMs),
-    wallRatio: round(chiffonWallMs / rawWallMs, 3),
+    wallRatio,
     requestMs: summarize(times),
     errors,
     maxRssMb: round(maxRss / 2 ** 20),
     pausedRequests: requests.pausedSeen.size,
+    pausedMs: round(pausedMs),
+    pausedWhileAgentIdleMs: round(pausedWhileAgentIdleMs),
     ...(rawCpu && chiffonCpu ? { rawCpu, chiffonCpu, cpuRatio: round(chiffonCpu.busyMs / rawCpu.busyMs, 3) } : {}),
   };
+}
+
+/** The agent's running steps from `at` on. */
+export interface StepCount {
+  at: number;
+  count: number;
+}
+
+/**
+ * Each request's paused stretches, [from, to) in epoch ms, from its request_status events (one per
+ * change of status, stamped by PostgreSQL): from a `paused` to the next status, or to `endedAt`.
+ */
+async function pausedIntervals(prisma: PrismaClient, requestIds: string[], endedAt: number): Promise<[number, number][]> {
+  const events = await prisma.requestEvent.findMany({
+    where: { requestId: { in: requestIds }, kind: 'request_status' },
+    orderBy: [{ requestId: 'asc' }, { seq: 'asc' }],
+    select: { requestId: true, payload: true, createdAt: true },
+  });
+  const intervals: [number, number][] = [];
+  let open: { requestId: string; from: number } | undefined;
+  for (const event of events) {
+    const status = (event.payload as { status?: string }).status;
+    if (open && (open.requestId !== event.requestId || status !== 'paused')) {
+      intervals.push([open.from, open.requestId === event.requestId ? event.createdAt.getTime() : endedAt]);
+      open = undefined;
+    }
+    if (status === 'paused' && !open) open = { requestId: event.requestId, from: event.createdAt.getTime() };
+  }
+  if (open) intervals.push([open.from, endedAt]);
+  return intervals;
+}
+
+/**
+ * How much of [from, to) the agent ran no step, by its timeline (changes in time order; the count
+ * holds until the next change; before the first entry it is unknown and not counted).
+ */
+export function idleOverlapMs([from, to]: [number, number], timeline: readonly StepCount[]): number {
+  let idle = 0;
+  for (const [i, entry] of timeline.entries()) {
+    if (entry.count !== 0) continue;
+    const start = Math.max(from, entry.at);
+    const end = Math.min(to, timeline[i + 1]?.at ?? Number.POSITIVE_INFINITY);
+    if (end > start) idle += end - start;
+  }
+  return idle;
 }
 
 /**

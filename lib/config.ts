@@ -47,8 +47,15 @@ export interface ChiffonConfig {
   temporalUiUrl: string;
   /** Playbook steps one worker runs at once (also its share in the agent registry). */
   maxConcurrentSteps: number;
-  /** An agent whose 1-minute load average per CPU is above this has no room for a step. */
+  /** An agent whose 1-minute load average per CPU is above this has no room for a step (where it has no CPU pressure). */
   maxLoadPerCpu: number;
+  /**
+   * CHIFFON_MAX_CPU_PRESSURE / CHIFFON_MAX_MEMORY_PRESSURE: an agent whose kernel reports more CPU or
+   * memory pressure than this (/proc/pressure/*, "some avg10", in %) has no room for another step
+   * while it runs steps of its own (domain/capacity.ts).
+   */
+  maxCpuPressure: number;
+  maxMemoryPressure: number;
   /** An agent with less available memory than this percentage has no room for a step. */
   minFreeMemoryPercent: number;
   /** Four-eyes is the default: a requester may approve their own request only when this is true. */
@@ -102,6 +109,13 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name}=${raw} is not a non-negative number`);
+  return value;
+}
+
+/** A percentage, 0 to 100. */
+function percentage(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = positiveNumber(env, name, fallback);
+  if (value > 100) throw new Error(`${name}=${env[name]} is not a percentage (0 to 100)`);
   return value;
 }
 
@@ -215,6 +229,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChiffonConfig 
     maxConcurrentSteps: Math.max(1, Math.floor(positiveNumber(env, 'CHIFFON_MAX_CONCURRENT_STEPS', 4))),
     maxLoadPerCpu: positiveNumber(env, 'CHIFFON_MAX_LOAD_PER_CPU', 2),
     minFreeMemoryPercent: positiveNumber(env, 'CHIFFON_MIN_FREE_MEMORY_PERCENT', 5),
+    maxCpuPressure: percentage(env, 'CHIFFON_MAX_CPU_PRESSURE', 80),
+    maxMemoryPressure: percentage(env, 'CHIFFON_MAX_MEMORY_PRESSURE', 40),
     allowSelfApproval: booleanFlag(env, 'CHIFFON_ALLOW_SELF_APPROVAL'),
     becomePassword: env.CHIFFON_BECOME_PASSWORD || undefined,
     ansiblePassEnv: parsePassEnv(env.CHIFFON_ANSIBLE_ENV),

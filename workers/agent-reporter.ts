@@ -1,15 +1,23 @@
-// Keeps this agent's row in the agent registry current: CPU, memory, load and running steps.
+// Keeps this agent's row in the agent registry current (CPU, pressure, memory, load and running
+// steps), and wakes the requests paused for capacity the moment the agent has room again.
 import fs from 'node:fs';
 import os from 'node:os';
-import type { Client } from '@temporalio/client';
+import path from 'node:path';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { runningSteps } from '../services/running-steps.js';
-import { agentOverloadReason } from '../domain/capacity.js';
+import { agentPauseReason, type AgentCapacity, type MachineFigures } from '../domain/capacity.js';
 import { AGENT_OFFLINE_AFTER_MS } from '../domain/fleet.js';
+import { someAvg10 } from '../domain/pressure.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { capacityChangedSignal } from '../workflows/messages.js';
 
-const REPORT_INTERVAL_MS = 5_000;
+/** The row is written at least this often (AGENT_OFFLINE_AFTER_MS counts on it)... */
+const REPORT_EVERY_MS = 5_000;
+/** ...and the machine read this often: a change of room is written (and wakes requests) at once. */
+const SAMPLE_EVERY_MS = 1_000;
+/** Paused requests signalled at once, at most. */
+const SIGNALS_AT_ONCE = 20;
 
 /** MemAvailable (what can be had without swapping); os.freemem() leaves out the page cache. */
 function availableMemoryBytes(): number {
@@ -23,6 +31,35 @@ function availableMemoryBytes(): number {
 }
 
 /**
+ * The kernel's "some avg10" pressure of `resource`; undefined where there is none: not Linux, a
+ * kernel before 4.20 or without CONFIG_PSI, or booted with psi=0 (the file is there, reading it fails).
+ */
+export function readPressure(resource: 'cpu' | 'memory', dir = '/proc/pressure'): number | undefined {
+  try {
+    return someAvg10(fs.readFileSync(path.join(dir, resource), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the registry row says about this agent's machine and work, read now. */
+export interface AgentSample extends MachineFigures {
+  runningSteps: number;
+}
+
+export function sampleAgent(config: Pick<ChiffonConfig, 'workerHost'>): AgentSample {
+  return {
+    cpuCount: os.cpus().length,
+    loadAverage1: os.loadavg()[0] ?? 0,
+    cpuPressure10: readPressure('cpu') ?? null,
+    memoryPressure10: readPressure('memory') ?? null,
+    memoryFreeMb: Math.round(availableMemoryBytes() / 2 ** 20),
+    memoryTotalMb: Math.round(os.totalmem() / 2 ** 20),
+    runningSteps: runningSteps.count(config.workerHost),
+  };
+}
+
+/**
  * One row per agent and machine, `<task queue>/<agent>@<hostname>`: a restarted worker takes its
  * row back, and a stopped one stays listed, offline, so the fleet view shows who is missing.
  */
@@ -33,64 +70,150 @@ export function agentIdFor(config: Pick<ChiffonConfig, 'workerHost' | 'taskQueue
 /** Rows not heard from for this long are dropped (agents retired or renamed long ago). */
 const FORGET_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
 
-/**
- * Signals the requests paused for capacity on this task queue, so they check again now instead of
- * at their next re-check (which backs off to 10 minutes). Best effort: a request missed here still
- * re-checks on its own.
- */
-async function wakePausedRequests(client: Client, config: ChiffonConfig): Promise<void> {
-  const query = `ChiffonStatus = 'paused' AND TaskQueue = '${config.taskQueue.replace(/'/g, "''")}' AND ExecutionStatus = 'Running'`;
-  for await (const workflow of client.workflow.list({ query })) {
-    await client.workflow
-      .getHandle(workflow.workflowId, workflow.runId)
-      .signal(capacityChangedSignal)
-      .catch(() => undefined);
-  }
+export interface AgentReporterOptions {
+  /** How the agent is read (default: this machine and this process's steps); tests give their own. */
+  sample?: () => AgentSample;
+  /** How often the machine is read (default 1 s). */
+  sampleEveryMs?: number;
+}
+
+export interface AgentReporter {
+  /** Reads the agent now (after a reading in progress), reports a change, wakes paused requests. */
+  tick(): Promise<void>;
+  /** Resolves once the readings asked for so far are done. */
+  idle(): Promise<void>;
+  /** Stops reporting and shows the agent offline at once (its steps now wait for it). */
+  stop(): Promise<void>;
 }
 
 /**
- * Reports every 5 s. With a Temporal client it also wakes paused requests when this agent has room
- * again (and when it starts): the moment capacity returns, not minutes later.
+ * Reads the agent every second and whenever one of its steps starts or ends; writes its row when
+ * its room changes (see below), when its running steps change, and every 5 s regardless.
+ *
+ * With a Temporal client it also wakes paused requests: whenever the agent has room (it runs no
+ * step, or is not overloaded: agentPauseReason), every request paused for capacity gets the
+ * capacityChanged signal, once per stretch of room, and checks capacity at once instead of at its
+ * next re-check (which backs off to 10 minutes). The paused requests are those of the requests
+ * table (status `paused`), not a Temporal visibility query: the workflow records its pause there
+ * (an activity, so it is committed) before it waits, so a request that paused a moment ago is there,
+ * whereas visibility lags behind the workflow (seconds, with Elasticsearch) and needs the custom
+ * search attribute. A request that pauses on a reading just before the room came (its check and this
+ * reading crossed) is found at the next reading, a second later. A request signalled for nothing
+ * (it waits for another agent) checks once, pauses again and is not signalled again until it resumes
+ * or this agent has room anew.
  */
-export function startAgentReporter(prisma: PrismaClient, config: ChiffonConfig, client?: Client): { stop(): Promise<void> } {
+export function startAgentReporter(
+  prisma: PrismaClient,
+  config: ChiffonConfig,
+  client?: Client,
+  options: AgentReporterOptions = {},
+): AgentReporter {
   const id = agentIdFor(config);
   const startedAt = new Date();
-  let overloaded = true; // as if before the first report: a starting agent brings room
-  const report = async () => {
+  const sample = options.sample ?? (() => sampleAgent(config));
+  let written: { room: boolean; runningSteps: number; at: number } | undefined;
+  /** Paused requests (workflow ids) signalled since the agent last had no room. */
+  const woken = new Set<string>();
+  let stopped = false;
+  let lastError: string | undefined;
+
+  const readAndReport = async () => {
+    const figures = sample();
     const row = {
       name: config.workerHost,
       hostname: os.hostname(),
       taskQueue: config.taskQueue,
-      cpuCount: os.cpus().length,
-      loadAverage1: os.loadavg()[0] ?? 0,
-      memoryFreeMb: Math.round(availableMemoryBytes() / 2 ** 20),
-      memoryTotalMb: Math.round(os.totalmem() / 2 ** 20),
-      runningSteps: runningSteps.count(config.workerHost),
+      cpuCount: figures.cpuCount,
+      loadAverage1: figures.loadAverage1,
+      cpuPressure10: figures.cpuPressure10 ?? null,
+      memoryPressure10: figures.memoryPressure10 ?? null,
+      memoryFreeMb: figures.memoryFreeMb,
+      memoryTotalMb: figures.memoryTotalMb,
+      runningSteps: figures.runningSteps,
       maxSteps: config.maxConcurrentSteps,
       maxLoadPerCpu: config.maxLoadPerCpu,
       minFreeMemoryPercent: config.minFreeMemoryPercent,
-      lastSeenAt: new Date(),
+      maxCpuPressure: config.maxCpuPressure,
+      maxMemoryPressure: config.maxMemoryPressure,
     };
-    await prisma.agent.upsert({ where: { id }, create: { id, startedAt, ...row }, update: { startedAt, ...row } });
-    const wasOverloaded = overloaded;
-    overloaded = agentOverloadReason({ id, ...row }) !== undefined;
-    if (client && wasOverloaded && !overloaded) await wakePausedRequests(client, config);
+    const agent: AgentCapacity = { id, ...row };
+    const room = agentPauseReason(agent) === undefined;
+    const now = Date.now();
+    if (!written || written.room !== room || written.runningSteps !== row.runningSteps || now - written.at >= REPORT_EVERY_MS) {
+      const fields = { ...row, lastSeenAt: new Date(now) };
+      await prisma.agent.upsert({ where: { id }, create: { id, startedAt, ...fields }, update: { startedAt, ...fields } });
+      written = { room, runningSteps: row.runningSteps, at: now };
+    }
+    // The row says "room" by now, so a request woken here finds it when it checks.
+    if (!room) woken.clear();
+    else if (client) await wakePausedRequests(prisma, client, woken);
   };
-  let inFlight: Promise<void> = Promise.resolve();
-  const reportSafely = () => {
-    inFlight = report().catch((err) => console.error(`chiffon agent registry: ${String(err)}`));
+
+  // One reading at a time; asked for during one, a single reading follows it.
+  let chain: Promise<void> = Promise.resolve();
+  let next: Promise<void> | undefined;
+  const tick = (): Promise<void> => {
+    next ??= chain.then(async () => {
+      next = undefined;
+      if (stopped) return;
+      try {
+        await readAndReport();
+        if (lastError) console.error('chiffon agent registry: reporting again');
+        lastError = undefined;
+      } catch (err) {
+        // Once per kind of trouble, not once a second.
+        if (String(err) !== lastError) console.error(`chiffon agent registry: ${String(err)}`);
+        lastError = String(err);
+      }
+    });
+    chain = next;
+    return next;
   };
-  reportSafely();
+
+  void tick();
   // Once per start, not per report: rows this old stay old.
   void prisma.agent.deleteMany({ where: { lastSeenAt: { lt: new Date(Date.now() - FORGET_AFTER_MS) } } }).catch(() => undefined);
-  const timer = setInterval(reportSafely, REPORT_INTERVAL_MS);
+  const timer = setInterval(() => void tick(), options.sampleEveryMs ?? SAMPLE_EVERY_MS);
+  const unsubscribe = runningSteps.onChange((agent) => {
+    if (agent === config.workerHost) void tick();
+  });
   return {
-    /** Stops reporting and shows the agent offline at once (its steps now wait for it). */
+    tick,
+    idle: () => chain,
     async stop() {
+      stopped = true;
       clearInterval(timer);
-      await inFlight; // a report still on its way would mark the agent online again
+      unsubscribe();
+      await chain; // a report still on its way would mark the agent online again
       const gone = new Date(Date.now() - AGENT_OFFLINE_AFTER_MS - 1);
       await prisma.agent.updateMany({ where: { id }, data: { lastSeenAt: gone, runningSteps: 0 } }).catch(() => undefined);
     },
   };
+}
+
+/**
+ * Signals the paused requests not yet signalled in this stretch of room (`woken`). Best effort: a
+ * request whose signal failed is tried again at the next reading, and a request missed altogether
+ * still re-checks by itself.
+ */
+async function wakePausedRequests(prisma: PrismaClient, client: Client, woken: Set<string>): Promise<void> {
+  const paused = new Set(
+    (await prisma.request.findMany({ where: { status: 'paused' }, select: { workflowId: true } })).map((r) => r.workflowId),
+  );
+  // A request that went on is forgotten: should it pause again, it is woken again.
+  for (const workflowId of woken) if (!paused.has(workflowId)) woken.delete(workflowId);
+  const toWake = [...paused].filter((workflowId) => !woken.has(workflowId));
+  for (let i = 0; i < toWake.length; i += SIGNALS_AT_ONCE) {
+    await Promise.all(
+      toWake.slice(i, i + SIGNALS_AT_ONCE).map(async (workflowId) => {
+        try {
+          await client.workflow.getHandle(workflowId).signal(capacityChangedSignal);
+          woken.add(workflowId);
+        } catch (err) {
+          // Ended since (or another deployment's request on this database): nothing to wake.
+          if (err instanceof WorkflowNotFoundError) woken.add(workflowId);
+        }
+      }),
+    );
+  }
 }

@@ -2,8 +2,9 @@
 // (`node bin/chiffon.js ...`) with CHIFFON_URL and CHIFFON_TOKEN, against the real stack (Temporal
 // dev server, PostgreSQL, a real worker running ansible-playbook, the HTTP API; see
 // test/support/e2e-stack.ts). Asking, four-eyes, approving, following a run to its end, rejecting,
-// the status table, an audit, --json, a refused token, a usage error, `login`, and a `follow` that
-// outlives a restart of the API on the same port without losing or repeating an event.
+// the status table, an audit, --json, a refused token, a usage error, `login`, a `follow` that
+// outlives a restart of the API on the same port without losing or repeating an event, and a
+// schedule from its creation to its deletion with a standing approval in between.
 import fs from 'node:fs';
 import type http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -18,54 +19,7 @@ import { createEventNotifier } from '../../lib/event-notifier.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { testCodec } from '../support/codec.js';
 import { playbookRepoCopy, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
-
-// The live gate of live-output.test.ts: the step waits until the test creates live-gate/open, so the
-// API can be restarted while it runs.
-const GATE_PLAYBOOK = `---
-- name: Wait at the live gate
-  hosts: homelab
-  gather_facts: false
-  tasks:
-    - name: Create the gate directory
-      ansible.builtin.file:
-        path: "{{ chiffon_state_dir }}/live-gate"
-        state: directory
-        mode: "0755"
-
-    - name: Wait until the gate opens
-      ansible.builtin.shell: |
-        for tick in $(seq 1 300); do
-          if [ -e {{ (chiffon_state_dir ~ '/live-gate/open') | quote }} ]; then exit 0; fi
-          sleep 0.2
-        done
-        echo "the gate never opened" >&2
-        exit 1
-      changed_when: false
-
-    - name: Record that the step finished
-      ansible.builtin.shell: date > {{ (chiffon_state_dir ~ '/live-gate/done') | quote }}
-      changed_when: true
-`;
-
-const GATE_META = `---
-short_description: Wait at the live gate
-description: Waits until live-gate/open exists, then writes live-gate/done (tests).
-argument_specs:
-  main:
-    short_description: Wait at the live gate
-    description:
-      - Waits until live-gate/open exists under chiffon_state_dir, then writes live-gate/done.
-    options: {}
-    chiffon:
-      service: livegate
-      aliases: [live gate]
-      intents:
-        - name: run_live_gate
-          verbs: [run]
-          objects: []
-      after: []
-      vars_from_inventory: {}
-`;
+import { liveGate, liveGateFiles } from '../support/live-gate.js';
 
 const BIN = fromProjectRoot('bin', 'chiffon.js');
 
@@ -75,10 +29,9 @@ let origin: string;
 
 beforeAll(async () => {
   services = await startServices('cli');
-  const repo = playbookRepoCopy(path.join(services.scratch, 'playbooks'), {
-    'live-gate.yml': GATE_PLAYBOOK,
-    'live-gate.meta.yml': GATE_META,
-  });
+  // The live gate (test/support/live-gate.ts): its step runs until the test opens the gate, so the
+  // API can be restarted while it runs.
+  const repo = playbookRepoCopy(path.join(services.scratch, 'playbooks'), liveGateFiles());
   stack = await startStack(services, 'cli', { config: { playbookRepo: repo } });
   origin = stack.baseUrl.replace(/\/api\/dashboard$/, '');
 });
@@ -279,7 +232,7 @@ describe('chiffon errors and exit codes', () => {
 
     const usage = await chiffon(['approve']);
     expect(usage.exitCode).toBe(2);
-    expect(lines(usage.stderr)).toEqual(['chiffon: approve needs ID', 'usage: chiffon approve ID [--comment TEXT] [--json]']);
+    expect(lines(usage.stderr)).toEqual(['chiffon: approve needs ID', 'usage: chiffon approve ID [--comment TEXT] [--standing] [--json]']);
 
     const closed = `http://127.0.0.1:${await closedPort()}`;
     const unreachable = await chiffon(['status'], { url: closed });
@@ -313,6 +266,106 @@ describe('chiffon errors and exit codes', () => {
     // CHIFFON_TOKEN wins over the file.
     const overridden = await chiffon(['status'], { token: 'chf_wrong', url: '', env });
     expect(overridden.exitCode).toBe(3);
+  });
+});
+
+describe('chiffon schedule', () => {
+  it('creates a paused schedule, lists, resumes, pauses and runs it; approve --standing; revoke (an approver only) and delete', async () => {
+    // A cron of leap days: nothing fires by itself during the test; runs are asked for with `schedule run`.
+    const created = await chiffon([
+      'schedule',
+      'create',
+      'Set up postgres',
+      '--cron',
+      '0 4 29 2 *',
+      '--timezone',
+      'Europe/Paris',
+      '--paused',
+      '--note',
+      'leap days',
+    ]);
+    expect(created.exitCode, created.stderr).toBe(0);
+    const out = lines(created.stdout);
+    expect(out.slice(0, 4)).toEqual([
+      'message: Set up postgres',
+      'when: cron 0 4 29 2 * (Europe/Paris)',
+      expect.stringMatching(/^created by alice at \d{4}-/),
+      'note: leap days',
+    ]);
+    expect(out).toContain('next runs: none (paused)');
+    expect(out).toContain('standing approval: none');
+    const id = /^schedule (schedule-[0-9a-f]{16}): paused$/.exec(out.at(-1)!)?.[1];
+    expect(id, created.stdout).toBeDefined();
+
+    try {
+      // Temporal lists schedules eventually: polled.
+      await expect
+        .poll(async () => lines((await chiffon(['schedule', 'list'])).stdout), { timeout: 30_000, interval: 500 })
+        .toContainEqual(
+          expect.stringMatching(new RegExp(`^${id} +paused +cron 0 4 29 2 \\* \\(Europe/Paris\\) +- +no +alice +Set up postgres$`)),
+        );
+      const table = await chiffon(['schedule', 'list']);
+      expect(lines(table.stdout)[0]).toMatch(/^ID +STATE +WHEN +NEXT_RUN +STANDING +CREATED_BY +MESSAGE$/);
+      const listed = await chiffon(['schedule', 'list', '--json']);
+      expect(JSON.parse(listed.stdout).schedules).toContainEqual(
+        expect.objectContaining({ schedule_id: id, cron: '0 4 29 2 *', paused: true }),
+      );
+
+      const resumed = await chiffon(['schedule', 'resume', id!, '--note', 'back']);
+      expect(resumed.exitCode, resumed.stderr).toBe(0);
+      expect(lines(resumed.stdout)).toEqual([`schedule ${id}: active`]);
+      expect((await stack.call('GET', `/schedules/${id}`)).body).toMatchObject({ paused: false, note: 'back' });
+      const paused = await chiffon(['schedule', 'pause', id!]);
+      expect(lines(paused.stdout)).toEqual([`schedule ${id}: paused`]);
+
+      // A run now, paused or not; approved as standing by bob, under the run's id (colons and all).
+      const ran = await chiffon(['schedule', 'run', id!]);
+      expect(ran.exitCode, ran.stderr).toBe(0);
+      expect(lastLine(ran.stdout)).toBe(`schedule ${id}: paused`);
+      let run = '';
+      await expect
+        .poll(async () => (run = (await stack.call('GET', `/schedules/${id}`)).body.recent_runs[0]?.request_id ?? ''), { timeout: 30_000 })
+        .toMatch(new RegExp(`^${id}-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
+      const waiting = await stack.waitForStatus(run, 'pending_approval');
+      const approved = await chiffon(['approve', run, '--standing'], { as: 'approver' });
+      expect(approved.exitCode, approved.stderr).toBe(0);
+      expect(lines(approved.stdout)).toEqual([
+        `approved plan ${waiting.plan.hash} as standing`,
+        expect.stringMatching(new RegExp(`^request ${run}: (running|completed)$`)),
+      ]);
+      await stack.waitForStatus(run, 'completed');
+      const shown = await chiffon(['schedule', 'show', id!]);
+      expect(lines(shown.stdout)).toContainEqual(
+        expect.stringMatching(new RegExp(`^standing approval: standing-${run} by bob at \\S+, plan ${waiting.plan.hash}$`)),
+      );
+      expect(lines(shown.stdout)).toContainEqual(expect.stringMatching(new RegExp(`^ {2}${run} {2}started \\d{4}-\\S+Z$`)));
+
+      // Revoking is an approver's: alice's token may not (exit 3); bob's may.
+      const refused = await chiffon(['schedule', 'revoke', id!]);
+      expect(refused.exitCode).toBe(3);
+      expect(lines(refused.stderr)).toEqual([expect.stringMatching(/^chiffon: forbidden: \S/)]);
+      const revoked = await chiffon(['schedule', 'revoke', id!], { as: 'approver' });
+      expect(revoked.exitCode, revoked.stderr).toBe(0);
+      expect(lines(revoked.stdout)).toEqual(['standing approval revoked: the next run waits for a person', `schedule ${id}: paused`]);
+      expect(JSON.parse((await chiffon(['schedule', 'show', id!, '--json'])).stdout).standing_approval).toBeNull();
+
+      const deleted = await chiffon(['schedule', 'delete', id!]);
+      expect(deleted.exitCode, deleted.stderr).toBe(0);
+      expect(lines(deleted.stdout)).toEqual([`schedule ${id}: deleted`]);
+      const gone = await chiffon(['schedule', 'show', id!]);
+      expect(gone.exitCode).toBe(1);
+      expect(lines(gone.stderr)).toEqual([`chiffon: not_found: no schedule ${id}`]);
+
+      // What the API refuses: one line, exit 1.
+      const tooOften = await chiffon(['schedule', 'create', 'Set up postgres', '--every', '1s']);
+      expect(tooOften.exitCode).toBe(1);
+      expect(lines(tooOften.stderr)).toEqual(['chiffon: invalid_input: every: "1s" is shorter than the shortest interval, 5s']);
+    } finally {
+      await services.env.client.schedule
+        .getHandle(id!)
+        .delete()
+        .catch(() => undefined);
+    }
   });
 });
 
@@ -357,7 +410,7 @@ describe('chiffon follow across an API restart', () => {
       await output.until('stderr', (err) => err.includes('reconnecting'));
 
       // While no API answers, the step goes on and the request completes; its events are stored.
-      fs.writeFileSync(path.join(stack.config.stateDir, 'live-gate', 'open'), '');
+      liveGate(stack.config.stateDir).open();
       await stack.waitForStatus(id, 'completed', 60_000);
       server = await listen(port);
 

@@ -7,12 +7,24 @@
 // agent's hosts (the API shows a step's limit as `host`); each step must run on its own host's
 // worker, which the playbook records (chiffon_agent, which the running worker passes as an extra var
 // and so overrides the inventory's) beside the task's row and audit. A stopped agent leaves its step
-// waiting, visibly, and the step runs once the agent is back.
+// waiting, visibly, and the step runs once the agent is back. An agent that judges itself overloaded
+// is never held back while it runs no step; busy with one (the live gate's, test/support/live-gate.ts),
+// it makes the next request pause before its step, and wakes it the moment that step ends.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentOverloadReason } from '../../domain/capacity.js';
 import { hostTaskQueue } from '../../domain/fleet.js';
-import { playbookRepoCopy, startAgent, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import {
+  capacityWakes,
+  playbookRepoCopy,
+  startAgent,
+  startServices,
+  startStack,
+  type E2EServices,
+  type Stack,
+} from '../support/e2e-stack.js';
+import { liveGate, liveGateFiles } from '../support/live-gate.js';
 
 const FLEET_INVENTORY = `---
 all:
@@ -76,6 +88,8 @@ describe('multiple agents tracked independently', () => {
       'fleet-check.yml': FLEET_PLAYBOOK,
       'fleet-check.meta.yml': FLEET_META,
       'inventory/fleet.yml': FLEET_INVENTORY,
+      // Its step holds gamma busy until the test opens the gate.
+      ...liveGateFiles({ hosts: 'gamma', waitSeconds: 300 }),
     });
     // The stack's own worker is the orchestration worker and agent alpha; beta and gamma join it.
     stack = await startStack(services, 'fleet', { config: { playbookRepo: repo, inventory: 'inventory/fleet.yml', workerHost: 'alpha' } });
@@ -183,26 +197,55 @@ describe('multiple agents tracked independently', () => {
     expect((await fleetAgents()).find((a) => a.name === 'gamma')?.online).toBe(true);
   });
 
-  it('pauses before the step of an overloaded agent, and goes on the moment the agent has room again', async () => {
+  it('never pauses for an idle agent; pauses before the step of an overloaded agent that runs one, and goes on the moment it has room', async () => {
     // gamma comes back on a machine it judges overloaded (no machine has 100% of its memory free).
     await agents.get('gamma')!.stop();
     agents.set('gamma', await startAgent(services, stack.config, 'gamma', { minFreeMemoryPercent: 100 }));
     await expect.poll(async () => (await fleetAgents()).find((a) => a.name === 'gamma')?.online, { timeout: 10_000 }).toBe(true);
+    const gamma = await services.database.prisma.agent.findFirstOrThrow({ where: { taskQueue: stack.config.taskQueue, name: 'gamma' } });
+    expect(agentOverloadReason(gamma)).toMatch(/memory free is below 100%/);
 
+    // Idle, gamma is never held back, overloaded or not: the live gate's step (gamma's host) runs at
+    // once, and holds gamma busy until the gate opens.
+    const gate = liveGate(stack.config.stateDir);
+    gate.reset();
+    const blocker = (await stack.call('POST', '/chat', { message: 'Run the live gate' })).body;
+    expect(blocker.plan.steps.map((s: any) => [s.playbook, s.agent])).toEqual([['live-gate.yml', 'gamma']]);
+    expect((await stack.call('POST', '/approve', { request_id: blocker.request_id, approved: true })).status).toBe(200);
+    const busy = await stack.waitForRequest(blocker.request_id, 'its step running', (body) => body.steps[0]?.status === 'running');
+    expect([busy.status, busy.paused_reason]).toEqual(['running', null]);
+    await expect.poll(async () => (await fleetAgents()).find((a) => a.name === 'gamma')?.running_steps, { timeout: 10_000 }).toBe(1);
+
+    // Busy and overloaded, gamma takes no more: the fleet check pauses before gamma's step.
     const request = await submitCheck();
     expect((await stack.call('POST', '/approve', { request_id: request.request_id, approved: true })).status).toBe(200);
     const paused = await stack.waitForStatus(request.request_id, 'paused');
-    expect(paused.paused_reason).toMatch(/gamma@.*memory free is below 100%/);
+    expect(paused.paused_reason).toMatch(/gamma@.*memory free is below 100% while it runs 1 step/);
     expect(paused.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'pending']);
+    expect(gate.isDone()).toBe(false);
 
-    // gamma restarts with room: its first report wakes the paused request, well before the
-    // request's own re-check (CHIFFON_CAPACITY_RECHECK_MS, 30 s here).
+    // alpha and beta, which have room, woke it once each (it checked again and stayed paused); they
+    // wake it no more while it stays paused, and gamma, busy, does not.
+    await expect.poll(() => capacityWakes(services, request.request_id), { timeout: 10_000 }).toBe(2);
+
+    // The gate opens, gamma's step ends and gamma is idle: its reporter wakes the paused request at
+    // once, well before the request's own re-check (CHIFFON_CAPACITY_RECHECK_MS, 30 s here, and
+    // longer after each re-check).
     expect(stack.config.capacityRecheckMs).toBe(30_000);
-    await agents.get('gamma')!.stop();
-    const back = Date.now();
-    agents.set('gamma', await startAgent(services, stack.config, 'gamma'));
-    const done = await stack.waitForStatus(request.request_id, 'completed', 20_000);
-    expect(Date.now() - back).toBeLessThan(20_000);
+    const opened = Date.now();
+    gate.open();
+    await stack.waitForRequest(request.request_id, 'a resume', (body) => body.status !== 'paused', 15_000);
+    expect(Date.now() - opened).toBeLessThan(15_000);
+    expect(await capacityWakes(services, request.request_id)).toBe(3);
+    const done = await stack.waitForStatus(request.request_id, 'completed');
+    expect(done.paused_reason).toBeNull();
     expect(done.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'completed']);
+    expect(fs.readFileSync(path.join(stack.config.stateDir, 'fleet', 'gamma.txt'), 'utf8')).toBe('gamma\n');
+    // The blocker ran through the gate, and never paused.
+    const passed = await stack.waitForStatus(blocker.request_id, 'completed');
+    expect(passed.steps.map((s: any) => [s.agent, s.status])).toEqual([['gamma', 'completed']]);
+    expect(gate.isDone()).toBe(true);
+    const events = await stack.call('GET', `/requests/${blocker.request_id}/events?format=json`);
+    expect(events.body.events.filter((e: any) => e.kind === 'request_status').map((e: any) => e.payload.status)).not.toContain('paused');
   });
 });

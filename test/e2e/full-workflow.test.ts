@@ -8,7 +8,8 @@
 //   E2E-03 deployment execution         the approved plan's playbooks run in order, logged, audited
 //   E2E-04 suggestions and audit        a failure analysed into suggestions; one accepted and
 //                                       committed to the playbook repository; the audit queries
-//   full workflow integration           a whole Kuma request; a request paused for capacity
+//   full workflow integration           a whole Kuma request; requests paused for capacity while
+//                                       their overloaded agent runs a step (never while it is idle)
 //   workflow with external AI fallback  low quota on the primary model routes to Claude
 //
 // The Temporal dev server, the database and the workflow bundle are the file's, started once in the
@@ -26,6 +27,7 @@ import { execa } from 'execa';
 import git from 'isomorphic-git';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentOverloadReason } from '../../domain/capacity.js';
 import { lintPlaybook } from '../../services/ansible/lint-playbook.js';
 import { readFingerprint } from '../../services/fingerprint.js';
 import { sha256, planHash } from '../../domain/plan-hash.js';
@@ -36,16 +38,19 @@ import { agentIdFor } from '../../workers/agent-reporter.js';
 import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
 import { anthropicFake, closeAllFakes, openAiFake, quotaFake } from '../support/provider-fakes.js';
 import {
+  capacityWakes,
   once,
   playbookRepoCopy,
   requestRow,
   sleep,
+  startAgent,
   startServices,
   startStack,
   type E2EServices,
   type Stack,
 } from '../support/e2e-stack.js';
 import { openPayloadsIn } from '../support/codec.js';
+import { liveGate, liveGateFiles } from '../support/live-gate.js';
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
 const KUMA_PLAYBOOKS = ['kuma-deploy.yml', 'kuma-config-update.yml'];
@@ -1165,34 +1170,60 @@ describe('full workflow integration', () => {
   });
 
   it('workflow with resource constraints pauses', async () => {
-    // The worker's thresholds leave no agent room (no machine has 100% of its memory free; the load
-    // limit is out of the way so the reason is always the memory), and a real agent reporter puts
-    // this process in the registry for the stack's task queue.
-    const stack = await startStack(services, 'paused', {
-      config: { minFreeMemoryPercent: 100, maxLoadPerCpu: 1_000_000, capacityRecheckMs: 300 },
+    // The kuma steps run on an agent of their own, `nas` (the copy's inventory names it for the
+    // homelab host): a host worker beside the stack's worker, as `npm run worker -- --host nas
+    // --no-orchestration` runs it, with its own agent reporter, judging its machine overloaded (no
+    // machine has 100% of its memory free; the stack's load and pressure limits are out of the way,
+    // so the reason is always the memory). The stack's worker plans and orchestrates: restarting it
+    // leaves nas, and the step nas runs, alone.
+    const inventory = YAML.parse(fs.readFileSync(fromProjectRoot('playbooks', 'inventory', 'hosts.yml'), 'utf8'));
+    inventory.all.children.homelab.hosts.localhost.chiffon_agent = 'nas';
+    const repo = playbookRepoCopy(path.join(services.scratch, 'paused-playbooks'), {
+      'inventory/hosts.yml': YAML.stringify(inventory),
+      // Its step keeps nas busy until the test opens the gate.
+      ...liveGateFiles({ waitSeconds: 300 }),
     });
-    const agentId = agentIdFor(stack.config); // the stack's worker reports itself, as `npm run worker` does
+    const stack = await startStack(services, 'paused', { config: { playbookRepo: repo } });
+    const nas = await startAgent(services, stack.config, 'nas', { minFreeMemoryPercent: 100 });
+    const agentId = agentIdFor({ ...stack.config, workerHost: 'nas' });
+    const nasRow = () => services.database.prisma.agent.findUnique({ where: { id: agentId } });
+    const gate = liveGate(stack.config.stateDir);
     try {
-      await expect
-        .poll(() => services.database.prisma.agent.count({ where: { id: agentId, taskQueue: stack.config.taskQueue } }), {
-          timeout: 10_000,
-        })
-        .toBe(1);
+      await expect.poll(nasRow, { timeout: 10_000 }).toMatchObject({ runningSteps: 0, minFreeMemoryPercent: 100 });
+      expect(agentOverloadReason((await nasRow())!)).toMatch(/memory free is below 100%/);
+
+      // Idle, nas is never held back, overloaded or not: the live gate's step runs at once, and
+      // keeps nas busy until the gate opens.
+      const blocker = await stack.call('POST', '/chat', { message: 'Run the live gate' });
+      expect(blocker.status, JSON.stringify(blocker.body)).toBe(201);
+      const blockerId = blocker.body.request_id;
+      expect(blocker.body.plan.steps.map((s: any) => [s.playbook, s.agent])).toEqual([['live-gate.yml', 'nas']]);
+      expect((await stack.call('POST', '/approve', { request_id: blockerId, approved: true })).status).toBe(200);
+      const busy = await stack.waitForRequest(blockerId, 'its step running', (body) => body.steps[0]?.status === 'running');
+      expect([busy.status, busy.paused_reason]).toEqual(['running', null]);
+      await expect.poll(nasRow, { timeout: 10_000 }).toMatchObject({ runningSteps: 1 });
+
+      // Busy and overloaded, nas takes no more: the kuma request pauses before its first step.
       const request = await submitKuma(stack);
       const id = request.request_id;
+      expect(request.plan.steps.map((s: any) => s.agent)).toEqual(['nas', 'nas']);
       const approve = await stack.call('POST', '/approve', { request_id: id, approved: true });
       expect(approve.status).toBe(200);
 
       const paused = await stack.waitForStatus(id, 'paused');
       expect(paused.paused_reason).toContain(agentId);
-      expect(paused.paused_reason).toMatch(/memory free is below 100%/);
+      expect(paused.paused_reason).toMatch(/memory free is below 100% while it runs 1 step/);
       expect(paused.steps.map((s: any) => s.status)).toEqual(['pending', 'pending']);
 
-      // The pause lasts while capacity stays low: several re-checks later, across a worker restart
+      // The pause lasts while nas stays busy and overloaded: woken (capacityChanged) by an agent with
+      // room, the request checks again and stays paused (the stack's idle agent wakes it once per
+      // stretch of room, so once more after its restart), and across a restart of the stack's worker
       // (the new worker rebuilds the state from the workflow's history to answer), nothing ran.
-      await sleep(2_000);
+      await expect.poll(() => capacityWakes(services, id), { timeout: 10_000 }).toBe(1);
+      await sleep(1_000);
       await stack.stopWorker();
       await stack.startWorker();
+      await expect.poll(() => capacityWakes(services, id), { timeout: 15_000 }).toBe(2);
       await sleep(1_000);
       const still = (await stack.call('GET', `/requests/${id}`)).body;
       expect(still.status).toBe('paused');
@@ -1203,28 +1234,57 @@ describe('full workflow integration', () => {
       expect(await services.database.prisma.task.count({ where: { requestId: id } })).toBe(0);
       await requestRow(services, id, { status: 'paused' });
       expect((await workflowHandle(id).describe()).typedSearchAttributes.get(statusSearchAttribute)).toBe('paused');
+      expect(gate.isDone()).toBe(false);
 
       // A resume needs an approver's (or admin's) token.
       const anonymous = await stack.call('POST', `/requests/${id}/resume`, undefined, {}, 'none');
       expect(anonymous.status).toBe(401);
       expect((await stack.call('POST', `/requests/${id}/resume`, undefined, {}, 'requester')).status).toBe(403);
 
-      // Resumed by a person: the rest of the run goes on although the machine is still "full"
-      // (the operator's resume lasts for this run), and the resume is recorded with who asked.
+      // Resumed by a person: the rest of the run goes on although nas is still busy and "full" (the
+      // operator's resume lasts for this run), and the resume is recorded with who asked.
       const resume = await stack.call('POST', `/requests/${id}/resume`);
       expect(resume.status).toBe(202);
       const done = await stack.waitForStatus(id, 'completed');
       expect(done.paused_reason).toBeNull();
       expect(done.operator_actions).toEqual([expect.objectContaining({ action: 'resume', by: 'bob' })]);
-      expect(done.steps.map((s: any) => [s.status, s.exit_code])).toEqual([
-        ['completed', 0],
-        ['completed', 0],
+      expect(done.steps.map((s: any) => [s.status, s.exit_code, s.agent])).toEqual([
+        ['completed', 0, 'nas'],
+        ['completed', 0, 'nas'],
       ]);
       expect(fs.existsSync(path.join(stack.config.stateDir, 'kuma', 'monitors.json'))).toBe(true);
       expect(await services.database.prisma.task.count({ where: { requestId: id, status: 'completed' } })).toBe(2);
       // Resuming a request that is no longer paused is refused.
       expect((await stack.call('POST', `/requests/${id}/resume`)).status).toBe(409);
+      expect(gate.isDone()).toBe(false);
+
+      // The next request pauses the same way, until the gate opens: the blocker's step ends, nas is
+      // idle, and its reporter wakes the paused request at once, well before the request's own
+      // re-check (CHIFFON_CAPACITY_RECHECK_MS, 30 s here, and longer after each re-check).
+      const next = await submitKuma(stack);
+      expect((await stack.call('POST', '/approve', { request_id: next.request_id, approved: true })).status).toBe(200);
+      const nextPaused = await stack.waitForStatus(next.request_id, 'paused');
+      expect(nextPaused.paused_reason).toMatch(/memory free is below 100% while it runs 1 step/);
+      // Woken once by the stack's agent (it checked again and stayed paused), no more while it stays paused.
+      await expect.poll(() => capacityWakes(services, next.request_id), { timeout: 10_000 }).toBe(1);
+      expect(stack.config.capacityRecheckMs).toBe(30_000);
+      const opened = Date.now();
+      gate.open();
+      await stack.waitForRequest(next.request_id, 'a resume', (body) => body.status !== 'paused', 15_000);
+      expect(Date.now() - opened).toBeLessThan(15_000);
+      expect(await capacityWakes(services, next.request_id)).toBe(2); // nas's
+      const nextDone = await stack.waitForStatus(next.request_id, 'completed');
+      expect(nextDone.paused_reason).toBeNull();
+      expect(nextDone.operator_actions).toEqual([]); // nobody resumed it
+      expect(nextDone.steps.map((s: any) => s.status)).toEqual(['completed', 'completed']);
+      // The blocker went through the gate, and never paused.
+      const passed = await stack.waitForStatus(blockerId, 'completed');
+      expect(passed.steps.map((s: any) => [s.agent, s.status])).toEqual([['nas', 'completed']]);
+      expect(gate.isDone()).toBe(true);
+      const events = await stack.call('GET', `/requests/${blockerId}/events?format=json`);
+      expect(events.body.events.filter((e: any) => e.kind === 'request_status').map((e: any) => e.payload.status)).not.toContain('paused');
     } finally {
+      await nas.stop();
       await stack.stop();
     }
   });

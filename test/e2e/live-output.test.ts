@@ -3,60 +3,16 @@
 // reconnects with its last seq gets exactly the rest, and a secret var never reaches request_events,
 // the tasks table, the requests table (its plan), the audit repository or the stream.
 //
-// - live-gate.yml:  waits until the test creates live-gate/open, so the stream is read mid-run;
+// - live-gate.yml:  waits until the test opens the gate (test/support/live-gate.ts), so the stream
+//                   is read mid-run;
 // - leaky.yml:      uses its secret var (no_log: true in its meta) in a no_log task and then in a
 //                   failing task's message, which Ansible does not censor: Chiffon must.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { playbookRepoCopy, sleep, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import { liveGate, liveGateFiles } from '../support/live-gate.js';
 import { WebSocket } from 'ws';
-
-const GATE_PLAYBOOK = `---
-- name: Wait at the live gate
-  hosts: homelab
-  gather_facts: false
-  tasks:
-    - name: Create the gate directory
-      ansible.builtin.file:
-        path: "{{ chiffon_state_dir }}/live-gate"
-        state: directory
-        mode: "0755"
-
-    - name: Wait until the gate opens
-      ansible.builtin.shell: |
-        for tick in $(seq 1 300); do
-          if [ -e {{ (chiffon_state_dir ~ '/live-gate/open') | quote }} ]; then exit 0; fi
-          sleep 0.2
-        done
-        echo "the gate never opened" >&2
-        exit 1
-      changed_when: false
-
-    - name: Record that the step finished
-      ansible.builtin.shell: date > {{ (chiffon_state_dir ~ '/live-gate/done') | quote }}
-      changed_when: true
-`;
-
-const GATE_META = `---
-short_description: Wait at the live gate
-description: Waits until live-gate/open exists, then writes live-gate/done (tests).
-argument_specs:
-  main:
-    short_description: Wait at the live gate
-    description:
-      - Waits until live-gate/open exists under chiffon_state_dir, then writes live-gate/done.
-    options: {}
-    chiffon:
-      service: livegate
-      aliases: [live gate]
-      intents:
-        - name: run_live_gate
-          verbs: [run]
-          objects: []
-      after: []
-      vars_from_inventory: {}
-`;
 
 const SECRET = 'Zq7-sup3r-s3cret-token-91';
 
@@ -225,8 +181,7 @@ let stack: Stack;
 beforeAll(async () => {
   services = await startServices('live-output');
   const repo = playbookRepoCopy(path.join(services.scratch, 'playbooks'), {
-    'live-gate.yml': GATE_PLAYBOOK,
-    'live-gate.meta.yml': GATE_META,
+    ...liveGateFiles(),
     'leaky.yml': LEAKY_PLAYBOOK,
     'leaky.meta.yml': LEAKY_META,
   });
@@ -254,7 +209,7 @@ describe('live output', () => {
   it('streams task events while the playbook runs; a reconnect with the last seq gets the rest, none twice', async () => {
     const request = await ask('Run the live gate', 'live-gate.yml');
     const id = request.request_id as string;
-    const gate = path.join(stack.config.stateDir, 'live-gate');
+    const gate = liveGate(stack.config.stateDir);
 
     // A subscriber from the start: it sees the approval wait, then the run as it happens.
     const first = readStream(stack, id, (events) =>
@@ -264,8 +219,8 @@ describe('live output', () => {
     await approve(request);
     const before = await first;
     // The playbook cannot have ended: it waits for the gate this test has not opened.
-    expect(fs.existsSync(path.join(gate, 'open'))).toBe(false);
-    expect(fs.existsSync(path.join(gate, 'done'))).toBe(false);
+    expect(gate.isOpen()).toBe(false);
+    expect(gate.isDone()).toBe(false);
     expect(statusEvents(before, 'request_status')).toEqual(['pending_approval', 'running']);
     expect(statusEvents(before, 'step_status')).toEqual(['running']);
     expect(before.map((e) => e.event.kind)).toContain('play_start');
@@ -278,7 +233,7 @@ describe('live output', () => {
     const lastSeen = Number(before.at(-1)!.id);
 
     // Disconnected; meanwhile the playbook goes on and the request completes.
-    fs.writeFileSync(path.join(gate, 'open'), '');
+    gate.open();
     await stack.waitForStatus(id, 'completed', 60_000);
 
     // Reconnect as an EventSource does (Last-Event-ID): exactly what was missed.
@@ -368,21 +323,20 @@ describe('live output', () => {
   });
 
   it('streams over a WebSocket too: task events before the playbook ends, and the rest after a reconnect with after_seq', async () => {
-    const gate = path.join(stack.config.stateDir, 'live-gate');
-    fs.rmSync(path.join(gate, 'open'), { force: true });
-    fs.rmSync(path.join(gate, 'done'), { force: true });
+    const gate = liveGate(stack.config.stateDir);
+    gate.reset();
     const request = await ask('Run the live gate', 'live-gate.yml');
     const id = request.request_id as string;
 
     const first = await wsConnect(stack, `request_id=${id}`);
     await approve(request);
     await first.waitFor((messages) => messages.some((m) => m.kind === 'task_start' && m.payload.task.name === 'Wait until the gate opens'));
-    expect(fs.existsSync(path.join(gate, 'done'))).toBe(false);
+    expect(gate.isDone()).toBe(false);
     await first.close();
     const before = [...first.messages];
     expect(before.map((m) => m.seq)).toEqual(Array.from({ length: before.length }, (_, i) => i + 1));
 
-    fs.writeFileSync(path.join(gate, 'open'), '');
+    gate.open();
     await stack.waitForStatus(id, 'completed', 60_000);
     const second = await wsConnect(stack, `request_id=${id}&after_seq=${before.at(-1)!.seq}`);
     await second.waitFor((messages) => messages.some((m) => m.kind === 'request_status' && m.payload.status === 'completed'));

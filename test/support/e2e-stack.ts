@@ -15,6 +15,7 @@ import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } fro
 import { expect } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { attachLiveEventsWebSocket } from '../../api/live-websocket.js';
+import { workflowIdFor } from '../../domain/request-state.js';
 import { createApiToken } from '../../lib/api-tokens.js';
 import { createEventNotifier } from '../../lib/event-notifier.js';
 import { loadConfig, type ChiffonConfig } from '../../lib/config.js';
@@ -23,7 +24,7 @@ import { startLocalTemporal } from '../../lib/local-temporal.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 import { startAgentReporter } from '../../workers/agent-reporter.js';
 import { createChiffonWorkers, createHostWorker, runWorkers, workflowsPath } from '../../workers/worker.js';
-import { servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
+import { capacityChangedSignal, servicesSearchAttribute, statusSearchAttribute } from '../../workflows/messages.js';
 import { testCodec, testDataConverter } from './codec.js';
 import { processesMentioning } from './processes.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
@@ -120,6 +121,10 @@ export async function startStack(services: E2EServices, name: string, options: S
     // Tests of the pause set their own limits.
     maxLoadPerCpu: 1_000_000,
     minFreeMemoryPercent: 0,
+    // Likewise the kernel's pressure figures (CPU "some avg10" is often far above 80% on a busy CI
+    // machine): 100% is never exceeded, so the stack's agent never pauses for them.
+    maxCpuPressure: 100,
+    maxMemoryPressure: 100,
     ...options.config,
   };
 
@@ -272,6 +277,12 @@ export async function requestRow(services: E2EServices, id: string, expected: Re
   const find = () => services.database.prisma.request.findUnique({ where: { id } });
   await expect.poll(find, { timeout: 15_000, interval: 100 }).toMatchObject(expected);
   return services.database.prisma.request.findUniqueOrThrow({ where: { id } });
+}
+
+/** How often an agent's reporter has woken the request for capacity: the capacityChanged signals in its history. */
+export async function capacityWakes(services: E2EServices, requestId: string): Promise<number> {
+  const history = await services.env.client.workflow.getHandle(workflowIdFor(requestId)).fetchHistory();
+  return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === capacityChangedSignal.name).length;
 }
 
 /** A host-only worker (`npm run worker -- --host NAME --no-orchestration`) with its registry row. */

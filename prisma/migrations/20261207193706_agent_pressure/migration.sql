@@ -1,0 +1,5 @@
+-- AlterTable
+ALTER TABLE "agents" ADD COLUMN     "cpu_pressure_10" DOUBLE PRECISION,
+ADD COLUMN     "max_cpu_pressure" DOUBLE PRECISION NOT NULL DEFAULT 80,
+ADD COLUMN     "max_memory_pressure" DOUBLE PRECISION NOT NULL DEFAULT 40,
+ADD COLUMN     "memory_pressure_10" DOUBLE PRECISION;
