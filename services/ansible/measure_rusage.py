@@ -9,6 +9,9 @@ covers every descendant that was waited for (ansible-playbook waits for its work
 for their modules). The wrapper exits with the command's exit code (128 + N after signal N), or
 writes {"spawn_error": ...} and exits 127 when the command cannot be started.
 
+The same supervision runs without this command line, and without starting Python again, in the
+children that ansible_launcher.py forks (supervise() below): there the parent is the launcher.
+
 Stopping: on SIGTERM/SIGINT/SIGHUP it does not forward anything (the caller signals the whole
 process group, and ansible-playbook passes the signal on to its workers, which call setsid() and
 so are outside that group). It gives the command a grace period, then SIGKILLs it and every
@@ -41,6 +44,7 @@ except ImportError:
     import signal
 
 GRACE_SECONDS = 2.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 USAGE = "usage: measure_rusage.py OUT.json [--parent-pid PID] [--remove-if-orphaned DIR] -- COMMAND [ARG...]\n"
@@ -204,15 +208,25 @@ def main(argv):
     out_path, parent_pid, orphan_dir, command = args
     if parent_pid is None:
         parent_pid = os.getppid()
+    return supervise(out_path, parent_pid, orphan_dir, command)
 
+
+def supervise(out_path, parent_pid, orphan_dir, command):
+    """Runs `command` (this process's environment and working directory) as described above.
+
+    Returns the exit code to exit with. Also called by ansible_launcher.py in a child it forked,
+    with the stop signals blocked until the handlers below are in place.
+    """
     stop_requested = []
 
     def on_stop(signum, frame):
         if not stop_requested:
             stop_requested.append(time.monotonic())
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, on_stop)
+    # A stop that came while they were blocked (the launcher's fork) is handled now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def orphaned():
         return os.getppid() != parent_pid

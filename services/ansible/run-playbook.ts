@@ -6,11 +6,17 @@
 // without stopping the run (a worker killed with SIGKILL runs no exit hook), the wrapper notices
 // (PR_SET_PDEATHSIG), stops the tree and removes the run's directory: a step whose worker died is
 // retried from the start elsewhere, and must not go on running unobserved beside that retry.
+//
+// The wrapper's code normally runs in a child forked by the worker's long-lived launcher
+// (playbook-launcher.ts), which saves each step a fork of this large process and a Python start;
+// when there is no launcher, measure_rusage.py is spawned from here, as it always was.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { AnsibleRunCollector, parseAnsibleEventLine, type AnsibleEvent } from '../../domain/ansible-events.js';
@@ -18,6 +24,7 @@ import type { ResourceUsage, StepRunResult } from '../../domain/types.js';
 import { tools } from '../../lib/tools.js';
 import { ansibleEnv, playbookArgs, resolveInventory, serializeVars } from './playbook-command.js';
 import { resolvePlaybook } from './playbook-path.js';
+import { launchPlaybook, type LaunchSpec } from './playbook-launcher.js';
 
 export interface RunPlaybookOptions {
   /** The playbook repository; ansible-playbook runs there (its ansible.cfg applies). */
@@ -106,6 +113,70 @@ function exitCodeOf(result: { exitCode?: number; signal?: string }): number {
   return signalNumber ? 128 + signalNumber : 1;
 }
 
+/** How a run ended: its exit code, or why there is none. */
+type RunOutcome = { exitCode: number } | { startError: string } | { lost: string };
+
+interface StartedRun {
+  /** The process group's id (its leader's pid): the supervisor's, measure_rusage.py's code. */
+  pid: number | undefined;
+  stdout: Readable | undefined;
+  stderr: Readable | undefined;
+  /** Settles, never rejects, once the supervisor has ended and the run's output is closed. */
+  ended: Promise<RunOutcome>;
+}
+
+function closed(stream: Readable): Promise<void> {
+  return finished(stream).catch(() => {});
+}
+
+/** Through the worker's launcher (playbook-launcher.ts); without one, through a wrapper spawned here. */
+async function startRun(spec: LaunchSpec): Promise<StartedRun> {
+  const launched = await launchPlaybook(spec);
+  if (!launched) return startWrapper(spec);
+  const { pid, stdout, stderr } = launched;
+  const output = Promise.all([closed(stdout), closed(stderr)]);
+  const exit = launched.exited.then(
+    (exitCode): RunOutcome => ({ exitCode }),
+    (error: Error): RunOutcome => {
+      // The orphaned supervisor stops the tree itself; should anything of the group hold on, it goes.
+      signalGroup(pid, 'SIGTERM');
+      const kill = setTimeout(() => signalGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+      void output.then(() => clearTimeout(kill));
+      return { lost: error.message };
+    },
+  );
+  return { pid, stdout, stderr, ended: Promise.all([exit, output]).then(([outcome]) => outcome) };
+}
+
+/** The wrapper spawned from this process for this run alone: what every run did before the launcher. */
+function startWrapper({ python, runDir, argv, env, cwd, usageFile }: LaunchSpec): StartedRun {
+  const child = execa(
+    python,
+    [
+      // Isolated and without site-packages: the wrapper needs only the standard library, and
+      // starts sooner without them.
+      '-I',
+      '-S',
+      WRAPPER,
+      usageFile,
+      ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
+      '--',
+      ...argv,
+    ],
+    { cwd, env, extendEnv: false, detached: true, stdin: 'ignore', buffer: false, reject: false },
+  );
+  return {
+    pid: child.pid,
+    stdout: child.stdout ?? undefined,
+    stderr: child.stderr ?? undefined,
+    ended: child.then((result): RunOutcome =>
+      result.failed && result.exitCode === undefined && !result.isTerminated
+        ? { startError: `cannot start ${python} to run ansible-playbook: ${result.shortMessage}` }
+        : { exitCode: exitCodeOf(result) },
+    ),
+  };
+}
+
 export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunResult> {
   const { signal, onEvent } = options;
   if (signal?.aborted) throw new AnsibleRunCancelledError();
@@ -129,39 +200,22 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
     await writeFile(varsFile, extraVars, { mode: 0o600, flag: 'wx' });
     await mkdir(localTemp);
 
+    const command = [
+      ansiblePlaybook,
+      ...playbookArgs({
+        inventorySources,
+        ...(options.limit ? { limit: options.limit } : {}),
+        ...(options.tags ? { tags: options.tags } : {}),
+        ...(options.check ? { check: true } : {}),
+        varsFile,
+        playbookPath,
+      }),
+    ];
+    const env = ansibleEnv(ansiblePlaybook, localTemp, options.passEnv);
+
     const startedAt = new Date();
     const started = performance.now();
-    const child = execa(
-      python,
-      [
-        // Isolated and without site-packages: the wrapper needs only the standard library, and
-        // starts sooner without them.
-        '-I',
-        '-S',
-        WRAPPER,
-        usageFile,
-        ...['--parent-pid', String(process.pid), '--remove-if-orphaned', runDir],
-        '--',
-        ansiblePlaybook,
-        ...playbookArgs({
-          inventorySources,
-          ...(options.limit ? { limit: options.limit } : {}),
-          ...(options.tags ? { tags: options.tags } : {}),
-          ...(options.check ? { check: true } : {}),
-          varsFile,
-          playbookPath,
-        }),
-      ],
-      {
-        cwd: repo,
-        env: ansibleEnv(ansiblePlaybook, localTemp, options.passEnv),
-        extendEnv: false,
-        detached: true,
-        stdin: 'ignore',
-        buffer: false,
-        reject: false,
-      },
-    );
+    const child = await startRun({ python, runDir, argv: command, env, cwd: repo, usageFile });
 
     const pid = child.pid;
     let cancelled = false;
@@ -197,7 +251,7 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
       }
     })();
 
-    const result = await child;
+    const outcome = await child.ended;
     await reading;
     const finishedAt = new Date();
     const wallMs = Math.round(performance.now() - started);
@@ -209,9 +263,8 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
       liveGroups.delete(pid);
     }
 
-    if (result.failed && result.exitCode === undefined && !result.isTerminated) {
-      throw new Error(`cannot start ${python} to run ansible-playbook: ${result.shortMessage}`);
-    }
+    if ('startError' in outcome) throw new Error(outcome.startError);
+    if ('lost' in outcome && !cancelled) throw new Error(`${outcome.lost}; the run was stopped`);
     const usage = await readUsage(usageFile);
     if (usage.spawn_error) throw new Error(`cannot run ansible-playbook: ${usage.spawn_error}`);
 
@@ -221,7 +274,7 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
       systemCpuMs: Math.round((usage.stime ?? 0) * 1000),
       maxRssKb: usage.maxrss_kb ?? 0,
     };
-    const exitCode = exitCodeOf(result);
+    const exitCode = 'exitCode' in outcome ? outcome.exitCode : 128 + osConstants.signals.SIGTERM;
     const run: StepRunResult = {
       exitCode,
       succeeded: exitCode === 0 && !cancelled,

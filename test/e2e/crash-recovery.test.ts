@@ -41,6 +41,7 @@ import { fromProjectRoot } from '../../lib/paths.js';
 import { startOnFreePorts } from '../../lib/ports.js';
 import {
   descendantsOf,
+  listProcesses,
   killProcessesMentioning,
   processesMentioning,
   startDevServer,
@@ -328,13 +329,15 @@ describe('a worker SIGKILLed while a playbook step runs', () => {
 
     // Mid-step: the playbook has written "started" and is sleeping.
     await waitFor('the slow step to start', () => (run.runs().started === 1 ? true : undefined), 60_000);
-    const wrappers = descendantsOf(first.pid).filter((p) => p.cmdline.includes('measure_rusage.py'));
-    expect(wrappers).toHaveLength(1);
-    // The run's own directory (its extra vars, ansible's temp files) holds the wrapper's rusage.json.
-    const runDir = /(\S+)\/rusage\.json /.exec(wrappers[0]?.cmdline ?? '')?.[1];
-    expect(runDir).toBeDefined();
-    const ansibleTree = [wrappers[0], ...descendantsOf(wrappers[0]?.pid ?? 0)];
-    expect(ansibleTree.some((p) => p?.cmdline.includes('ansible-playbook'))).toBe(true);
+    const tree = descendantsOf(first.pid);
+    // One run of ansible-playbook (and its forks), reading its extra vars from the run's own directory.
+    const runDirs = new Set(tree.flatMap((p) => /@(\S+)\/extra-vars\.yml/.exec(p.cmdline)?.[1] ?? []));
+    expect(runDirs.size).toBe(1);
+    const runDir = [...runDirs][0];
+    // The worker's launcher (services/ansible/playbook-launcher.ts) started it, and goes with the worker.
+    const launched = tree.filter((p) => p.cmdline.includes('ansible_launcher.py')); // the launcher and its run's supervisor
+    const launchers = launched.filter((p) => !launched.some((parent) => parent.pid === p.ppid)).map((p) => p.pid);
+    expect(launchers).toHaveLength(1);
 
     const killedAt = Date.now();
     await first.kill('SIGKILL');
@@ -348,6 +351,11 @@ describe('a worker SIGKILLed while a playbook step runs', () => {
     );
     expect(processesMentioning(runDir as string)).toEqual([]);
     expect(Date.now() - killedAt).toBeLessThan(15_000);
+    await waitFor(
+      'the killed worker’s launcher to exit',
+      () => (listProcesses().some((p) => p.pid === launchers[0]) ? undefined : true),
+      15_000,
+    );
 
     // Nothing is lost: another worker picks the step up once its heartbeat timeout has passed.
     await run.startWorker();
