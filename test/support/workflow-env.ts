@@ -2,9 +2,10 @@
 // the Java test server from the project's virtualenv, Chiffon's search attributes registered, the
 // workflow code bundled once, and small helpers to drive a request workflow the way the API does.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import searchAttributes from '@temporalio/common/lib/search-attributes.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { expect } from 'vitest';
 import {
   bundleWorkflowCode,
   DefaultLogger,
@@ -245,4 +246,16 @@ export async function statusUpserts(handle: RequestHandle): Promise<string[]> {
     if (payload?.data) values.push(...([] as string[]).concat(JSON.parse(Buffer.from(payload.data).toString('utf8'))));
   }
   return values;
+}
+
+/** The Update was refused by its validator with this failure type (and so left no trace in the history). */
+export async function expectRefused(update: Promise<unknown>, type: string): Promise<void> {
+  const error = await update.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(error, `expected a refusal of type ${type}`).toBeInstanceOf(WorkflowUpdateFailedError);
+  const cause = (error as WorkflowUpdateFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  expect((cause as ApplicationFailure).type).toBe(type);
 }

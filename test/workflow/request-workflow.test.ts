@@ -2,7 +2,7 @@
 // (test/support/mock-activities.ts): no ansible, no database, no git. Waits of hours and days
 // (approval timeout, retry window, capacity re-checks) are skipped, never waited for in real time.
 // One test environment and one workflow bundle for the file; one worker per test on its own task queue.
-import { ApplicationFailure, CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,7 @@ import {
   acceptedUpdates,
   bundleChiffonWorkflows,
   createTimeSkippingEnv,
+  expectRefused,
   freshTaskQueue,
   rejectedUpdateEvents,
   servicesAttribute,
@@ -93,16 +94,12 @@ function run<T>(
 const approve = (handle: RequestHandle, decision: Partial<DecisionInput> = {}) =>
   handle.executeUpdate(decideUpdate, { args: [{ approver: 'alice', approved: true, planHash: PLAN.hash, ...decision }] });
 
-/** The update was refused by its validator with this failure type. */
-async function expectRefused(update: Promise<unknown>, type: string): Promise<void> {
-  const error = await update.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(error, `expected a refusal of type ${type}`).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (error as WorkflowUpdateFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  expect((cause as ApplicationFailure).type).toBe(type);
+/** `auditTask` that holds the audit of `taskId`'s completed run (a slow git commit) until `held` resolves. */
+function auditHeldFor(taskId: string, held: Promise<void>): ChiffonActivities['auditTask'] {
+  return async (input) => {
+    if (input.step.taskId === taskId && input.status === 'completed') await held;
+    return { commit: `commit-${input.step.taskId}-${input.status}`, path: `.audit/tasks/${input.step.taskId}.json` };
+  };
 }
 
 /** `runStep` that fails (as a playbook result) for the given task ids and succeeds for the rest. */
@@ -172,12 +169,7 @@ describe('request workflow', () => {
 
   it("a completed step's audit goes on beside the next step; the request completes only once every audit is in", async () => {
     const firstAudit = deferred();
-    const acts = mockActivities({
-      async auditTask(input) {
-        if (input.step.taskId === TASK_IDS[0]) await firstAudit.promise; // a slow git commit
-        return { commit: `commit-${input.step.taskId}-${input.status}`, path: `.audit/tasks/${input.step.taskId}.json` };
-      },
-    });
+    const acts = mockActivities({ auditTask: auditHeldFor(TASK_IDS[0]!, firstAudit.promise) });
     await run(acts, async (start) => {
       const { handle } = await start();
       await approve(handle);
@@ -201,10 +193,7 @@ describe('request workflow', () => {
     const firstAudit = deferred();
     const running = deferred();
     const acts = mockActivities({
-      async auditTask(input) {
-        if (input.step.taskId === TASK_IDS[0] && input.status === 'completed') await firstAudit.promise;
-        return { commit: `commit-${input.step.taskId}-${input.status}`, path: `.audit/tasks/${input.step.taskId}.json` };
-      },
+      auditTask: auditHeldFor(TASK_IDS[0]!, firstAudit.promise),
       async runStep(input) {
         if (input.step.taskId === TASK_IDS[1]) return runUntilCancelled(() => running.resolve());
         return succeededRun(input.step.playbook);

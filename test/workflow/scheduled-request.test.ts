@@ -3,7 +3,6 @@
 // A Temporal Schedule is not part of the test server: each run is started here the way a Schedule
 // starts it (workflow id `request-<schedule id>-<time>`, no request id). The Schedule itself is
 // tested on the dev server (test/e2e/schedules.test.ts).
-import { type ApplicationFailure, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { fakePlan, mockActivities, type MockedActivities } from '../support/mock
 import {
   bundleChiffonWorkflows,
   createTimeSkippingEnv,
+  expectRefused,
   freshTaskQueue,
   startRequest,
   startScheduledRun,
@@ -57,15 +57,6 @@ function withSchedule<T>(
 
 const decide = (handle: RequestHandle, decision: Partial<DecisionInput> = {}) =>
   handle.executeUpdate(decideUpdate, { args: [{ approver: 'alice', approved: true, planHash: PLAN.hash, ...decision }] });
-
-async function expectRefused(update: Promise<unknown>, type: string): Promise<void> {
-  const error = await update.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(error, `expected a refusal of type ${type}`).toBeInstanceOf(WorkflowUpdateFailedError);
-  expect(((error as WorkflowUpdateFailedError).cause as ApplicationFailure).type).toBe(type);
-}
 
 const noticesOf = (acts: MockedActivities) => acts.notices().map((n) => `${n.requestId}:${n.event}`);
 
