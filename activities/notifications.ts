@@ -1,6 +1,7 @@
-// The notify activity: one notice to every configured target, each attempt recorded in
-// notification_deliveries. A target that fails makes the activity throw, so Temporal retries it
-// (workflows/activity-proxies.ts bounds that); a target an earlier attempt reached is not sent again.
+// The notify activity: one notice to every configured target (webhook, ntfy, email), each attempt
+// recorded in notification_deliveries. A target that fails makes the activity throw, so Temporal
+// retries it (workflows/activity-proxies.ts bounds that); a target an earlier attempt reached is not
+// sent again.
 import { activityInfo, ApplicationFailure } from '@temporalio/activity';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { dashboardLink, type RequestNotice } from '../domain/notifications.js';
@@ -16,13 +17,26 @@ export interface NotifyResult {
 
 export const NOTIFICATION_FAILED = 'NotificationFailed';
 
+function secretsOf(target: NotificationTarget): string[] {
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(target.url).password);
+  } catch {
+    // Badly encoded: the whole URL is hidden anyway.
+  }
+  const own = target.kind === 'webhook' ? target.secret : target.kind === 'ntfy' ? target.token : undefined;
+  return [target.url, password, own ?? ''].filter(Boolean);
+}
+
 export function createNotificationActivities(config: Pick<ChiffonConfig, 'notify' | 'publicUrl'>, prisma: PrismaClient) {
   const targets: NotificationTarget[] = [
     ...(config.notify.webhook ? [{ kind: 'webhook' as const, url: config.notify.webhook.url, secret: config.notify.webhook.secret }] : []),
     ...(config.notify.ntfy ? [{ kind: 'ntfy' as const, url: config.notify.ntfy.url, token: config.notify.ntfy.token }] : []),
+    ...(config.notify.email ? [{ kind: 'email' as const, ...config.notify.email }] : []),
   ];
-  // A last line of defence: an error text that quotes a URL with its token is stored hidden.
-  const redact = createRedactor(ownSecretValues());
+  // A last line of defence: an error text that quotes a URL with its token, or the mail server's
+  // password, is stored hidden (the targets' own secrets too, whatever environment they came from).
+  const redact = createRedactor([...ownSecretValues(), ...targets.flatMap(secretsOf)]);
 
   return {
     async notify(notice: RequestNotice): Promise<NotifyResult> {

@@ -119,21 +119,27 @@ export interface NtfyMessage {
 /** ntfy turns a longer message into an attachment: keep the text well under its 4,096 bytes. */
 const MAX_TEXT = 1500;
 
-const NTFY: Record<NotificationEvent, { what: string; tag: string; priority: number }> = {
-  approval: { what: 'waits for approval', tag: 'raised_hand', priority: 4 },
-  input: { what: 'needs input', tag: 'question', priority: 4 },
-  failed: { what: 'failed', tag: 'x', priority: 4 },
-  completed: { what: 'completed', tag: 'white_check_mark', priority: 3 },
+const NTFY: Record<NotificationEvent, { tag: string; priority: number }> = {
+  approval: { tag: 'raised_hand', priority: 4 },
+  input: { tag: 'question', priority: 4 },
+  failed: { tag: 'x', priority: 4 },
+  completed: { tag: 'white_check_mark', priority: 3 },
+};
+
+const STATUS_TEXT: Record<NotificationEvent, string> = {
+  approval: 'waits for approval',
+  input: 'needs input',
+  failed: 'failed',
+  completed: 'completed',
 };
 
 function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
-export function ntfyMessage(notice: RequestNotice, link: string): NtfyMessage {
-  const { what, tag, priority } = NTFY[notice.event];
-  const status = notice.event === 'failed' && notice.status === 'unrunnable' ? 'cannot run' : what;
-  const lines = [`${notice.requestedBy ?? 'someone'} asked: ${clip(notice.message, 500)}`];
+/** The lines every text target shows: who asked, the plan's outline, the schedule, the outcome. */
+function noticeLines(notice: RequestNotice, maxField: number): string[] {
+  const lines = [`${notice.requestedBy ?? 'someone'} asked: ${clip(notice.message, maxField)}`];
   if (notice.plan) {
     const services = notice.plan.services.join(', ');
     lines.push(
@@ -155,12 +161,57 @@ export function ntfyMessage(notice: RequestNotice, link: string): NtfyMessage {
   if (notice.missingInputs) {
     lines.push(`Missing: ${notice.missingInputs.map((m) => `${m.playbook}: ${m.vars.join(', ')}`).join('; ')}`);
   }
-  if (notice.error) lines.push(`Error: ${clip(notice.error, 500)}`);
+  if (notice.error) lines.push(`Error: ${clip(notice.error, maxField)}`);
+  return lines;
+}
+
+/** What happened, in words; an unrunnable request "cannot run" rather than "failed". */
+function statusText(notice: RequestNotice): string {
+  return notice.event === 'failed' && notice.status === 'unrunnable' ? 'cannot run' : STATUS_TEXT[notice.event];
+}
+
+export function ntfyMessage(notice: RequestNotice, link: string): NtfyMessage {
+  const { tag, priority } = NTFY[notice.event];
   return {
-    title: `Chiffon: request ${notice.requestId} ${status}`,
-    body: clip(lines.join('\n'), MAX_TEXT),
+    title: `Chiffon: request ${notice.requestId} ${statusText(notice)}`,
+    body: clip(noticeLines(notice, 500).join('\n'), MAX_TEXT),
     tags: ['chiffon', tag],
     priority,
     click: link,
+  };
+}
+
+export interface EmailMessage {
+  subject: string;
+  /** Plain text only (no HTML part): a request's words are never markup. */
+  text: string;
+}
+
+/** What a person is asked to do on the dashboard, by event. */
+const EMAIL_ACTION: Record<NotificationEvent, string> = {
+  approval: 'Approve or reject it',
+  input: 'Give what it needs',
+  failed: 'See what happened',
+  completed: 'See it',
+};
+
+/** An inbox list shows the subject alone: the request's own words follow its status, on one line. */
+const MAX_SUBJECT_MESSAGE = 80;
+/** A mail has room for more than an ntfy push, but a request's text or error is not a log. */
+const MAX_EMAIL_FIELD = 2000;
+
+export function emailMessage(notice: RequestNotice, link: string): EmailMessage {
+  const words = notice.message.replace(/\s+/g, ' ').trim();
+  const lines = [
+    ...noticeLines(notice, MAX_EMAIL_FIELD),
+    '',
+    `Request ${notice.requestId} is ${notice.status} since ${notice.at}.`,
+    `${EMAIL_ACTION[notice.event]} on the dashboard: ${link}`,
+    '',
+    `-- Chiffon (delivery ${notice.deliveryId})`,
+  ];
+  return {
+    subject: `Chiffon: request ${notice.requestId} ${statusText(notice)}${words ? `: ${clip(words, MAX_SUBJECT_MESSAGE)}` : ''}`,
+    text: `${lines.join('\n')}\n`,
   };
 }

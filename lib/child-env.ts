@@ -25,7 +25,12 @@ export const CHIFFON_SECRET_VARS = [
   'CHIFFON_NOTIFY_WEBHOOK_SECRET',
   'CHIFFON_NOTIFY_NTFY_URL',
   'CHIFFON_NOTIFY_NTFY_TOKEN',
+  // The mail server's URL carries its login (smtp://user:password@host).
+  'CHIFFON_NOTIFY_SMTP_URL',
 ] as const;
+
+/** The secrets above that are URLs whose password may appear on its own (an error quoting a login). */
+const URLS_WITH_PASSWORD = ['DATABASE_URL', 'CHIFFON_NOTIFY_SMTP_URL'] as const;
 
 /** CHIFFON_ANSIBLE_ENV: a comma- or space-separated list of names; Chiffon's secrets refused. */
 export function parsePassEnv(raw: string | undefined): string[] {
@@ -51,8 +56,9 @@ export function allowedEnv(passEnv: readonly string[] = [], env: NodeJS.ProcessE
 }
 
 /**
- * The values of Chiffon's own secrets in `env`, and the password inside DATABASE_URL: what the
- * redactor hides from every stored output as a last line of defence, should one reach it anyway.
+ * The values of Chiffon's own secrets in `env`, and the passwords inside DATABASE_URL and
+ * CHIFFON_NOTIFY_SMTP_URL: what the redactor hides from every stored output as a last line of
+ * defence, should one reach it anyway.
  */
 export function ownSecretValues(env: NodeJS.ProcessEnv = process.env): string[] {
   const values: string[] = [];
@@ -65,11 +71,13 @@ export function ownSecretValues(env: NodeJS.ProcessEnv = process.env): string[] 
     const key = entry.slice(entry.indexOf(':') + 1).trim();
     if (key.length >= 16) values.push(key);
   }
-  try {
-    const password = env.DATABASE_URL ? decodeURIComponent(new URL(env.DATABASE_URL).password) : '';
-    if (password) values.push(password);
-  } catch {
-    // Not a URL: its whole value is hidden already.
+  for (const name of URLS_WITH_PASSWORD) {
+    try {
+      const password = env[name] ? decodeURIComponent(new URL(env[name]).password) : '';
+      if (password) values.push(password);
+    } catch {
+      // Not a URL: its whole value is hidden already.
+    }
   }
   return values;
 }

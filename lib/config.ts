@@ -89,19 +89,36 @@ export interface ChiffonConfig {
   notify: NotifyConfig;
 }
 
-/** Notification targets; the secrets (webhook secret, ntfy token) are Chiffon secrets (lib/child-env.ts). */
+/**
+ * Notification targets; the secrets (webhook secret, ntfy token, the SMTP URL's credentials) are
+ * Chiffon secrets (lib/child-env.ts).
+ */
 export interface NotifyConfig {
   /** CHIFFON_NOTIFY_WEBHOOK_URL and _SECRET: a JSON POST signed with HMAC-SHA256 of the secret. */
   webhook?: { url: string; secret: string };
   /** CHIFFON_NOTIFY_NTFY_URL (a topic URL) and the optional CHIFFON_NOTIFY_NTFY_TOKEN (an access token). */
   ntfy?: { url: string; token?: string };
+  /** CHIFFON_NOTIFY_SMTP_URL, CHIFFON_NOTIFY_EMAIL_FROM and _TO: a plain-text mail through that server. */
+  email?: EmailConfig;
   /** CHIFFON_NOTIFY_EVENTS: which events notify (default all). */
   events: NotificationEvent[];
 }
 
+export interface EmailConfig {
+  /** `smtp://[user:password@]host[:port]` (STARTTLS, port 587) or `smtps://...` (TLS from the start, 465). */
+  url: string;
+  from: { name?: string; address: string };
+  to: string[];
+  /**
+   * smtp:// only refuses a server that offers no STARTTLS when this is set (smtps:// is TLS anyway):
+   * CHIFFON_NOTIFY_SMTP_REQUIRE_TLS, by default true except for a loopback host.
+   */
+  requireTLS: boolean;
+}
+
 /** Whether any target is configured: only then do requests schedule notifications. */
 export function notifyTargetsConfigured(notify: NotifyConfig): boolean {
-  return notify.webhook !== undefined || notify.ntfy !== undefined;
+  return notify.webhook !== undefined || notify.ntfy !== undefined || notify.email !== undefined;
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -183,10 +200,103 @@ function notifyConfig(env: NodeJS.ProcessEnv): NotifyConfig {
     if (!(NOTIFICATION_EVENTS as readonly string[]).includes(event))
       throw new Error(`CHIFFON_NOTIFY_EVENTS: ${event} is not one of ${NOTIFICATION_EVENTS.join(', ')}`);
   }
+  const email = emailConfig(env);
   return {
     ...(webhookUrl && secret ? { webhook: { url: httpUrl(webhookUrl, 'CHIFFON_NOTIFY_WEBHOOK_URL').href, secret } } : {}),
     ...(ntfyUrl ? { ntfy: { url: httpUrl(ntfyUrl, 'CHIFFON_NOTIFY_NTFY_URL').href, ...(token ? { token } : {}) } } : {}),
+    ...(email ? { email } : {}),
     events: events.length > 0 ? [...new Set(events as NotificationEvent[])] : [...NOTIFICATION_EVENTS],
+  };
+}
+
+const SMTP_EXAMPLE = 'e.g. smtp://user:password@mail.lan:587 or smtps://user:password@mail.lan:465';
+
+/**
+ * The SMTP server's URL, checked at start. Its errors never quote the URL: it holds the password.
+ * Only scheme, credentials, host and port: anything else would be silently ignored.
+ */
+function smtpUrl(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`CHIFFON_NOTIFY_SMTP_URL is not a URL (${SMTP_EXAMPLE})`);
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:')
+    throw new Error(`CHIFFON_NOTIFY_SMTP_URL: ${url.protocol} is not smtp: or smtps: (${SMTP_EXAMPLE})`);
+  if (url.hostname === '') throw new Error(`CHIFFON_NOTIFY_SMTP_URL names no host (${SMTP_EXAMPLE})`);
+  if (!/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/.test(url.hostname))
+    throw new Error(`CHIFFON_NOTIFY_SMTP_URL: ${url.hostname} is not a host name or address`);
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash)
+    throw new Error(`CHIFFON_NOTIFY_SMTP_URL has a path, query or fragment: only ${url.protocol}//[user:password@]host[:port]`);
+  if (url.username === '' && url.password !== '') throw new Error('CHIFFON_NOTIFY_SMTP_URL has a password without a user');
+  if (url.username !== '' && url.password === '') throw new Error('CHIFFON_NOTIFY_SMTP_URL has a user without a password');
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new Error('CHIFFON_NOTIFY_SMTP_URL: its user or password is badly percent-encoded (write @ : / % as %40 %3A %2F %25)');
+  }
+  return url;
+}
+
+/** A mail sent in clear text to this machine never crosses a network. */
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** A plain address: no display name, comment or route; the domain a host name. */
+const EMAIL_ADDRESS = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
+function emailAddress(value: string, name: string): string {
+  if (!EMAIL_ADDRESS.test(value)) throw new Error(`${name}: ${JSON.stringify(value)} is not an email address (e.g. chiffon@homelab.lan)`);
+  return value;
+}
+
+/** `chiffon@homelab.lan` or `Chiffon <chiffon@homelab.lan>`. */
+function emailFrom(raw: string): EmailConfig['from'] {
+  const named = /^([\s\S]*?)\s*<([^<>]*)>$/.exec(raw.trim());
+  if (!named) return { address: emailAddress(raw.trim(), 'CHIFFON_NOTIFY_EMAIL_FROM') };
+  const displayName = (named[1] ?? '').replace(/^"(.*)"$/, '$1').trim();
+  // Quotes, brackets and line breaks are what would let a name rewrite the header around it.
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
+  if (/[\x00-\x1f\x7f"<>\\]/.test(displayName))
+    throw new Error('CHIFFON_NOTIFY_EMAIL_FROM: the name before <address> has a quote, bracket, backslash or control character');
+  return { ...(displayName ? { name: displayName } : {}), address: emailAddress(named[2] ?? '', 'CHIFFON_NOTIFY_EMAIL_FROM') };
+}
+
+function emailConfig(env: NodeJS.ProcessEnv): EmailConfig | undefined {
+  const url = env.CHIFFON_NOTIFY_SMTP_URL || undefined;
+  const from = env.CHIFFON_NOTIFY_EMAIL_FROM || undefined;
+  const to = env.CHIFFON_NOTIFY_EMAIL_TO || undefined;
+  const requireTls = env.CHIFFON_NOTIFY_SMTP_REQUIRE_TLS || undefined;
+  if (!url) {
+    const stray = Object.entries({
+      CHIFFON_NOTIFY_EMAIL_FROM: from,
+      CHIFFON_NOTIFY_EMAIL_TO: to,
+      CHIFFON_NOTIFY_SMTP_REQUIRE_TLS: requireTls,
+    });
+    const set = stray.find(([, value]) => value !== undefined);
+    if (set) throw new Error(`${set[0]} is set without CHIFFON_NOTIFY_SMTP_URL`);
+    return undefined;
+  }
+  const parsed = smtpUrl(url);
+  if (!from) throw new Error('CHIFFON_NOTIFY_SMTP_URL needs CHIFFON_NOTIFY_EMAIL_FROM (the sender, e.g. Chiffon <chiffon@homelab.lan>)');
+  if (!to) throw new Error('CHIFFON_NOTIFY_SMTP_URL needs CHIFFON_NOTIFY_EMAIL_TO (the recipients, comma-separated)');
+  const recipients = to
+    .split(',')
+    .map((address) => address.trim())
+    .filter(Boolean)
+    .map((address) => emailAddress(address, 'CHIFFON_NOTIFY_EMAIL_TO'));
+  if (recipients.length === 0) throw new Error('CHIFFON_NOTIFY_EMAIL_TO names no address');
+  const explicitTls = requireTls === undefined ? undefined : booleanFlag(env, 'CHIFFON_NOTIFY_SMTP_REQUIRE_TLS');
+  if (parsed.protocol === 'smtps:' && explicitTls === false)
+    throw new Error('CHIFFON_NOTIFY_SMTP_REQUIRE_TLS=false cannot turn TLS off for smtps:// (TLS from the start); use smtp://');
+  return {
+    url: parsed.href,
+    from: emailFrom(from),
+    to: [...new Set(recipients)],
+    requireTLS: parsed.protocol === 'smtps:' || (explicitTls ?? !isLoopbackHost(parsed.hostname)),
   };
 }
 

@@ -1,10 +1,12 @@
 // Notifications on the real stack: the Kuma request through the HTTP API, a worker whose webhook is
-// this test's own HTTP server. The receiver fails its first delivery (500): the request is not held
-// up by it, and the notification arrives on Temporal's retry, signed; the request's pending_approval
-// and completed notices arrive, every attempt recorded in notification_deliveries.
+// this test's own HTTP server and whose mail server is this test's own smtp-server. The webhook fails
+// its first delivery (500): the request is not held up by it, and the notification arrives on
+// Temporal's retry, signed, while the mail (delivered at once) is not sent twice; the request's
+// pending_approval and completed notices arrive, every attempt recorded in notification_deliveries.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdFor } from '../../domain/request-state.js';
 import { loadConfig } from '../../lib/config.js';
@@ -17,6 +19,20 @@ let services: E2EServices;
 let stack: Stack;
 let server: http.Server;
 const received: { body: Buffer; headers: http.IncomingHttpHeaders; answered: number }[] = [];
+const mails: string[] = [];
+// A loopback mail server without TLS or login (the integration test covers both).
+const mailServer = new SMTPServer({
+  logger: false,
+  disabledCommands: ['STARTTLS', 'AUTH'],
+  onData(stream, _session, callback) {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => {
+      mails.push(Buffer.concat(chunks).toString('utf8'));
+      callback();
+    });
+  },
+});
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -31,8 +47,15 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  await new Promise<void>((resolve) => mailServer.listen(0, '127.0.0.1', resolve));
   services = await startServices('notifications');
-  const notify = loadConfig({ CHIFFON_NOTIFY_WEBHOOK_URL: url, CHIFFON_NOTIFY_WEBHOOK_SECRET: SECRET }).notify;
+  const notify = loadConfig({
+    CHIFFON_NOTIFY_WEBHOOK_URL: url,
+    CHIFFON_NOTIFY_WEBHOOK_SECRET: SECRET,
+    CHIFFON_NOTIFY_SMTP_URL: `smtp://127.0.0.1:${(mailServer.server.address() as AddressInfo).port}`,
+    CHIFFON_NOTIFY_EMAIL_FROM: 'chiffon@homelab.lan',
+    CHIFFON_NOTIFY_EMAIL_TO: 'alice@homelab.lan',
+  }).notify;
   stack = await startStack(services, 'notify', { config: { notify, publicUrl: 'http://chiffon.test:3000' } });
 }, 180_000);
 
@@ -40,6 +63,7 @@ afterAll(async () => {
   await stack?.stop();
   await services?.stop();
   await new Promise<void>((resolve) => server?.close(() => resolve()));
+  await new Promise<void>((resolve) => mailServer.close(() => resolve()));
 });
 
 const verified = (r: (typeof received)[number]) => {
@@ -50,7 +74,7 @@ const verified = (r: (typeof received)[number]) => {
 
 describe('notifications on the real stack', () => {
   it(
-    'posts pending_approval and completed to the webhook while the request completes, retrying a failed delivery',
+    'posts pending_approval and completed to the webhook and mails them while the request completes, retrying a failed delivery',
     { timeout: 180_000 },
     async () => {
       const chat = await stack.call('POST', '/chat', { message: KUMA_REQUEST });
@@ -81,9 +105,25 @@ describe('notifications on the real stack', () => {
         where: { requestId: id },
         orderBy: { createdAt: 'asc' },
       });
-      expect(rows.map((r) => `${r.event}:${r.status}:${r.attempt}`).sort()).toEqual(
-        ['approval:failed:1', 'approval:delivered:2', 'completed:delivered:1'].sort(),
+      expect(rows.map((r) => `${r.targetKind}:${r.event}:${r.status}:${r.attempt}`).sort()).toEqual(
+        [
+          'webhook:approval:failed:1',
+          'webhook:approval:delivered:2',
+          'webhook:completed:delivered:1',
+          'email:approval:delivered:1',
+          'email:completed:delivered:1',
+        ].sort(),
       );
+
+      // One mail per notice: the webhook's retry did not send the approval's mail again.
+      const header = (raw: string, name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(raw)?.[1]?.trim();
+      const sent = mails.map((raw) => [header(raw, 'X-Chiffon-Event'), header(raw, 'X-Chiffon-Delivery')]);
+      expect(sent.sort((a, b) => String(a[0]).localeCompare(String(b[0])))).toEqual([
+        ['approval', `${id}.1`],
+        ['completed', expect.stringMatching(new RegExp(`^${id}\\.\\d+$`))],
+      ]);
+      // Undo quoted-printable's soft line breaks: the link line is longer than a mail line.
+      for (const raw of mails) expect(raw.replace(/=\r\n/g, '')).toContain(`http://chiffon.test:3000/dashboard/#/requests/${id}`);
     },
   );
 });
