@@ -22,6 +22,8 @@ const view = {
   listOffset: 0,
   /** The schedules' page (newest first, LIST_PAGE at a time), the last answer shown, and which load is the latest. */
   scheduleOffset: 0,
+  /** The fleet's page (agents by name, LIST_PAGE at a time). */
+  fleetOffset: 0,
   schedulesShown: '',
   schedulesLoad: 0,
 };
@@ -243,7 +245,7 @@ async function loadList() {
     const body = await api('GET', `/requests?limit=${LIST_PAGE}&offset=${view.listOffset}`);
     const items = listItems(body).map((r) => ({ ...r, request_id: r.request_id ?? r.id }));
     renderList(items, items.length === 0 ? (view.listOffset > 0 ? 'no more requests' : 'no requests yet') : '');
-    renderPager(body?.total ?? items.length);
+    renderPager('list', view.listOffset, body?.total ?? items.length);
   } catch (err) {
     if (err instanceof ApiCallError && (err.status === 404 || err.status === 405)) {
       renderList(recentRequests(), 'opened in this tab');
@@ -255,13 +257,13 @@ async function loadList() {
   }
 }
 
-/** "1–20 of 45" with older and newer pages. */
-function renderPager(total) {
-  const first = total === 0 ? 0 : view.listOffset + 1;
-  const last = Math.min(view.listOffset + LIST_PAGE, total);
-  $('list-page').textContent = `${first}–${last} of ${total}`;
-  $('list-newer').disabled = view.listOffset === 0;
-  $('list-older').disabled = last >= total;
+/** A list's pager (`<prefix>-page`, `-newer`, `-older`): "1–20 of 45", and whether there is a page before and after. */
+function renderPager(prefix, offset, total) {
+  const first = total === 0 ? 0 : offset + 1;
+  const last = Math.min(offset + LIST_PAGE, total);
+  $(`${prefix}-page`).textContent = `${first}–${last} of ${total}`;
+  $(`${prefix}-newer`).disabled = offset === 0;
+  $(`${prefix}-older`).disabled = last >= total;
 }
 
 function turnPage(delta) {
@@ -274,11 +276,23 @@ function turnPage(delta) {
 /** The agents (workers) as the registry knows them: online or not, load, steps running of their limit. */
 async function loadFleet() {
   try {
-    const body = await api('GET', '/agents');
-    renderFleet(body.agents ?? []);
+    const body = await api('GET', `/agents?limit=${LIST_PAGE}&offset=${view.fleetOffset}`);
+    const agents = body.agents ?? [];
+    if (agents.length === 0 && view.fleetOffset > 0 && body.total > 0) {
+      view.fleetOffset = 0; // the agents of that page went away: back to the first
+      return loadFleet();
+    }
+    renderFleet(agents);
+    renderPager('fleet', view.fleetOffset, body.total ?? agents.length);
+    show($('fleet-pager'), (body.total ?? 0) > LIST_PAGE);
   } catch (err) {
     $('fleet-note').textContent = err instanceof ApiCallError && err.status < 500 ? '' : describeError(err);
   }
+}
+
+function turnFleetPage(delta) {
+  view.fleetOffset = Math.max(0, view.fleetOffset + delta * LIST_PAGE);
+  void loadFleet();
 }
 
 function renderFleet(agents) {
@@ -296,6 +310,14 @@ function renderFleet(agents) {
           testid: 'agent-load',
           text: `load ${agent.load_average_1.toFixed(2)} on ${agent.cpu_count} CPU · ${agent.running_steps}/${agent.max_steps} steps running · ${agent.memory_free_mb} of ${agent.memory_total_mb} MB free`,
         }),
+        // The kernel's pressure figures, where it has them: what the capacity guard judges by.
+        agent.cpu_pressure_10 === null || agent.cpu_pressure_10 === undefined
+          ? null
+          : el('div', {
+              className: 'hint',
+              testid: 'agent-pressure',
+              text: `pressure: CPU ${agent.cpu_pressure_10.toFixed(1)}% (limit ${agent.max_cpu_pressure}%) · memory ${(agent.memory_pressure_10 ?? 0).toFixed(1)}% (limit ${agent.max_memory_pressure}%)`,
+            }),
       ),
     ),
   );
@@ -358,12 +380,8 @@ async function loadSchedules() {
 function renderSchedules(schedules, total) {
   $('schedules-note').textContent = schedules.length === 0 ? 'no schedules yet' : '';
   $('schedule-list').replaceChildren(...schedules.map(scheduleItem));
-  const first = total === 0 ? 0 : view.scheduleOffset + 1;
-  const last = Math.min(view.scheduleOffset + LIST_PAGE, total);
-  $('schedules-page').textContent = `${first}–${last} of ${total}`;
+  renderPager('schedules', view.scheduleOffset, total);
   show($('schedules-pager'), total > 0);
-  $('schedules-newer').disabled = view.scheduleOffset === 0;
-  $('schedules-older').disabled = last >= total;
 }
 
 function turnSchedulePage(delta) {
@@ -1397,6 +1415,8 @@ function wire() {
   for (const action of Object.keys(ACTIONS)) $(`action-${action}`).addEventListener('click', () => operatorAction(action));
   $('refresh-list').addEventListener('click', () => loadList());
   $('list-newer').addEventListener('click', () => turnPage(-1));
+  $('fleet-newer').addEventListener('click', () => turnFleetPage(-1));
+  $('fleet-older').addEventListener('click', () => turnFleetPage(1));
   $('list-older').addEventListener('click', () => turnPage(1));
   $('schedule-form').addEventListener('submit', createSchedule);
   $('refresh-schedules').addEventListener('click', () => loadSchedules());

@@ -6,9 +6,18 @@ import { AGENT_OFFLINE_AFTER_MS, hostTaskQueue, isAgentOnline } from '../../doma
 import { anyRole, type AuthEnv } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { answer, docs } from '../openapi.js';
+import { queryParams } from '../validation.js';
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(20),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
 
 const agentsAnswer = z.object({
   offline_after_ms: z.number().int(),
+  total: z.number().int().meta({ description: 'agents in the registry for this task queue; `agents` is one page of them' }),
+  limit: z.number().int(),
+  offset: z.number().int(),
   agents: z.array(
     z.object({
       id: z.string(),
@@ -41,17 +50,23 @@ export function agentRoutes({ prisma, config }: ApiDeps) {
       summary: 'The worker fleet: every agent, online or offline, with its capacity',
       description: `An agent is offline when it has not reported for ${AGENT_OFFLINE_AFTER_MS / 1000} s; its steps wait in its task queue until it is back.`,
       tags: ['fleet'],
-      responses: { 200: answer('the agents, by name', agentsAnswer) },
+      responses: { 200: answer('the agents, by name, a page at a time (limit, offset)', agentsAnswer) },
     }),
     anyRole(),
+    queryParams(listQuery),
     async (c) => {
-      const rows = await prisma.agent.findMany({
-        where: { taskQueue: config.taskQueue },
-        orderBy: [{ name: 'asc' }, { lastSeenAt: 'desc' }],
-      });
+      const { limit, offset } = c.req.valid('query');
+      const where = { taskQueue: config.taskQueue };
+      const [rows, total] = await Promise.all([
+        prisma.agent.findMany({ where, orderBy: [{ name: 'asc' }, { lastSeenAt: 'desc' }, { id: 'asc' }], take: limit, skip: offset }),
+        prisma.agent.count({ where }),
+      ]);
       const now = new Date();
       return c.json({
         offline_after_ms: AGENT_OFFLINE_AFTER_MS,
+        total,
+        limit,
+        offset,
         agents: rows.map((a) => ({
           id: a.id,
           name: a.name,

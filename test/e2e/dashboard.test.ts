@@ -207,6 +207,14 @@ describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
       expect(await agent.getByTestId('agent-load').textContent()).toMatch(
         /^load \d+\.\d\d on \d+ CPU · \d+\/\d+ steps running · \d+ of \d+ MB free$/,
       );
+      // Its pressure figures where the kernel has them (what the capacity guard judges by), and no
+      // pager for a fleet that fits one page.
+      if (fs.existsSync('/proc/pressure/cpu')) {
+        expect(await agent.getByTestId('agent-pressure').textContent()).toMatch(
+          /^pressure: CPU \d+\.\d% \(limit \d+%\) · memory \d+\.\d% \(limit \d+%\)$/,
+        );
+      }
+      expect(await page.getByTestId('fleet-pager').isHidden()).toBe(true);
 
       // A phone: the request and its plan on a 390 px wide screen, nothing wider than the screen.
       await page.setViewportSize({ width: 390, height: 844 });

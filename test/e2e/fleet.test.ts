@@ -130,6 +130,12 @@ describe('multiple agents tracked independently', () => {
       expect(agent.max_steps).toBe(stack.config.maxConcurrentSteps);
       expect(agent.cpu_count).toBeGreaterThan(0);
     }
+    // A page at a time, by name: the second of the three, and how many there are in all.
+    const page = await stack.call('GET', '/agents?limit=1&offset=1');
+    expect(page.status).toBe(200);
+    expect(page.body).toMatchObject({ total: HOSTS.length, limit: 1, offset: 1 });
+    expect(page.body.agents.map((a: { name: string }) => a.name)).toEqual([[...HOSTS].sort()[1]]);
+    expect((await stack.call('GET', '/agents?limit=0')).status).toBe(400);
   });
 
   it("routes each host's step to that host's worker", async () => {
