@@ -479,6 +479,7 @@ export class RequestRun {
         ...(decision.comment ? { comment: decision.comment } : {}),
       });
       state.schedule.standingApprovalId = standing.id;
+      await this.decisionRecorded; // this record must land after the decision's (it names the standing approval)
       await records.recordRequest(state);
     }
     return 'approved';
