@@ -131,7 +131,9 @@ afterAll(async () => {
 
 describe('the launcher', () => {
   it('runs commands side by side, each with its own output, exit code and rusage, from one launcher', async () => {
-    const lines = 3_000;
+    // Over 64 KiB of output per stream, more than a pipe holds: each run stays alive, blocked on its
+    // output, until this test reads it, so its process can be looked at before it ends.
+    const lines = 20_000;
     const specs = await Promise.all(
       [0, 1, 2, 3, 4, 5].map((n) =>
         shellSpec(`i=0; while [ $i -lt ${lines} ]; do echo "out $RUN $i"; echo "err $RUN $i" >&2; i=$((i+1)); done; exit $((RUN + 10))`, {
@@ -139,31 +141,34 @@ describe('the launcher', () => {
         }),
       ),
     );
-    const launched = await Promise.all(specs.map((spec) => launchPlaybook(spec)));
-    expect(launched.every((run) => run !== undefined)).toBe(true);
-    const [launcherPid] = playbookLauncherPids();
-    expect(launcherPid).toBeDefined();
-    for (const run of launched) {
+    try {
+      const launched = await Promise.all(specs.map((spec) => launchPlaybook(spec)));
+      expect(launched.every((run) => run !== undefined)).toBe(true);
+      const [launcherPid] = playbookLauncherPids();
+      expect(launcherPid).toBeDefined();
+      const parents = launched.map((run) => parentOf(run!.pid));
+      const results = await Promise.all(launched.map((run) => finish(run!)));
       // Each run is a child of the launcher, not of this process, and leads its own process group.
-      expect(parentOf(run!.pid)).toBe(launcherPid);
+      expect(parents).toEqual(launched.map(() => launcherPid));
+      results.forEach((result, n) => {
+        expect(result.exitCode).toBe(n + 10);
+        const out = result.stdout.trimEnd().split('\n');
+        const err = result.stderr.trimEnd().split('\n');
+        expect(out).toHaveLength(lines);
+        expect(err).toHaveLength(lines);
+        expect(out.every((line, i) => line === `out ${n} ${i}`)).toBe(true);
+        expect(err.every((line, i) => line === `err ${n} ${i}`)).toBe(true);
+      });
+      for (const spec of specs) {
+        const usage = JSON.parse(await readFile(spec.usageFile, 'utf8')) as Record<string, number>;
+        expect(usage.maxrss_kb).toBeGreaterThan(0);
+        expect(Object.keys(usage).sort()).toEqual(['maxrss_kb', 'stime', 'utime']);
+      }
+      expect(playbookLauncherPids()).toEqual([launcherPid]);
+    } finally {
+      // This test's run directories are its own to remove (a runPlaybook removes its own).
+      for (const spec of specs) await rm(spec.runDir, { recursive: true, force: true });
     }
-    const results = await Promise.all(launched.map((run) => finish(run!)));
-    results.forEach((result, n) => {
-      expect(result.exitCode).toBe(n + 10);
-      const out = result.stdout.trimEnd().split('\n');
-      const err = result.stderr.trimEnd().split('\n');
-      expect(out).toHaveLength(lines);
-      expect(err).toHaveLength(lines);
-      expect(out.every((line, i) => line === `out ${n} ${i}`)).toBe(true);
-      expect(err.every((line, i) => line === `err ${n} ${i}`)).toBe(true);
-    });
-    for (const spec of specs) {
-      const usage = JSON.parse(await readFile(spec.usageFile, 'utf8')) as Record<string, number>;
-      expect(usage.maxrss_kb).toBeGreaterThan(0);
-      expect(Object.keys(usage).sort()).toEqual(['maxrss_kb', 'stime', 'utime']);
-      await rm(spec.runDir, { recursive: true, force: true });
-    }
-    expect(playbookLauncherPids()).toEqual([launcherPid]);
   });
 
   it('lets a run be cancelled through its process group: the tree goes, workers outside the group too', async () => {
