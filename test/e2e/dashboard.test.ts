@@ -18,7 +18,7 @@ import git from 'isomorphic-git';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromProjectRoot } from '../../lib/paths.js';
-import { playbookRepoCopy, startServices, startStack, type E2EServices, type Stack } from '../support/e2e-stack.js';
+import { playbookRepoCopy, startServices, startStack, type E2EServices, type Stack, deleteSchedules } from '../support/e2e-stack.js';
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
 const SCREENSHOTS = fromProjectRoot('test-artifacts', 'dashboard');
@@ -81,11 +81,7 @@ const schedulesCreated: string[] = [];
 
 afterAll(async () => {
   await browser?.close();
-  for (const id of schedulesCreated)
-    await services?.env.client.schedule
-      .getHandle(id)
-      .delete()
-      .catch(() => undefined);
+  await deleteSchedules(services, schedulesCreated);
   await stack?.stop();
   await services?.stop();
 });

@@ -18,6 +18,7 @@ import {
   type CallAs,
   type E2EServices,
   type Stack,
+  deleteSchedules,
 } from '../support/e2e-stack.js';
 
 let services: E2EServices;
@@ -34,11 +35,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const id of created)
-    await services?.env.client.schedule
-      .getHandle(id)
-      .delete()
-      .catch(() => undefined);
+  await deleteSchedules(services, created);
   await stack?.stop();
   await services?.stop();
 });

@@ -304,3 +304,13 @@ export async function startAgent(services: E2EServices, base: ChiffonConfig, nam
     },
   };
 }
+
+/** Deletes the Temporal Schedules a test file created (what a test did not delete itself), so nothing fires as the file ends. */
+export async function deleteSchedules(services: E2EServices | undefined, scheduleIds: string[]): Promise<void> {
+  for (const id of scheduleIds) {
+    await services?.env.client.schedule
+      .getHandle(id)
+      .delete()
+      .catch(() => undefined); // already deleted by the test
+  }
+}

@@ -239,6 +239,11 @@ export function mockActivities(overrides: Partial<ChiffonActivities> = {}): Mock
   });
 }
 
+/** `runStep` that runs `taskId` until it is cancelled (calling `onStart` once it runs) and succeeds for the rest. */
+export function runStepCancellableAt(taskId: string, onStart: () => void): ChiffonActivities['runStep'] {
+  return async (input) => (input.step.taskId === taskId ? runUntilCancelled(onStart) : succeededRun(input.step.playbook));
+}
+
 /** A promise with its resolve function, to hold a mocked activity until the test lets it go. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve!: (value: T) => void;

@@ -31,6 +31,7 @@ import {
   fakeFleetPlan,
   fakePlan,
   mockActivities,
+  runStepCancellableAt,
   runUntilCancelled,
   succeededRun,
   type MockedActivities,
@@ -194,10 +195,7 @@ describe('request workflow', () => {
     const running = deferred();
     const acts = mockActivities({
       auditTask: auditHeldFor(TASK_IDS[0]!, firstAudit.promise),
-      async runStep(input) {
-        if (input.step.taskId === TASK_IDS[1]) return runUntilCancelled(() => running.resolve());
-        return succeededRun(input.step.playbook);
-      },
+      runStep: runStepCancellableAt(TASK_IDS[1]!, () => running.resolve()),
     });
     await run(acts, async (start) => {
       const { handle } = await start();
@@ -370,10 +368,7 @@ describe('request workflow', () => {
   it('cancel during a running step: the step sees the cancellation, is audited cancelled, the rest skipped', async () => {
     const running = deferred();
     const acts = mockActivities({
-      async runStep(input) {
-        if (input.step.taskId === TASK_IDS[1]) return runUntilCancelled(() => running.resolve());
-        return succeededRun(input.step.playbook);
-      },
+      runStep: runStepCancellableAt(TASK_IDS[1]!, () => running.resolve()),
     });
     await run(acts, async (start) => {
       const { handle } = await start();
