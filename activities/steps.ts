@@ -3,6 +3,7 @@ import os from 'node:os';
 import { activityInfo, ApplicationFailure, CancelledFailure, cancellationSignal, getClient, heartbeat } from '@temporalio/activity';
 import { HEARTBEAT_EVERY_MS } from '../domain/heartbeats.js';
 import type { AnsibleEvent } from '../domain/ansible-events.js';
+import { agentPauseReason } from '../domain/capacity.js';
 import { limitOf } from '../domain/fleet.js';
 import { describeFingerprintChange } from '../domain/plan-hash.js';
 import { createRedactor, secretValues, secretVarNames, type Redactor } from '../domain/redaction.js';
@@ -18,14 +19,20 @@ import { scanCatalogCached } from '../services/catalog/catalog-cache.js';
 import { readFingerprint } from '../services/fingerprint.js';
 import { InventoryNotFoundError, locateInventory } from '../services/inventory/inventory-source.js';
 import { appendRequestEvents, EventBatcher, type NewRequestEvent } from '../services/request-events.js';
-import { runningSteps } from '../services/running-steps.js';
+import { readMachine } from '../services/machine.js';
+import { runningSteps, type StepHold } from '../services/running-steps.js';
 
 export interface RunStepInput {
   step: PlanStep;
   /** The approved plan's fingerprint: the step runs only if its inputs still match it. */
   fingerprint: PlanFingerprint;
-  /** The workflow marked the step waiting (agent offline or busy): signal it when the step starts. */
+  /** The workflow marked the step waiting (agent offline, busy or overloaded): signal it when the step starts. */
   notifyStart?: boolean;
+  /**
+   * The workflow found the agent overloaded while it runs steps, and paused: the agent holds the
+   * step until it has room by its own figures, read now, or until the request is resumed.
+   */
+  hold?: boolean;
 }
 
 /** A step's run for real, or its check run (`--check --diff`), whose events say so. */
@@ -97,7 +104,18 @@ export function redactRun(run: StepRunResult, redact: Redactor): StepRunResult {
 /** What running a step needs of the configuration. */
 export type StepConfig = Pick<
   ChiffonConfig,
-  'playbookRepo' | 'inventory' | 'workerHost' | 'stateDir' | 'workDir' | 'ansiblePassEnv' | 'becomePassword'
+  | 'playbookRepo'
+  | 'inventory'
+  | 'workerHost'
+  | 'stateDir'
+  | 'workDir'
+  | 'ansiblePassEnv'
+  | 'becomePassword'
+  | 'maxConcurrentSteps'
+  | 'maxLoadPerCpu'
+  | 'minFreeMemoryPercent'
+  | 'maxCpuPressure'
+  | 'maxMemoryPressure'
 >;
 
 export function createStepActivities(config: StepConfig, prisma: PrismaClient) {
@@ -138,6 +156,28 @@ export function createStepActivities(config: StepConfig, prisma: PrismaClient) {
     }
   }
 
+  /**
+   * How a step whose request paused for its overloaded agent waits on that agent: it starts the
+   * moment the agent runs no step or is no longer overloaded (by this machine's figures, read now),
+   * or once the request is no longer paused: the workflow recorded `paused` before it scheduled
+   * the step, and an operator's resume records it running again.
+   */
+  function holdOnAgent(requestId: string, onHold: (reason: string) => void): StepHold {
+    return {
+      blockedBy: (running) =>
+        agentPauseReason({
+          ...config,
+          id: config.workerHost,
+          ...readMachine(),
+          runningSteps: running,
+          maxSteps: config.maxConcurrentSteps,
+        }),
+      lifted: async () => (await prisma.request.findUnique({ where: { id: requestId }, select: { status: true } }))?.status !== 'paused',
+      onHold,
+      signal: cancellationSignal(),
+    };
+  }
+
   async function runOnce(input: RunStepInput, mode: RunMode): Promise<StepRunResult> {
     const inventory = await locateInventory(config.playbookRepo, config.inventory).catch((err: unknown) => {
       // It was found when the plan was made: it moved or went away since.
@@ -152,34 +192,26 @@ export function createStepActivities(config: StepConfig, prisma: PrismaClient) {
     const { step } = input;
     const workflowId = activityInfo().workflowExecution?.workflowId;
     const requestId = requestIdOf(workflowId ?? step.taskId);
-    if (input.notifyStart && workflowId) {
-      // Best effort: the step runs either way, and its events say it started.
-      await getClient()
-        .workflow.getHandle(workflowId)
-        .signal(stepStartedSignal, { taskId: step.taskId, agent: config.workerHost })
-        .catch((err: unknown) =>
-          console.warn(`request ${requestId}: could not tell the workflow step ${step.index + 1} started: ${String(err)}`),
-        );
-    }
     const attempt = activityInfo().attempt;
     const redact = await redactorFor(step);
     const events = new EventBatcher((batch) => appendRequestEvents(prisma, requestId, batch), {
       closeRetryMs: 5_000,
       onError: (err) => console.warn(`request ${requestId}: live events not written yet (will retry): ${String(err)}`),
     });
-    events.push({
+    const stepStatus = (status: 'held' | 'running', extra: Record<string, unknown> = {}): NewRequestEvent => ({
       kind: 'step_status',
       stepIndex: step.index,
       taskId: step.taskId,
       payload: {
-        status: 'running',
+        status,
         playbook: step.playbook,
         activity_attempt: attempt,
         agent: config.workerHost,
         ...(limitOf(step) ? { host: limitOf(step) } : {}),
         ...(mode === 'check' ? { mode } : {}),
+        ...extra,
       },
-      dedupe: `step:${step.taskId}:running:${attempt}`,
+      dedupe: `step:${step.taskId}:${status}:${attempt}`,
     });
     let closing: Promise<unknown> | undefined;
     const closeEvents = () => (closing ??= events.close());
@@ -189,30 +221,45 @@ export function createStepActivities(config: StepConfig, prisma: PrismaClient) {
     // same, so it heartbeats on a timer too. A dead worker stops heartbeating and Temporal notices.
     const keepAlive = setInterval(() => heartbeat({ tasksDone }), HEARTBEAT_EVERY_MS);
     try {
-      const run = await runningSteps.track(config.workerHost, () =>
-        runPlaybook({
-          playbookRepo: config.playbookRepo,
-          playbook: input.step.playbook,
-          inventory: inventory.sources,
-          ...(limitOf(step) ? { limit: limitOf(step) } : {}),
-          ...(step.tags?.length ? { tags: step.tags } : {}),
-          ...(mode === 'check' ? { check: true } : {}),
-          // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
-          vars: {
-            ...input.step.vars,
-            chiffon_agent: config.workerHost,
-            // Only here, at run time: the plan and the history never hold it.
-            ...(step.become && config.becomePassword ? { ansible_become_password: config.becomePassword } : {}),
-          },
-          stateDir: config.stateDir,
-          workDir: config.workDir,
-          passEnv: config.ansiblePassEnv,
-          signal: cancellationSignal(),
-          onEvent: (event) => {
-            if (event.kind === 'runner_result') heartbeat({ tasksDone: ++tasksDone });
-            events.push(ansibleEventRecord(event, step, redact, mode));
-          },
-        }),
+      const hold = input.hold ? holdOnAgent(requestId, (reason) => events.push(stepStatus('held', { reason }))) : undefined;
+      const run = await runningSteps.track(
+        config.workerHost,
+        () => {
+          events.push(stepStatus('running'));
+          if (input.notifyStart && workflowId) {
+            // Best effort, and not waited for: the step runs either way, and its events say it started.
+            void getClient()
+              .workflow.getHandle(workflowId)
+              .signal(stepStartedSignal, { taskId: step.taskId, agent: config.workerHost })
+              .catch((err: unknown) =>
+                console.warn(`request ${requestId}: could not tell the workflow step ${step.index + 1} started: ${String(err)}`),
+              );
+          }
+          return runPlaybook({
+            playbookRepo: config.playbookRepo,
+            playbook: input.step.playbook,
+            inventory: inventory.sources,
+            ...(limitOf(step) ? { limit: limitOf(step) } : {}),
+            ...(step.tags?.length ? { tags: step.tags } : {}),
+            ...(mode === 'check' ? { check: true } : {}),
+            // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
+            vars: {
+              ...input.step.vars,
+              chiffon_agent: config.workerHost,
+              // Only here, at run time: the plan and the history never hold it.
+              ...(step.become && config.becomePassword ? { ansible_become_password: config.becomePassword } : {}),
+            },
+            stateDir: config.stateDir,
+            workDir: config.workDir,
+            passEnv: config.ansiblePassEnv,
+            signal: cancellationSignal(),
+            onEvent: (event) => {
+              if (event.kind === 'runner_result') heartbeat({ tasksDone: ++tasksDone });
+              events.push(ansibleEventRecord(event, step, redact, mode));
+            },
+          });
+        },
+        hold,
       );
       // Every event of the run is written before the step reports (its final status comes after
       // them), still heartbeating: with the database away, close() retries for a few seconds, and

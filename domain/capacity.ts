@@ -71,8 +71,8 @@ export function agentPauseReason(agent: AgentCapacity): string | undefined {
  * Whether a step can start now on the live agents that serve it (`agentName`'s agents, or any
  * agent of the shared queue for a step without one):
  * - an agent that runs no step, or is not overloaded and has a free slot: go;
- * - every agent overloaded while it runs steps: pause (pressure, load or memory; the agent wakes
- *   the request when it has room again, and an operator may resume);
+ * - every agent overloaded while it runs steps: the request pauses and the step goes to the agent,
+ *   which holds it until it has room again (services/running-steps.ts); an operator may resume;
  * - all slots busy: wait in the task queue, where Temporal hands the step to the first free slot;
  * - the step's agent offline: wait in its task queue until it is back.
  * With no live agent and no agent named there is nothing to judge by: go, and the step waits in
@@ -92,5 +92,5 @@ export function assessCapacity(agents: AgentCapacity[], agentName?: string): Cap
     else return { ok: true };
   }
   if (full.length > 0) return { ok: false, wait: 'queued', reason: `queued: ${full.join('; ')}` };
-  return { ok: false, reason: `no agent has room: ${overloaded.join('; ')}` };
+  return { ok: false, wait: 'overloaded', reason: `no agent has room: ${overloaded.join('; ')}` };
 }

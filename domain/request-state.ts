@@ -144,11 +144,15 @@ export interface CapacityCheck {
   ok: boolean;
   reason?: string;
   /**
-   * Not ok, but nothing an operator must resume: the step waits in its agent's task queue, and
-   * runs as soon as that agent is back (`offline`) or has a free slot (`queued`). Absent when not
-   * ok: the agents are overloaded (load, memory) and the request pauses.
+   * How a step that cannot start now waits:
+   * - `offline`, `queued`: in its agent's task queue, until the agent is back or has a free slot;
+   * - `overloaded`: the agents are overloaded (pressure, load, memory) while they run steps. The
+   *   request pauses, and its step is handed to the agent, which holds it until it has room (the
+   *   moment one of its steps ends, with no round trip) or until an operator resumes the request.
+   * Absent when not ok (a check made before the agents held steps): the request pauses, and its
+   * step is scheduled only once the agent wakes it or an operator resumes it.
    */
-  wait?: 'offline' | 'queued';
+  wait?: 'offline' | 'queued' | 'overloaded';
 }
 
 /** What the audit records for one task; `run` is absent for a step that never ran. */

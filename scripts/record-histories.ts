@@ -276,6 +276,61 @@ const scenarios: Record<string, Scenario> = {
       },
     };
   })(),
+  'held-by-agent': (() => {
+    // Step 1's agent is overloaded while it runs steps: the request pauses, the agent holds the
+    // step and starts it when it has room (its start signal ends the pause).
+    const release = deferred();
+    let overloaded = true;
+    const reason = 'no agent has room: agent-1: CPU pressure 95% (some avg10) is above 80% while it runs 2 steps';
+    return {
+      activities: () =>
+        mockActivities({
+          checkCapacity: async () => {
+            if (!overloaded) return { ok: true };
+            overloaded = false;
+            return { ok: false, wait: 'overloaded' as const, reason };
+          },
+          runStep: async (input: RunStepInput) => {
+            if (input.hold) await release.promise;
+            return succeededRun(input.step.playbook);
+          },
+        }),
+      drive: async (handle: RequestHandle) => {
+        await approve(handle);
+        await waitForStatus(handle, 'paused');
+        await handle.signal(stepStartedSignal, { taskId: 'task-0', agent: 'agent-1' });
+        await waitForRunning(handle, 0);
+        release.resolve();
+        await ended(handle);
+      },
+    };
+  })(),
+  'held-then-resumed': (() => {
+    // The same, but an operator resumes the request while its agent holds the step.
+    const release = deferred();
+    const reason = 'no agent has room: agent-1: 5.0% memory free is below 10% while it runs 1 step';
+    return {
+      input: { capacityRecheckMs: 6 * 60 * 60 * 1000 },
+      activities: () =>
+        mockActivities({
+          checkCapacity: async () => ({ ok: false, wait: 'overloaded' as const, reason }),
+          runStep: async (input: RunStepInput) => {
+            if (input.hold) await release.promise;
+            return succeededRun(input.step.playbook);
+          },
+        }),
+      drive: async (handle: RequestHandle) => {
+        await approve(handle);
+        await waitForStatus(handle, 'paused');
+        await handle.executeUpdate(resumeUpdate, { args: [{ by: 'carol' }] });
+        await waitForStatus(handle, 'running');
+        await handle.signal(stepStartedSignal, { taskId: 'task-0', agent: 'agent-1' });
+        await waitForRunning(handle, 0);
+        release.resolve();
+        await ended(handle);
+      },
+    };
+  })(),
   unplannable: {
     input: { message: 'Make me a sandwich' },
     activities: () =>

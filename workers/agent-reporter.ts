@@ -1,13 +1,11 @@
 // Keeps this agent's row in the agent registry current (CPU, pressure, memory, load and running
 // steps), and wakes the requests paused for capacity the moment the agent has room again.
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { readMachine } from '../services/machine.js';
 import { runningSteps } from '../services/running-steps.js';
 import { agentPauseReason, type AgentCapacity, type MachineFigures } from '../domain/capacity.js';
 import { AGENT_OFFLINE_AFTER_MS } from '../domain/fleet.js';
-import { someAvg10 } from '../domain/pressure.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { capacityChangedSignal } from '../workflows/messages.js';
@@ -19,44 +17,13 @@ const SAMPLE_EVERY_MS = 1_000;
 /** Paused requests signalled at once, at most. */
 const SIGNALS_AT_ONCE = 20;
 
-/** MemAvailable (what can be had without swapping); os.freemem() leaves out the page cache. */
-function availableMemoryBytes(): number {
-  try {
-    const match = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
-    if (match) return Number(match[1]) * 1024;
-  } catch {
-    // not Linux
-  }
-  return os.freemem();
-}
-
-/**
- * The kernel's "some avg10" pressure of `resource`; undefined where there is none: not Linux, a
- * kernel before 4.20 or without CONFIG_PSI, or booted with psi=0 (the file is there, reading it fails).
- */
-export function readPressure(resource: 'cpu' | 'memory', dir = '/proc/pressure'): number | undefined {
-  try {
-    return someAvg10(fs.readFileSync(path.join(dir, resource), 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
 /** What the registry row says about this agent's machine and work, read now. */
 export interface AgentSample extends MachineFigures {
   runningSteps: number;
 }
 
 export function sampleAgent(config: Pick<ChiffonConfig, 'workerHost'>): AgentSample {
-  return {
-    cpuCount: os.cpus().length,
-    loadAverage1: os.loadavg()[0] ?? 0,
-    cpuPressure10: readPressure('cpu') ?? null,
-    memoryPressure10: readPressure('memory') ?? null,
-    memoryFreeMb: Math.round(availableMemoryBytes() / 2 ** 20),
-    memoryTotalMb: Math.round(os.totalmem() / 2 ** 20),
-    runningSteps: runningSteps.count(config.workerHost),
-  };
+  return { ...readMachine(), runningSteps: runningSteps.count(config.workerHost) };
 }
 
 /**
@@ -92,15 +59,16 @@ export interface AgentReporter {
  *
  * With a Temporal client it also wakes paused requests: whenever the agent has room (it runs no
  * step, or is not overloaded: agentPauseReason), every request paused for capacity gets the
- * capacityChanged signal, once per stretch of room, and checks capacity at once instead of at its
+ * capacityChanged signal, once per pause, and checks capacity at once instead of at its
  * next re-check (which backs off to 10 minutes). The paused requests are those of the requests
  * table (status `paused`), not a Temporal visibility query: the workflow records its pause there
  * (an activity, so it is committed) before it waits, so a request that paused a moment ago is there,
  * whereas visibility lags behind the workflow (seconds, with Elasticsearch) and needs the custom
  * search attribute. A request that pauses on a reading just before the room came (its check and this
- * reading crossed) is found at the next reading, a second later. A request signalled for nothing
- * (it waits for another agent) checks once, pauses again and is not signalled again until it resumes
- * or this agent has room anew.
+ * reading crossed) is found at the next reading, a second later. Each pause is signalled once: a
+ * request signalled for nothing (it waits for another agent) checks once, pauses again and then
+ * re-checks on its own timer. Requests paused since agents hold steps (wait `overloaded`) need no
+ * signal at all: their agent starts the held step itself; the one they get is ignored.
  */
 export function startAgentReporter(
   prisma: PrismaClient,
@@ -112,7 +80,7 @@ export function startAgentReporter(
   const startedAt = new Date();
   const sample = options.sample ?? (() => sampleAgent(config));
   let written: { room: boolean; runningSteps: number; at: number } | undefined;
-  /** Paused requests (workflow ids) signalled since the agent last had no room. */
+  /** Paused requests (workflow ids) signalled in their current pause. */
   const woken = new Set<string>();
   let stopped = false;
   let lastError: string | undefined;
@@ -145,8 +113,7 @@ export function startAgentReporter(
       written = { room, runningSteps: row.runningSteps, at: now };
     }
     // The row says "room" by now, so a request woken here finds it when it checks.
-    if (!room) woken.clear();
-    else if (client) await wakePausedRequests(prisma, client, woken);
+    if (room && client) await wakePausedRequests(prisma, client, woken);
   };
 
   // One reading at a time; asked for during one, a single reading follows it.
@@ -192,7 +159,7 @@ export function startAgentReporter(
 }
 
 /**
- * Signals the paused requests not yet signalled in this stretch of room (`woken`). Best effort: a
+ * Signals the paused requests not yet signalled in their current pause (`woken`). Best effort: a
  * request whose signal failed is tried again at the next reading, and a request missed altogether
  * still re-checks by itself.
  */

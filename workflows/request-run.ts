@@ -62,6 +62,8 @@ export const NOTIFY_PATCH = 'notifications';
 export const SHORT_STEP_PATH_PATCH = 'short-step-path';
 
 type StepOutcome = 'failed' | 'stale_plan' | undefined;
+/** How a step waits for its agent before it starts (none: it starts at once). */
+type StepWait = 'waiting' | 'held' | undefined;
 
 export class RequestRun {
   readonly state: RequestState;
@@ -522,19 +524,22 @@ export class RequestRun {
         await this.auditSkipped(stepState, stopped === 'failed' ? 'not run: an earlier step failed' : 'not run: the plan is stale');
         continue;
       }
-      const waiting = await this.waitForCapacity(step, stepState);
-      stopped = await this.runStep(step, stepState, waiting);
+      const wait = await this.waitForCapacity(step, stepState);
+      stopped = await this.runStep(step, stepState, wait);
     }
     await this.auditsSettled();
     return stopped ?? 'completed';
   }
 
-  /** Runs a step on its agent's task queue; a `waiting` step tells the workflow when it starts. */
-  private async runStep(step: PlanStep, stepState: StepState, waiting: boolean): Promise<StepOutcome> {
+  /**
+   * Runs a step on its agent's task queue. A `waiting` or `held` step tells the workflow when it
+   * starts; a held one ends the request's pause then (or at an operator's resume, which lifts the hold).
+   */
+  private async runStep(step: PlanStep, stepState: StepState, wait: StepWait): Promise<StepOutcome> {
     const { state } = this;
     const plan = this.currentPlan;
     const on = step.agent ? ` on ${step.agent}` : '';
-    if (!waiting) {
+    if (!wait) {
       stepState.status = 'running';
       setCurrentDetails(`Running step ${step.index + 1}/${plan.steps.length}: ${step.playbook}${on}`);
     }
@@ -543,14 +548,30 @@ export class RequestRun {
     let run: StepRunResult;
     try {
       // A step with an agent goes to that agent's own queue; the summary names it in the Temporal UI.
-      run = await playbooks.runStep.executeWithOptions(
+      const running = playbooks.runStep.executeWithOptions(
         {
           ...playbookStepOptions,
           ...(step.agent ? { taskQueue: hostTaskQueue(workflowInfo().taskQueue, step.agent) } : {}),
           summary: `step ${step.index + 1}: ${step.playbook}${on} (task ${stepState.taskId})`,
         },
-        [{ step: { ...step, taskId: stepState.taskId }, fingerprint: plan.fingerprint, ...(waiting ? { notifyStart: true } : {}) }],
+        [
+          {
+            step: { ...step, taskId: stepState.taskId },
+            fingerprint: plan.fingerprint,
+            ...(wait ? { notifyStart: true } : {}),
+            ...(wait === 'held' ? { hold: true } : {}),
+          },
+        ],
       );
+      if (wait === 'held') {
+        const ended = running.then(
+          () => true,
+          () => true,
+        );
+        await Promise.race([ended, condition(() => stepState.status !== 'waiting' || this.resumeRequest !== undefined)]);
+        if (state.status === 'paused') await this.resumeBefore(step);
+      }
+      run = await running;
     } catch (err) {
       if (isCancellation(err)) throw err;
       const cause = err instanceof ActivityFailure ? err.cause : undefined;
@@ -593,44 +614,53 @@ export class RequestRun {
   }
 
   /**
-   * Before a step: pause while its agents are overloaded, until that passes or an operator resumes.
-   * Returns true when the step must wait in its agent's queue (agent offline or every slot busy):
-   * it is then marked `waiting`, and runs as soon as the agent takes it.
+   * Before a step: how it waits for its agent, if it must. `waiting`: in its agent's queue (agent
+   * offline or every slot busy), marked `waiting`, and it runs as soon as the agent takes it.
+   * `held`: the agent is overloaded while it runs steps; the request pauses and the agent holds the
+   * step until it has room. A check that says neither (made before agents held steps: old
+   * histories) pauses here until the agent wakes the request or an operator resumes it.
    */
-  private async waitForCapacity(step: PlanStep, stepState: StepState): Promise<boolean> {
+  private async waitForCapacity(step: PlanStep, stepState: StepState): Promise<StepWait> {
     const { state } = this;
     let recheckMs = this.capacityRecheckMs;
-    let waiting = false;
+    let wait: StepWait;
     for (;;) {
       this.capacityChanged = false; // a signal from now on (even during the check) means: check again
       const capacity = await records.checkCapacity(step.agent);
       // After an operator's resume, capacity no longer holds this run back (a retry starts afresh).
       if (capacity.ok || this.resumeRequest) break;
       if (capacity.wait) {
-        waiting = true;
+        wait = capacity.wait === 'overloaded' ? 'held' : 'waiting';
         stepState.status = 'waiting';
         stepState.waitingReason = capacity.reason;
         break;
       }
-      if (state.status !== 'paused' || state.pausedReason !== capacity.reason) {
-        state.pausedReason = capacity.reason;
-        await this.finish(
-          'paused',
-          `Paused before step ${step.index + 1} (${step.playbook}): ${capacity.reason}; POST .../resume to go on`,
-        );
-      }
+      if (state.status !== 'paused' || state.pausedReason !== capacity.reason)
+        await this.pause(step, `${capacity.reason}; POST .../resume to go on`, capacity.reason);
       await condition(() => this.resumeRequest !== undefined || this.capacityChanged, recheckMs);
       recheckMs = Math.min(recheckMs * 2, MAX_CAPACITY_RECHECK_MS);
     }
-    if (state.status === 'paused') {
-      state.pausedReason = undefined;
-      await this.finish('running', `Resumed before step ${step.index + 1}`);
+    if (wait === 'held') {
+      // Recorded before the step is scheduled: the held step watches for the record of a resume.
+      await this.pause(step, `${stepState.waitingReason}; its agent starts it the moment it has room, or POST .../resume`);
+    } else if (state.status === 'paused') {
+      await this.resumeBefore(step);
     }
-    if (waiting) {
+    if (wait === 'waiting') {
       await records.recordRequest(state); // shows the waiting step (and why) on the dashboard's stream
       setCurrentDetails(`Step ${step.index + 1} (${step.playbook}) waits: ${stepState.waitingReason}`);
     }
-    return waiting;
+    return wait;
+  }
+
+  private async pause(step: PlanStep, what: string, reason = this.stepStateOf(step).waitingReason): Promise<void> {
+    this.state.pausedReason = reason;
+    await this.finish('paused', `Paused before step ${step.index + 1} (${step.playbook}): ${what}`);
+  }
+
+  private async resumeBefore(step: PlanStep): Promise<void> {
+    this.state.pausedReason = undefined;
+    await this.finish('running', `Resumed before step ${step.index + 1}`);
   }
 
   /** Sets up a retry from step `from`: new task ids, and a new approval if the plan changed. */

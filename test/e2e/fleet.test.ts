@@ -9,7 +9,8 @@
 // and so overrides the inventory's) beside the task's row and audit. A stopped agent leaves its step
 // waiting, visibly, and the step runs once the agent is back. An agent that judges itself overloaded
 // is never held back while it runs no step; busy with one (the live gate's, test/support/live-gate.ts),
-// it makes the next request pause before its step, and wakes it the moment that step ends.
+// it makes the next request pause before its step, holds that step, and starts it the moment the
+// gate's step ends.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,7 @@ import {
   type E2EServices,
   type Stack,
 } from '../support/e2e-stack.js';
+import { runningSteps } from '../../services/running-steps.js';
 import { liveGate, liveGateFiles } from '../support/live-gate.js';
 
 const FLEET_INVENTORY = `---
@@ -222,27 +224,31 @@ describe('multiple agents tracked independently', () => {
     expect([busy.status, busy.paused_reason]).toEqual(['running', null]);
     await expect.poll(async () => (await fleetAgents()).find((a) => a.name === 'gamma')?.running_steps, { timeout: 10_000 }).toBe(1);
 
-    // Busy and overloaded, gamma takes no more: the fleet check pauses before gamma's step.
+    // Busy and overloaded, gamma takes no more: the fleet check pauses before gamma's step, and
+    // gamma holds that step until it has room.
     const request = await submitCheck();
     expect((await stack.call('POST', '/approve', { request_id: request.request_id, approved: true })).status).toBe(200);
     const paused = await stack.waitForStatus(request.request_id, 'paused');
     expect(paused.paused_reason).toMatch(/gamma@.*memory free is below 100% while it runs 1 step/);
-    expect(paused.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'pending']);
+    expect(paused.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'waiting']);
+    await expect.poll(() => runningSteps.held('gamma'), { timeout: 10_000 }).toBe(1);
     expect(gate.isDone()).toBe(false);
 
-    // alpha and beta, which have room, woke it once each (it checked again and stayed paused); they
-    // wake it no more while it stays paused, and gamma, busy, does not.
+    // alpha and beta, which have room, signal the pause once each; gamma, busy, does not. The
+    // request needs none of them: gamma starts the held step the moment the gate's step ends, in
+    // the same call (its count of running steps goes 1, 0, 1), and the step's start ends the pause,
+    // well before the request's own re-check (CHIFFON_CAPACITY_RECHECK_MS, 30 s here).
     await expect.poll(() => capacityWakes(services, request.request_id), { timeout: 10_000 }).toBe(2);
-
-    // The gate opens, gamma's step ends and gamma is idle: its reporter wakes the paused request at
-    // once, well before the request's own re-check (CHIFFON_CAPACITY_RECHECK_MS, 30 s here, and
-    // longer after each re-check).
     expect(stack.config.capacityRecheckMs).toBe(30_000);
+    const counts: { count: number; at: number }[] = [];
+    const stopCounting = runningSteps.onChange((agent, count) => agent === 'gamma' && counts.push({ count, at: performance.now() }));
     const opened = Date.now();
     gate.open();
     await stack.waitForRequest(request.request_id, 'a resume', (body) => body.status !== 'paused', 15_000);
     expect(Date.now() - opened).toBeLessThan(15_000);
-    expect(await capacityWakes(services, request.request_id)).toBe(3);
+    stopCounting();
+    expect(counts.slice(0, 2).map((c) => c.count)).toEqual([0, 1]);
+    expect(counts[1]!.at - counts[0]!.at).toBeLessThan(20); // one synchronous call, not a round trip
     const done = await stack.waitForStatus(request.request_id, 'completed');
     expect(done.paused_reason).toBeNull();
     expect(done.steps.map((s: any) => s.status)).toEqual(['completed', 'completed', 'completed']);

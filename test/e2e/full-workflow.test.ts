@@ -51,6 +51,7 @@ import {
 } from '../support/e2e-stack.js';
 import { openPayloadsIn } from '../support/codec.js';
 import { liveGate, liveGateFiles } from '../support/live-gate.js';
+import { runningSteps } from '../../services/running-steps.js';
 
 const KUMA_REQUEST = 'Deploy Kuma Uptime to homelab and add our existing portals to the config';
 const KUMA_PLAYBOOKS = ['kuma-deploy.yml', 'kuma-config-update.yml'];
@@ -133,6 +134,12 @@ function taskNamesOf(playbook: string): string[] {
 
 function fileSha(file: string): string {
   return sha256(fs.readFileSync(file));
+}
+
+/** The step_status events of a request's first step, in order: [status, reason]. */
+async function stepStatuses(stack: Stack, requestId: string): Promise<[string, string | undefined][]> {
+  const events = (await stack.call('GET', `/requests/${requestId}/events?format=json`)).body.events as any[];
+  return events.filter((e) => e.kind === 'step_status' && e.step_index === 0).map((e) => [e.payload.status, e.payload.reason]);
 }
 
 async function submitKuma(stack: Stack): Promise<any> {
@@ -1203,7 +1210,8 @@ describe('full workflow integration', () => {
       expect([busy.status, busy.paused_reason]).toEqual(['running', null]);
       await expect.poll(nasRow, { timeout: 10_000 }).toMatchObject({ runningSteps: 1 });
 
-      // Busy and overloaded, nas takes no more: the kuma request pauses before its first step.
+      // Busy and overloaded, nas takes no more: the kuma request pauses before its first step, and
+      // the step goes to nas, which holds it (step_status `held`, with the reason) until it has room.
       const request = await submitKuma(stack);
       const id = request.request_id;
       expect(request.plan.steps.map((s: any) => s.agent)).toEqual(['nas', 'nas']);
@@ -1213,12 +1221,17 @@ describe('full workflow integration', () => {
       const paused = await stack.waitForStatus(id, 'paused');
       expect(paused.paused_reason).toContain(agentId);
       expect(paused.paused_reason).toMatch(/memory free is below 100% while it runs 1 step/);
-      expect(paused.steps.map((s: any) => s.status)).toEqual(['pending', 'pending']);
+      expect(paused.steps.map((s: any) => s.status)).toEqual(['waiting', 'pending']);
+      await expect
+        .poll(async () => (await stepStatuses(stack, id)).map(([status]) => status), { timeout: 10_000 })
+        .toEqual(['waiting', 'held']);
+      expect((await stepStatuses(stack, id))[1]![1]).toMatch(/memory free is below 100% while it runs 1 step/);
+      expect(runningSteps.held('nas')).toBe(1);
 
-      // The pause lasts while nas stays busy and overloaded: woken (capacityChanged) by an agent with
-      // room, the request checks again and stays paused (the stack's idle agent wakes it once per
-      // stretch of room, so once more after its restart), and across a restart of the stack's worker
-      // (the new worker rebuilds the state from the workflow's history to answer), nothing ran.
+      // The pause lasts while nas stays busy and overloaded, across a restart of the stack's worker
+      // (the new worker rebuilds the state from the workflow's history to answer), and nothing ran.
+      // The stack's idle agent signals the pause once (once per reporter: its restart makes a new
+      // one); the workflow needs no signal, its agent holds the step.
       await expect.poll(() => capacityWakes(services, id), { timeout: 10_000 }).toBe(1);
       await sleep(1_000);
       await stack.stopWorker();
@@ -1228,8 +1241,9 @@ describe('full workflow integration', () => {
       const still = (await stack.call('GET', `/requests/${id}`)).body;
       expect(still.status).toBe('paused');
       expect(still.paused_reason).toContain(agentId);
-      expect(still.steps.map((s: any) => s.status)).toEqual(['pending', 'pending']);
-      expect((await historyFacts(id)).runSteps).toEqual([]);
+      expect(still.steps.map((s: any) => s.status)).toEqual(['waiting', 'pending']);
+      expect((await historyFacts(id)).runSteps.map((r) => [r.playbook, r.completed])).toEqual([['kuma-deploy.yml', -1]]); // scheduled, held: not completed
+      expect((await stepStatuses(stack, id)).map(([status]) => status)).toEqual(['waiting', 'held']);
       expect(fs.existsSync(path.join(stack.config.stateDir, 'kuma'))).toBe(false);
       expect(await services.database.prisma.task.count({ where: { requestId: id } })).toBe(0);
       await requestRow(services, id, { status: 'paused' });
@@ -1241,8 +1255,9 @@ describe('full workflow integration', () => {
       expect(anonymous.status).toBe(401);
       expect((await stack.call('POST', `/requests/${id}/resume`, undefined, {}, 'requester')).status).toBe(403);
 
-      // Resumed by a person: the rest of the run goes on although nas is still busy and "full" (the
-      // operator's resume lasts for this run), and the resume is recorded with who asked.
+      // Resumed by a person: nas lets the held step go (it watches the request's record), and the
+      // rest of the run goes on although nas is still busy and overloaded (the operator's resume
+      // lasts for this run); the resume is recorded with who asked.
       const resume = await stack.call('POST', `/requests/${id}/resume`);
       expect(resume.status).toBe(202);
       const done = await stack.waitForStatus(id, 'completed');
@@ -1252,30 +1267,35 @@ describe('full workflow integration', () => {
         ['completed', 0, 'nas'],
         ['completed', 0, 'nas'],
       ]);
+      expect((await stepStatuses(stack, id)).map(([status]) => status)).toEqual(['waiting', 'held', 'running', 'completed']);
       expect(fs.existsSync(path.join(stack.config.stateDir, 'kuma', 'monitors.json'))).toBe(true);
       expect(await services.database.prisma.task.count({ where: { requestId: id, status: 'completed' } })).toBe(2);
       // Resuming a request that is no longer paused is refused.
       expect((await stack.call('POST', `/requests/${id}/resume`)).status).toBe(409);
       expect(gate.isDone()).toBe(false);
 
-      // The next request pauses the same way, until the gate opens: the blocker's step ends, nas is
-      // idle, and its reporter wakes the paused request at once, well before the request's own
-      // re-check (CHIFFON_CAPACITY_RECHECK_MS, 30 s here, and longer after each re-check).
+      // The next request pauses the same way, until the gate opens: the blocker's step ends, and nas
+      // starts the held step in that same moment (its count of running steps goes 1, 0, 1 in one
+      // call: no round trip through the workflow, and no instant in which nas runs nothing while a
+      // step waits for it); the request, told by the step's start, goes on.
       const next = await submitKuma(stack);
       expect((await stack.call('POST', '/approve', { request_id: next.request_id, approved: true })).status).toBe(200);
       const nextPaused = await stack.waitForStatus(next.request_id, 'paused');
       expect(nextPaused.paused_reason).toMatch(/memory free is below 100% while it runs 1 step/);
-      // Woken once by the stack's agent (it checked again and stayed paused), no more while it stays paused.
-      await expect.poll(() => capacityWakes(services, next.request_id), { timeout: 10_000 }).toBe(1);
-      expect(stack.config.capacityRecheckMs).toBe(30_000);
+      await expect.poll(() => runningSteps.held('nas'), { timeout: 10_000 }).toBe(1);
+      const counts: { count: number; at: number }[] = [];
+      const stopCounting = runningSteps.onChange((agent, count) => agent === 'nas' && counts.push({ count, at: performance.now() }));
       const opened = Date.now();
       gate.open();
       await stack.waitForRequest(next.request_id, 'a resume', (body) => body.status !== 'paused', 15_000);
       expect(Date.now() - opened).toBeLessThan(15_000);
-      expect(await capacityWakes(services, next.request_id)).toBe(2); // nas's
+      stopCounting();
+      expect(counts.slice(0, 2).map((c) => c.count)).toEqual([0, 1]);
+      expect(counts[1]!.at - counts[0]!.at).toBeLessThan(20); // the same synchronous call, not a round trip
       const nextDone = await stack.waitForStatus(next.request_id, 'completed');
       expect(nextDone.paused_reason).toBeNull();
       expect(nextDone.operator_actions).toEqual([]); // nobody resumed it
+      expect((await stepStatuses(stack, next.request_id)).map(([status]) => status)).toEqual(['waiting', 'held', 'running', 'completed']);
       expect(nextDone.steps.map((s: any) => s.status)).toEqual(['completed', 'completed']);
       // The blocker went through the gate, and never paused.
       const passed = await stack.waitForStatus(blockerId, 'completed');

@@ -25,13 +25,14 @@ describe('assessCapacity', () => {
     expect(assessCapacity([loaded, busy])).toEqual({ ok: true });
   });
 
-  it('pauses when every agent is overloaded while it runs steps, and says why: load, memory', () => {
+  it('pauses, the agents holding the step, when every agent is overloaded while it runs steps, and says why: load, memory', () => {
     const result = assessCapacity([
       { ...busy, id: 'a', loadAverage1: 9 },
       { ...busy, id: 'b', memoryFreeMb: 800, runningSteps: 2 },
     ]);
     expect(result).toEqual({
       ok: false,
+      wait: 'overloaded',
       reason:
         'no agent has room: a: load 2.25 per CPU is above 2 while it runs 1 step; b: 5.0% memory free is below 10% while it runs 2 steps',
     });
@@ -90,6 +91,7 @@ describe('an idle agent is never held back', () => {
     const loaded = { ...idle, cpuPressure10: 95 };
     expect(assessCapacity([{ ...loaded, runningSteps: 1 }])).toEqual({
       ok: false,
+      wait: 'overloaded',
       reason: 'no agent has room: nas:1: CPU pressure 95% (some avg10) is above 80% while it runs 1 step',
     });
   });

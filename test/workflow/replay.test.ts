@@ -37,6 +37,8 @@ describe('replay guard', () => {
         'short-step-path',
         'scheduled-approved-standing',
         'scheduled-standing',
+        'held-by-agent',
+        'held-then-resumed',
       ]),
     );
   });

@@ -492,6 +492,91 @@ describe('request workflow', () => {
     });
   });
 
+  it('pause for an overloaded agent that runs steps: the agent holds the step, and the request goes on the moment it starts it', async () => {
+    const reason = 'no agent has room: agent-1: CPU pressure 95% (some avg10) is above 80% while it runs 2 steps';
+    let capacityChecks = 0;
+    const release = deferred();
+    const acts = mockActivities({
+      async checkCapacity() {
+        capacityChecks += 1;
+        return capacityChecks === 1 ? { ok: false, wait: 'overloaded' as const, reason } : { ok: true };
+      },
+      async runStep(input) {
+        if (input.hold) await release.promise; // held by its agent
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start({ capacityRecheckMs: DAY }); // no re-check timer could end this pause
+      await approve(handle);
+      const paused = await waitForStatus(handle, 'paused');
+      expect(paused.pausedReason).toBe(reason);
+      expect(paused.steps.map((s) => s.status)).toEqual(['waiting', 'pending', 'pending']);
+      expect(paused.steps[0]!.waitingReason).toBe(reason);
+      // Handed to the agent while paused, marked to be held, and only after the pause was recorded
+      // (the held step watches that record for a resume).
+      await expect.poll(() => acts.stepRuns().length).toBe(1);
+      expect(acts.stepRuns()[0]).toMatchObject({ hold: true, notifyStart: true, step: { taskId: TASK_IDS[0] } });
+      const order = acts.calls.map((c) => (c.name === 'recordRequest' ? `record ${(c.args[0] as { status: string }).status}` : c.name));
+      expect(order.indexOf('record paused')).toBeGreaterThan(-1);
+      expect(order.indexOf('record paused')).toBeLessThan(order.indexOf('runStep'));
+      expect(await statusAttribute(handle)).toBe('paused');
+
+      // The agent has room and starts the step: what the real runStep sends at that moment.
+      await handle.signal(stepStartedSignal, { taskId: TASK_IDS[0]!, agent: 'agent-1' });
+      const resumed = await waitForState(handle, (s) => s.status === 'running', 'the request going on');
+      expect(resumed.pausedReason).toBeUndefined();
+      expect(resumed.steps[0]!.status).toBe('running');
+      release.resolve();
+      expect((await handle.result()).status).toBe('completed');
+      expect(acts.stepRuns().map((r) => [r.step.taskId, r.hold])).toEqual([
+        [TASK_IDS[0], true],
+        [TASK_IDS[1], undefined],
+        [TASK_IDS[2], undefined],
+      ]);
+      expect(changesOf(acts.records().map((r) => [r.status, r.pausedReason]))).toEqual([
+        ['pending_approval', undefined],
+        ['running', undefined],
+        ['paused', reason],
+        ['running', undefined],
+        ['completed', undefined],
+      ]);
+      // No pause loop: the agent, not a capacityChanged signal or a timer, ended the pause.
+      expect(capacityChecks).toBe(TASK_IDS.length);
+    });
+  });
+
+  it('an operator resumes a request whose step its agent holds: the resume is recorded (it lifts the hold) and lasts for the run', async () => {
+    const reason = 'no agent has room: agent-1: 5.0% memory free is below 10% while it runs 1 step';
+    const release = deferred();
+    const acts = mockActivities({
+      checkCapacity: async () => ({ ok: false, wait: 'overloaded' as const, reason }), // overloaded throughout
+      async runStep(input) {
+        if (input.hold) await release.promise;
+        return succeededRun(input.step.playbook);
+      },
+    });
+    await run(acts, async (start) => {
+      const { handle } = await start({ capacityRecheckMs: DAY });
+      await approve(handle);
+      await waitForStatus(handle, 'paused');
+      await expect.poll(() => acts.stepRuns().length).toBe(1);
+
+      await handle.executeUpdate(resumeUpdate, { args: [{ by: 'carol' } satisfies OperatorAction] });
+      // Recorded running at once, the step still held until the agent lets it go (the record is what it watches).
+      await expect.poll(() => acts.records().at(-1)?.status).toBe('running');
+      const state = await handle.query(requestStateQuery);
+      expect([state.status, state.pausedReason, state.steps[0]!.status]).toEqual(['running', undefined, 'waiting']);
+      await handle.signal(stepStartedSignal, { taskId: TASK_IDS[0]!, agent: 'agent-1' });
+      release.resolve();
+      expect((await handle.result()).status).toBe('completed');
+      // The later steps are not held back again: the operator's resume lasts for this run.
+      expect(acts.stepRuns().map((r) => r.hold)).toEqual([true, undefined, undefined]);
+      expect(statusChanges(acts.records())).toEqual(['pending_approval', 'running', 'paused', 'running', 'completed']);
+      expect(await acceptedUpdates(handle)).toEqual(['planReady', 'decide', 'resume']);
+    });
+  });
+
   it('retry from the failed step with an unchanged plan: only steps 2.. re-run, with new task ids, without a new approval', async () => {
     const acts = mockActivities({ runStep: failingFor(TASK_IDS[1]!) });
     await run(acts, async (start) => {
