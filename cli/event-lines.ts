@@ -86,7 +86,7 @@ function stepStatus(p: Payload): string {
     if (text(p.agent)) parts.push(`(agent ${String(p.agent)})`);
     if (typeof p.activity_attempt === 'number' && p.activity_attempt > 1) parts.push(`delivery ${p.activity_attempt}`);
   }
-  if (status === 'waiting' && text(p.reason)) parts.push(`— ${String(p.reason)}`);
+  if ((status === 'waiting' || status === 'held') && text(p.reason)) parts.push(`— ${String(p.reason)}`);
   if (status === 'events_lost') parts.push(`${String(p.lost_events)} events were not stored`);
   if (typeof p.exit_code === 'number') parts.push(`exit ${p.exit_code}`);
   if (text(p.audit_commit)) parts.push(`audit ${String(p.audit_commit).slice(0, 12)}`);

@@ -1189,6 +1189,7 @@ const EVENT_RENDERERS = {
     }
     const parts = [`${check ? 'check' : 'step'} ${payload.status}`];
     if (payload.activity_attempt > 1) parts.push(`delivery ${payload.activity_attempt}`);
+    if (payload.reason) parts.push(payload.reason); // why it waits, or why its agent holds it
     if (payload.exit_code !== undefined) parts.push(`exit ${payload.exit_code}`);
     if (payload.outcome && payload.status !== 'completed') parts.push(payload.outcome);
     log.append(el('li', { className: `step-event status-${payload.status}`, testid: 'step-event', text: parts.join(' · ') }));

@@ -37,6 +37,17 @@ describe('EventLines', () => {
     expect(result).toBe('#9    step 1/2 +2.5s   changed    localhost  Write the Uptime Kuma compose file');
   });
 
+  it('says why a step waits, or why its agent holds it', () => {
+    const lines = new EventLines(2);
+    const reason = 'no agent has room: nas: CPU pressure 95% (some avg10) is above 80% while it runs 1 step';
+    expect(lines.line(event(3, 'step_status', { status: 'held', playbook: 'kuma-deploy.yml', reason }))).toMatch(
+      new RegExp(`held +kuma-deploy\\.yml — ${reason.replace(/[().%]/g, '\\$&')}$`),
+    );
+    expect(lines.line(event(4, 'step_status', { status: 'waiting', playbook: 'kuma-deploy.yml', reason: 'queued' }))).toMatch(
+      /waiting +kuma-deploy\.yml — queued$/,
+    );
+  });
+
   it('adds the first line of a failure message, and counts each step (and each retry) from its own start', () => {
     const lines = new EventLines(3);
     lines.line(
