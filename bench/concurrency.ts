@@ -2,7 +2,8 @@
 // submitted, approved and followed to its end; compared with c simultaneous "lanes" of raw
 // ansible-playbook runs of the same two playbooks one after the other. Besides the wall times it
 // measures how long requests were paused for capacity, and how much of that while their agent ran no
-// step at all (the capacity guard's target: 0; domain/capacity.ts never pauses an idle agent's work).
+// step at all (the capacity guard's target: 0: domain/capacity.ts never pauses an idle agent's work,
+// and a paused request's step is held by the agent, which starts it the moment it has room).
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { workflowIdFor, type RequestState } from '../domain/request-state.js';
 import type { BenchStack } from './stack.js';
