@@ -235,22 +235,20 @@ function targets(r: Results): Results['targets'] {
       : 'not measured',
     met: st ? st.latencyMs.p95 <= 100 : null,
   });
-  // Each burst length: EventBatcher's transactions per event beside those of the 150 ms batches. The
-  // target is the sustained burst's (the longest): a short one costs the writes made at once and
-  // the hold's ramp (services/request-events.ts), a few transactions more a burst.
+  // Each burst length: the steps' transactions per event (their writes share the worker's group
+  // commit, services/group-commit.ts) beside those of the 150 ms batches; met when no length costs more.
   const loads = (st?.load ?? []).flatMap((l) => {
     const before = st?.load.find((o) => o.mode === 'batched 150 ms' && o.eventsPerWriter === l.eventsPerWriter);
     return l.mode === 'adaptive' && before
       ? [{ events: l.eventsPerWriter, now: l.transactionsPerEvent, before: before.transactionsPerEvent }]
       : [];
   });
-  const sustained = loads.at(-1);
   out.push({
-    target: 'stream under sustained load: transactions per event <= the 150 ms batches',
+    target: 'stream under load: transactions per event <= the 150 ms batches, short bursts and sustained',
     measured: loads.length
       ? loads.map((p) => `${p.events} events a step: ${p.now} (150 ms batches: ${p.before})`).join('; ')
       : 'not measured',
-    met: sustained ? sustained.now <= sustained.before : null,
+    met: loads.length ? loads.every((p) => p.now <= p.before) : null,
   });
   const d = r.discovery;
   out.push({

@@ -1,19 +1,15 @@
 // EventBatcher's timing, on vitest's fake clock (no database, no wall-clock wait): a lone event, a
-// pair and a one-off clump are written without delay; a sustained burst is held, longer while it
-// lasts, and costs fewer transactions than the 150 ms batches of before; the hold ends with the
-// burst; flush() and close() do not wait for it; a failed write is tried again after retryMs with
-// what came meanwhile; close() gives up after closeRetryMs. What it does with PostgreSQL (order,
-// seqs, the database away): test/integration/request-events.test.ts.
+// pair and a one-off clump are written without delay; a sustained burst is written back to back,
+// each write carrying what came during the one before, never held; a failed write is tried again
+// after retryMs with what came meanwhile; close() gives up after closeRetryMs. The steps of a
+// worker sharing transactions (group commit): test/unit/group-commit.test.ts. What it does with
+// PostgreSQL (order, seqs, the database away): test/integration/request-events.test.ts.
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { EventBatcher, type NewRequestEvent } from '../../services/request-events.js';
 
 const taskEvent = (n: number): NewRequestEvent => ({ kind: 'task_start', stepIndex: 0, taskId: 't1', payload: { n } });
 const numbers = (events: NewRequestEvent[]) => events.map((e) => e.payload.n as number);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-/** EventBatcher's defaults: the first held write of a burst waits 25 ms, doubling up to 250 ms. */
-const HOLD_MS = 25;
-const MAX_HOLD_MS = 250;
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });
@@ -94,80 +90,48 @@ it('writes a one-off clump (a task’s results from many hosts at once) back to 
   expect(vi.getTimerCount()).toBe(0);
 });
 
-it('holds the writes of a sustained burst, longer while it lasts, and spends fewer transactions than the 150 ms batches', async () => {
+it('writes a sustained burst back to back, each write carrying what came during the one before, never holding one', async () => {
   const writeMs = 10;
-  const events = 3_000; // one a millisecond: 3 s
+  const events = 1_000; // one a millisecond: 1 s
   const db = slowDatabase(writeMs);
   const batcher = new EventBatcher(db.write);
   const pushedAt = await burst(batcher, 1, events);
   expect(await closed(batcher)).toBe(true);
 
   expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, events));
-  // The first two at once; then events still queued after two writes in a row: held 25 ms,
-  // doubling up to 250; close() writes the rest at once.
-  const gaps = db.gaps();
-  expect(gaps.slice(0, 7)).toEqual([0, 25, 50, 100, 200, 250, 250]);
-  expect(gaps.slice(5, -1).every((gap) => gap === MAX_HOLD_MS)).toBe(true);
-  // Bound from the hold: two at once, four while it grows, then at most one per 250 ms + a write,
-  // and close()'s.
-  const ramp = [HOLD_MS, 50, 100, 200];
-  expect(db.writes.length).toBeLessThanOrEqual(2 + ramp.length + Math.ceil(events / (MAX_HOLD_MS + writeMs)) + 1);
-  // The 150 ms batches took at most 150 ms + a write's worth of events in one transaction: at
-  // least this many transactions for the same events.
-  expect(db.writes.length).toBeLessThanOrEqual(Math.ceil(events / (150 + writeMs)));
-  // No event waits (push → committed) longer than the longest hold and two writes.
+  // Each write starts the moment the one before ends: nothing is held, whatever the burst's length.
+  expect(db.gaps().every((gap) => gap === 0)).toBe(true);
+  // Batched only as much as the database is slower than the stream: a write's worth of events a write.
+  expect(Math.max(...db.writes.map((w) => w.events.length))).toBeLessThanOrEqual(writeMs + 1);
+  expect(db.writes.length).toBeLessThanOrEqual(Math.ceil(events / writeMs) + 2);
+  // No event waits (push → committed) longer than two writes (the one in flight, then its own).
   const waited = db.writes.flatMap((w) => w.events.map((n) => w.at + writeMs - pushedAt.get(n)!));
-  expect(Math.max(...waited)).toBeLessThanOrEqual(MAX_HOLD_MS + 2 * writeMs);
+  expect(Math.max(...waited)).toBeLessThanOrEqual(2 * writeMs);
 });
 
-it('pays for a short burst with the writes made at once and the hold’s ramp: a bounded few more than the 150 ms batches', async () => {
-  const writeMs = 10;
-  const events = 400;
-  const db = slowDatabase(writeMs);
-  const batcher = new EventBatcher(db.write);
-  await burst(batcher, 1, events);
-  expect(await closed(batcher)).toBe(true);
-  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, events));
-  // The 150 ms batches: ceil(400 / 150) = 3 transactions. This: 2 at once, then held 25, 50 and
-  // 100 ms; close() (at 400 ms, 25 ms before the 200 ms hold ends) writes what it kept.
-  expect(db.gaps()).toEqual([0, 25, 50, 100, 175]);
-  expect(db.writes.length).toBeLessThanOrEqual(Math.ceil(events / 150) + 3);
-});
-
-it('ends the burst at the first write that leaves nothing queued: then a lone event is written at once, and a new burst holds from 25 ms again', async () => {
-  const writeMs = 10;
-  const db = slowDatabase(writeMs);
-  const batcher = new EventBatcher(db.write);
-  await burst(batcher, 1, 1_000);
-  expect(db.gaps().at(-1)).toBe(MAX_HOLD_MS);
-  // The stream stops: the held write takes the rest and ends with nothing queued.
-  await vi.advanceTimersByTimeAsync(MAX_HOLD_MS + writeMs);
-  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, 1_000));
-  expect(vi.getTimerCount()).toBe(0);
-
-  await vi.advanceTimersByTimeAsync(1_000);
-  const before = db.writes.length;
-  batcher.push(taskEvent(1_001));
-  expect(db.writes.at(-1)).toEqual({ at: Date.now(), events: [1_001] });
-  await vi.advanceTimersByTimeAsync(100);
-  const start = Date.now();
-  await burst(batcher, 1_002, 1_300);
-  expect(await closed(batcher)).toBe(true);
-  expect(db.writes[before + 1]).toEqual({ at: start, events: [1_002] });
-  expect(db.gaps().slice(before + 1, before + 4)).toEqual([0, HOLD_MS, 50]);
-  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, 1_300));
-});
-
-it('flush() and close() write what a hold keeps at once', async () => {
+it('writes a lone event at once again once a burst has ended', async () => {
   const db = slowDatabase(10);
   const batcher = new EventBatcher(db.write);
   await burst(batcher, 1, 100);
-  expect(vi.getTimerCount()).toBeGreaterThan(0);
+  await vi.advanceTimersByTimeAsync(100);
+  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, 100));
+  expect(vi.getTimerCount()).toBe(0);
+  batcher.push(taskEvent(101));
+  expect(db.writes.at(-1)).toEqual({ at: Date.now(), events: [101] });
+});
+
+it('close() writes what came during the write in flight as soon as it ends', async () => {
+  const db = slowDatabase(10);
+  const batcher = new EventBatcher(db.write);
+  batcher.push(taskEvent(1));
+  for (const n of range(2, 50)) batcher.push(taskEvent(n));
   const closing = batcher.close();
-  // The write in flight, if any, then what is queued, without waiting for the hold.
   await vi.advanceTimersByTimeAsync(20);
   expect(await closing).toBe(true);
-  expect(db.writes.flatMap((w) => w.events)).toEqual(range(1, 100));
+  expect(db.writes).toEqual([
+    { at: 0, events: [1] },
+    { at: 10, events: range(2, 50) },
+  ]);
   expect(vi.getTimerCount()).toBe(0);
 });
 
