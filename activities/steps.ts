@@ -14,10 +14,16 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import { ownSecretValues } from '../lib/child-env.js';
 import type { ChiffonConfig } from '../lib/config.js';
 import { lintPlaybook } from '../services/ansible/lint-playbook.js';
-import { AnsibleRunCancelledError, runPlaybook } from '../services/ansible/run-playbook.js';
+import {
+  AnsibleRunCancelledError,
+  prepareRun,
+  type PreparedRun,
+  type RunPlaybookOptions,
+  type RunStartOptions,
+} from '../services/ansible/run-playbook.js';
 import { scanCatalogCached } from '../services/catalog/catalog-cache.js';
 import { readFingerprint } from '../services/fingerprint.js';
-import { InventoryNotFoundError, locateInventory } from '../services/inventory/inventory-source.js';
+import { InventoryNotFoundError, locateInventory, type InventoryLocation } from '../services/inventory/inventory-source.js';
 import { appendRequestEvents, EventBatcher, type NewRequestEvent } from '../services/request-events.js';
 import { readMachine } from '../services/machine.js';
 import { runningSteps, type StepHold } from '../services/running-steps.js';
@@ -101,6 +107,18 @@ export function redactRun(run: StepRunResult, redact: Redactor): StepRunResult {
   return redact.value(run);
 }
 
+/** The longest a step's first event write waits for ansible-playbook to start. */
+const START_WRITE_WAIT_MS = 1_000;
+
+/** A promise that resolves at open(), or after `ms` at the latest. */
+function opening(ms: number): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  const timer = setTimeout(open, ms);
+  void opened.then(() => clearTimeout(timer));
+  return { opened, open };
+}
+
 /** What running a step needs of the configuration. */
 export type StepConfig = Pick<
   ChiffonConfig,
@@ -178,26 +196,111 @@ export function createStepActivities(config: StepConfig, prisma: PrismaClient) {
     };
   }
 
-  async function runOnce(input: RunStepInput, mode: RunMode): Promise<StepRunResult> {
-    const inventory = await locateInventory(config.playbookRepo, config.inventory).catch((err: unknown) => {
+  /** The inventory the step runs with: the one found when the plan was made, else a STALE_PLAN failure. */
+  async function stepInventory({ step }: RunStepInput): Promise<InventoryLocation> {
+    return locateInventory(config.playbookRepo, config.inventory).catch((err: unknown) => {
       // It was found when the plan was made: it moved or went away since.
       if (!(err instanceof InventoryNotFoundError)) throw err;
       throw ApplicationFailure.create({
         type: STALE_PLAN,
         nonRetryable: true,
-        message: `step ${input.step.index + 1} (${input.step.playbook}) was not run: ${err.message}`,
+        message: `step ${step.index + 1} (${step.playbook}) was not run: ${err.message}`,
       });
     });
-    await assertStillApproved(input, inventory.sources);
+  }
+
+  async function runOnce(input: RunStepInput, mode: RunMode): Promise<StepRunResult> {
+    const { step } = input;
+    // The redactor is made beside the checks (a plan too old to name its secret vars reads the
+    // catalog for them); a check's failure is the step's all the same.
+    const redacting = redactorFor(step);
+    redacting.catch(() => {});
+    const runOptions: Omit<RunPlaybookOptions, keyof RunStartOptions> = {
+      playbookRepo: config.playbookRepo,
+      playbook: step.playbook,
+      ...(limitOf(step) ? { limit: limitOf(step) } : {}),
+      ...(step.tags?.length ? { tags: step.tags } : {}),
+      ...(mode === 'check' ? { check: true } : {}),
+      // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
+      vars: {
+        ...step.vars,
+        chiffon_agent: config.workerHost,
+        // Only here, at run time: the plan and the history never hold it.
+        ...(step.become && config.becomePassword ? { ansible_become_password: config.becomePassword } : {}),
+      },
+      stateDir: config.stateDir,
+      workDir: config.workDir,
+      passEnv: config.ansiblePassEnv,
+    };
+    // The run is prepared (the playbook's path, the run's folder and extra-vars file, the launcher's
+    // FIFOs) while the inventory is found and the step's files are compared with the approved
+    // fingerprint: it starts only once they match, and goes unstarted otherwise. A held step's run
+    // is prepared once its agent has room.
+    const preparing = input.hold ? undefined : prepareRun(runOptions);
+    let prepared: PreparedRun | undefined;
+    // A failure to prepare is the run's: thrown where the step starts, as it always was.
+    const preparingSettled = preparing?.then(
+      (run) => void (prepared = run),
+      () => undefined,
+    );
+    try {
+      const inventory = await stepInventory(input);
+      await assertStillApproved(input, inventory.sources);
+      const redact = await redacting;
+      // Settled before the step is counted as running: the prepared run then starts within that
+      // very call, ahead of what the new count sets off in this process (the agent reporter writes
+      // its row at once), which would otherwise come first and delay it by a few ms.
+      await preparingSettled;
+      return await runApproved(
+        input,
+        mode,
+        (callbacks) => {
+          const startOptions = { ...callbacks, inventory: inventory.sources };
+          if (prepared) return prepared.start(startOptions);
+          // A held step, or a run that could not be prepared (its failure is thrown here).
+          return (preparing ?? prepareRun(runOptions)).then((run) => run.start(startOptions));
+        },
+        redact,
+      );
+    } finally {
+      // A run prepared but not started (a check failed) goes, with its extra-vars file.
+      void preparing?.then(
+        (run) => run.discard(),
+        () => undefined,
+      );
+    }
+  }
+
+  /**
+   * The step once its checks passed: counted as its agent's running step (held until the agent has
+   * room, when the workflow says so), its events written as they come, its run started by `start`
+   * and followed to its end.
+   */
+  async function runApproved(
+    input: RunStepInput,
+    mode: RunMode,
+    start: (callbacks: Omit<RunStartOptions, 'inventory'>) => Promise<StepRunResult>,
+    redact: Redactor,
+  ): Promise<StepRunResult> {
     const { step } = input;
     const workflowId = activityInfo().workflowExecution?.workflowId;
     const requestId = requestIdOf(workflowId ?? step.taskId);
     const attempt = activityInfo().attempt;
-    const redact = await redactorFor(step);
-    const events = new EventBatcher((batch) => appendRequestEvents(prisma, requestId, batch), {
-      closeRetryMs: 5_000,
-      onError: (err) => console.warn(`request ${requestId}: live events not written yet (will retry): ${String(err)}`),
-    });
+    // Once the run is under way, its events' first write waits for ansible-playbook to have started
+    // (at most START_WRITE_WAIT_MS): the write's work, in this process and in PostgreSQL, would
+    // otherwise compete with the start (the launcher's fork and exec, and a held step's preparation).
+    // Events are queued meanwhile, in order.
+    let runStarting: Promise<void> | undefined;
+    const events = new EventBatcher(
+      async (batch) => {
+        await runStarting;
+        return appendRequestEvents(prisma, requestId, batch);
+      },
+      {
+        closeRetryMs: 5_000,
+        onError: (err) => console.warn(`request ${requestId}: live events not written yet (will retry): ${String(err)}`),
+      },
+    );
     const stepStatus = (status: 'held' | 'running', extra: Record<string, unknown> = {}): NewRequestEvent => ({
       kind: 'step_status',
       stepIndex: step.index,
@@ -225,6 +328,8 @@ export function createStepActivities(config: StepConfig, prisma: PrismaClient) {
       const run = await runningSteps.track(
         config.workerHost,
         () => {
+          const started = opening(START_WRITE_WAIT_MS);
+          runStarting = started.opened;
           events.push(stepStatus('running'));
           if (input.notifyStart && workflowId) {
             // Best effort, and not waited for: the step runs either way, and its events say it started.
@@ -235,29 +340,14 @@ export function createStepActivities(config: StepConfig, prisma: PrismaClient) {
                 console.warn(`request ${requestId}: could not tell the workflow step ${step.index + 1} started: ${String(err)}`),
               );
           }
-          return runPlaybook({
-            playbookRepo: config.playbookRepo,
-            playbook: input.step.playbook,
-            inventory: inventory.sources,
-            ...(limitOf(step) ? { limit: limitOf(step) } : {}),
-            ...(step.tags?.length ? { tags: step.tags } : {}),
-            ...(mode === 'check' ? { check: true } : {}),
-            // The playbook may record which agent ran it (chiffon_agent), as it may chiffon_state_dir.
-            vars: {
-              ...input.step.vars,
-              chiffon_agent: config.workerHost,
-              // Only here, at run time: the plan and the history never hold it.
-              ...(step.become && config.becomePassword ? { ansible_become_password: config.becomePassword } : {}),
-            },
-            stateDir: config.stateDir,
-            workDir: config.workDir,
-            passEnv: config.ansiblePassEnv,
+          return start({
             signal: cancellationSignal(),
+            onStart: started.open,
             onEvent: (event) => {
               if (event.kind === 'runner_result') heartbeat({ tasksDone: ++tasksDone });
               events.push(ansibleEventRecord(event, step, redact, mode));
             },
-          });
+          }).finally(started.open);
         },
         hold,
       );

@@ -205,6 +205,83 @@ function closeAll(fds: number[]): void {
   }
 }
 
+/** A run whose FIFOs the launcher made (prepareLaunch): then started, or dropped. */
+export interface PreparedLaunch {
+  /**
+   * Starts the command, as launchPlaybook does (what it answers, what it throws; LauncherLostError
+   * too when the launcher stopped since it prepared the run, and removed its directory). The
+   * launcher is asked within this call, before it returns: nothing else this process does comes first.
+   */
+  start(spec: Pick<LaunchSpec, 'argv' | 'env' | 'cwd' | 'usageFile'>): Promise<LaunchedRun | undefined>;
+  /** Forgets the run without starting it (the caller removes its directory); once started, nothing. */
+  drop(): void;
+}
+
+/**
+ * The first half of launchPlaybook: the launcher of `python` (started on first use) makes the FIFOs
+ * of the run in `runDir`. Undefined when the launcher cannot take the run (none, it failed, it
+ * could not prepare): the caller then runs the command itself.
+ */
+export async function prepareLaunch(python: string, runDir: string): Promise<PreparedLaunch | undefined> {
+  const launcher = launcherFor(python);
+  if (!launcher) return undefined;
+  const id = launcher.open();
+  const prepared = await launcher.ask(id, { op: 'prepare', dir: runDir });
+  const fifos = prepared?.fifos;
+  if (!fifos || fifos.length !== 2) {
+    launcher.drop(id);
+    return undefined;
+  }
+  let settled = false;
+  return {
+    drop() {
+      if (settled) return;
+      settled = true;
+      launcher.drop(id);
+    },
+    async start(spec) {
+      if (settled) return undefined;
+      settled = true;
+      // A launcher that stopped since removed the directory of the run it had prepared.
+      const lost = () => new LauncherLostError('the ansible launcher stopped before it started ansible-playbook');
+      if (launcher.dead) throw lost();
+      // Opened without waiting for a writer (there is none yet); the launcher opens the writing ends
+      // once these exist, and only then starts the command.
+      const fds: number[] = [];
+      try {
+        for (const fifo of fifos) fds.push(openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
+      } catch (err) {
+        closeAll(fds);
+        launcher.drop(id);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw lost();
+        return undefined;
+      }
+      const exited = launcher.exited(id);
+      const started = await launcher.ask(id, { op: 'start', argv: spec.argv, env: spec.env, cwd: spec.cwd, usage: spec.usageFile });
+      if (started === undefined) {
+        closeAll(fds);
+        throw new LauncherLostError('the ansible launcher stopped while starting ansible-playbook');
+      }
+      if (started.pid === undefined) {
+        closeAll(fds);
+        launcher.drop(id);
+        return undefined;
+      }
+      // Only now, with the writers open, do these become streams: a FIFO without a writer reads as its end.
+      const [stdout, stderr] = fds.map((fd) => new Socket({ fd, readable: true, writable: false }));
+      return {
+        pid: started.pid,
+        stdout: stdout!,
+        stderr: stderr!,
+        exited: exited.then((code) => {
+          if (code === undefined) throw new LauncherLostError('the ansible launcher stopped while ansible-playbook ran');
+          return code;
+        }),
+      };
+    },
+  };
+}
+
 /**
  * Starts `spec.argv` through the launcher of `spec.python` (started on first use). Undefined when
  * the launcher cannot take the run (none, it failed, it could not prepare or fork): the caller
@@ -213,46 +290,7 @@ function closeAll(fds: number[]): void {
  * in that directory).
  */
 export async function launchPlaybook(spec: LaunchSpec): Promise<LaunchedRun | undefined> {
-  const launcher = launcherFor(spec.python);
-  if (!launcher) return undefined;
-  const id = launcher.open();
-  const prepared = await launcher.ask(id, { op: 'prepare', dir: spec.runDir });
-  if (!prepared?.fifos || prepared.fifos.length !== 2) {
-    launcher.drop(id);
-    return undefined;
-  }
-  // Opened without waiting for a writer (there is none yet); the launcher opens the writing ends
-  // once these exist, and only then starts the command.
-  const fds: number[] = [];
-  try {
-    for (const fifo of prepared.fifos) fds.push(openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
-  } catch {
-    closeAll(fds);
-    launcher.drop(id);
-    return undefined;
-  }
-  const exited = launcher.exited(id);
-  const started = await launcher.ask(id, { op: 'start', argv: spec.argv, env: spec.env, cwd: spec.cwd, usage: spec.usageFile });
-  if (started === undefined) {
-    closeAll(fds);
-    throw new LauncherLostError('the ansible launcher stopped while starting ansible-playbook');
-  }
-  if (started.pid === undefined) {
-    closeAll(fds);
-    launcher.drop(id);
-    return undefined;
-  }
-  // Only now, with the writers open, do these become streams: a FIFO without a writer reads as its end.
-  const [stdout, stderr] = fds.map((fd) => new Socket({ fd, readable: true, writable: false }));
-  return {
-    pid: started.pid,
-    stdout: stdout!,
-    stderr: stderr!,
-    exited: exited.then((code) => {
-      if (code === undefined) throw new LauncherLostError('the ansible launcher stopped while ansible-playbook ran');
-      return code;
-    }),
-  };
+  return (await prepareLaunch(spec.python, spec.runDir))?.start(spec);
 }
 
 /** The launchers' pids (tests). */

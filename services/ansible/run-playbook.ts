@@ -10,8 +10,12 @@
 // The wrapper's code normally runs in a child forked by the worker's long-lived launcher
 // (playbook-launcher.ts), which saves each step a fork of this large process and a Python start;
 // when there is no launcher, measure_rusage.py is spawned from here, as it always was.
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+//
+// A caller with checks of its own to make first (the step activity's stale-plan check) prepares the
+// run beside them (prepareRun: the playbook's path, the run's directory and extra-vars file, the
+// launcher's FIFOs) and starts it once they pass: the launcher is then asked to start
+// ansible-playbook at once, before this process's other work can come first.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,7 +28,7 @@ import type { ResourceUsage, StepRunResult } from '../../domain/types.js';
 import { tools } from '../../lib/tools.js';
 import { ansibleEnv, playbookArgs, resolveInventory, serializeVars } from './playbook-command.js';
 import { resolvePlaybook } from './playbook-path.js';
-import { launchPlaybook, type LaunchSpec } from './playbook-launcher.js';
+import { prepareLaunch, type LaunchSpec, type PreparedLaunch } from './playbook-launcher.js';
 
 export interface RunPlaybookOptions {
   /** The playbook repository; ansible-playbook runs there (its ansible.cfg applies). */
@@ -50,6 +54,8 @@ export interface RunPlaybookOptions {
   signal?: AbortSignal;
   /** Called for every event as it arrives; its errors are ignored (progress must not fail a run). */
   onEvent?: (event: AnsibleEvent) => void;
+  /** Called once ansible-playbook's process has started, before any of its events; its errors are ignored. */
+  onStart?: () => void;
 }
 
 /** The run was stopped through the abort signal. `partial` holds what had happened by then. */
@@ -99,9 +105,9 @@ interface RawUsage {
   spawn_error?: string;
 }
 
-async function readUsage(file: string): Promise<RawUsage> {
+function readUsage(file: string): RawUsage {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as RawUsage;
+    return JSON.parse(readFileSync(file, 'utf8')) as RawUsage;
   } catch {
     return {}; // The wrapper was killed before writing it.
   }
@@ -129,9 +135,12 @@ function closed(stream: Readable): Promise<void> {
   return finished(stream).catch(() => {});
 }
 
-/** Through the worker's launcher (playbook-launcher.ts); without one, through a wrapper spawned here. */
-async function startRun(spec: LaunchSpec): Promise<StartedRun> {
-  const launched = await launchPlaybook(spec);
+/**
+ * Through the worker's launcher (playbook-launcher.ts), asked before this returns its promise;
+ * without one, through a wrapper spawned here.
+ */
+async function startRun(launch: PreparedLaunch | undefined, spec: LaunchSpec): Promise<StartedRun> {
+  const launched = await launch?.start(spec);
   if (!launched) return startWrapper(spec);
   const { pid, stdout, stderr } = launched;
   const output = Promise.all([closed(stdout), closed(stderr)]);
@@ -177,33 +186,63 @@ function startWrapper({ python, runDir, argv, env, cwd, usageFile }: LaunchSpec)
   };
 }
 
-export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunResult> {
-  const { signal, onEvent } = options;
-  if (signal?.aborted) throw new AnsibleRunCancelledError();
+/** What a prepared run is given when it starts: runPlaybook's options that prepareRun does not take. */
+export type RunStartOptions = Pick<RunPlaybookOptions, 'inventory' | 'signal' | 'onEvent' | 'onStart'>;
 
+/** A run made ready by prepareRun: started once, or discarded. */
+export interface PreparedRun {
+  /**
+   * Starts the run and follows it to its end: what runPlaybook resolves with, or throws. The
+   * launcher is asked to start ansible-playbook within this call, before it returns: no other work
+   * of this process (what an await would let run first) comes before.
+   */
+  start(options: RunStartOptions): Promise<StepRunResult>;
+  /** Removes the run's directory (its extra-vars file) and forgets it, when it will not be started; once started, nothing. */
+  discard(): void;
+}
+
+/**
+ * runPlaybook up to starting ansible-playbook: the playbook's path (refused outside the repository),
+ * the run's private directory with its 0600 extra-vars file, and the launcher's FIFOs. A caller
+ * with checks of its own (which may be what finds the inventory) prepares the run beside them, then
+ * starts it once they pass, or discards it.
+ */
+export async function prepareRun(options: Omit<RunPlaybookOptions, keyof RunStartOptions>): Promise<PreparedRun> {
   const repo = path.resolve(options.playbookRepo);
   const playbookPath = await resolvePlaybook(repo, options.playbook);
-  const inventorySources = resolveInventory(repo, options.inventory);
   const stateDir = path.resolve(options.stateDir);
   const extraVars = serializeVars(options.vars, stateDir);
   const ansiblePlaybook = tools.ansiblePlaybook();
   const python = pythonFor(ansiblePlaybook);
 
-  await mkdir(stateDir, { recursive: true });
+  // The run's folders and files are made (and removed) synchronously: a few calls on local
+  // folders, each a matter of microseconds, where each asynchronous one would wait for a turn of
+  // the thread pool and of this busy event loop, before ansible-playbook starts and after it ends.
+  mkdirSync(stateDir, { recursive: true });
   const workDir = path.resolve(options.workDir);
-  await mkdir(workDir, { recursive: true });
-  const runDir = await mkdtemp(path.join(workDir, 'ansible-run-'));
+  mkdirSync(workDir, { recursive: true });
+  const runDir = mkdtempSync(path.join(workDir, 'ansible-run-'));
+  // The extra-vars file may hold secrets: it goes whatever happens.
+  const remove = () => rmSync(runDir, { recursive: true, force: true });
+  const varsFile = path.join(runDir, 'extra-vars.yml');
+  const localTemp = path.join(runDir, 'tmp');
+  let env: Record<string, string>;
+  let launch: PreparedLaunch | undefined;
   try {
-    const varsFile = path.join(runDir, 'extra-vars.yml');
-    const usageFile = path.join(runDir, 'rusage.json');
-    const localTemp = path.join(runDir, 'tmp');
-    await writeFile(varsFile, extraVars, { mode: 0o600, flag: 'wx' });
-    await mkdir(localTemp);
-
-    const command = [
+    writeFileSync(varsFile, extraVars, { mode: 0o600, flag: 'wx' });
+    mkdirSync(localTemp);
+    env = ansibleEnv(ansiblePlaybook, localTemp, options.passEnv);
+    launch = await prepareLaunch(python, runDir);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  /** The run's command and the rest of its launch, once the inventory is known. */
+  const specWith = (inventory: string[]): LaunchSpec => {
+    const argv = [
       ansiblePlaybook,
       ...playbookArgs({
-        inventorySources,
+        inventorySources: resolveInventory(repo, inventory),
         ...(options.limit ? { limit: options.limit } : {}),
         ...(options.tags ? { tags: options.tags } : {}),
         ...(options.check ? { check: true } : {}),
@@ -211,83 +250,117 @@ export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunR
         playbookPath,
       }),
     ];
-    const env = ansibleEnv(ansiblePlaybook, localTemp, options.passEnv);
-
-    const startedAt = new Date();
-    const started = performance.now();
-    const child = await startRun({ python, runDir, argv: command, env, cwd: repo, usageFile });
-
-    const pid = child.pid;
-    let cancelled = false;
-    let forceKill: NodeJS.Timeout | undefined;
-    const stop = () => {
-      if (cancelled || pid === undefined) return;
-      cancelled = true;
-      signalGroup(pid, 'SIGTERM');
-      forceKill = setTimeout(() => signalGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
-    };
-    if (pid !== undefined) trackGroup(pid);
-    signal?.addEventListener('abort', stop, { once: true });
-    if (signal?.aborted) stop();
-
-    let stderrTail = '';
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
-    });
-
-    const collector = new AnsibleRunCollector();
-    const reading = (async () => {
-      if (!child.stdout) return;
-      for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
-        const event = parseAnsibleEventLine(line);
-        if (!event) continue;
-        collector.add(event);
-        try {
-          onEvent?.(event);
-        } catch {
-          // A failing progress report must not stop reading (the pipe would fill and block ansible).
-        }
+    return { python, runDir, argv, env, cwd: repo, usageFile: path.join(runDir, 'rusage.json') };
+  };
+  let state: 'prepared' | 'started' | 'discarded' = 'prepared';
+  return {
+    discard() {
+      if (state !== 'prepared') return;
+      state = 'discarded';
+      launch?.drop();
+      remove();
+    },
+    async start(startOptions) {
+      if (state !== 'prepared') throw new Error(`this ansible-playbook run was ${state} already`);
+      state = 'started';
+      try {
+        if (startOptions.signal?.aborted) throw new AnsibleRunCancelledError();
+        return await follow(launch, specWith(startOptions.inventory), startOptions);
+      } finally {
+        launch?.drop(); // when it was never asked to start (nothing once it was)
+        remove();
       }
-    })();
+    },
+  };
+}
 
-    const outcome = await child.ended;
-    await reading;
-    const finishedAt = new Date();
-    const wallMs = Math.round(performance.now() - started);
-    clearTimeout(forceKill);
-    signal?.removeEventListener('abort', stop);
-    if (pid !== undefined) {
-      // Anything of the group that outlived the wrapper after a cancellation goes now.
-      if (cancelled) signalGroup(pid, 'SIGKILL');
-      liveGroups.delete(pid);
-    }
+export async function runPlaybook(options: RunPlaybookOptions): Promise<StepRunResult> {
+  if (options.signal?.aborted) throw new AnsibleRunCancelledError();
+  return (await prepareRun(options)).start(options);
+}
 
-    if ('startError' in outcome) throw new Error(outcome.startError);
-    if ('lost' in outcome && !cancelled) throw new Error(`${outcome.lost}; the run was stopped`);
-    const usage = await readUsage(usageFile);
-    if (usage.spawn_error) throw new Error(`cannot run ansible-playbook: ${usage.spawn_error}`);
+/** Starts the prepared run at once (see PreparedRun.start) and reads it to its end. */
+async function follow(
+  launch: PreparedLaunch | undefined,
+  spec: LaunchSpec,
+  { signal, onEvent, onStart }: RunStartOptions,
+): Promise<StepRunResult> {
+  const startedAt = new Date();
+  const started = performance.now();
+  const child = await startRun(launch, spec);
 
-    const resources: ResourceUsage = {
-      wallMs,
-      userCpuMs: Math.round((usage.utime ?? 0) * 1000),
-      systemCpuMs: Math.round((usage.stime ?? 0) * 1000),
-      maxRssKb: usage.maxrss_kb ?? 0,
-    };
-    const exitCode = 'exitCode' in outcome ? outcome.exitCode : 128 + osConstants.signals.SIGTERM;
-    const run: StepRunResult = {
-      exitCode,
-      succeeded: exitCode === 0 && !cancelled,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      resources,
-      ...collector.summary(),
-      stderrTail,
-    };
-    if (cancelled) throw new AnsibleRunCancelledError(run);
-    return run;
-  } finally {
-    // The extra-vars file may hold secrets: it goes whatever happened.
-    await rm(runDir, { recursive: true, force: true });
+  const pid = child.pid;
+  let cancelled = false;
+  let forceKill: NodeJS.Timeout | undefined;
+  const stop = () => {
+    if (cancelled || pid === undefined) return;
+    cancelled = true;
+    signalGroup(pid, 'SIGTERM');
+    forceKill = setTimeout(() => signalGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+  };
+  if (pid !== undefined) trackGroup(pid);
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) stop();
+  try {
+    onStart?.();
+  } catch {
+    // As with onEvent: the run goes on.
   }
+
+  let stderrTail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
+  });
+
+  const collector = new AnsibleRunCollector();
+  const reading = (async () => {
+    if (!child.stdout) return;
+    for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
+      const event = parseAnsibleEventLine(line);
+      if (!event) continue;
+      collector.add(event);
+      try {
+        onEvent?.(event);
+      } catch {
+        // A failing progress report must not stop reading (the pipe would fill and block ansible).
+      }
+    }
+  })();
+
+  const outcome = await child.ended;
+  await reading;
+  const finishedAt = new Date();
+  const wallMs = Math.round(performance.now() - started);
+  clearTimeout(forceKill);
+  signal?.removeEventListener('abort', stop);
+  if (pid !== undefined) {
+    // Anything of the group that outlived the wrapper after a cancellation goes now.
+    if (cancelled) signalGroup(pid, 'SIGKILL');
+    liveGroups.delete(pid);
+  }
+
+  if ('startError' in outcome) throw new Error(outcome.startError);
+  if ('lost' in outcome && !cancelled) throw new Error(`${outcome.lost}; the run was stopped`);
+  const usage = readUsage(spec.usageFile);
+  if (usage.spawn_error) throw new Error(`cannot run ansible-playbook: ${usage.spawn_error}`);
+
+  const resources: ResourceUsage = {
+    wallMs,
+    userCpuMs: Math.round((usage.utime ?? 0) * 1000),
+    systemCpuMs: Math.round((usage.stime ?? 0) * 1000),
+    maxRssKb: usage.maxrss_kb ?? 0,
+  };
+  const exitCode = 'exitCode' in outcome ? outcome.exitCode : 128 + osConstants.signals.SIGTERM;
+  const run: StepRunResult = {
+    exitCode,
+    succeeded: exitCode === 0 && !cancelled,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    resources,
+    ...collector.summary(),
+    stderrTail,
+  };
+  if (cancelled) throw new AnsibleRunCancelledError(run);
+  return run;
 }

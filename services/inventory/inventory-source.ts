@@ -76,6 +76,8 @@ export async function locateInventory(
     return location(repo, sources, 'CHIFFON_INVENTORY');
   }
 
+  // The conventional names are looked at meanwhile (they are only read): they count when ansible.cfg sets no inventory.
+  const conventional = conventionalCandidates(repo);
   const fromConfig = await configuredInventory(repo, options);
   if (fromConfig) {
     const cfg = rel(fromConfig.configFile);
@@ -96,7 +98,7 @@ export async function locateInventory(
     return location(repo, fromConfig.sources, 'ansible.cfg');
   }
 
-  const found = await conventionalCandidates(repo);
+  const found = await conventional;
   if (found.length === 1) return location(repo, found, 'convention');
   if (found.length > 1) {
     const names = found.map(rel);
@@ -141,15 +143,11 @@ async function missingOf(sources: string[]): Promise<string[]> {
   return sources.filter((_, i) => !present[i]);
 }
 
-/** The conventional inventories at the top of the repository that exist. */
+/** The conventional inventories at the top of the repository that exist, in CONVENTIONAL's order; never rejects. */
 async function conventionalCandidates(repo: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const name of CONVENTIONAL) {
-    const file = path.join(repo, name);
-    if (await exists(file)) found.push(file);
-    if (name === 'inventory') found.push(...(await subfolders(path.join(repo, 'inventories'))));
-  }
-  return found;
+  const files = CONVENTIONAL.map((name) => path.join(repo, name));
+  const [present, inventories] = await Promise.all([Promise.all(files.map(exists)), subfolders(path.join(repo, 'inventories'))]);
+  return CONVENTIONAL.flatMap((name, i) => [...(present[i] ? [files[i]!] : []), ...(name === 'inventory' ? inventories : [])]);
 }
 
 async function subfolders(dir: string): Promise<string[]> {

@@ -3,7 +3,7 @@
 // dies makes runPlaybook fall back to the per-step wrapper, and a launcher whose worker dies stops
 // with everything it started. Short shell commands stand in for ansible-playbook where the playbook
 // is not the subject; runPlaybook's own behaviour is the subject of run-playbook.test.ts.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -188,6 +188,27 @@ describe('the launcher', () => {
     expect(Date.now() - stoppedAt).toBeLessThan(8_000);
     expect([...processesMentioning(inGroup), ...processesMentioning(outside)]).toEqual([]);
     await rm(spec.runDir, { recursive: true, force: true });
+  });
+
+  it("gives the command the run's environment exactly, and none of the launcher's descriptors", async () => {
+    // The launcher's own environment (HOME, LANG, ... of this process) is not the run's: what the run
+    // leaves out must be gone, what it sets must be its value, whatever the launcher had.
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', RUN_ONLY: 'only "here"', HOME: path.join(root, 'run-home') };
+    const script = 'env; echo FDS; ls /proc/$$/fd';
+    const spec = await shellSpec(script, env);
+    spec.env = env;
+    try {
+      const result = await finish((await launchPlaybook(spec))!);
+      expect(result.exitCode, result.stderr).toBe(0);
+      const [printed, fds] = result.stdout.split('FDS\n');
+      const direct = spawnSync('sh', ['-c', 'env'], { env, cwd: spec.cwd, encoding: 'utf8' });
+      const lines = (text: string) => text.trimEnd().split('\n').sort();
+      expect(lines(printed!)).toEqual(lines(direct.stdout));
+      expect(lines(printed!)).toContain('RUN_ONLY=only "here"');
+      expect(lines(fds!)).toEqual(['0', '1', '2']);
+    } finally {
+      await rm(spec.runDir, { recursive: true, force: true });
+    }
   });
 
   it('reports a program that cannot be started as measure_rusage.py does: exit 127 and spawn_error', async () => {

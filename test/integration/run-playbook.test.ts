@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnsibleEvent } from '../../domain/ansible-events.js';
-import { AnsibleRunCancelledError, runPlaybook, type RunPlaybookOptions } from '../../services/ansible/run-playbook.js';
+import { AnsibleRunCancelledError, prepareRun, runPlaybook, type RunPlaybookOptions } from '../../services/ansible/run-playbook.js';
 import { fromProjectRoot } from '../../lib/paths.js';
 
 let root: string;
@@ -361,6 +361,78 @@ describe('runPlaybook', () => {
 
   it('rejects at once when the signal is already aborted', async () => {
     await expect(runPlaybook(options('two-tasks.yml', { signal: AbortSignal.abort() }))).rejects.toBeInstanceOf(AnsibleRunCancelledError);
+  });
+});
+
+describe('prepareRun', () => {
+  const marked = (name: string) =>
+    play(
+      name,
+      `    - name: Leave a mark
+      ansible.builtin.copy:
+        content: "ran\\n"
+        dest: "{{ chiffon_state_dir }}/${name}.txt"
+        mode: "0644"
+`,
+    );
+  /** runPlaybook's options but the inventory (given when the run starts). */
+  const preparedOptions = (playbook: string) => {
+    const { inventory: _inventory, ...rest } = options(playbook);
+    return rest;
+  };
+
+  it('makes the run ready without running it: discarded, its directory (extra vars) goes and it cannot start', async () => {
+    await writePlaybook('discarded.yml', marked('discarded'));
+    const run = await prepareRun({ ...preparedOptions('discarded.yml'), vars: { secret: 'hush' } });
+    const [dir] = runDirs();
+    expect(runDirs()).toHaveLength(1);
+    expect(statSync(path.join(workDir, dir!, 'extra-vars.yml')).mode & 0o777).toBe(0o600);
+    run.discard();
+    run.discard(); // once is enough; again, nothing
+    expect(runDirs()).toEqual([]);
+    await expect(run.start({ inventory: ['inventory/hosts.ini'] })).rejects.toThrow(/discarded/);
+    expect(existsSync(path.join(stateDir, 'discarded.txt'))).toBe(false);
+  });
+
+  it('refuses what runPlaybook refuses: a missing playbook when prepared, a missing inventory when started', async () => {
+    await expect(prepareRun(preparedOptions('missing.yml'))).rejects.toThrow(/not found/);
+    expect(runDirs()).toEqual([]);
+    await writePlaybook('no-inventory.yml', marked('no-inventory'));
+    const run = await prepareRun(preparedOptions('no-inventory.yml'));
+    await expect(run.start({ inventory: ['inventory/nope.ini'] })).rejects.toThrow(/inventory .* not found/);
+    expect(runDirs()).toEqual([]);
+    expect(existsSync(path.join(stateDir, 'no-inventory.txt'))).toBe(false);
+  });
+
+  it('does not start a run whose signal is aborted by the time it starts, and removes its directory', async () => {
+    await writePlaybook('aborted.yml', marked('aborted'));
+    const run = await prepareRun(preparedOptions('aborted.yml'));
+    await expect(run.start({ inventory: ['inventory/hosts.ini'], signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      AnsibleRunCancelledError,
+    );
+    expect(runDirs()).toEqual([]);
+    expect(existsSync(path.join(stateDir, 'aborted.txt'))).toBe(false);
+  });
+
+  it('starts ansible-playbook within start(), before this process does anything else, with the inventory given then', async () => {
+    await writePlaybook('at-once.yml', marked('at-once'));
+    const playbook = path.join(repo, 'at-once.yml');
+    const run = await prepareRun(preparedOptions('at-once.yml'));
+    const started: string[] = [];
+    const running = run.start({ inventory: ['inventory/hosts.ini'], onStart: () => started.push('started') });
+    // This process's event loop is held here: only a launcher asked within start() can have started it.
+    const deadline = Date.now() + 20_000;
+    let seen = false;
+    while (!seen && Date.now() < deadline)
+      seen = processCommandLines().some((line) => line.includes('ansible-playbook') && line.includes(playbook));
+    expect(seen).toBe(true);
+    expect(started).toEqual([]); // told once its start is confirmed, later
+    const result = await running;
+    expect(result.exitCode, result.stderrTail).toBe(0);
+    expect(started).toEqual(['started']);
+    expect(await readFile(path.join(stateDir, 'at-once.txt'), 'utf8')).toBe('ran\n');
+    expect(runDirs()).toEqual([]);
+    await expect(run.start({ inventory: ['inventory/hosts.ini'] })).rejects.toThrow(/started/);
   });
 });
 

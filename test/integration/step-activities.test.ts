@@ -57,6 +57,11 @@ async function inputFor(step: PlanStep): Promise<RunStepInput> {
   return { step, fingerprint: await readFingerprint(config.playbookRepo, inventory.sources, [step.playbook]) };
 }
 
+/** The run directories left in the work folder (a run removes its own). */
+function runDirs(): string[] {
+  return fs.existsSync(config.workDir) ? fs.readdirSync(config.workDir).filter((name) => name.startsWith('ansible-run-')) : [];
+}
+
 function activityEnv(): { env: MockActivityEnvironment; heartbeats: unknown[] } {
   const env = new MockActivityEnvironment({ workflowExecution: { workflowId: `request-${REQUEST_ID}`, runId: 'run-1' }, attempt: 1 });
   const heartbeats: unknown[] = [];
@@ -77,8 +82,16 @@ describe('runStep', () => {
     expect(counts[0]).toBe(0); // at once, before ansible-playbook says anything
     expect(counts).toEqual([...counts].sort((a, b) => a - b)); // never backwards
     expect(Math.max(...counts)).toBe(run.tasks.length); // one more per task result
-    const events = await database.prisma.requestEvent.findMany({ where: { requestId: REQUEST_ID, taskId: 'acts-run-1' } });
+    const events = await database.prisma.requestEvent.findMany({
+      where: { requestId: REQUEST_ID, taskId: 'acts-run-1' },
+      orderBy: { seq: 'asc' },
+    });
     expect(events.filter((e) => e.kind === 'task_result')).toHaveLength(run.tasks.length);
+    // The step's status first (its write waits for ansible-playbook to start), then the run's own, in order.
+    expect(events.map((e) => e.kind)).toEqual(['step_status', 'play_start', ...events.slice(2, -1).map((e) => e.kind), 'stats']);
+    expect(events[0]?.payload).toMatchObject({ status: 'running', playbook: 'kuma-deploy.yml' });
+    expect(events.slice(1).some((e) => e.kind === 'step_status')).toBe(false);
+    expect(runDirs()).toEqual([]);
   });
 
   it('refuses, without running anything, a step whose playbook changed since the plan was approved', async () => {
@@ -93,6 +106,8 @@ describe('runStep', () => {
       expect(refused).toMatchObject({ type: STALE_PLAN, nonRetryable: true, message: expect.stringContaining('kuma-deploy.yml') });
       expect(heartbeats).toEqual([]);
       expect(await database.prisma.requestEvent.count({ where: { taskId: 'acts-stale-1' } })).toBe(0);
+      // The run prepared beside the check (its folder, its extra-vars file) goes unstarted.
+      await waitFor('the prepared run to be discarded', () => runDirs().length === 0 || undefined, 10_000, 20);
     } finally {
       fs.writeFileSync(file, before);
     }
