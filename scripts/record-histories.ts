@@ -52,6 +52,13 @@ const approve = (handle: RequestHandle, planHash = PLAN.hash) =>
 const failSecondStep = () => async (input: RunStepInput) =>
   input.step.taskId === 'task-1' ? failedRun(input.step.playbook) : succeededRun(input.step.playbook);
 
+/** runStep: a step that `waits` (as its input says) runs until `release`; every step succeeds. */
+const succeedOnceReleased =
+  (release: { promise: Promise<void> }, waits: (input: RunStepInput) => boolean | undefined) => async (input: RunStepInput) => {
+    if (waits(input)) await release.promise;
+    return succeededRun(input.step.playbook);
+  };
+
 interface Scenario {
   input?: Partial<RequestInput>;
   activities: () => MockedActivities;
@@ -260,10 +267,7 @@ const scenarios: Record<string, Scenario> = {
         agent: 'nas',
         activities: () =>
           mockActivities({
-            runStep: async (input: RunStepInput) => {
-              if (input.notifyStart) await release.promise;
-              return succeededRun(input.step.playbook);
-            },
+            runStep: succeedOnceReleased(release, (input) => input.notifyStart),
           }),
       },
       drive: async (handle: RequestHandle) => {
@@ -290,10 +294,7 @@ const scenarios: Record<string, Scenario> = {
             overloaded = false;
             return { ok: false, wait: 'overloaded' as const, reason };
           },
-          runStep: async (input: RunStepInput) => {
-            if (input.hold) await release.promise;
-            return succeededRun(input.step.playbook);
-          },
+          runStep: succeedOnceReleased(release, (input) => input.hold),
         }),
       drive: async (handle: RequestHandle) => {
         await approve(handle);
@@ -314,10 +315,7 @@ const scenarios: Record<string, Scenario> = {
       activities: () =>
         mockActivities({
           checkCapacity: async () => ({ ok: false, wait: 'overloaded' as const, reason }),
-          runStep: async (input: RunStepInput) => {
-            if (input.hold) await release.promise;
-            return succeededRun(input.step.playbook);
-          },
+          runStep: succeedOnceReleased(release, (input) => input.hold),
         }),
       drive: async (handle: RequestHandle) => {
         await approve(handle);
